@@ -1,0 +1,141 @@
+"""The training logic every model shares: one step for train/val/test, losses, metrics, optimizers."""
+
+from collections.abc import Callable, Iterable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
+
+from litlab.models.metrics import metric_names, task_metrics
+from litlab.task import Task
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[..., LRScheduler | ReduceLROnPlateau]
+
+REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": F.mse_loss,
+    "l1": F.l1_loss,
+    "huber": F.huber_loss,
+}
+STAGES = ("train", "val", "test")
+
+
+class SupervisedModule(L.LightningModule):
+    """Wraps `self.net` (set by the subclass): logits or values of shape (B, num_outputs).
+
+    The loss follows the task: cross-entropy for multiclass, BCE-with-logits on one logit
+    for binary, `loss` (mse, l1 or huber) for regression. `l1`/`l2` add a penalty on the
+    weight matrices. `optimizer` and `scheduler` are partials (Hydra `_partial_: true`)
+    that get the parameters / optimizer; `optimizer` may be None for inference only.
+    """
+
+    net: nn.Module
+
+    def __init__(
+        self,
+        task: str,
+        num_outputs: int,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        loss: str = "mse",
+        l1: float = 0.0,
+        l2: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.task = Task.parse(task)
+        if loss not in REGRESSION_LOSSES:
+            raise ValueError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
+        if l1 < 0 or l2 < 0:
+            raise ValueError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
+        lr = getattr(optimizer, "keywords", {}).get("lr")
+        if lr is not None and not lr > 0:
+            raise ValueError(f"optimizer.lr={lr} is invalid: the learning rate must be > 0, e.g. optimizer.lr=0.001")
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.loss_name, self.l1, self.l2 = loss, l1, l2
+        num_classes = 2 if self.task is Task.BINARY else num_outputs
+        for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
+            setattr(self, f"{stage}_metrics", task_metrics(self.task, num_classes, stage))
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def metric_names(self, stage: str) -> list[str]:
+        return metric_names(self.task, stage)
+
+    def predict_outputs(self, out: torch.Tensor) -> torch.Tensor:
+        """Network output (B, K) -> class probabilities (B, C) or regression values (B,)."""
+        if self.task is Task.MULTICLASS:
+            return out.softmax(dim=1)
+        if self.task is Task.BINARY:
+            p = out[:, 0].sigmoid()
+            return torch.stack([1 - p, p], dim=1)
+        return out[:, 0]
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
+        x, y = batch  # x: (B, ...) scaled features, y: (B,) class ids or targets
+        out = self(x)  # (B, num_outputs)
+        if self.task is Task.MULTICLASS:
+            loss = F.cross_entropy(out, y)
+        elif self.task is Task.BINARY:
+            loss = F.binary_cross_entropy_with_logits(out[:, 0], y.float())
+        else:
+            loss = REGRESSION_LOSSES[self.loss_name](out[:, 0], y)
+        if stage == "train":
+            loss = loss + self._penalty()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"train/loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
+                    "training diverged. Lower optimizer.lr, or check the data for extreme values."
+                )
+        preds = self.predict_outputs(out.detach())
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(preds, y)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(y))
+        return {"loss": loss, "preds": preds, "target": y}
+
+    def training_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._step(batch, "test")
+
+    def _penalty(self) -> torch.Tensor | float:
+        if not (self.l1 or self.l2):
+            return 0.0
+        weights = [p for p in self.net.parameters() if p.ndim >= 2]  # weight matrices, not biases or BN
+        l1 = sum(w.abs().sum() for w in weights) if self.l1 else 0.0
+        l2 = sum(w.pow(2).sum() for w in weights) if self.l2 else 0.0
+        return self.l1 * l1 + self.l2 * l2
+
+    def configure_optimizers(self):
+        if self.optimizer is None:
+            raise RuntimeError("this module was built without an optimizer; pass optimizer= to train it")
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        if getattr(self.scheduler, "func", None) is OneCycleLR:
+            # One-cycle spans the whole run, whose length in steps is only known now.
+            scheduler = self.scheduler(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = self.scheduler(optimizer)
+        # Plateau watches val/loss: it exists for every task and always wants to go down.
+        config = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, ReduceLROnPlateau):
+            config["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # evaluate.py rebuilds model and data from the checkpoint alone; record which classes to use.
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        checkpoint["litlab"] = {
+            "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "datamodule_class": f"{type(dm).__module__}.{type(dm).__qualname__}" if dm is not None else None,
+        }

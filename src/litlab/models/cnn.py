@@ -1,0 +1,38 @@
+"""Convolutional network for images of any (C, H, W)."""
+
+from collections.abc import Sequence
+
+from litlab.models.base import OptimizerFactory, SchedulerFactory, SupervisedModule
+from litlab.models.nets import CNNNet, init_weights
+
+
+class CNN(SupervisedModule):
+    """Conv blocks and a dense head (see CNNNet); the defaults are the classic MNIST net."""
+
+    def __init__(
+        self,
+        task: str,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        channels: Sequence[int] = (32, 32, 64, 64),
+        kernel_size: int = 3,
+        pool_every: int = 2,
+        batch_norm: bool = True,
+        fc_sizes: Sequence[int] = (512, 512),
+        dropout: float = 0.5,
+        init: str = "default",
+        loss: str = "mse",
+        l1: float = 0.0,
+        l2: float = 0.0,
+    ) -> None:
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"cnn needs image data of shape (C, H, W), but the data gives input_shape={tuple(input_shape)} "
+                "(tabular features); use model=mlp for tabular data, or an image dataset such as data=digits"
+            )
+        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2)
+        self.net = CNNNet(input_shape, num_outputs, list(channels), kernel_size, pool_every, batch_norm,
+                          list(fc_sizes), dropout)
+        init_weights(self.net, init, "relu")

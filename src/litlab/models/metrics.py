@@ -1,0 +1,34 @@
+"""torchmetrics per task, named `<stage>/<metric>`."""
+
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
+
+from litlab.task import Task
+
+
+def task_metrics(task: Task, num_classes: int, stage: str) -> MetricCollection:
+    """Regression: mse, mae, r2 on (B,) predictions. Classification: acc, macro f1 (binary: + auroc)
+    on (B, C) class probabilities, so binary and multiclass share one code path (C = 2 for binary)."""
+    if task is Task.REGRESSION:
+        metrics = {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
+    else:
+        metrics = {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+        }
+        if task is Task.BINARY:
+            # Macro one-vs-rest AUROC over [1 - p, p] equals the binary AUROC of p.
+            metrics["auroc"] = MulticlassAUROC(num_classes, average="macro")
+    return MetricCollection(metrics, prefix=f"{stage}/")
+
+
+def metric_names(task: Task, stage: str) -> list[str]:
+    """Every name the module logs for `stage`, loss included."""
+    names = ["mse", "mae", "r2"] if task is Task.REGRESSION else ["acc", "f1"]
+    names += ["auroc"] if task is Task.BINARY else []
+    return [f"{stage}/loss", *(f"{stage}/{n}" for n in names)]
+
+
+def metric_mode(name: str) -> str:
+    """'min' for errors and losses, 'max' for scores."""
+    return "min" if name.rsplit("/", 1)[-1] in ("loss", "mse", "mae") else "max"

@@ -1,0 +1,123 @@
+"""Build data, model, callbacks, loggers and trainer from a composed config; fit, test, record."""
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.console import print_config_tree
+from litlab.data import InMemoryDataModule
+from litlab.models import SupervisedModule
+from litlab.models.metrics import metric_mode
+
+log = logging.getLogger(__name__)
+
+HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "seed")
+
+
+def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
+    # _convert_="all": plain lists/dicts, so hparams in checkpoints load with weights_only=True.
+    return instantiate(cfg.data, _convert_="all")
+
+
+def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
+    """The data tells the model its task, input shape and output width."""
+    return instantiate(
+        cfg.model,
+        task=dm.task.value,
+        input_shape=list(dm.input_shape),
+        num_outputs=dm.num_outputs,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        _convert_="all",
+    )
+
+
+def resolve_monitor(cfg: DictConfig, model: SupervisedModule) -> None:
+    """Fill `monitor.metric`/`monitor.mode` left at 'auto' from the task, and check the metric exists."""
+    default_metric, _ = model.task.default_monitor
+    if cfg.monitor.metric == "auto":
+        cfg.monitor.metric = default_metric
+    valid = model.metric_names("val")
+    if cfg.monitor.metric not in valid:
+        raise ValueError(f"monitor.metric={cfg.monitor.metric!r} is not logged for this {model.task} task; "
+                         f"valid: {', '.join(valid)}")
+    if cfg.monitor.mode == "auto":
+        cfg.monitor.mode = metric_mode(cfg.monitor.metric)
+    if cfg.monitor.mode not in ("min", "max"):
+        raise ValueError(f"monitor.mode={cfg.monitor.mode!r} is invalid; valid: auto, min, max")
+
+
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    return [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+
+
+def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    if not has_logger:  # Lightning refuses a LearningRateMonitor without a logger to write to
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return callbacks
+
+
+def hparams_for_tensorboard(cfg: DictConfig) -> dict:
+    """The swept-over part of the config, flattened to `model.hidden_sizes`-style keys."""
+    nested = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
+              for k in HPARAM_GROUPS if k in cfg}
+    return pd.json_normalize(nested, sep=".").iloc[0].to_dict()
+
+
+def train(cfg: DictConfig) -> dict:
+    """Run one training job described by `cfg`; return what it writes to metrics.json."""
+    start = time.perf_counter()
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    # Data first: loading it checks it, and it decides what the model looks like.
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
+    resolve_monitor(cfg, model)
+    loggers = build_loggers(cfg)
+    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    if cfg.extras.print_config:
+        print_config_tree(cfg)
+    OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    ckpt = trainer.checkpoint_callback
+    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+    if best is None:
+        log.warning("no checkpoint was saved (fast_dev_run or checkpointing off): testing the final weights")
+    val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    test = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
+
+    metrics = {
+        "status": "completed",
+        "monitor": cfg.monitor.metric,
+        "mode": cfg.monitor.mode,
+        "optimized_metric": val.get(cfg.monitor.metric),
+        "val": val,
+        "test": test,
+        "best_ckpt": best,
+        "epochs": trainer.current_epoch,
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+    }
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs these with the final metrics
+            logger.log_hyperparams(hparams_for_tensorboard(cfg), {f"hp/{k}": v for k, v in {**val, **test}.items()})
+            logger.finalize("success")
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log.info("metrics written to %s", output_dir / "metrics.json")
+    return metrics

@@ -1,0 +1,16 @@
+"""Train one model: `python train.py model=cnn optimizer.lr=0.01`, or sweep with `-m`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from litlab.train import train
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    # The returned value is what Hydra sweepers optimize.
+    return train(cfg)["optimized_metric"]
+
+
+if __name__ == "__main__":
+    main()
