@@ -9,7 +9,7 @@ import lightning as L
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -61,9 +61,13 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 
 
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
+    """The `callbacks` group, less those Lightning would refuse in this run: a learning-rate
+    monitor without a logger, a progress bar with `trainer.enable_progress_bar=false`."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    if not has_logger:  # Lightning refuses a LearningRateMonitor without a logger to write to
+    if not has_logger:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return callbacks
 
 
