@@ -12,22 +12,46 @@ from litlab.train import build_callbacks, build_datamodule, build_loggers, build
 from tests.conftest import CONF
 
 # A dataset each model can train on, for groups that need a model to instantiate.
-MODEL_DATA = {"cnn": "digits", "linear_regression": "diabetes", "logistic_regression": "breast_cancer",
-              "mlp": "digits"}
+MODEL_DATA = {"cnn": "digits", "linear_regression": "diabetes", "logistic_regression": "breast_cancer", "mlp": "digits"}
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-CASES = [(g, o) for g in ("data", "model", "optimizer", "scheduler", "trainer", "callbacks", "logger",
-                          "experiment", "debug", "paths", "hydra", "extras") for o in options(g)]
+CASES = [
+    (g, o)
+    for g in (
+        "data",
+        "model",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "callbacks",
+        "logger",
+        "experiment",
+        "debug",
+        "paths",
+        "hydra",
+        "extras",
+    )
+    for o in options(g)
+]
 
 
 def test_every_group_has_options():
     groups = {g for g, _ in CASES}
-    assert {"data", "model", "optimizer", "scheduler", "trainer", "callbacks", "logger", "experiment",
-            "debug"} <= groups
+    assert {
+        "data",
+        "model",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "callbacks",
+        "logger",
+        "experiment",
+        "debug",
+    } <= groups
     assert set(options("model")) == set(MODEL_DATA)
     assert {"sgd", "adam", "adamw", "rmsprop", "adagrad"} <= set(options("optimizer"))
     assert {"none", "step", "cosine", "onecycle", "plateau"} <= set(options("scheduler"))

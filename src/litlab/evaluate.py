@@ -19,15 +19,19 @@ def load_checkpoint(path: str | Path) -> tuple[SupervisedModule, InMemoryDataMod
     """Rebuild the LightningModule and DataModule (with its fitted scaler) that wrote `path`."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={str(path)!r}: no such file; give a .ckpt written by train.py "
-                                "(e.g. logs/train/runs/<run>/checkpoints/last.ckpt)")
+        raise FileNotFoundError(
+            f"ckpt_path={str(path)!r}: no such file; give a .ckpt written by train.py "
+            "(e.g. logs/train/runs/<run>/checkpoints/last.ckpt)"
+        )
     try:
         classes = torch.load(path, map_location="cpu", weights_only=True).get("litlab")
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
         raise ValueError(f"ckpt_path={str(path)!r} is not a readable PyTorch checkpoint: {e}") from e
     if not classes or not classes.get("datamodule_class"):
-        raise ValueError(f"ckpt_path={str(path)!r} was not written by litlab's train.py "
-                         "(it has no 'litlab' entry naming its model and data classes)")
+        raise ValueError(
+            f"ckpt_path={str(path)!r} was not written by litlab's train.py "
+            "(it has no 'litlab' entry naming its model and data classes)"
+        )
     datamodule = get_class(classes["datamodule_class"]).load_from_checkpoint(path)
     model = get_class(classes["model_class"]).load_from_checkpoint(path, map_location="cpu")
     return model, datamodule

@@ -4,10 +4,12 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
@@ -23,14 +25,25 @@ log = logging.getLogger(__name__)
 HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "seed")
 
 
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, raising the class's own error (which names the bad value)
+    instead of Hydra's wrapper around it."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        if e.__cause__ is not None:
+            raise e.__cause__ from None
+        raise
+
+
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
     # _convert_="all": plain lists/dicts, so hparams in checkpoints load with weights_only=True.
-    return instantiate(cfg.data, _convert_="all")
+    return build(cfg.data, _convert_="all")
 
 
 def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
     """The data tells the model its task, input shape and output width."""
-    return instantiate(
+    return build(
         cfg.model,
         task=dm.task.value,
         input_shape=list(dm.input_shape),
@@ -48,8 +61,9 @@ def resolve_monitor(cfg: DictConfig, model: SupervisedModule) -> None:
         cfg.monitor.metric = default_metric
     valid = model.metric_names("val")
     if cfg.monitor.metric not in valid:
-        raise ValueError(f"monitor.metric={cfg.monitor.metric!r} is not logged for this {model.task} task; "
-                         f"valid: {', '.join(valid)}")
+        raise ValueError(
+            f"monitor.metric={cfg.monitor.metric!r} is not logged for this {model.task} task; valid: {', '.join(valid)}"
+        )
     if cfg.monitor.mode == "auto":
         cfg.monitor.mode = metric_mode(cfg.monitor.metric)
     if cfg.monitor.mode not in ("min", "max"):
@@ -73,8 +87,11 @@ def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
 
 def hparams_for_tensorboard(cfg: DictConfig) -> dict:
     """The swept-over part of the config, flattened to `model.hidden_sizes`-style keys."""
-    nested = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
-              for k in HPARAM_GROUPS if k in cfg}
+    nested = {
+        k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
+        for k in HPARAM_GROUPS
+        if k in cfg
+    }
     return pd.json_normalize(nested, sep=".").iloc[0].to_dict()
 
 

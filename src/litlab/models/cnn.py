@@ -33,6 +33,7 @@ class CNN(SupervisedModule):
                 "(tabular features); use model=mlp for tabular data, or an image dataset such as data=digits"
             )
         super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2)
-        self.net = CNNNet(input_shape, num_outputs, list(channels), kernel_size, pool_every, batch_norm,
-                          list(fc_sizes), dropout)
+        self.net = CNNNet(
+            input_shape, num_outputs, list(channels), kernel_size, pool_every, batch_norm, list(fc_sizes), dropout
+        )
         init_weights(self.net, init, "relu")

@@ -1,5 +1,6 @@
 """Plain nn.Modules. They know shapes, not tasks; the LightningModules wrap them."""
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -68,7 +69,7 @@ class MLPNet(nn.Sequential):
             raise ValueError(f"model.dropout={dropout} is invalid; use a value in [0, 1)")
         sizes = [in_features, *hidden_sizes]
         layers: list[nn.Module] = [nn.Flatten()]  # (B, ...) -> (B, F)
-        for n_in, n_out in zip(sizes, sizes[1:]):
+        for n_in, n_out in itertools.pairwise(sizes):
             layers += dense_block(n_in, n_out, activation, batch_norm, dropout)
         layers.append(nn.Linear(sizes[-1], out_features))
         super().__init__(*layers)

@@ -1,0 +1,52 @@
+"""Run every experiment preset as a user would and print the README results table.
+
+    python scripts/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs]
+
+Each preset runs `python train.py experiment=NAME` in its own process; the table gives
+the test metrics from its metrics.json and the wall time of the whole command.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADLINE = {"regression": ("test/r2", "test/mse"), "classification": ("test/acc", "test/f1")}
+
+
+def run(preset: str, log_dir: Path) -> dict:
+    cmd = [
+        sys.executable,
+        "train.py",
+        f"experiment={preset}",
+        f"paths.log_dir={log_dir}",
+        "extras.print_config=false",
+        "trainer.enable_progress_bar=false",
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    run_dir = max((log_dir / "train" / "runs").iterdir())  # names sort by start time
+    return {"preset": preset, "wall_s": wall, **json.loads((run_dir / "metrics.json").read_text())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="comma-separated presets (default: all in conf/experiment)")
+    parser.add_argument("--log-dir", type=Path, default=ROOT / "logs" / "presets")
+    args = parser.parse_args()
+    presets = args.only.split(",") if args.only else sorted(p.stem for p in (ROOT / "conf/experiment").glob("*.yaml"))
+    print("| command | test metrics | epochs | wall time |")
+    print("| --- | --- | --- | --- |")
+    for preset in presets:
+        r = run(preset, args.log_dir.resolve())
+        kind = "regression" if "test/r2" in r["test"] else "classification"
+        shown = ", ".join(f"{k.split('/')[1]} {r['test'][k]:.4f}" for k in HEADLINE[kind])
+        print(f"| `python train.py experiment={preset}` | {shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

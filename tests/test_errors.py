@@ -1,0 +1,77 @@
+"""Bad input: one clear error, before training, naming the value and what would be valid."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from litlab.data import CSVDataModule
+from litlab.train import train
+
+
+def csv(tmp_path, df, name="t.csv"):
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "match"),
+    [
+        (["optimizer.lr=-0.1"], ValueError, r"optimizer.lr=-0.1 is invalid.*> 0"),
+        (["optimizer.lr=0"], ValueError, r"optimizer.lr=0 is invalid"),
+        (["data.batch_size=0"], ValueError, r"data.batch_size=0 is invalid.*positive integer.*full"),
+        (["data.batch_size=half"], ValueError, r"data.batch_size='half' is invalid"),
+        (["data.split=[0.5,0.2,0.2]"], ValueError, r"data.split=\[0.5, 0.2, 0.2\] is invalid.*add up to 1"),
+        (["data.scaling=zscore"], ValueError, r"scaling='zscore'.*standard, minmax, none"),
+        (["data=breast_cancer", "model=cnn"], ValueError, r"cnn needs image data.*input_shape=\(30,\).*model=mlp"),
+        (["data=diabetes", "model=logistic_regression"], ValueError, r"logistic_regression needs a classification"),
+        (["data=digits", "model=linear_regression"], ValueError, r"linear_regression needs a regression target"),
+        (["model.activation=swish"], ValueError, r"model.activation='swish' is invalid; valid: relu"),
+        (["model=mlp", "model.init=he"], ValueError, r"model.init='he' is invalid"),
+        (["monitor.metric=val/auroc"], ValueError, r"monitor.metric='val/auroc'.*valid: val/loss, val/acc"),
+        (["data=csv", "data.path=/nonexistent.csv", "data.target=y"], FileNotFoundError, r"/nonexistent.csv"),
+    ],
+)
+def test_bad_config_fails_before_training(make_cfg, tmp_path, overrides, error, match):
+    cfg = make_cfg(*overrides)
+    with pytest.raises(error, match=match):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # nothing was trained
+
+
+def test_csv_unreadable(tmp_path):
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81" * 100)
+    with pytest.raises(ValueError, match="could not be read as CSV"):
+        _ = CSVDataModule(str(path), target="y").task
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="could not be read as CSV"):
+        _ = CSVDataModule(str(empty), target="y").task
+
+
+def test_csv_missing_target_lists_columns(tmp_path):
+    path = csv(tmp_path, pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
+    with pytest.raises(ValueError, match=r"data.target='label' is not a column.*\['a', 'b'\]"):
+        _ = CSVDataModule(path, target="label").task
+
+
+def test_csv_target_with_one_class(tmp_path):
+    path = csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "y": ["yes"] * 20}))
+    with pytest.raises(ValueError, match=r"1 class\(es\) \['yes'\].*at least 2"):
+        _ = CSVDataModule(path, target="y").task
+
+
+def test_nan_or_inf_in_features_names_the_column(tmp_path):
+    for bad in (np.nan, np.inf):
+        a = np.arange(20.0)
+        a[7] = bad
+        path = csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "b": a, "y": np.arange(20) % 2}))
+        with pytest.raises(ValueError, match=r"NaN or inf in column\(s\) \['b'\].*first at row 7"):
+            _ = CSVDataModule(path, target="y").task
+
+
+def test_diverging_loss_stops_the_run(make_cfg):
+    cfg = make_cfg("data=synthetic_regression", "model=linear_regression", "optimizer=sgd", "optimizer.lr=1e6")
+    with pytest.raises(FloatingPointError, match=r"train/loss became (nan|inf).*Lower optimizer.lr"):
+        train(cfg)

@@ -1,0 +1,25 @@
+"""Each experiment preset reaches the result the README reports (full runs: `pytest -m slow`)."""
+
+import pytest
+
+from litlab.train import train
+
+FLOORS = {
+    "digits_mlp": ("test/acc", 0.97),
+    "digits_cnn": ("test/acc", 0.98),
+    "breast_cancer_logistic": ("test/acc", 0.95),
+    "diabetes_linear": ("test/r2", 0.35),
+    "synthetic_linear": ("test/r2", 0.99),
+    "sine_mlp": ("test/r2", 0.90),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(FLOORS))
+def test_preset_reaches_its_floor(tmp_path, preset):
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(tmp_path, f"experiment={preset}", "extras.print_config=false", shrink=False)
+    cfg.trainer.enable_progress_bar = False
+    metric, floor = FLOORS[preset]
+    assert train(cfg)["test"][metric] >= floor

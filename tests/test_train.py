@@ -1,0 +1,160 @@
+"""End to end, as a user runs it: train.py, evaluate.py, resume, multirun, TensorBoard files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from litlab.train import train
+from tests.conftest import ROOT, run_script
+
+
+def events(run_dir: Path) -> EventAccumulator:
+    ea = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    ea.Reload()
+    return ea
+
+
+def hparams_logged(ea: EventAccumulator) -> tuple[set[str], set[str]]:
+    """(hyperparameter names, metric names) that the HParams tab will show."""
+    content = ea.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    metrics = {m.name.tag for m in experiment.experiment.metric_infos}
+    return set(start.session_start_info.hparams), metrics
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> Path:
+    """`python train.py` exactly as the README says, with logs in a temp dir."""
+    logs = tmp_path_factory.mktemp("logs")
+    run_script("train.py", f"paths.log_dir={logs}")
+    (run_dir,) = (logs / "train" / "runs").iterdir()
+    return run_dir
+
+
+def test_default_train_reaches_95_percent_on_digits(default_run):
+    metrics = json.loads((default_run / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    assert metrics["test"]["test/acc"] >= 0.95
+    assert metrics["monitor"] == "val/acc" and metrics["optimized_metric"] == metrics["val"]["val/acc"]
+    assert metrics["wall_time_s"] > 0 and metrics["overrides"] == [f"paths.log_dir={default_run.parents[2]}"]
+    best = Path(metrics["best_ckpt"])
+    assert best.parent == default_run / "checkpoints" and best.is_file()
+    assert (default_run / "checkpoints" / "last.ckpt").is_file()
+    saved = OmegaConf.load(default_run / "config.yaml")  # the resolved config, 'auto' filled in
+    assert saved.monitor.metric == "val/acc" and saved.callbacks.model_checkpoint.mode == "max"
+    assert saved.paths.output_dir == str(default_run)
+
+
+def test_tensorboard_has_scalars_lr_hparams_and_confusion_matrix(default_run):
+    ea = events(default_run)
+    scalars = set(ea.Tags()["scalars"])
+    assert {
+        "train/loss_step",
+        "train/loss_epoch",
+        "train/acc",
+        "val/loss",
+        "val/acc",
+        "val/f1",
+        "test/acc",
+        "test/f1",
+        "lr-Adam",
+    } <= scalars
+    assert len(ea.Scalars("val/acc")) >= 10  # one per epoch
+    assert "test/confusion_matrix" in ea.Tags()["images"]
+    hparams, metric_tags = hparams_logged(ea)
+    assert {"model.hidden_sizes", "optimizer.lr", "data.batch_size", "seed"} <= hparams
+    assert {"hp/val/acc", "hp/test/acc"} <= metric_tags
+    test_acc = json.loads((default_run / "metrics.json").read_text())["test"]["test/acc"]
+    assert ea.Scalars("hp/test/acc")[-1].value == pytest.approx(test_acc)
+
+
+def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp_path):
+    metrics = json.loads((default_run / "metrics.json").read_text())
+    # From another directory, with no training config: everything comes from the checkpoint.
+    run_script("evaluate.py", f"ckpt_path={metrics['best_ckpt']}", f"paths.log_dir={tmp_path}", cwd=tmp_path)
+    (eval_dir,) = (tmp_path / "eval" / "runs").iterdir()
+    evaluated = json.loads((eval_dir / "metrics.json").read_text())["test"]
+    for name, value in metrics["test"].items():
+        assert evaluated[name] == pytest.approx(value, abs=1e-6), name
+
+
+def test_evaluate_rejects_a_missing_checkpoint(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "ckpt_path=nope.ckpt", f"paths.log_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode != 0 and "ckpt_path='nope.ckpt': no such file" in proc.stderr
+
+
+def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_path):
+    first = make_cfg("logger=csv", "trainer.max_epochs=2")
+    train(first)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    resumed_dir = tmp_path / "resumed"
+    second = make_cfg("logger=csv", "trainer.max_epochs=4", f"ckpt_path={last}")
+    second.paths.output_dir = str(resumed_dir)
+    metrics = train(second)
+    log = pd.read_csv(resumed_dir / "csv" / "metrics.csv")
+    trained_epochs = sorted(log.dropna(subset=["train/loss_epoch"])["epoch"].unique())
+    assert trained_epochs == [2, 3]
+    assert metrics["epochs"] == 4
+
+
+def test_regression_run_logs_scatter_and_mse_monitor(make_cfg, tmp_path):
+    metrics = train(make_cfg("data=diabetes", "model=linear_regression", "optimizer.lr=1.0", "logger=tensorboard"))
+    assert metrics["monitor"] == "val/mse" and metrics["mode"] == "min"
+    ea = events(tmp_path)
+    assert "test/pred_vs_true" in ea.Tags()["images"]
+    assert {"train/mse", "val/r2", "test/mae"} <= set(ea.Tags()["scalars"])
+
+
+def test_fast_dev_run_tests_final_weights(make_cfg, tmp_path):
+    metrics = train(make_cfg("debug=fast_dev_run"))
+    assert metrics["best_ckpt"] is None and "test/acc" in metrics["test"]
+
+
+def test_multirun_gives_each_job_its_own_dir(tmp_path):
+    run_script(
+        "train.py",
+        "-m",
+        "model=mlp,cnn",
+        "optimizer.lr=0.001,0.01",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "extras.print_config=false",
+        "trainer.enable_progress_bar=false",
+        f"paths.log_dir={tmp_path}",
+    )
+    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    seen = set()
+    for job in jobs:
+        metrics = json.loads((job / "metrics.json").read_text())
+        seen.add(tuple(o for o in metrics["overrides"] if o.startswith(("model=", "optimizer.lr="))))
+        assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+    assert seen == {
+        ("model=mlp", "optimizer.lr=0.001"),
+        ("model=mlp", "optimizer.lr=0.01"),
+        ("model=cnn", "optimizer.lr=0.001"),
+        ("model=cnn", "optimizer.lr=0.01"),
+    }
+
+
+def test_runs_started_together_get_separate_dirs(tmp_path):
+    cmd = [sys.executable, str(ROOT / "train.py"), "debug=fast_dev_run", "logger=none", f"paths.log_dir={tmp_path}"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=240) == 0, p.stderr.read().decode()[-3000:]
+    runs = list((tmp_path / "train" / "runs").iterdir())
+    assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
