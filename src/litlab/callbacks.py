@@ -14,9 +14,12 @@ class TestFigures(L.Callback):
     """At the end of testing, log a confusion matrix (classification) or a predicted-vs-true
     scatter (regression) as an image to TensorBoard, under `test/confusion_matrix` or `test/pred_vs_true`."""
 
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def __init__(self) -> None:
         self._preds: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._preds, self._targets = [], []
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._preds.append(outputs["preds"].cpu())

@@ -9,7 +9,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 
-from litlab.models.metrics import metric_names, task_metrics
+from litlab.models.metrics import task_metrics
 from litlab.task import Task
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -64,7 +64,8 @@ class SupervisedModule(L.LightningModule):
         return self.net(x)
 
     def metric_names(self, stage: str) -> list[str]:
-        return metric_names(self.task, stage)
+        """Every name logged for `stage` ('train', 'val' or 'test'), loss included."""
+        return [f"{stage}/loss", *getattr(self, f"{stage}_metrics").keys()]
 
     def predict_outputs(self, out: torch.Tensor) -> torch.Tensor:
         """Network output (B, K) -> class probabilities (B, C) or regression values (B,)."""
@@ -134,7 +135,7 @@ class SupervisedModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # evaluate.py rebuilds model and data from the checkpoint alone; record which classes to use.
-        dm = self.trainer.datamodule if self._trainer is not None else None
+        dm = self.trainer.datamodule
         checkpoint["litlab"] = {
             "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
             "datamodule_class": f"{type(dm).__module__}.{type(dm).__qualname__}" if dm is not None else None,

@@ -22,13 +22,6 @@ def task_metrics(task: Task, num_classes: int, stage: str) -> MetricCollection:
     return MetricCollection(metrics, prefix=f"{stage}/")
 
 
-def metric_names(task: Task, stage: str) -> list[str]:
-    """Every name the module logs for `stage`, loss included."""
-    names = ["mse", "mae", "r2"] if task is Task.REGRESSION else ["acc", "f1"]
-    names += ["auroc"] if task is Task.BINARY else []
-    return [f"{stage}/loss", *(f"{stage}/{n}" for n in names)]
-
-
 def metric_mode(name: str) -> str:
     """'min' for errors and losses, 'max' for scores."""
     return "min" if name.rsplit("/", 1)[-1] in ("loss", "mse", "mae") else "max"
