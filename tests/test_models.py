@@ -4,7 +4,10 @@ logistic regression separates breast_cancer."""
 import pytest
 import torch
 from hydra.utils import instantiate
+from torch import nn
 
+from litlab.models import MLP
+from litlab.models.nets import ACTIVATIONS, INITS, CNNNet
 from litlab.train import build_datamodule, build_model, train
 
 # Diabetes targets are in raw units (25..346): the output layer must travel far, so a larger lr.
@@ -81,3 +84,35 @@ def test_l1_penalty_makes_weights_sparser(make_cfg):
         model.load_state_dict(torch.load(metrics["best_ckpt"], weights_only=True)["state_dict"])
         weights[l1] = model.linear.weight.detach().abs().sum().item()
     assert weights[0.05] < weights[0.0]
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_cnn_adapts_to_the_input_shape(shape):
+    net = CNNNet(shape, out_features=10)
+    assert net(torch.randn(4, *shape)).shape == (4, 10)
+    # the classic layout: 4 conv blocks, 2 pools, FC 512 -> FC 512 with BN and dropout 0.5
+    kinds = [type(m).__name__ for m in net.features]
+    assert kinds.count("Conv2d") == 4 and kinds.count("MaxPool2d") == 2 and kinds.count("BatchNorm2d") == 4
+    linears = [m for m in net.head if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [512, 512, 10]
+    assert [m.p for m in net.head if isinstance(m, nn.Dropout)] == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("init", INITS)
+def test_mlp_every_activation_and_init(activation, init):
+    model = MLP(
+        "multiclass",
+        [1, 8, 8],
+        10,
+        hidden_sizes=[16, 8],
+        activation=activation,
+        init=init,
+        batch_norm=True,
+        dropout=0.1,
+    )
+    assert model(torch.randn(5, 1, 8, 8)).shape == (5, 10)
+    assert sum(isinstance(m, ACTIVATIONS[activation]) for m in model.net) == 2
+    first = model.net[1].weight
+    if init == "normal":
+        assert abs(first.std().item() - 0.02) < 0.005

@@ -34,7 +34,8 @@ def hparams_logged(ea: EventAccumulator) -> tuple[set[str], set[str]]:
 def default_run(tmp_path_factory) -> Path:
     """`python train.py` exactly as the README says, with logs in a temp dir."""
     logs = tmp_path_factory.mktemp("logs")
-    run_script("train.py", f"paths.log_dir={logs}")
+    proc = run_script("train.py", f"paths.log_dir={logs}")
+    (logs / "stdout.txt").write_text(proc.stdout)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     return run_dir
 
@@ -48,6 +49,8 @@ def test_default_train_reaches_95_percent_on_digits(default_run):
     best = Path(metrics["best_ckpt"])
     assert best.parent == default_run / "checkpoints" and best.is_file()
     assert (default_run / "checkpoints" / "last.ckpt").is_file()
+    stdout = (default_run.parents[2] / "stdout.txt").read_text()
+    assert "CONFIG" in stdout and "_target_: litlab.models.MLP" in stdout  # the rich config tree
     saved = OmegaConf.load(default_run / "config.yaml")  # the resolved config, 'auto' filled in
     assert saved.monitor.metric == "val/acc" and saved.callbacks.model_checkpoint.mode == "max"
     assert saved.paths.output_dir == str(default_run)

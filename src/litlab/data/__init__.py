@@ -1,0 +1,16 @@
+"""LightningDataModules. Each holds its whole dataset in memory and declares the task."""
+
+from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.data.csv import CSVDataModule
+from litlab.data.sklearn_sets import BreastCancerDataModule, DiabetesDataModule, DigitsDataModule
+from litlab.data.synthetic import SyntheticRegressionDataModule
+
+__all__ = [
+    "Arrays",
+    "BreastCancerDataModule",
+    "CSVDataModule",
+    "DiabetesDataModule",
+    "DigitsDataModule",
+    "InMemoryDataModule",
+    "SyntheticRegressionDataModule",
+]

@@ -1,0 +1,180 @@
+"""The in-memory DataModule every dataset builds on: split, scaling, fast batches, checkpointed state."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from litlab.data.batches import TensorBatches
+from litlab.data.scaling import Scaler
+from litlab.task import Task
+
+
+@dataclass
+class Arrays:
+    """A whole dataset as loaded from its source, before splitting."""
+
+    x: np.ndarray  # (N, F) tabular or (N, C, H, W) images
+    y: np.ndarray  # (N,) class ids 0..C-1, or float targets for regression
+    task: Task
+    class_names: list[str] | None = None  # classification only, index = class id
+    feature_names: list[str] | None = None  # tabular only
+
+    def __post_init__(self) -> None:
+        # Plain str, not numpy.str_: checkpoints must load with torch.load(weights_only=True).
+        self.class_names = None if self.class_names is None else [str(c) for c in self.class_names]
+        self.feature_names = None if self.feature_names is None else [str(c) for c in self.feature_names]
+
+
+@dataclass
+class Split:
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+class InMemoryDataModule(L.LightningDataModule, ABC):
+    """Holds a dataset as tensors and serves train/val/test batches cut from them.
+
+    Subclasses only implement `load()`. The data, not the model config, decides the
+    `task`, `input_shape` and `num_outputs` that the model is built with.
+    """
+
+    def __init__(
+        self,
+        split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+        seed: int = 42,
+        scaling: str = "standard",
+        batch_size: int | str = 64,
+    ) -> None:
+        super().__init__()
+        split = tuple(float(f) for f in split)
+        if len(split) != 3 or any(f <= 0 for f in split) or abs(sum(split) - 1) > 1e-6:
+            raise ValueError(
+                f"data.split={list(split)} is invalid: give three positive fractions "
+                f"[train, val, test] that add up to 1, e.g. [0.7, 0.15, 0.15]"
+            )
+        if not (batch_size == "full" or (isinstance(batch_size, int) and batch_size >= 1)):
+            raise ValueError(
+                f"data.batch_size={batch_size!r} is invalid: use a positive integer "
+                "(1 for online learning) or 'full' for full-batch gradient descent"
+            )
+        self.split, self.seed, self.batch_size = split, seed, batch_size
+        self.scaler = Scaler(scaling)
+        self._arrays: Arrays | None = None
+        self._splits: dict[str, Split] | None = None
+        self.save_hyperparameters()
+
+    @abstractmethod
+    def load(self) -> Arrays:
+        """Read the whole dataset from its source. Called once."""
+
+    # --- what the model is built from -------------------------------------------------
+    @property
+    def arrays(self) -> Arrays:
+        if self._arrays is None:
+            self._arrays = self._checked(self.load())
+        return self._arrays
+
+    @property
+    def task(self) -> Task:
+        return self.arrays.task
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.arrays.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.arrays.class_names) if self.task.is_classification else 0
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the network's last layer: one logit for binary, one value for regression."""
+        return self.num_classes if self.task is Task.MULTICLASS else 1
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.arrays.class_names
+
+    # --- Lightning hooks ----------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self._splits is not None:
+            return
+        a = self.arrays
+        train_idx, val_idx, test_idx = self._split_indices(a.y)
+        y_dtype = torch.long if a.task.is_classification else torch.float32
+        x, y = torch.as_tensor(a.x, dtype=torch.float32), torch.as_tensor(a.y, dtype=y_dtype)
+        self._splits = {name: Split(x[idx], y[idx]) for name, idx in
+                        (("train", train_idx), ("val", val_idx), ("test", test_idx))}
+        if not self.scaler.fitted:  # a checkpoint may already have restored it
+            self.scaler.fit(self._splits["train"].x)
+
+    def split_tensors(self, name: str) -> Split:
+        """The raw (unscaled) tensors of one split: 'train', 'val' or 'test'."""
+        self.setup()
+        return self._splits[name]
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val", shuffle=False)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test", shuffle=False)
+
+    def state_dict(self) -> dict:
+        """Everything needed to preprocess new inputs exactly as in training."""
+        return {
+            "scaler": self.scaler.state_dict(),
+            "task": self.task.value,
+            "input_shape": list(self.input_shape),
+            "class_names": self.class_names,
+            "feature_names": self.arrays.feature_names,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scaler.load_state_dict(state["scaler"])
+
+    # --- internals ----------------------------------------------------------------------
+    def _batches(self, name: str, shuffle: bool) -> TensorBatches:
+        s = self.split_tensors(name)
+        size = len(s.x) if self.batch_size == "full" else self.batch_size
+        return TensorBatches(s.x, s.y, size, shuffle=shuffle, transform=self.scaler)
+
+    def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        classification = self.task.is_classification
+        train_frac, val_frac, test_frac = self.split
+        idx = np.arange(len(y))
+        rest, test = train_test_split(idx, test_size=test_frac, random_state=self.seed,
+                                      stratify=y if classification else None)
+        train, val = train_test_split(rest, test_size=val_frac / (train_frac + val_frac),
+                                      random_state=self.seed,
+                                      stratify=y[rest] if classification else None)
+        return train, val, test
+
+    def _checked(self, a: Arrays) -> Arrays:
+        name = type(self).__name__
+        bad = ~np.isfinite(a.x)
+        if bad.any():
+            rows = np.unique(np.nonzero(bad)[0])
+            where = ""
+            if a.feature_names is not None and a.x.ndim == 2:
+                cols = [a.feature_names[j] for j in np.unique(np.nonzero(bad)[1])]
+                where = f" in column(s) {cols}"
+            raise ValueError(
+                f"{name}: the features contain NaN or inf{where} ({len(rows)} row(s), first at row {rows[0]}). "
+                "Fill or drop those rows before training."
+            )
+        if a.task.is_classification:
+            if a.class_names is None or len(a.class_names) < 2:
+                found = a.class_names or sorted(set(np.asarray(a.y).tolist()))
+                raise ValueError(
+                    f"{name}: the target has {len(found)} class(es) {found}; classification needs at least 2"
+                )
+        elif not np.isfinite(a.y).all():
+            raise ValueError(f"{name}: the regression target contains NaN or inf")
+        return a

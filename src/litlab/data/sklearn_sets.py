@@ -1,0 +1,31 @@
+"""scikit-learn's bundled datasets: no download, always available."""
+
+from sklearn import datasets
+
+from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.task import Task
+
+
+class DigitsDataModule(InMemoryDataModule):
+    """1,797 handwritten digits as 1x8x8 images, 10 classes."""
+
+    def load(self) -> Arrays:
+        d = datasets.load_digits()
+        x = d.images.reshape(-1, 1, 8, 8).astype("float32")  # (N, C, H, W), values 0..16
+        return Arrays(x, d.target, Task.MULTICLASS, list(d.target_names))
+
+
+class BreastCancerDataModule(InMemoryDataModule):
+    """569 tumours, 30 features, malignant vs benign."""
+
+    def load(self) -> Arrays:
+        d = datasets.load_breast_cancer()
+        return Arrays(d.data, d.target, Task.BINARY, list(d.target_names), list(d.feature_names))
+
+
+class DiabetesDataModule(InMemoryDataModule):
+    """442 patients, 10 features, disease progression after one year (regression)."""
+
+    def load(self) -> Arrays:
+        d = datasets.load_diabetes()
+        return Arrays(d.data, d.target.astype("float32"), Task.REGRESSION, feature_names=list(d.feature_names))
