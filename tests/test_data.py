@@ -118,3 +118,10 @@ def test_csv_task_inference_and_override(tmp_path):
     assert CSVDataModule(path, target="cls").task is Task.BINARY
     assert CSVDataModule(path, target="y").task is Task.REGRESSION
     assert CSVDataModule(path, target="cls", target_type="regression").task is Task.REGRESSION
+
+
+def test_csv_path_is_stored_absolute_for_evaluation(tmp_path, monkeypatch):
+    write_csv(tmp_path / "t.csv", pd.DataFrame({"a": np.arange(20.0), "y": np.arange(20) % 2}))
+    monkeypatch.chdir(tmp_path)
+    dm = CSVDataModule("t.csv", target="y")
+    assert dm.hparams["path"] == str(tmp_path / "t.csv")

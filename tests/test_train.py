@@ -5,12 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
+import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from litlab.evaluate import load_checkpoint
 from litlab.train import train
 from tests.conftest import ROOT, run_script
 
@@ -161,3 +164,27 @@ def test_runs_started_together_get_separate_dirs(tmp_path):
         assert p.wait(timeout=240) == 0, p.stderr.read().decode()[-3000:]
     runs = list((tmp_path / "train" / "runs").iterdir())
     assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
+
+
+def test_csv_run_round_trips_through_its_checkpoint(make_cfg, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    df = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "colour": rng.choice(["red", "blue"], 200)})
+    df["label"] = np.where(x[:, 0] + x[:, 1] > 0, "pos", "neg")
+    df.to_csv(tmp_path / "table.csv", index=False)
+    cfg = make_cfg(
+        "data=csv",
+        f"data.path={tmp_path / 'table.csv'}",
+        "data.target=label",
+        "model=logistic_regression",
+        "optimizer.lr=0.05",
+        "trainer.max_epochs=10",
+    )
+    metrics = train(cfg)
+    assert metrics["test"]["test/acc"] >= 0.9
+
+    model, dm = load_checkpoint(metrics["best_ckpt"])
+    assert dm.class_names == ["neg", "pos"] and dm.scaler.fitted
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    again = trainer.test(model, datamodule=dm, verbose=False)[0]
+    assert again["test/acc"] == pytest.approx(metrics["test"]["test/acc"])

@@ -35,6 +35,8 @@ class CSVDataModule(InMemoryDataModule):
             raise ValueError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")
         if not Path(path).is_file():
             raise FileNotFoundError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
+        # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
+        path = str(Path(path).resolve())
         super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size)
         self.path, self.target, self.target_type = path, target, target_type
 
