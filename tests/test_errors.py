@@ -75,3 +75,12 @@ def test_diverging_loss_stops_the_run(make_cfg):
     cfg = make_cfg("data=synthetic_regression", "model=linear_regression", "optimizer=sgd", "optimizer.lr=1e6")
     with pytest.raises(FloatingPointError, match=r"train/loss became (nan|inf).*Lower optimizer.lr"):
         train(cfg)
+
+
+def test_a_finished_run_dir_is_never_overwritten(make_cfg, tmp_path):
+    cfg = make_cfg("debug=fast_dev_run")
+    train(cfg)
+    before = (tmp_path / "metrics.json").read_text()
+    with pytest.raises(FileExistsError, match="already holds a finished run"):
+        train(make_cfg("debug=fast_dev_run"))
+    assert (tmp_path / "metrics.json").read_text() == before

@@ -69,7 +69,7 @@ def test_logistic_regression_on_breast_cancer(make_cfg):
     assert metrics["monitor"] == "val/acc" and metrics["mode"] == "max"
 
 
-def test_l1_penalty_makes_weights_sparser(make_cfg):
+def test_l1_penalty_makes_weights_sparser(make_cfg, tmp_path):
     weights = {}
     for l1 in (0.0, 0.05):
         cfg = make_cfg(
@@ -79,6 +79,7 @@ def test_l1_penalty_makes_weights_sparser(make_cfg):
             f"model.l1={l1}",
             "callbacks=none",
         )
+        cfg.paths.output_dir = str(tmp_path / f"l1_{l1}")
         metrics = train(cfg)
         model = instantiate(cfg.model, task="regression", input_shape=[10], num_outputs=1)
         model.load_state_dict(torch.load(metrics["best_ckpt"], weights_only=True)["state_dict"])

@@ -100,6 +100,11 @@ def train(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    if (output_dir / "metrics.json").exists():
+        raise FileExistsError(
+            f"paths.output_dir={str(output_dir)!r} already holds a finished run; give each run a new dir "
+            "(the default hydra.run.dir does) so that its checkpoints and metrics are not overwritten"
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
 
     # Data first: loading it checks it, and it decides what the model looks like.
