@@ -107,8 +107,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         train_idx, val_idx, test_idx = self._split_indices(a.y)
         y_dtype = torch.long if a.task.is_classification else torch.float32
         x, y = torch.as_tensor(a.x, dtype=torch.float32), torch.as_tensor(a.y, dtype=y_dtype)
-        self._splits = {name: Split(x[idx], y[idx]) for name, idx in
-                        (("train", train_idx), ("val", val_idx), ("test", test_idx))}
+        self._splits = {
+            name: Split(x[idx], y[idx]) for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
+        }
         if not self.scaler.fitted:  # a checkpoint may already have restored it
             self.scaler.fit(self._splits["train"].x)
 
@@ -149,11 +150,15 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         classification = self.task.is_classification
         train_frac, val_frac, test_frac = self.split
         idx = np.arange(len(y))
-        rest, test = train_test_split(idx, test_size=test_frac, random_state=self.seed,
-                                      stratify=y if classification else None)
-        train, val = train_test_split(rest, test_size=val_frac / (train_frac + val_frac),
-                                      random_state=self.seed,
-                                      stratify=y[rest] if classification else None)
+        rest, test = train_test_split(
+            idx, test_size=test_frac, random_state=self.seed, stratify=y if classification else None
+        )
+        train, val = train_test_split(
+            rest,
+            test_size=val_frac / (train_frac + val_frac),
+            random_state=self.seed,
+            stratify=y[rest] if classification else None,
+        )
         return train, val, test
 
     def _checked(self, a: Arrays) -> Arrays:

@@ -46,9 +46,7 @@ class CSVDataModule(InMemoryDataModule):
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
             raise ValueError(f"data.path={self.path!r} could not be read as CSV: {e}") from e
         if self.target not in df.columns:
-            raise ValueError(
-                f"data.target={self.target!r} is not a column of {self.path}; columns: {list(df.columns)}"
-            )
+            raise ValueError(f"data.target={self.target!r} is not a column of {self.path}; columns: {list(df.columns)}")
         y_raw = df.pop(self.target)
         if df.shape[1] == 0:
             raise ValueError(f"{self.path} has no feature columns besides the target {self.target!r}")

@@ -44,5 +44,4 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         z = x @ self.true_weight
         y = z + self.true_bias if self.function == "linear" else np.sin(z)
         y = y + self.noise * self._rng.standard_normal(self.num_samples)
-        return Arrays(x, y.astype("float32"), Task.REGRESSION,
-                      feature_names=[f"x{i}" for i in range(self.input_dim)])
+        return Arrays(x, y.astype("float32"), Task.REGRESSION, feature_names=[f"x{i}" for i in range(self.input_dim)])
