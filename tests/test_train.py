@@ -64,7 +64,7 @@ def test_tensorboard_has_scalars_lr_hparams_and_confusion_matrix(default_run):
     scalars = set(ea.Tags()["scalars"])
     assert {
         "train/loss_step",
-        "train/loss_epoch",
+        "train/loss",
         "train/acc",
         "val/loss",
         "val/acc",
@@ -111,7 +111,7 @@ def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_
     second.paths.output_dir = str(resumed_dir)
     metrics = train(second)
     log = pd.read_csv(resumed_dir / "csv" / "metrics.csv")
-    trained_epochs = sorted(log.dropna(subset=["train/loss_epoch"])["epoch"].unique())
+    trained_epochs = sorted(log.dropna(subset=["train/loss"])["epoch"].unique())
     assert trained_epochs == [2, 3]
     assert metrics["epochs"] == 4
 
