@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.scaling import Scaler
 from litlab.task import Task
@@ -17,11 +18,12 @@ from litlab.task import Task
 class Arrays:
     """A whole dataset as loaded from its source, before splitting."""
 
-    x: np.ndarray  # (N, F) tabular or (N, C, H, W) images
+    x: np.ndarray  # (N, F) tabular, or (N, C, H, W) images (uint8 pixels are kept as uint8)
     y: np.ndarray  # (N,) class ids 0..C-1, or float targets for regression
     task: Task
     class_names: list[str] | None = None  # classification only, index = class id
     feature_names: list[str] | None = None  # tabular only
+    num_test: int = 0  # the last num_test rows are the dataset's official test set, if it has one
 
     def __post_init__(self) -> None:
         # Plain str, not numpy.str_: checkpoints must load with torch.load(weights_only=True).
@@ -35,12 +37,22 @@ class Split:
     y: torch.Tensor
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
 class InMemoryDataModule(L.LightningDataModule, ABC):
     """Holds a dataset as tensors and serves train/val/test batches cut from them.
 
-    Subclasses only implement `load()`. The data, not the model config, decides the
-    `task`, `input_shape` and `num_outputs` that the model is built with.
+    Subclasses implement `load()`, and may set `augment` (train batches only). The data,
+    not the model config, decides the `task`, `input_shape` and `num_outputs` that the
+    model is built with. `device`: where the tensors live. `auto` keeps them on the GPU
+    when the model is on one (moved once; batches never touch the host), else on the CPU.
     """
+
+    # True for datasets that come with a fixed test set (MNIST...): data.split is then
+    # [train, val, 0], and train/val are split from the official train set.
+    official_test: bool = False
+    augment: BatchAugment | None = None
 
     def __init__(
         self,
@@ -48,21 +60,35 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 64,
+        device: str = "auto",
     ) -> None:
         super().__init__()
         split = tuple(float(f) for f in split)
-        if len(split) != 3 or any(f <= 0 for f in split) or abs(sum(split) - 1) > 1e-6:
+        name = type(self).__name__
+        if len(split) != 3 or split[0] <= 0 or split[1] <= 0 or abs(sum(split) - 1) > 1e-6:
             raise ValueError(
-                f"data.split={list(split)} is invalid: give three positive fractions "
-                f"[train, val, test] that add up to 1, e.g. [0.7, 0.15, 0.15]"
+                f"data.split={list(split)} is invalid: give three fractions [train, val, test] "
+                "that add up to 1, train and val positive, e.g. [0.7, 0.15, 0.15]"
             )
+        if self.official_test and split[2] != 0:
+            raise ValueError(
+                f"data.split={list(split)} is invalid for {name}: it has a fixed official test set, "
+                "so give [train, val, 0], e.g. [0.9, 0.1, 0] (fractions of the official train set)"
+            )
+        if not self.official_test and split[2] <= 0:
+            raise ValueError(f"data.split={list(split)} is invalid: the test fraction must be > 0")
         if not (batch_size == "full" or (isinstance(batch_size, int) and batch_size >= 1)):
             raise ValueError(
                 f"data.batch_size={batch_size!r} is invalid: use a positive integer "
                 "(1 for online learning) or 'full' for full-batch gradient descent"
             )
-        self.split, self.seed, self.batch_size = split, seed, batch_size
+        if device not in DEVICES:
+            raise ValueError(f"data.device={device!r} is invalid; valid: {', '.join(DEVICES)}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("data.device='cuda' but no CUDA device is available; use data.device=auto or cpu")
+        self.split, self.seed, self.batch_size, self.device = split, seed, batch_size, device
         self.scaler = Scaler(scaling)
+        self._on_device: dict[tuple[str, torch.device], Split] = {}
         self._arrays: Arrays | None = None
         self._splits: dict[str, Split] | None = None
         self.save_hyperparameters()
@@ -106,7 +132,10 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         a = self.arrays
         train_idx, val_idx, test_idx = self._split_indices(a.y)
         y_dtype = torch.long if a.task.is_classification else torch.float32
-        x, y = torch.as_tensor(a.x, dtype=torch.float32), torch.as_tensor(a.y, dtype=y_dtype)
+        x = torch.as_tensor(a.x)
+        if x.dtype != torch.uint8:  # uint8 pixels stay 4x smaller; batches are scaled to float
+            x = x.float()
+        y = torch.as_tensor(a.y, dtype=y_dtype)
         self._splits = {
             name: Split(x[idx], y[idx]) for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
         }
@@ -142,17 +171,52 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     # --- internals ----------------------------------------------------------------------
     def _batches(self, name: str, shuffle: bool) -> TensorBatches:
-        s = self.split_tensors(name)
+        storage, compute = self._placement()
+        key = (name, storage)
+        if key not in self._on_device:  # moved once per device, not per epoch
+            s = self.split_tensors(name)
+            self._on_device[key] = Split(s.x.to(storage), s.y.to(storage))
+        s = self._on_device[key]
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        augment = self.augment if name == "train" and self.augment is not None and self.augment.active else None
         size = len(s.x) if self.batch_size == "full" else self.batch_size
-        return TensorBatches(s.x, s.y, size, shuffle=shuffle, transform=self.scaler)
+        return TensorBatches(
+            s.x,
+            s.y,
+            size,
+            shuffle=shuffle,
+            transform=(lambda x: self.scaler(augment(x))) if augment is not None else self.scaler,
+            device=compute,
+            seed=self.seed,
+            epoch=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def _placement(self) -> tuple[torch.device, torch.device]:
+        """(where the split tensors live, where batches are delivered: the model's device)."""
+        trainer = self.trainer
+        compute = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        if self.device == "cuda" and compute.type != "cuda":
+            raise ValueError(
+                f"data.device='cuda' but the model runs on {compute}; use trainer.accelerator=gpu, or data.device=auto"
+            )
+        if self.device == "cpu" or compute.type != "cuda":
+            return torch.device("cpu"), compute
+        return compute, compute
 
     def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, ...]:
         classification = self.task.is_classification
         train_frac, val_frac, test_frac = self.split
         idx = np.arange(len(y))
-        rest, test = train_test_split(
-            idx, test_size=test_frac, random_state=self.seed, stratify=y if classification else None
-        )
+        num_test = self.arrays.num_test
+        if num_test:
+            rest, test = idx[:-num_test], idx[-num_test:]
+        else:
+            rest, test = train_test_split(
+                idx, test_size=test_frac, random_state=self.seed, stratify=y if classification else None
+            )
         train, val = train_test_split(
             rest,
             test_size=val_frac / (train_frac + val_frac),
@@ -163,7 +227,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     def _checked(self, a: Arrays) -> Arrays:
         name = type(self).__name__
-        bad = ~np.isfinite(a.x)
+        if self.official_test and not a.num_test:
+            raise ValueError(f"{name}.load() gave no official test rows (Arrays.num_test)")
+        bad = ~np.isfinite(a.x) if np.issubdtype(a.x.dtype, np.floating) else np.zeros(1, dtype=bool)
         if bad.any():
             rows = np.unique(np.nonzero(bad)[0])
             where = ""

@@ -1,5 +1,6 @@
 """Batches cut from in-memory tensors by indexing a permutation: no Dataset, no per-sample collate."""
 
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -8,9 +9,17 @@ import torch
 class TensorBatches:
     """An iterable of `(x, y)` batches over tensors that already hold the whole split.
 
-    Lightning accepts any iterable with a length as a dataloader. Each batch is one
-    indexing op on the stored tensors plus the `transform` (feature scaling), so the cost
-    per step does not grow with the batch size in Python.
+    Lightning accepts any iterable with a length as a dataloader. Each batch is one indexing
+    op on the stored tensors, a copy to `device` when the data is stored elsewhere (pinned
+    and non_blocking from CPU to GPU), then `transform` (augmentation and scaling) on that
+    device. The Python cost per step does not grow with the batch size.
+
+    Under DDP each of `world_size` ranks gets its own shard of every epoch's order, exactly
+    as `torch.utils.data.DistributedSampler` gives it: the order is seeded by `seed + epoch()`
+    (the trainer's epoch, so a resumed run continues the same sequence of orders),
+    padded by repeating its start to a multiple of `world_size`, and rank r takes every
+    world_size-th index from r. Lightning only adds a DistributedSampler to a torch
+    DataLoader, so these batches do the sharding themselves.
     """
 
     def __init__(
@@ -20,25 +29,55 @@ class TensorBatches:
         batch_size: int,
         shuffle: bool,
         transform: Callable[[torch.Tensor], torch.Tensor],
+        device: torch.device | None = None,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank={rank} is not in [0, world_size={world_size})")
         self.x, self.y = x, y
-        self.batch_size = min(batch_size, len(x))
-        self.shuffle = shuffle
-        self.transform = transform
+        self.shuffle, self.transform = shuffle, transform
+        self.device = x.device if device is None else torch.device(device)
+        self.seed, self.epoch, self.rank, self.world_size = seed, epoch, rank, world_size
+        self.num_samples = math.ceil(len(x) / world_size)  # per rank, padding included
+        self.batch_size = min(batch_size, self.num_samples)
+        # Pinned host memory lets the copy to the GPU overlap with compute.
+        self._pin = self.x.device.type == "cpu" and self.device.type == "cuda"
 
     def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)  # ceil: the last, smaller batch is kept
+        return -(-self.num_samples // self.batch_size)  # ceil: the last, smaller batch is kept
+
+    def indices(self) -> torch.Tensor:
+        """This rank's sample indices for the current epoch, in order."""
+        n = len(self.x)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch())
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        if self.world_size > 1:
+            total = self.num_samples * self.world_size
+            order = order.repeat(math.ceil(total / n))[:total]  # pad with the order's own start
+            order = order[self.rank : total : self.world_size]
+        return order
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.x)
-        # The global RNG is seeded by seed_everything, so the order is reproducible per seed.
-        order = torch.randperm(n) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None:
+        order = self.indices()
+        whole = not self.shuffle and self.world_size == 1
+        if not whole:
+            order = order.to(self.x.device)
+        for start in range(0, len(order), self.batch_size):
+            if whole:  # in order: a view, no copy
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
             else:
                 idx = order[start : start + self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
+            if xb.device != self.device:
+                if self._pin:
+                    xb, yb = xb.pin_memory(), yb.pin_memory()
+                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             yield self.transform(xb), yb
