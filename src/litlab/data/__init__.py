@@ -2,15 +2,19 @@
 
 from litlab.data.base import Arrays, InMemoryDataModule
 from litlab.data.csv import CSVDataModule
+from litlab.data.images import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 from litlab.data.sklearn_sets import BreastCancerDataModule, DiabetesDataModule, DigitsDataModule
 from litlab.data.synthetic import SyntheticRegressionDataModule
 
 __all__ = [
     "Arrays",
     "BreastCancerDataModule",
+    "CIFAR10DataModule",
     "CSVDataModule",
     "DiabetesDataModule",
     "DigitsDataModule",
+    "FashionMNISTDataModule",
     "InMemoryDataModule",
+    "MNISTDataModule",
     "SyntheticRegressionDataModule",
 ]

@@ -30,6 +30,7 @@ class CSVDataModule(InMemoryDataModule):
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 64,
+        device: str = "auto",
     ) -> None:
         if target_type not in TARGET_TYPES:
             raise ValueError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")
@@ -37,7 +38,7 @@ class CSVDataModule(InMemoryDataModule):
             raise FileNotFoundError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
         # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
         path = str(Path(path).resolve())
-        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size)
+        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
         self.path, self.target, self.target_type = path, target, target_type
 
     def load(self) -> Arrays:

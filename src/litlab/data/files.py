@@ -1,0 +1,51 @@
+"""Find a dataset's files: the user's data dir, a copy installed on the system, or a download."""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+class DataFilesError(RuntimeError):
+    """The dataset's files are missing, truncated or corrupt."""
+
+
+def find_file(folder: Path, name: str) -> Path | None:
+    """`folder/name`, or its gzipped copy `folder/name.gz`."""
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def locate(
+    dataset: str,
+    names: Sequence[str],
+    folders: Sequence[Path],
+    download: Callable[[], Path] | None,
+    how_to_supply: str,
+) -> dict[str, Path]:
+    """The first of `folders` that holds all `names` (plain or .gz), else the folder that
+    `download()` fills. Raises one error listing every place tried and why it failed."""
+    tried = []
+    for folder in folders:
+        found = {n: find_file(folder, n) for n in names}
+        missing = [n for n, p in found.items() if p is None]
+        if not missing:
+            return found  # type: ignore[return-value]  # no None left
+        tried.append(f"  {folder}: " + ("no such dir" if not folder.is_dir() else f"missing {', '.join(missing)}"))
+    if download is None:
+        tried.append("  download: off (data.download=false)")
+    else:
+        try:
+            folder = download()
+        except Exception as e:  # noqa: BLE001 - any failure (no network, bad mirror) is reported with the rest
+            tried.append(f"  download with torchvision: failed ({type(e).__name__}: {e})")
+        else:
+            found = {n: find_file(folder, n) for n in names}
+            if all(found.values()):
+                return found  # type: ignore[return-value]
+            tried.append(f"  download with torchvision into {folder}: finished but the files are not there")
+    raise DataFilesError(
+        f"{dataset}: could not find the files {', '.join(names)}. Tried, in order:\n"
+        + "\n".join(tried)
+        + f"\n{how_to_supply}"
+    )

@@ -1,0 +1,198 @@
+"""MNIST, Fashion-MNIST and CIFAR-10 from their torchvision file formats, decoded once to uint8.
+
+The files are looked for in `data_dir` (torchvision's layout, or the raw files directly),
+then in a copy installed on the system, then downloaded with torchvision. Each file is
+checked against its own header before training, so a truncated file fails at start.
+"""
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+from torchvision import datasets
+
+from litlab.data.augment import BatchAugment
+from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.data.files import DataFilesError, locate
+from litlab.task import Task
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError) as e:  # gzip raises EOFError on a truncated file
+        raise DataFilesError(
+            f"{path} cannot be read ({e}): it is truncated or corrupt; delete it and supply it again"
+        ) from e
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file of unsigned bytes (the MNIST format), plain or gzipped, checked against its header."""
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
+        raise DataFilesError(f"{path} is not an idx file of unsigned bytes (header {raw[:4].hex()!r})")
+    ndim = raw[3]
+    offset = 4 + 4 * ndim
+    dims = struct.unpack(f">{ndim}I", raw[4:offset]) if len(raw) >= offset else ()
+    expected = offset + int(np.prod(dims))
+    if len(dims) != ndim or len(raw) != expected:
+        raise DataFilesError(
+            f"{path} is truncated or corrupt: its header promises shape {dims} ({expected} bytes) but it has "
+            f"{len(raw)} bytes; delete it and supply it again"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled CIFAR-10 batch -> images (N, 3, 32, 32) uint8 and labels (N,)."""
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        y = np.asarray(d[b"labels"], dtype=np.int64)
+    except Exception as e:  # noqa: BLE001 - unpickling a damaged file can raise almost anything
+        raise DataFilesError(
+            f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e}); supply it again"
+        ) from e
+    if len(x) != len(y):
+        raise DataFilesError(f"{path}: {len(x)} images but {len(y)} labels")
+    return x, y
+
+
+def _checked_labels(y: np.ndarray, num_classes: int, where: Path) -> np.ndarray:
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise DataFilesError(f"{where}: labels outside 0..{num_classes - 1}; the file is corrupt")
+    return y.astype(np.int64)
+
+
+class MNISTDataModule(InMemoryDataModule):
+    """MNIST: 60,000 train and 10,000 test handwritten digits, 1x28x28, 10 classes.
+
+    `data_dir` may hold torchvision's layout (`MNIST/raw/...`) or the four idx files
+    (plain or .gz). Train/val are split from the official train set; the test set is the
+    official one. Augmentation (train batches only): `crop_padding` pixels of random crop,
+    random shifts up to `translate` of the size and rotations up to `rotate` degrees.
+    """
+
+    official_test = True
+    folder = "MNIST"  # torchvision's folder name
+    system_dirs: tuple[str, ...] = ()
+    torchvision_class = datasets.MNIST
+    class_names = [str(i) for i in range(10)]
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = True,
+        split: tuple[float, float, float] = (0.9, 0.1, 0.0),
+        seed: int = 42,
+        scaling: str = "standard",
+        batch_size: int | str = 64,
+        device: str = "auto",
+        crop_padding: int = 0,
+        translate: float = 0.0,
+        rotate: float = 0.0,
+    ) -> None:
+        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
+        self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
+        self.augment = BatchAugment(crop_padding=crop_padding, translate=translate, rotate=rotate)
+        self._files: dict[str, Path] | None = None
+
+    def prepare_data(self) -> None:
+        """Find the files: data_dir, then a system copy, then a torchvision download."""
+        if self._files is None:
+            self._files = locate(
+                type(self).__name__,
+                MNIST_FILES,
+                [self.data_dir / self.folder / "raw", self.data_dir, *map(Path, self.system_dirs)],
+                self._download if self.download else None,
+                f"Put the four files (plain or .gz) in {self.data_dir}, or point data.data_dir at them.",
+            )
+
+    def _download(self) -> Path:
+        for train in (True, False):
+            self.torchvision_class(str(self.data_dir), train=train, download=True)
+        return self.data_dir / self.folder / "raw"
+
+    def load(self) -> Arrays:
+        self.prepare_data()
+        parts = []
+        for images, labels in ((MNIST_FILES[0], MNIST_FILES[1]), (MNIST_FILES[2], MNIST_FILES[3])):
+            x, y = read_idx(self._files[images]), read_idx(self._files[labels])
+            if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+                raise DataFilesError(
+                    f"{self._files[images]} / {self._files[labels]}: expected N 28x28 images and N labels, "
+                    f"got images {x.shape} and labels {y.shape}"
+                )
+            parts.append((x[:, None], _checked_labels(y, 10, self._files[labels])))  # (N, 1, 28, 28)
+        (x_train, y_train), (x_test, y_test) = parts
+        x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
+        return Arrays(x, y, Task.MULTICLASS, list(self.class_names), num_test=len(x_test))
+
+
+class FashionMNISTDataModule(MNISTDataModule):
+    """Fashion-MNIST: Zalando's 28x28 clothing images in MNIST's format, 10 classes.
+    Debian's `dataset-fashion-mnist` package installs them in /usr/share/datasets/fashion-mnist."""
+
+    folder = "FashionMNIST"
+    system_dirs = ("/usr/share/datasets/fashion-mnist",)
+    torchvision_class = datasets.FashionMNIST
+    class_names = list(datasets.FashionMNIST.classes)
+
+
+class CIFAR10DataModule(InMemoryDataModule):
+    """CIFAR-10: 50,000 train and 10,000 test colour images, 3x32x32, 10 classes.
+
+    `data_dir` may hold torchvision's `cifar-10-batches-py/` or its batch files directly.
+    Augmentation (train batches only): random crop with `crop_padding`, horizontal flip.
+    """
+
+    official_test = True
+    folder = "cifar-10-batches-py"
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = True,
+        split: tuple[float, float, float] = (0.9, 0.1, 0.0),
+        seed: int = 42,
+        scaling: str = "standard",
+        batch_size: int | str = 128,
+        device: str = "auto",
+        crop_padding: int = 4,
+        hflip: bool = True,
+    ) -> None:
+        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
+        self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
+        self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip)
+        self._files: dict[str, Path] | None = None
+
+    def prepare_data(self) -> None:
+        if self._files is None:
+            self._files = locate(
+                "CIFAR10DataModule",
+                CIFAR10_FILES,
+                [self.data_dir / self.folder, self.data_dir],
+                self._download if self.download else None,
+                f"Unpack cifar-10-python.tar.gz into {self.data_dir}, or point data.data_dir at the batches.",
+            )
+
+    def _download(self) -> Path:
+        datasets.CIFAR10(str(self.data_dir), train=True, download=True)
+        return self.data_dir / self.folder
+
+    def load(self) -> Arrays:
+        self.prepare_data()
+        batches = [read_cifar_batch(self._files[name]) for name in CIFAR10_FILES]
+        x = np.concatenate([b[0] for b in batches])
+        y = np.concatenate(
+            [_checked_labels(b[1], 10, self._files[n]) for b, n in zip(batches, CIFAR10_FILES, strict=True)]
+        )
+        return Arrays(x, y, Task.MULTICLASS, CIFAR10_CLASSES, num_test=len(batches[-1][0]))
