@@ -27,12 +27,17 @@ class TestFigures(L.Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        if tb is None or not self._preds or not trainer.is_global_zero:
+        if tb is None or not self._preds:
             return
         preds, targets = torch.cat(self._preds), torch.cat(self._targets)
+        if trainer.world_size > 1:  # every rank holds its shard: gather them all (all ranks must call this)
+            preds = pl_module.all_gather(preds).flatten(0, 1).cpu()
+            targets = pl_module.all_gather(targets).flatten(0, 1).cpu()
+        if not trainer.is_global_zero:
+            return
         if preds.ndim == 2:  # (N, C) class probabilities
             names = getattr(trainer.datamodule, "class_names", None)
-            cm = MulticlassConfusionMatrix(num_classes=preds.shape[1])
+            cm = MulticlassConfusionMatrix(num_classes=preds.shape[1], sync_on_compute=False)
             cm.update(preds, targets)
             fig, _ = cm.plot(labels=names)
             tag = "test/confusion_matrix"

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,18 @@ def hparams_for_tensorboard(cfg: DictConfig) -> dict:
     return pd.json_normalize(nested, sep=".").iloc[0].to_dict()
 
 
+def fast_cuda_checks() -> None:
+    """Undo Lightning's PYTORCH_NVML_BASED_CUDA_CHECK=1 (set when it is imported, so that a forked
+    process does not inherit an initialized CUDA). With it, each torch.cuda.is_available()
+    re-opens NVML, about 0.3 ms, and torch's optimizers ask on every step. litlab never forks
+    after touching CUDA: DDP starts fresh processes (Lightning's subprocess launcher)."""
+    os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+
+
 def train(cfg: DictConfig) -> dict:
     """Run one training job described by `cfg`; return what it writes to metrics.json."""
     start = time.perf_counter()
+    fast_cuda_checks()
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     if (output_dir / "metrics.json").exists():
@@ -115,9 +125,11 @@ def train(cfg: DictConfig) -> dict:
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    if cfg.extras.print_config:
+    # Under DDP every rank runs this function; only rank 0 prints and writes files.
+    if cfg.extras.print_config and trainer.is_global_zero:
         print_config_tree(cfg)
-    OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+    if trainer.is_global_zero:
+        OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
@@ -144,6 +156,7 @@ def train(cfg: DictConfig) -> dict:
         if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs these with the final metrics
             logger.log_hyperparams(hparams_for_tensorboard(cfg), {f"hp/{k}": v for k, v in {**val, **test}.items()})
             logger.finalize("success")
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    log.info("metrics written to %s", output_dir / "metrics.json")
+    if trainer.is_global_zero:
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        log.info("metrics written to %s", output_dir / "metrics.json")
     return metrics

@@ -45,6 +45,7 @@ class SupervisedModule(L.LightningModule):
         loss: str = "mse",
         l1: float = 0.0,
         l2: float = 0.0,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.task = Task.parse(task)
@@ -56,11 +57,12 @@ class SupervisedModule(L.LightningModule):
         if lr is not None and not lr > 0:
             raise ValueError(f"optimizer.lr={lr} is invalid: the learning rate must be > 0, e.g. optimizer.lr=0.001")
         self.optimizer, self.scheduler = optimizer, scheduler
-        self.loss_name, self.l1, self.l2 = loss, l1, l2
+        self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
         num_classes = 2 if self.task is Task.BINARY else num_outputs
         for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
             setattr(self, f"{stage}_metrics", task_metrics(self.task, num_classes, stage))
             setattr(self, f"{stage}_loss", MeanMetric())
+        self._compiled = False
         # (network output, targets, loss) of each step of the running epoch; see _step.
         self._epoch_outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {s: [] for s in STAGES}
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -73,6 +75,13 @@ class SupervisedModule(L.LightningModule):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
+
+    def configure_model(self) -> None:
+        # Lightning calls this at the start of fit/validate/test. Module.compile() compiles in
+        # place, so parameter names, and with them checkpoints, stay as without compile.
+        if self.compile_net and not self._compiled:
+            self.net.compile()
+            self._compiled = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -158,7 +167,8 @@ class SupervisedModule(L.LightningModule):
         values = {f"{stage}/loss": loss_mean.compute(), **metrics.compute()}
         if stage == "train":
             self._check_finite(values["train/loss"])
-        self.log_dict(values, prog_bar=stage == "val")
+        # Already synced by torchmetrics; sync_dist only averages equal values (and quiets a DDP warning).
+        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
         loss_mean.reset()
         metrics.reset()
 

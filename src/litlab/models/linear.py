@@ -20,13 +20,14 @@ class LinearRegression(SupervisedModule):
         loss: str = "mse",
         l1: float = 0.0,
         l2: float = 0.0,
+        compile: bool = False,
     ) -> None:
         if task != Task.REGRESSION:
             raise ValueError(
                 f"linear_regression needs a regression target, but the data is {task}; "
                 "use model=logistic_regression (or mlp/cnn) for classification"
             )
-        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2)
+        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2, compile)
         self.net = MLPNet(flat_size(input_shape), [], num_outputs)  # Flatten -> Linear
 
     @property
@@ -46,13 +47,14 @@ class LogisticRegression(SupervisedModule):
         scheduler: SchedulerFactory | None = None,
         l1: float = 0.0,
         l2: float = 0.0,
+        compile: bool = False,
     ) -> None:
         if task == Task.REGRESSION:
             raise ValueError(
                 "logistic_regression needs a classification target, but the data is regression; "
                 "use model=linear_regression (or mlp/cnn) for a continuous target"
             )
-        super().__init__(task, num_outputs, optimizer, scheduler, l1=l1, l2=l2)
+        super().__init__(task, num_outputs, optimizer, scheduler, l1=l1, l2=l2, compile=compile)
         self.net = MLPNet(flat_size(input_shape), [], num_outputs)
 
     @property

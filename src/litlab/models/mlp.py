@@ -24,7 +24,8 @@ class MLP(SupervisedModule):
         loss: str = "mse",
         l1: float = 0.0,
         l2: float = 0.0,
+        compile: bool = False,
     ) -> None:
-        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2)
+        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2, compile)
         self.net = MLPNet(flat_size(input_shape), list(hidden_sizes), num_outputs, activation, dropout, batch_norm)
         init_weights(self.net, init, activation)

@@ -1,0 +1,274 @@
+"""Training throughput on MNIST, side by side, in one process:
+
+  (a) litlab: the Trainer, DataModule and LightningModule that train.py builds from conf/
+  (b) a plain PyTorch loop over one in-memory tensor: the reference limit
+  (c) the usual template pipeline: torchvision MNIST with ToTensor/Normalize and a DataLoader
+
+    python scripts/benchmark.py [--device cpu|cuda] [--quick] [--out bench.json] [--data-dir DIR]
+
+Same network (built by litlab, freshly initialized each run), same Adam, same number of
+steps; the first `--warmup` steps are not timed. The three run interleaved (a b c a b c ...)
+`--repeats` times; the table gives median samples/s and the median of the paired ratios
+a/b and a/c, with their min and max. Without --quick it also times `python train.py
+experiment=mnist_fast` from the command to the printed result (time to 99% test accuracy).
+"""
+
+import argparse
+import gzip
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import open_dict
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from litlab.data.images import MNIST_FILES
+from litlab.train import build_datamodule, build_model, fast_cuda_checks
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {"mlp": ["model=mlp", "model.hidden_sizes=[256]"], "cnn": ["model=cnn"]}  # 784-256-10; the classic CNN
+
+
+class StepTimer(L.Callback):
+    """Wall time from the start of step `warmup` to the end of the last step (as for b and c:
+    the once-per-epoch metric computation is not part of a step)."""
+
+    def __init__(self, warmup: int, device: torch.device) -> None:
+        self.warmup, self.device, self.start, self.seconds = warmup, device, 0.0, 0.0
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup:
+            self._sync()
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == trainer.max_steps:
+            self._sync()
+            self.seconds = time.perf_counter() - self.start
+
+
+def compose_cfg(model: str, batch_size: int, steps: int, device: str, data_dir: Path):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=mnist",
+                f"data.data_dir={data_dir}",
+                f"data.batch_size={batch_size}",
+                *MODELS[model],
+                "optimizer=adam",
+                f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
+                "trainer.devices=1",
+                f"++trainer.max_steps={steps}",
+                "++trainer.limit_val_batches=0",
+                "++trainer.num_sanity_val_steps=0",
+                "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false",
+                "callbacks=none",
+                "logger=none",
+            ],
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = tempfile.mkdtemp(prefix="litlab-bench-")
+    return cfg
+
+
+def run_litlab(cfg, warmup: int, device: torch.device) -> float:
+    dm = build_datamodule(cfg)
+    model = build_model(cfg, dm)
+    timer = StepTimer(warmup, device)
+    trainer = instantiate(cfg.trainer, callbacks=[timer], logger=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=dm)
+    return (cfg.trainer.max_steps - warmup) * cfg.data.batch_size / timer.seconds
+
+
+def timed_loop(net, opt, batches, steps: int, warmup: int, device: torch.device) -> float:
+    net.train()
+    for i, (x, y) in enumerate(batches):
+        if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+        if i == steps:
+            break
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def run_plain(cfg, dm, warmup: int, device: torch.device) -> float:
+    """(b): the uint8 train tensor on the device, a shuffled permutation, per-batch normalization."""
+    net = build_model(cfg, dm).net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
+    split = dm.split_tensors("train")
+    x, y = split.x.to(device), split.y.to(device)
+    shift, scale = dm.scaler.shift.to(device), dm.scaler.scale.to(device)
+    b, steps = cfg.data.batch_size, cfg.trainer.max_steps
+
+    def batches():
+        while True:
+            order = torch.randperm(len(x), device=device)
+            for s in range(0, len(x) - b + 1, b):
+                idx = order[s : s + b]
+                yield (x[idx].float() - shift) / scale, y[idx]
+
+    return (steps - warmup) * b / timed_loop(net, opt, batches(), steps, warmup, device)
+
+
+def run_template(cfg, dm, mnist_root: Path, warmup: int, device: torch.device) -> float:
+    """(c): torchvision MNIST (PIL image per sample, ToTensor, Normalize) and a DataLoader."""
+    net = build_model(cfg, dm).net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    ds = datasets.MNIST(str(mnist_root), train=True, transform=tf)
+    b, steps = cfg.data.batch_size, cfg.trainer.max_steps
+
+    def batches():
+        while True:
+            yield from DataLoader(ds, batch_size=b, shuffle=True, pin_memory=device.type == "cuda")
+
+    return (steps - warmup) * b / timed_loop(net, opt, batches(), steps, warmup, device)
+
+
+def torchvision_layout(dm, into: Path) -> Path:
+    """torchvision's MNIST class wants uncompressed files in ROOT/MNIST/raw; write them there."""
+    raw = into / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in MNIST_FILES:
+        src = dm._files[name]
+        with (gzip.open if src.suffix == ".gz" else open)(src, "rb") as f, open(raw / name, "wb") as out:
+            shutil.copyfileobj(f, out)
+    return into
+
+
+def time_to_accuracy(device: str, data_dir: Path) -> dict:
+    cmd = [
+        sys.executable,
+        "train.py",
+        "experiment=mnist_fast",
+        f"data.data_dir={data_dir}",
+        f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
+        f"hydra.run.dir={tempfile.mkdtemp(prefix='litlab-fast-')}",
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    run_dir = Path(cmd[-1].split("=", 1)[1])
+    m = json.loads((run_dir / "metrics.json").read_text())
+    return {"command": " ".join(cmd[1:-1]), "wall_s": round(wall, 1), "test_acc": m["test"]["test/acc"]}
+
+
+def markdown(rows: list[dict], tta: dict | None, device: str) -> str:
+    lines = [
+        f"Device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "",
+        "| model | batch | a: litlab samples/s | b: plain loop | c: torchvision+DataLoader "
+        "| a/b (min-max) | a/c (min-max) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['batch_size']} | {r['samples_per_s_a']:,.0f} | {r['samples_per_s_b']:,.0f} | "
+            f"{r['samples_per_s_c']:,.0f} | {r['ratio_a_b']:.2f} ({r['ratio_a_b_min']:.2f}-{r['ratio_a_b_max']:.2f}) | "
+            f"{r['ratio_a_c']:.2f} ({r['ratio_a_c_min']:.2f}-{r['ratio_a_c_max']:.2f}) |"
+        )
+    if tta:
+        lines += [
+            "",
+            f"Time to accuracy: `python {tta['command']}`: test acc {tta['test_acc']:.4f} in {tta['wall_s']} s wall",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no time-to-accuracy run (< 2 min)")
+    p.add_argument("--out", type=Path, default=Path("benchmark.json"), help="JSON rows; markdown goes beside it (.md)")
+    p.add_argument(
+        "--data-dir", type=Path, default=ROOT / "data", help="where the MNIST files are (see conf/data/mnist)"
+    )
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--only", default=None, help="a subset, e.g. mlp:64,cnn:512")
+    args = p.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda but no CUDA device is available")
+    fast_cuda_checks()
+    L.seed_everything(0, verbose=False)
+    device = torch.device(args.device)
+    repeats = args.repeats or (3 if args.quick else 5)
+    # Steps per run: enough for ~1 s of MLP work on CPU; the CNN is ~20x slower per sample.
+    steps = {("mlp", 64): 300, ("mlp", 512): 60, ("cnn", 64): 30, ("cnn", 512): 12}
+    if args.quick:
+        steps = {k: max(v // 2, 8) for k, v in steps.items()}
+    if args.device == "cuda":
+        steps = {k: v * 4 for k, v in steps.items()}
+    if args.only:
+        keep = {(m, int(b)) for m, b in (item.split(":") for item in args.only.split(","))}
+        steps = {k: v for k, v in steps.items() if k in keep}
+    data_dir = args.data_dir.absolute()
+
+    rows, tmp = [], Path(tempfile.mkdtemp(prefix="litlab-bench-mnist-"))
+    mnist_root = None
+    for (model, b), n in steps.items():
+        cfg = compose_cfg(model, b, args.warmup + n, args.device, data_dir)
+        dm = build_datamodule(cfg)
+        dm.setup()
+        mnist_root = mnist_root or torchvision_layout(dm, tmp)
+        a, bb, c = [], [], []
+        for _ in range(repeats):  # interleaved, so that drifts in machine speed hit all three alike
+            a.append(run_litlab(cfg, args.warmup, device))
+            bb.append(run_plain(cfg, dm, args.warmup, device))
+            c.append(run_template(cfg, dm, mnist_root, args.warmup, device))
+        ab = [x / y for x, y in zip(a, bb, strict=True)]
+        ac = [x / y for x, y in zip(a, c, strict=True)]
+        row = {
+            "model": model,
+            "batch_size": b,
+            "samples_per_s_a": statistics.median(a),
+            "samples_per_s_b": statistics.median(bb),
+            "samples_per_s_c": statistics.median(c),
+            "ratio_a_b": statistics.median(ab),
+            "ratio_a_c": statistics.median(ac),
+            "ratio_a_b_min": min(ab),
+            "ratio_a_b_max": max(ab),
+            "ratio_a_c_min": min(ac),
+            "ratio_a_c_max": max(ac),
+            "steps": n,
+            "repeats": repeats,
+            "device": args.device,
+        }
+        rows.append(row)
+        print(markdown([row], None, args.device).splitlines()[-1], flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tta = None if args.quick else time_to_accuracy(args.device, data_dir)
+    md = markdown(rows, tta, args.device)
+    args.out.write_text(json.dumps(rows, indent=2))
+    args.out.with_suffix(".md").write_text(md)
+    print(md)
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
