@@ -1,6 +1,6 @@
 """Run every experiment preset as a user would and print the README results table.
 
-    python scripts/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs]
+    python scripts/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs] [--data-dir DIR]
 
 Each preset runs `python train.py experiment=NAME` in its own process; the table gives
 the test metrics from its metrics.json and the wall time of the whole command.
@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+IMAGE_SETS = ("mnist", "fashion", "cifar10")
 HEADLINE = {"regression": ("test/r2", "test/mse"), "classification": ("test/acc", "test/f1")}
 
 
-def run(preset: str, log_dir: Path) -> dict:
+def run(preset: str, log_dir: Path, data_dir: Path | None) -> dict:
     cmd = [
         sys.executable,
         "train.py",
@@ -25,6 +26,7 @@ def run(preset: str, log_dir: Path) -> dict:
         f"paths.log_dir={log_dir}",
         "extras.print_config=false",
         "trainer.enable_progress_bar=false",
+        *([f"paths.data_dir={data_dir}"] if data_dir else []),
     ]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
@@ -37,15 +39,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated presets (default: all in conf/experiment)")
     parser.add_argument("--log-dir", type=Path, default=ROOT / "logs" / "presets")
+    parser.add_argument("--data-dir", type=Path, help="paths.data_dir for the image presets (MNIST files...)")
     args = parser.parse_args()
     presets = args.only.split(",") if args.only else sorted(p.stem for p in (ROOT / "conf/experiment").glob("*.yaml"))
     print("| command | test metrics | epochs | wall time |")
     print("| --- | --- | --- | --- |")
     for preset in presets:
-        r = run(preset, args.log_dir.resolve())
+        r = run(preset, args.log_dir.resolve(), args.data_dir.resolve() if args.data_dir else None)
         kind = "regression" if "test/r2" in r["test"] else "classification"
         shown = ", ".join(f"{k.split('/')[1]} {r['test'][k]:.4f}" for k in HEADLINE[kind])
-        print(f"| `python train.py experiment={preset}` | {shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
+        where = f" paths.data_dir={args.data_dir}" if args.data_dir and preset.split("_")[0] in IMAGE_SETS else ""
+        print(f"| `python train.py experiment={preset}{where}` | {shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
 
 
 if __name__ == "__main__":
