@@ -49,7 +49,8 @@ def main() -> None:
         kind = "regression" if "test/r2" in r["test"] else "classification"
         shown = ", ".join(f"{k.split('/')[1]} {r['test'][k]:.4f}" for k in HEADLINE[kind])
         where = f" paths.data_dir={args.data_dir}" if args.data_dir and preset.split("_")[0] in IMAGE_SETS else ""
-        print(f"| `python train.py experiment={preset}{where}` | {shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
+        cmd = f"python train.py experiment={preset}{where}"
+        print(f"| `{cmd}` | {shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from torch.optim.lr_scheduler import OneCycleLR
 
 from litlab.train import build_callbacks, build_datamodule, build_loggers, build_model, resolve_monitor
-from tests.conftest import CONF
+from tests.conftest import CONF, write_image_sets
 
 # A dataset each model can train on, for groups that need a model to instantiate.
 MODEL_DATA = {"cnn": "digits", "linear_regression": "diabetes", "logistic_regression": "breast_cancer", "mlp": "digits"}
@@ -42,6 +42,9 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
     if group == "model":
         extra = [f"data={MODEL_DATA[option]}"]
     cfg = make_cfg(f"{group}={option}", *extra)
+    if "download" in cfg.data:  # an image set: tiny files in torchvision's layout, never a download
+        cfg.paths.data_dir = str(write_image_sets(tmp_path / "data"))
+        cfg.data.download = False
 
     dm = build_datamodule(cfg)
     dm.setup()

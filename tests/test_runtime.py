@@ -1,0 +1,54 @@
+"""Precision, torch.compile, channels_last and DDP on CPU: each runs and gives a working model."""
+
+import json
+
+import pytest
+import torch
+
+from litlab.train import build_datamodule, build_model, train
+from tests.conftest import run_script
+
+
+def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
+    metrics = train(make_cfg("trainer.precision=bf16-mixed", "trainer.max_epochs=3", "callbacks=none"))
+    assert metrics["test"]["test/acc"] > 0.8
+
+
+def test_channels_last_gives_the_same_outputs(make_cfg):
+    cfg = make_cfg("model=cnn")
+    dm = build_datamodule(cfg)
+    plain = build_model(cfg, dm).eval()
+    cfg.model.channels_last = True
+    nhwc = build_model(cfg, dm).eval()
+    nhwc.load_state_dict(plain.state_dict())
+    x, _ = next(iter(dm.val_dataloader()))
+    assert next(nhwc.net.parameters()).is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(nhwc(x), plain(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_and_its_checkpoint_loads_uncompiled(make_cfg, tmp_path):
+    metrics = train(make_cfg("model.compile=true", "trainer.max_epochs=3"))
+    assert metrics["test"]["test/acc"] > 0.8
+    state = torch.load(metrics["best_ckpt"], weights_only=True)["state_dict"]
+    assert not any("_orig_mod" in k for k in state)  # Module.compile() keeps the parameter names
+
+
+def test_ddp_on_cpu_with_two_processes(tmp_path):
+    run_dir = tmp_path / "run"
+    run_script(
+        "train.py",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=3",
+        "trainer.enable_progress_bar=false",
+        "extras.print_config=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["test/acc"] > 0.8
+    assert (run_dir / "train_ddp_process_1.log").exists()  # a second rank really ran
+    # One test stage on the best checkpoint, one TensorBoard run, one checkpoint dir.
+    assert metrics["best_ckpt"].startswith(str(run_dir / "checkpoints"))
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) >= 1
