@@ -3,6 +3,7 @@
 import pytest
 
 from litlab.train import train
+from tests.conftest import REAL_DATA_DIR, needs_real_mnist
 
 FLOORS = {
     "digits_mlp": ("test/acc", 0.97),
@@ -12,6 +13,8 @@ FLOORS = {
     "synthetic_linear": ("test/r2", 0.99),
     "sine_mlp": ("test/r2", 0.90),
 }
+# On real MNIST (skipped without it); the CNN presets take 10+ minutes on 2 cores: scripts/presets.py.
+MNIST_FLOORS = {"mnist_fast": 0.99, "mnist_mlp": 0.98}
 
 
 @pytest.mark.slow
@@ -23,3 +26,16 @@ def test_preset_reaches_its_floor(tmp_path, preset):
     cfg.trainer.enable_progress_bar = False
     metric, floor = FLOORS[preset]
     assert train(cfg)["test"][metric] >= floor
+
+
+@pytest.mark.slow
+@needs_real_mnist
+@pytest.mark.parametrize("preset", sorted(MNIST_FLOORS))
+def test_mnist_preset_reaches_its_floor(tmp_path, preset):
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(
+        tmp_path, f"experiment={preset}", "extras.print_config=false", f"paths.data_dir={REAL_DATA_DIR}", shrink=False
+    )
+    cfg.trainer.enable_progress_bar = False
+    assert train(cfg)["test"]["test/acc"] >= MNIST_FLOORS[preset]
