@@ -7,10 +7,9 @@
     python scripts/benchmark.py [--device cpu|cuda] [--quick] [--out bench.json] [--data-dir DIR]
 
 Same network (built by litlab, freshly initialized each run), same Adam, same number of
-steps; the first `--warmup` steps (a third of them for the CNN) are not timed. The three run
-interleaved (a b c a b c ...)
-`--repeats` times; the table gives median samples/s and the median of the paired ratios
-a/b and a/c, with their min and max. Without --quick it also times `python train.py
+steps; the first `--warmup` steps (a third of them for the CNN) are not timed. The three
+run interleaved (a b c a b c ...) `--repeats` times; the table gives median samples/s and
+the median of the paired ratios a/b and a/c, with their min and max. Without --quick it also times `python train.py
 experiment=mnist_fast` from the command to the printed result (time to 99% test accuracy).
 """
 
