@@ -165,7 +165,7 @@ def time_to_accuracy(device: str, data_dir: Path) -> dict:
     cmd = [
         sys.executable,
         "train.py",
-        "experiment=mnist_fast",
+        f"experiment={'mnist_fast_gpu' if device == 'cuda' else 'mnist_fast'}",
         f"data.data_dir={data_dir}",
         f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
         f"hydra.run.dir={tempfile.mkdtemp(prefix='litlab-fast-')}",
