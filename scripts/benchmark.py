@@ -155,7 +155,7 @@ def torchvision_layout(dm, into: Path) -> Path:
     raw = into / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for name in MNIST_FILES:
-        src = dm._files[name]
+        src = dm.files[name]
         with (gzip.open if src.suffix == ".gz" else open)(src, "rb") as f, open(raw / name, "wb") as out:
             shutil.copyfileobj(f, out)
     return into

@@ -59,7 +59,7 @@ def test_fashion_mnist_falls_back_to_the_system_copy(tmp_path, monkeypatch):
     monkeypatch.setattr(FashionMNISTDataModule, "system_dirs", (str(system),))
     dm = FashionMNISTDataModule(data_dir=str(tmp_path / "empty"), download=False)
     dm.setup()
-    assert dm.class_names[0] == "T-shirt/top" and dm._files["train-images-idx3-ubyte"].parent == system
+    assert dm.class_names[0] == "T-shirt/top" and dm.files["train-images-idx3-ubyte"].parent == system
 
 
 def test_cifar10_reads_python_batches_and_rejects_a_corrupt_one(tmp_path):

@@ -8,6 +8,7 @@ checked against its own header before training, so a truncated file fails at sta
 import gzip
 import pickle
 import struct
+from abc import abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,55 @@ def _checked_labels(y: np.ndarray, num_classes: int, where: Path) -> np.ndarray:
     return y.astype(np.int64)
 
 
-class MNISTDataModule(InMemoryDataModule):
+class ImageFilesDataModule(InMemoryDataModule):
+    """An image set with a fixed test set, read from files that `prepare_data` finds: in
+    `data_dir` (see `search_dirs`), else with a torchvision download (`download=true`)."""
+
+    official_test = True
+    file_names: tuple[str, ...]
+    how_to_supply: str  # the end of the not-found error; may use {data_dir}
+
+    def __init__(
+        self,
+        data_dir: str,
+        download: bool,
+        split: tuple[float, float, float],
+        seed: int,
+        scaling: str,
+        batch_size: int | str,
+        device: str,
+    ) -> None:
+        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
+        self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
+        self._files: dict[str, Path] | None = None
+
+    @abstractmethod
+    def search_dirs(self) -> list[Path]:
+        """Where to look, in order, before downloading."""
+
+    @abstractmethod
+    def download_files(self) -> Path:
+        """Download with torchvision into data_dir; return the folder that holds the files."""
+
+    def prepare_data(self) -> None:
+        """Find the files: data_dir, then a system copy, then a torchvision download."""
+        if self._files is None:
+            self._files = locate(
+                type(self).__name__,
+                self.file_names,
+                self.search_dirs(),
+                self.download_files if self.download else None,
+                self.how_to_supply.format(data_dir=self.data_dir),
+            )
+
+    @property
+    def files(self) -> dict[str, Path]:
+        """Each of `file_names` -> the file found for it (plain or .gz)."""
+        self.prepare_data()
+        return self._files
+
+
+class MNISTDataModule(ImageFilesDataModule):
     """MNIST: 60,000 train and 10,000 test handwritten digits, 1x28x28, 10 classes.
 
     `data_dir` may hold torchvision's layout (`MNIST/raw/...`) or the four idx files
@@ -81,7 +130,8 @@ class MNISTDataModule(InMemoryDataModule):
     random shifts up to `translate` of the size and rotations up to `rotate` degrees.
     """
 
-    official_test = True
+    file_names = MNIST_FILES
+    how_to_supply = "Put the four files (plain or .gz) in {data_dir}, or point data.data_dir at them."
     folder = "MNIST"  # torchvision's folder name
     system_dirs: tuple[str, ...] = ()
     torchvision_class = datasets.MNIST
@@ -100,38 +150,28 @@ class MNISTDataModule(InMemoryDataModule):
         translate: float = 0.0,
         rotate: float = 0.0,
     ) -> None:
-        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
-        self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
+        super().__init__(data_dir, download, split, seed, scaling, batch_size, device)
         self.augment = BatchAugment(crop_padding=crop_padding, translate=translate, rotate=rotate)
-        self._files: dict[str, Path] | None = None
 
-    def prepare_data(self) -> None:
-        """Find the files: data_dir, then a system copy, then a torchvision download."""
-        if self._files is None:
-            self._files = locate(
-                type(self).__name__,
-                MNIST_FILES,
-                [self.data_dir / self.folder / "raw", self.data_dir, *map(Path, self.system_dirs)],
-                self._download if self.download else None,
-                f"Put the four files (plain or .gz) in {self.data_dir}, or point data.data_dir at them.",
-            )
+    def search_dirs(self) -> list[Path]:
+        return [self.data_dir / self.folder / "raw", self.data_dir, *map(Path, self.system_dirs)]
 
-    def _download(self) -> Path:
+    def download_files(self) -> Path:
         for train in (True, False):
             self.torchvision_class(str(self.data_dir), train=train, download=True)
         return self.data_dir / self.folder / "raw"
 
     def load(self) -> Arrays:
-        self.prepare_data()
+        files = self.files
         parts = []
         for images, labels in ((MNIST_FILES[0], MNIST_FILES[1]), (MNIST_FILES[2], MNIST_FILES[3])):
-            x, y = read_idx(self._files[images]), read_idx(self._files[labels])
+            x, y = read_idx(files[images]), read_idx(files[labels])
             if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
                 raise DataFilesError(
-                    f"{self._files[images]} / {self._files[labels]}: expected N 28x28 images and N labels, "
+                    f"{files[images]} / {files[labels]}: expected N 28x28 images and N labels, "
                     f"got images {x.shape} and labels {y.shape}"
                 )
-            parts.append((x[:, None], _checked_labels(y, 10, self._files[labels])))  # (N, 1, 28, 28)
+            parts.append((x[:, None], _checked_labels(y, 10, files[labels])))  # (N, 1, 28, 28)
         (x_train, y_train), (x_test, y_test) = parts
         x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
         return Arrays(x, y, Task.MULTICLASS, list(self.class_names), num_test=len(x_test))
@@ -147,14 +187,15 @@ class FashionMNISTDataModule(MNISTDataModule):
     class_names = list(datasets.FashionMNIST.classes)
 
 
-class CIFAR10DataModule(InMemoryDataModule):
+class CIFAR10DataModule(ImageFilesDataModule):
     """CIFAR-10: 50,000 train and 10,000 test colour images, 3x32x32, 10 classes.
 
     `data_dir` may hold torchvision's `cifar-10-batches-py/` or its batch files directly.
     Augmentation (train batches only): random crop with `crop_padding`, horizontal flip.
     """
 
-    official_test = True
+    file_names = CIFAR10_FILES
+    how_to_supply = "Unpack cifar-10-python.tar.gz into {data_dir}, or point data.data_dir at the batches."
     folder = "cifar-10-batches-py"
 
     def __init__(
@@ -169,30 +210,19 @@ class CIFAR10DataModule(InMemoryDataModule):
         crop_padding: int = 4,
         hflip: bool = True,
     ) -> None:
-        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
-        self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
+        super().__init__(data_dir, download, split, seed, scaling, batch_size, device)
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip)
-        self._files: dict[str, Path] | None = None
 
-    def prepare_data(self) -> None:
-        if self._files is None:
-            self._files = locate(
-                "CIFAR10DataModule",
-                CIFAR10_FILES,
-                [self.data_dir / self.folder, self.data_dir],
-                self._download if self.download else None,
-                f"Unpack cifar-10-python.tar.gz into {self.data_dir}, or point data.data_dir at the batches.",
-            )
+    def search_dirs(self) -> list[Path]:
+        return [self.data_dir / self.folder, self.data_dir]
 
-    def _download(self) -> Path:
+    def download_files(self) -> Path:
         datasets.CIFAR10(str(self.data_dir), train=True, download=True)
         return self.data_dir / self.folder
 
     def load(self) -> Arrays:
-        self.prepare_data()
-        batches = [read_cifar_batch(self._files[name]) for name in CIFAR10_FILES]
+        files = self.files
+        batches = [read_cifar_batch(files[name]) for name in CIFAR10_FILES]
         x = np.concatenate([b[0] for b in batches])
-        y = np.concatenate(
-            [_checked_labels(b[1], 10, self._files[n]) for b, n in zip(batches, CIFAR10_FILES, strict=True)]
-        )
+        y = np.concatenate([_checked_labels(b[1], 10, files[n]) for b, n in zip(batches, CIFAR10_FILES, strict=True)])
         return Arrays(x, y, Task.MULTICLASS, CIFAR10_CLASSES, num_test=len(batches[-1][0]))

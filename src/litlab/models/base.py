@@ -100,7 +100,7 @@ class SupervisedModule(L.LightningModule):
         return out[:, 0]
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and predictions of one batch; updates the stage's metrics, which are logged at epoch end."""
+        """Loss and network output of one batch; the outputs are kept for the stage's epoch-end metrics."""
         x, y = batch  # x: (B, ...) scaled features, y: (B,) class ids or targets
         out = self(x)  # (B, num_outputs)
         if self.task is Task.MULTICLASS:
