@@ -169,6 +169,14 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def load_state_dict(self, state: dict) -> None:
         self.scaler.load_state_dict(state["scaler"])
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        # TensorBatches already delivers (x, y) on the model's device; Lightning's default walks
+        # the batch with apply_to_collection and calls .to() on each tensor, every step.
+        x, y = batch
+        if x.device == device and y.device == device:
+            return batch
+        return x.to(device), y.to(device)
+
     # --- internals ----------------------------------------------------------------------
     def _batches(self, name: str, shuffle: bool) -> TensorBatches:
         storage, compute = self._placement()

@@ -109,7 +109,7 @@ class SupervisedModule(L.LightningModule):
             loss = F.binary_cross_entropy_with_logits(out[:, 0], y.float())
         else:
             loss = REGRESSION_LOSSES[self.loss_name](out[:, 0], y)
-        if stage == "train":
+        if stage == "train" and (self.l1 or self.l2):
             loss = loss + self._penalty()
         # The step only keeps its outputs; torchmetrics digests them once per epoch (_log_epoch).
         # On CPU a metric update (~0.5 ms) or a `self.log` call (~1 ms) costs more than a small
@@ -179,9 +179,7 @@ class SupervisedModule(L.LightningModule):
                 "training diverged. Lower optimizer.lr, or check the data for extreme values."
             )
 
-    def _penalty(self) -> torch.Tensor | float:
-        if not (self.l1 or self.l2):
-            return 0.0
+    def _penalty(self) -> torch.Tensor:
         weights = [p for p in self.net.parameters() if p.ndim >= 2]  # weight matrices, not biases or BN
         l1 = sum(w.abs().sum() for w in weights) if self.l1 else 0.0
         l2 = sum(w.pow(2).sum() for w in weights) if self.l2 else 0.0
