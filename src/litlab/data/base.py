@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
@@ -61,6 +61,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         scaling: str = "standard",
         batch_size: int | str = 64,
         device: str = "auto",
+        num_folds: int = 0,
+        fold: int = 0,
     ) -> None:
         super().__init__()
         split = tuple(float(f) for f in split)
@@ -86,7 +88,13 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             raise ValueError(f"data.device={device!r} is invalid; valid: {', '.join(DEVICES)}")
         if device == "cuda" and not torch.cuda.is_available():
             raise ValueError("data.device='cuda' but no CUDA device is available; use data.device=auto or cpu")
+        if num_folds == 1 or num_folds < 0 or not 0 <= fold < max(num_folds, 1):
+            raise ValueError(
+                f"data.num_folds={num_folds}, data.fold={fold} is invalid: num_folds is 0 (no cross-validation) "
+                "or K >= 2, and fold is one of 0..K-1, e.g. data.num_folds=5 data.fold=0"
+            )
         self.split, self.seed, self.batch_size, self.device = split, seed, batch_size, device
+        self.num_folds, self.fold = num_folds, fold
         self.scaler = Scaler(scaling)
         self._on_device: dict[tuple[str, torch.device], Split] = {}
         self._arrays: Arrays | None = None
@@ -225,13 +233,34 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             rest, test = train_test_split(
                 idx, test_size=test_frac, random_state=self.seed, stratify=y if classification else None
             )
-        train, val = train_test_split(
-            rest,
-            test_size=val_frac / (train_frac + val_frac),
-            random_state=self.seed,
-            stratify=y[rest] if classification else None,
-        )
+        if self.num_folds:
+            train, val = self._fold_indices(rest, y[rest])
+        else:
+            train, val = train_test_split(
+                rest,
+                test_size=val_frac / (train_frac + val_frac),
+                random_state=self.seed,
+                stratify=y[rest] if classification else None,
+            )
         return train, val, test
+
+    def _fold_indices(self, rest: np.ndarray, y_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fold `self.fold` of a seeded K-fold split of the train+val rows (stratified for
+        classification): its val rows are that fold, its train rows the other K-1 folds."""
+        k = self.num_folds
+        if self.task.is_classification:
+            classes, counts = np.unique(y_rest, return_counts=True)
+            if counts.min() < k:
+                name = self.class_names[classes[counts.argmin()]]
+                raise ValueError(
+                    f"data.num_folds={k} is too many: class {name!r} has only {counts.min()} train+val rows, "
+                    f"so some folds would lack it; use data.num_folds <= {counts.min()}"
+                )
+            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
+        else:
+            splitter = KFold(n_splits=k, shuffle=True, random_state=self.seed)
+        train_pos, val_pos = list(splitter.split(rest, y_rest))[self.fold]
+        return rest[train_pos], rest[val_pos]
 
     def _checked(self, a: Arrays) -> Arrays:
         name = type(self).__name__

@@ -31,6 +31,8 @@ class CSVDataModule(InMemoryDataModule):
         scaling: str = "standard",
         batch_size: int | str = 64,
         device: str = "auto",
+        num_folds: int = 0,
+        fold: int = 0,
     ) -> None:
         if target_type not in TARGET_TYPES:
             raise ValueError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")
@@ -38,7 +40,7 @@ class CSVDataModule(InMemoryDataModule):
             raise FileNotFoundError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
         # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
         path = str(Path(path).resolve())
-        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
+        super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
         self.path, self.target, self.target_type = path, target, target_type
 
     def load(self) -> Arrays:

@@ -90,8 +90,10 @@ class ImageFilesDataModule(InMemoryDataModule):
         scaling: str,
         batch_size: int | str,
         device: str,
+        num_folds: int,
+        fold: int,
     ) -> None:
-        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
+        super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
         self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
         self._files: dict[str, Path] | None = None
 
@@ -146,11 +148,13 @@ class MNISTDataModule(ImageFilesDataModule):
         scaling: str = "standard",
         batch_size: int | str = 64,
         device: str = "auto",
+        num_folds: int = 0,
+        fold: int = 0,
         crop_padding: int = 0,
         translate: float = 0.0,
         rotate: float = 0.0,
     ) -> None:
-        super().__init__(data_dir, download, split, seed, scaling, batch_size, device)
+        super().__init__(data_dir, download, split, seed, scaling, batch_size, device, num_folds, fold)
         self.augment = BatchAugment(crop_padding=crop_padding, translate=translate, rotate=rotate)
 
     def search_dirs(self) -> list[Path]:
@@ -207,10 +211,12 @@ class CIFAR10DataModule(ImageFilesDataModule):
         scaling: str = "standard",
         batch_size: int | str = 128,
         device: str = "auto",
+        num_folds: int = 0,
+        fold: int = 0,
         crop_padding: int = 4,
         hflip: bool = True,
     ) -> None:
-        super().__init__(data_dir, download, split, seed, scaling, batch_size, device)
+        super().__init__(data_dir, download, split, seed, scaling, batch_size, device, num_folds, fold)
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip)
 
     def search_dirs(self) -> list[Path]:

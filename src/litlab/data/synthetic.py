@@ -25,6 +25,8 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         scaling: str = "standard",
         batch_size: int | str = 64,
         device: str = "auto",
+        num_folds: int = 0,
+        fold: int = 0,
     ) -> None:
         if function not in FUNCTIONS:
             raise ValueError(f"data.function={function!r} is unknown; valid: {', '.join(FUNCTIONS)}")
@@ -33,7 +35,7 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
                 f"synthetic_regression needs num_samples >= 10, input_dim >= 1 and noise >= 0; "
                 f"got num_samples={num_samples}, input_dim={input_dim}, noise={noise}"
             )
-        super().__init__(split=split, seed=seed, scaling=scaling, batch_size=batch_size, device=device)
+        super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
         self.num_samples, self.input_dim, self.function, self.noise = num_samples, input_dim, function, noise
         rng = np.random.default_rng(seed)
         self.true_weight = rng.standard_normal(input_dim).astype("float32")
