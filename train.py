@@ -3,13 +3,15 @@
 import hydra
 from omegaconf import DictConfig
 
+from litlab.jobs import run_recorded
 from litlab.train import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    # The returned value is what Hydra sweepers optimize.
-    return train(cfg)["optimized_metric"]
+    # The returned value is what Hydra sweepers optimize. A failure is recorded in the run dir
+    # (metrics.json, status failed) and raised: in a multirun the other jobs go on.
+    return run_recorded(train, cfg)["optimized_metric"]
 
 
 if __name__ == "__main__":

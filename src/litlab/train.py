@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -9,7 +10,6 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.console import print_config_tree
 from litlab.data import InMemoryDataModule
+from litlab.jobs import job_overrides
 from litlab.models import SupervisedModule
 from litlab.models.metrics import metric_mode
 
@@ -142,18 +143,23 @@ def train(cfg: DictConfig) -> dict:
     val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     test = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
 
+    optimized = val.get(cfg.monitor.metric)
+    if optimized is not None and not math.isfinite(optimized):
+        raise FloatingPointError(
+            f"{cfg.monitor.metric} is {optimized} on the best checkpoint: training diverged. Lower optimizer.lr."
+        )
     metrics = {
         "status": "completed",
         "monitor": cfg.monitor.metric,
         "mode": cfg.monitor.mode,
-        "optimized_metric": val.get(cfg.monitor.metric),
+        "optimized_metric": optimized,
         "val": val,
         "test": test,
         "best_ckpt": best,
         "epochs": trainer.current_epoch,
         "wall_time_s": round(time.perf_counter() - start, 3),
         "fit_time_s": round(fit_time, 3),  # trainer.fit alone: no imports, data loading or testing
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "overrides": job_overrides(),
     }
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs these with the final metrics

@@ -1,0 +1,27 @@
+"""The report of a sweep: python scripts/report.py SWEEP_DIR
+
+Prints the jobs (sorted by the monitored metric) and, over seeds/folds, mean ± std; writes
+report.csv, report.md and PNG plots into SWEEP_DIR. Runs by itself at the end of every
+multirun (litlab.sweep_callback.SweepEnd); run it by hand on any finished or running sweep.
+"""
+
+import argparse
+from pathlib import Path
+
+from litlab.report import SweepReport
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/multiruns/<date> or logs/train/hparams_search/<name>")
+    args = p.parse_args()
+    try:
+        report = SweepReport.load(args.sweep_dir)
+    except FileNotFoundError as e:
+        p.error(str(e))
+    for path in report.write(show=True):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The report of a sweep dir: every job's overrides, metrics, status and wall time, the jobs
+grouped over seeds and folds (mean ± std, n), written as CSV, markdown and PNG plots.
+
+Used by scripts/report.py and, after every multirun, by litlab.sweep_callback.SweepEnd.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+# Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
+REPLICATE_KEYS = ("seed", "data.fold")
+NOT_PARAMS = ("hparams_search",)  # how the sweep was launched, not a parameter of it
+
+
+def _natural(name: str) -> tuple:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    """['optimizer.lr=0.1', '+x=1'] -> {'optimizer.lr': '0.1', 'x': '1'}."""
+    pairs = (o.split("=", 1) for o in overrides if "=" in o)
+    return {k.lstrip("+~"): v for k, v in pairs if k.lstrip("+~") not in NOT_PARAMS}
+
+
+def read_job(job_dir: Path) -> dict:
+    """One row: job name, status, overridden values, final metrics, wall time, error."""
+    metrics_file, overrides_file = job_dir / "metrics.json", job_dir / ".hydra" / "overrides.yaml"
+    m = json.loads(metrics_file.read_text()) if metrics_file.exists() else {"status": "unfinished"}
+    overrides = m.get("overrides")
+    if overrides is None and overrides_file.exists():
+        overrides = list(OmegaConf.load(overrides_file))
+    return {
+        "job": job_dir.name,
+        "status": m["status"],
+        "params": parse_overrides(overrides or []),
+        "metrics": {**m.get("val", {}), **m.get("test", {})},
+        "monitor": m.get("monitor"),
+        "mode": m.get("mode"),
+        "wall_time_s": m.get("wall_time_s"),
+        "error": m.get("error", ""),
+    }
+
+
+def _numeric(s: pd.Series) -> pd.Series:
+    converted = pd.to_numeric(s, errors="coerce")
+    return converted if converted.notna().sum() == s.notna().sum() else s
+
+
+@dataclass
+class SweepReport:
+    """All jobs of one sweep dir. `jobs` has one row per job: `job`, `status`, one column per
+    swept parameter, the final `val/*` and `test/*` metrics, `wall_time_s`, `error`."""
+
+    sweep_dir: Path
+    jobs: pd.DataFrame
+    params: list[str]  # overrides whose value differs between jobs
+    fixed: dict[str, str]  # overrides that all jobs share
+    monitor: str | None
+    mode: str
+
+    @classmethod
+    def load(cls, sweep_dir: Path) -> "SweepReport":
+        sweep_dir = Path(sweep_dir)
+        if not sweep_dir.is_dir():
+            raise FileNotFoundError(f"{sweep_dir}: no such dir; give the dir of a multirun or an Optuna sweep")
+        dirs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists() or (p / ".hydra").is_dir()]
+        if not dirs:
+            raise FileNotFoundError(
+                f"{sweep_dir} holds no job dirs (subdirs with metrics.json or .hydra/); give the dir of a "
+                "multirun or an Optuna sweep, e.g. logs/train/multiruns/<date>"
+            )
+        records = [read_job(d) for d in sorted(dirs, key=lambda p: _natural(p.name))]
+        all_params = [k for r in records for k in r["params"]]
+        keys = list(dict.fromkeys(all_params))
+        values = {k: {r["params"].get(k) for r in records} for k in keys}
+        params = [k for k in keys if len(values[k]) > 1]
+        fixed = {k: next(iter(v)) for k, v in values.items() if len(v) == 1}
+        done = [r for r in records if r["status"] == "completed"]
+        monitor = done[0]["monitor"] if done else None
+        mode = done[0]["mode"] if done else "max"
+        rows = [
+            {"job": r["job"], **{k: r["params"].get(k) for k in params}, **r["metrics"], "status": r["status"],
+             "wall_time_s": r["wall_time_s"], "error": r["error"]}
+            for r in records
+        ]  # fmt: skip
+        jobs = pd.DataFrame(rows)
+        for k in params:
+            jobs[k] = _numeric(jobs[k])
+        if monitor in jobs:
+            jobs = jobs.sort_values(monitor, ascending=mode == "min", na_position="last", kind="stable")
+        return cls(sweep_dir, jobs.reset_index(drop=True), params, fixed, monitor, mode)
+
+    @property
+    def metric_columns(self) -> list[str]:
+        return [c for c in self.jobs.columns if c.startswith(("val/", "test/"))]
+
+    @property
+    def shown_metrics(self) -> list[str]:
+        """The monitored metric and its test counterpart (all metrics go to the CSV)."""
+        if self.monitor is None:
+            return []
+        test = "test/" + self.monitor.split("/", 1)[1]
+        return [c for c in (self.monitor, test) if c in self.jobs]
+
+    @property
+    def group_params(self) -> list[str]:
+        return [p for p in self.params if p not in REPLICATE_KEYS]
+
+    def failed_jobs(self) -> list[tuple[str, str]]:
+        bad = self.jobs[self.jobs.status != "completed"]
+        return [(job, err or status) for job, status, err in zip(bad.job, bad.status, bad.error, strict=True)]
+
+    def grouped(self) -> pd.DataFrame | None:
+        """Completed jobs that differ only in seed or data.fold, as one row each: n, and the mean
+        and (sample, ddof=1) std of every metric. None if no seed or fold was swept."""
+        if not any(p in REPLICATE_KEYS for p in self.params):
+            return None
+        done = self.jobs[self.jobs.status == "completed"]
+        cols = [*self.metric_columns, "wall_time_s"]
+        if self.group_params:
+            g = done.groupby(self.group_params, dropna=False, sort=False)[cols]
+        else:
+            g = done.assign(all="all").groupby("all")[cols]
+        out = g.agg(["mean", "std"])
+        out.columns = [f"{metric} {stat}" for metric, stat in out.columns]
+        out.insert(0, "n", g.size())
+        out = out.reset_index()
+        if self.monitor is not None:
+            out = out.sort_values(f"{self.monitor} mean", ascending=self.mode == "min", kind="stable")
+        return out.drop(columns=["all"], errors="ignore").reset_index(drop=True)
+
+    # --- output ------------------------------------------------------------------------------
+    def write(self, show: bool = True) -> list[Path]:
+        """report.csv, report_grouped.csv (with seeds/folds), the PNG plots and report.md."""
+        from litlab.report_plots import write_plots  # matplotlib only when writing
+
+        out = [self.sweep_dir / "report.csv"]
+        self.jobs.to_csv(out[0], index=False)
+        grouped = self.grouped()
+        if grouped is not None:
+            out.append(self.sweep_dir / "report_grouped.csv")
+            grouped.to_csv(out[-1], index=False)
+        plots = write_plots(self)
+        md = self.sweep_dir / "report.md"
+        md.write_text(self.markdown(grouped, plots))
+        if show:
+            self.print(grouped)
+        return [*out, md, *plots]
+
+    def _job_table(self) -> pd.DataFrame:
+        cols = ["job", *self.params, *self.shown_metrics, "status", "wall_time_s"]
+        return self.jobs[cols]
+
+    def _grouped_table(self, grouped: pd.DataFrame) -> pd.DataFrame:
+        table = grouped[[*self.group_params, "n"]].copy()
+        for m in self.shown_metrics:
+            means, stds = grouped[f"{m} mean"], grouped[f"{m} std"].fillna(0)  # std of n=1 is NaN
+            table[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(means, stds, strict=True)]
+        return table
+
+    def markdown(self, grouped: pd.DataFrame | None, plots: list[Path]) -> str:
+        n, failed = len(self.jobs), len(self.failed_jobs())
+        summary = f"{n} jobs: {n - failed} completed, {failed} failed or unfinished."
+        lines = [f"# Sweep report: {self.sweep_dir}", "", summary]
+        if self.monitor:
+            lines.append(f"Sorted by {self.monitor} ({self.mode}).")
+        if self.fixed:
+            lines.append("Shared overrides: " + " ".join(f"`{k}={v}`" for k, v in self.fixed.items()))
+        lines += ["", "## Jobs", "", _md_table(self._job_table())]
+        if grouped is not None:
+            lines += ["", "## Grouped over seed / fold (mean ± std, n)", "", _md_table(self._grouped_table(grouped))]
+        if failed:
+            lines += ["", "## Failures", ""] + [f"- job {job}: {err}" for job, err in self.failed_jobs()]
+        if plots:
+            lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+        return "\n".join(lines) + "\n"
+
+    def print(self, grouped: pd.DataFrame | None = None) -> None:
+        console = Console()
+        console.print(_rich_table(self._job_table(), f"{self.sweep_dir} — sorted by {self.monitor}"))
+        if grouped is not None:
+            console.print(_rich_table(self._grouped_table(grouped), "grouped over seed / fold (mean ± std)"))
+        for job, err in self.failed_jobs():
+            console.print(f"[red]job {job} failed:[/red] {err}")
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return "" if pd.isna(v) else f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns)
+    rows = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, *rows])
+
+
+def _rich_table(df: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    for c in df.columns:
+        table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
+    for row in df.itertuples(index=False):
+        style = "red" if "failed" in row or "unfinished" in row else None
+        table.add_row(*(_fmt(v) for v in row), style=style)
+    return table

@@ -1,0 +1,130 @@
+"""The sweep report's PNG plots: the metric against each swept parameter, a heatmap over two
+swept parameters, and the validation curves of the best runs from their TensorBoard or CSV logs."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+if TYPE_CHECKING:
+    from litlab.report import SweepReport
+
+
+def write_plots(report: "SweepReport", top: int = 5) -> list[Path]:
+    done = report.jobs[report.jobs.status == "completed"]
+    if report.monitor is None or done.empty:
+        return []
+    paths = [metric_vs_param(report, done, p) for p in report.params]
+    if len(report.group_params) == 2:
+        paths.append(heatmap(report, done, *report.group_params))
+    curves = val_curves(report, done.head(top))
+    return [p for p in [*paths, curves] if p is not None]
+
+
+def _axis_values(values: pd.Series) -> tuple[np.ndarray, list[str] | None, bool]:
+    """x positions; tick labels for categorical values; whether a log axis suits them."""
+    if pd.api.types.is_numeric_dtype(values):
+        v = values.to_numpy(dtype=float)
+        log = bool((v > 0).all() and v.max() / v.min() >= 100)
+        return v, None, log
+    cats = list(dict.fromkeys(values.astype(str)))  # sweep order, e.g. [64], [64,64], ...
+    return np.array([cats.index(str(x)) for x in values], dtype=float), cats, False
+
+
+def metric_vs_param(report: "SweepReport", done: pd.DataFrame, param: str) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for metric, marker in zip(report.shown_metrics, ("o", "s"), strict=False):
+        x, cats, log = _axis_values(done[param])
+        ax.scatter(x, done[metric], marker=marker, alpha=0.6, label=metric)
+        means = pd.Series(done[metric].to_numpy(), index=x).groupby(level=0).mean()  # over seeds / folds / repeats
+        ax.plot(means.index, means.to_numpy(), alpha=0.8)
+    if cats is not None:
+        ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right")
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(param)
+    ax.set_ylabel(report.monitor.split("/", 1)[1])
+    ax.set_title(f"{report.monitor} against {param}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    path = report.sweep_dir / f"metric_vs_{param}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def heatmap(report: "SweepReport", done: pd.DataFrame, rows: str, cols: str) -> Path:
+    """Mean of the monitored metric for each pair of values; blank where every job failed."""
+    table = done.pivot_table(index=rows, columns=cols, values=report.monitor, aggfunc="mean", sort=False)
+    table = table.reindex(index=list(dict.fromkeys(report.jobs[rows])), columns=list(dict.fromkeys(report.jobs[cols])))
+    if pd.api.types.is_numeric_dtype(table.index):
+        table = table.sort_index()
+    if pd.api.types.is_numeric_dtype(table.columns):
+        table = table.sort_index(axis=1)
+    fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2.5, 0.7 * len(table.index) + 2))
+    cmap = "viridis" if report.mode == "max" else "viridis_r"  # bright = good either way
+    im = ax.imshow(table.to_numpy(dtype=float), cmap=cmap, aspect="auto")
+    ax.set_xticks(range(len(table.columns)), [f"{c:g}" if isinstance(c, float) else str(c) for c in table.columns])
+    ax.set_yticks(range(len(table.index)), [f"{r:g}" if isinstance(r, float) else str(r) for r in table.index])
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    best = np.nanmax(table.to_numpy(dtype=float)) if report.mode == "max" else np.nanmin(table.to_numpy(dtype=float))
+    for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
+        text = "failed" if np.isnan(v) else f"{v:.3f}"
+        ax.text(j, i, text, ha="center", va="center", color="red" if v == best else "white", fontsize=8)
+    fig.colorbar(im, ax=ax, label=report.monitor)
+    ax.set_title(f"{report.monitor} (mean) by {rows} and {cols}")
+    path = report.sweep_dir / "heatmap.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
+    """The logged values of `tag` by training step, from TensorBoard event files or CSV logs."""
+    points: dict[int, float] = {}
+    for f in sorted(job_dir.rglob("events.out.tfevents.*")):
+        ea = EventAccumulator(str(f), size_guidance={"scalars": 0})
+        ea.Reload()
+        if tag in ea.Tags()["scalars"]:
+            for e in ea.Scalars(tag):
+                points.setdefault(e.step, e.value)  # the fit's value first; a later re-validation adds none
+    for f in sorted(job_dir.rglob("metrics.csv")):
+        df = pd.read_csv(f)
+        if tag in df:
+            for step, value in df[["step", tag]].dropna().itertuples(index=False):
+                points.setdefault(int(step), float(value))
+    return pd.Series(points).sort_index() if points else None
+
+
+def val_curves(report: "SweepReport", best: pd.DataFrame) -> Path | None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    drawn = 0
+    for _, job in best.iterrows():
+        curve = read_curve(report.sweep_dir / str(job["job"]), report.monitor)
+        if curve is None:
+            continue
+        label = " ".join(f"{p}={job[p]}" for p in report.params) or f"job {job['job']}"
+        ax.plot(curve.index, curve.to_numpy(), marker=".", label=f"{label} ({job[report.monitor]:.4f})")
+        drawn += 1
+    if not drawn:  # no logger in these runs
+        plt.close(fig)
+        return None
+    ax.set_xlabel("training step")
+    ax.set_ylabel(report.monitor)
+    ax.set_title(f"{report.monitor} during training, best {drawn} runs")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    path = report.sweep_dir / "val_curves.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,32 @@
+"""The Hydra callback that closes every multirun (conf/hydra/default.yaml)."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from litlab.report import SweepReport
+
+log = logging.getLogger(__name__)
+
+
+class SweepEnd(Callback):
+    """Writes the sweep report (tables and plots, as scripts/report.py does), then fails the
+    multirun if any of its jobs failed: the other jobs have all run by then.
+
+    The failure is a SystemExit (message on stderr, exit code 1): Hydra turns any other
+    exception raised by a callback into a warning, and the multirun would exit 0."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        report = SweepReport.load(sweep_dir)
+        report.write(show=True)
+        failed = report.failed_jobs()
+        if failed:
+            lines = "\n".join(f"  {job}: {error}" for job, error in failed)
+            raise SystemExit(
+                f"{len(failed)} of {len(report.jobs)} jobs failed (details in {sweep_dir}/sweep.log and each job's "
+                f"metrics.json):\n{lines}"
+            )
