@@ -91,13 +91,15 @@ def heatmap(report: "SweepReport", done: pd.DataFrame, rows: str, cols: str) -> 
 def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
     """The logged values of `tag` by training step, from TensorBoard event files or CSV logs."""
     points: dict[int, float] = {}
-    for f in sorted(job_dir.rglob("events.out.tfevents.*")):
+    # Event files are named by creation time: the first with the tag is the fit's; those after
+    # it hold the re-validation of the best checkpoint, not part of the curve.
+    for f in sorted(job_dir.rglob("events.out.tfevents.*"), key=lambda f: f.name):
         ea = EventAccumulator(str(f), size_guidance={"scalars": 0})
         ea.Reload()
         if tag in ea.Tags()["scalars"]:
-            for e in ea.Scalars(tag):
-                points.setdefault(e.step, e.value)  # the fit's value first; a later re-validation adds none
-    for f in sorted(job_dir.rglob("metrics.csv")):
+            points = {e.step: e.value for e in ea.Scalars(tag)}
+            break
+    for f in [] if points else sorted(job_dir.rglob("metrics.csv")):
         df = pd.read_csv(f)
         if tag in df:
             for step, value in df[["step", tag]].dropna().itertuples(index=False):

@@ -17,14 +17,18 @@ class SweepEnd(Callback):
     multirun if any of its jobs failed: the other jobs have all run by then.
 
     The failure is a SystemExit (message on stderr, exit code 1): Hydra turns any other
-    exception raised by a callback into a warning, and the multirun would exit 0."""
+    exception raised by a callback into a warning, and the multirun would exit 0.
+    `fail_on_failed_jobs=false` (the Optuna searches): failed trials are results, exit 0."""
+
+    def __init__(self, fail_on_failed_jobs: bool = True) -> None:
+        self.fail_on_failed_jobs = fail_on_failed_jobs
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         report = SweepReport.load(sweep_dir)
         report.write(show=True)
         failed = report.failed_jobs()
-        if failed:
+        if failed and self.fail_on_failed_jobs:
             lines = "\n".join(f"  {job}: {error}" for job, error in failed)
             raise SystemExit(
                 f"{len(failed)} of {len(report.jobs)} jobs failed (details in {sweep_dir}/sweep.log and each job's "

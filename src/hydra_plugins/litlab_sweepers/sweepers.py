@@ -15,6 +15,7 @@ import optuna
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
+from hydra.utils import instantiate
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
@@ -91,6 +92,11 @@ class ResumableOptunaSweeper(OptunaSweeper):
                 log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
                 study.tell(t.number, state=TrialState.FAIL)
             done = len(study.trials)
+            sampler = self.config.hydra.sweeper.sampler
+            if sampler.get("seed") is not None and not sampler.get("_partial_"):
+                # A seeded sampler restarts its random stream in a new process: without a new seed
+                # the resumed study would propose its first trials over again.
+                impl.sampler = instantiate(sampler, seed=sampler.seed + done)
             log.info("resuming study %r: %d trial(s) done, %d to go", impl.study_name, done, impl.n_trials - done)
             impl.n_trials = max(impl.n_trials - done, 0)
         try:
@@ -112,14 +118,14 @@ class ResumableOptunaSweeper(OptunaSweeper):
         if not complete:
             return False
         best = study.best_trial
-        params = {**best.params, **best.user_attrs}
+        command = {**best.params, **best.user_attrs}  # searched and fixed: the whole command line
         best_yaml = {
             "metric": self.config.get("monitor", {}).get("metric"),
             "direction": study.direction.name.lower(),
             "value": best.value,
             "trial": best.number,
-            "params": params,
-            "overrides": [f"{k}={v}" for k, v in params.items()],
+            "params": best.params,
+            "overrides": [f"{k}={v}" for k, v in command.items()],
             "trials": {"total": len(states), "complete": len(complete), "failed": states.count(TrialState.FAIL)},
             "study_name": study.study_name,
             "storage": impl.storage,

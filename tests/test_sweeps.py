@@ -1,0 +1,143 @@
+"""Multiruns as users start them: failed jobs, k-fold groups, the report, TensorBoard names, Optuna."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from litlab.report import SweepReport
+from tests.conftest import ROOT
+from tests.test_train import hparams_logged
+
+QUICK = [
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "extras.print_config=false",
+    "model.hidden_sizes=[32]",
+]
+
+
+def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", *overrides, *QUICK, f"hydra.sweep.dir={sweep_dir}"]
+    return subprocess.run(cmd, cwd=sweep_dir.parent, capture_output=True, text=True, timeout=300)
+
+
+def job_metrics(sweep_dir: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/metrics.json")}
+
+
+def test_a_failed_job_does_not_stop_the_grid_and_is_reported(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = multirun(sweep, "optimizer.lr=0.05,-1,0.01", "logger=none")
+    assert proc.returncode != 0, "a multirun with a failed job must exit nonzero"
+    assert "1 of 3 jobs failed" in proc.stderr
+    jobs = job_metrics(sweep)
+    assert [jobs[j]["status"] for j in ("0", "1", "2")] == ["completed", "failed", "completed"]
+    assert "optimizer.lr=-1 is invalid" in jobs["1"]["error"] and "Traceback" in jobs["1"]["traceback"]
+    assert jobs["2"]["test"]["test/acc"] > 0.5  # the job after the failure really trained
+    log = (sweep / "sweep.log").read_text().splitlines()
+    assert len(log) == 3 and "job 1 failed" in log[1] and "optimizer.lr=-1" in log[1]
+    report = pd.read_csv(sweep / "report.csv")
+    assert report.set_index("job").loc[1, "status"] == "failed"
+    assert list(report.status) == ["completed", "completed", "failed"]  # sorted by val/acc, failures last
+    assert "## Failures" in (sweep / "report.md").read_text()
+    assert (sweep / "metric_vs_optimizer.lr.png").stat().st_size > 5000
+
+
+def test_kfold_sweep_report_matches_the_jobs_and_tensorboard_names_the_runs(tmp_path):
+    sweep = tmp_path / "folds"
+    proc = multirun(sweep, "data.num_folds=3", "data.fold=range(3)", "optimizer.lr=0.01,0.05")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = job_metrics(sweep)
+    assert len(jobs) == 6 and all(m["status"] == "completed" for m in jobs.values())
+    # mean ± std over the folds, computed here from the jobs' metrics.json
+    by_lr: dict[str, list[dict]] = {}
+    for m in jobs.values():
+        lr = next(o.split("=")[1] for o in m["overrides"] if o.startswith("optimizer.lr="))
+        by_lr.setdefault(lr, []).append(m)
+    grouped = pd.read_csv(sweep / "report_grouped.csv").set_index("optimizer.lr")
+    for lr, ms in by_lr.items():
+        for metric, split in (("val/acc", "val"), ("test/acc", "test")):
+            values = np.array([m[split][metric] for m in ms])
+            row = grouped.loc[float(lr)]
+            assert row["n"] == 3
+            assert row[f"{metric} mean"] == pytest.approx(values.mean(), abs=1e-9)
+            assert row[f"{metric} std"] == pytest.approx(values.std(ddof=1), abs=1e-9)
+    # the folds hold out different validation rows, and the test set is the same for all
+    assert len({m["val"]["val/acc"] for m in by_lr["0.01"]}) > 1
+    # TensorBoard: each run's dir is named by its overrides; HParams lists the swept values
+    event_dirs = {f.parent.relative_to(sweep).as_posix() for f in sweep.rglob("events.out.tfevents.*")}
+    assert any("data.fold=2" in d and "optimizer.lr=0.05" in d for d in event_dirs), event_dirs
+    run = next(sweep.glob("0/tensorboard/*"))
+    ea = EventAccumulator(str(run))
+    ea.Reload()
+    hparams, metric_tags = hparams_logged(ea)
+    assert {"optimizer.lr", "data.fold", "data.num_folds"} <= hparams
+    assert {"hp/val/acc", "hp/test/acc"} <= metric_tags
+    assert (sweep / "val_curves.png").exists() and "mean ± std" in (sweep / "report.md").read_text()
+
+
+def write_job(sweep: Path, name: str, overrides: list[str], val: float | None) -> None:
+    (sweep / name).mkdir(parents=True)
+    m = {"status": "failed", "error": "FloatingPointError: diverged", "overrides": overrides}
+    if val is not None:
+        m = {"status": "completed", "monitor": "val/acc", "mode": "max", "val": {"val/acc": val},
+             "test": {"test/acc": val - 0.01}, "wall_time_s": 1.0, "overrides": overrides}  # fmt: skip
+    (sweep / name / "metrics.json").write_text(json.dumps(m))
+
+
+def test_report_of_two_swept_parameters_has_a_heatmap_and_groups_seeds(tmp_path):
+    sweep, i = tmp_path / "grid", 0
+    for depth in ("[8]", "[8,8]"):
+        for lr in (0.001, 0.1):
+            for seed in (1, 2):
+                val = None if (depth, lr) == ("[8,8]", 0.1) else 0.5 + lr + 0.01 * seed
+                write_job(sweep, str(i), [f"model.hidden_sizes={depth}", f"optimizer.lr={lr}", f"seed={seed}"], val)
+                i += 1
+    report = SweepReport.load(sweep)
+    assert report.params == ["model.hidden_sizes", "optimizer.lr", "seed"] and report.group_params[1] == "optimizer.lr"
+    paths = {p.name for p in report.write(show=False)}
+    assert {"heatmap.png", "report.csv", "report.md", "report_grouped.csv"} <= paths
+    g = report.grouped().set_index(["model.hidden_sizes", "optimizer.lr"])
+    assert g.loc[("[8]", 0.1), "val/acc mean"] == pytest.approx(0.615)
+    assert g.loc[("[8]", 0.1), "val/acc std"] == pytest.approx(np.std([0.61, 0.62], ddof=1))
+    assert ("[8,8]", 0.1) not in g.index  # both its jobs failed
+    assert len(report.failed_jobs()) == 2
+
+
+def test_report_names_a_dir_without_jobs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no job dirs"):
+        SweepReport.load(tmp_path)
+
+
+def test_optuna_search_records_failed_trials_and_resumes(tmp_path):
+    sweep = tmp_path / "study"
+    search = ["hparams_search=digits_mlp", "logger=none", "hydra.sweeper.sampler.n_startup_trials=10"]
+    # -1 is refused by the model: those trials fail; the study goes on and exits 0
+    first = multirun(sweep, *search, "hydra.sweeper.n_trials=4", "optimizer.lr=choice(0.01,-1)")
+    assert first.returncode == 0, first.stderr[-3000:]
+    statuses = {j: m["status"] for j, m in job_metrics(sweep).items()}
+    assert sorted(statuses) == ["0", "1", "2", "3"] and {"completed", "failed"} == set(statuses.values())
+    assert "failed" in (sweep / "sweep.log").read_text()
+    # the same command with more trials resumes: 2 new trials, numbered on
+    second = multirun(sweep, *search, "hydra.sweeper.n_trials=6", "optimizer.lr=choice(0.01,-1)")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "4 trial(s) done, 2 to go" in second.stdout + second.stderr
+    with sqlite3.connect(sweep / "optuna.db") as db:
+        numbers = [n for (n,) in db.execute("select number from trials order by number")]
+        states = [s for (s,) in db.execute("select state from trials order by number")]
+    assert numbers == list(range(6)) and "RUNNING" not in states
+    assert sorted(job_metrics(sweep), key=int) == [str(i) for i in range(6)]
+    best = OmegaConf.load(sweep / "best.yaml")
+    assert best.metric == "val/acc" and best.trials.total == 6 and best.params["optimizer.lr"] == 0.01
+    completed = [m["val"]["val/acc"] for m in job_metrics(sweep).values() if m["status"] == "completed"]
+    assert best.value == pytest.approx(max(completed))
