@@ -9,29 +9,17 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
+from litlab.checkpoint import checkpoint_classes
 from litlab.data import InMemoryDataModule
 from litlab.models import SupervisedModule
+from litlab.predict import outputs_frame
 
 log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: str | Path) -> tuple[SupervisedModule, InMemoryDataModule]:
     """Rebuild the LightningModule and DataModule (with its fitted scaler) that wrote `path`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ckpt_path={str(path)!r}: no such file; give a .ckpt written by train.py "
-            "(e.g. logs/train/runs/<run>/checkpoints/last.ckpt)"
-        )
-    try:
-        classes = torch.load(path, map_location="cpu", weights_only=True).get("litlab")
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise ValueError(f"ckpt_path={str(path)!r} is not a readable PyTorch checkpoint: {e}") from e
-    if not classes or not classes.get("datamodule_class"):
-        raise ValueError(
-            f"ckpt_path={str(path)!r} was not written by litlab's train.py "
-            "(it has no 'litlab' entry naming its model and data classes)"
-        )
+    classes, _ = checkpoint_classes(path)
     datamodule = get_class(classes["datamodule_class"]).load_from_checkpoint(path)
     model = get_class(classes["model_class"]).load_from_checkpoint(path, map_location="cpu")
     return model, datamodule
@@ -45,6 +33,11 @@ def evaluate(cfg: DictConfig) -> dict:
     metrics = {"status": "completed", "ckpt_path": str(cfg.ckpt_path), "test": test}
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    # The test set's predictions, in predict.py's format, with each row's place in the source data.
+    outputs = torch.cat(trainer.predict(model, dataloaders=datamodule.test_dataloader()))
+    frame = outputs_frame(outputs.cpu(), datamodule.task, datamodule.class_names)
+    frame.insert(0, "row", datamodule.row_indices("test"))
+    frame.to_csv(output_dir / "test_predictions.csv", index=False)
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("metrics written to %s", output_dir / "metrics.json")
     return metrics

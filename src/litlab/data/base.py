@@ -1,7 +1,7 @@
 """The in-memory DataModule every dataset builds on: split, scaling, fast batches, checkpointed state."""
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightning as L
 import numpy as np
@@ -24,11 +24,26 @@ class Arrays:
     class_names: list[str] | None = None  # classification only, index = class id
     feature_names: list[str] | None = None  # tabular only
     num_test: int = 0  # the last num_test rows are the dataset's official test set, if it has one
+    # Tabular only: the source's feature columns before encoding (default: feature_names), and
+    # which of them were one-hot encoded into feature_names; predict.py encodes new rows alike.
+    input_columns: list[str] | None = None
+    categorical_columns: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Plain str, not numpy.str_: checkpoints must load with torch.load(weights_only=True).
-        self.class_names = None if self.class_names is None else [str(c) for c in self.class_names]
-        self.feature_names = None if self.feature_names is None else [str(c) for c in self.feature_names]
+        def plain(names: list | None) -> list[str] | None:
+            return None if names is None else [str(c) for c in names]
+
+        self.class_names, self.feature_names = plain(self.class_names), plain(self.feature_names)
+        self.input_columns = plain(self.input_columns) or self.feature_names
+        self.categorical_columns = plain(self.categorical_columns)
+
+    @property
+    def pixel_max(self) -> float | None:
+        """Images only: the brightest value the pixels can take (255 for uint8 images)."""
+        if self.x.ndim != 4:
+            return None
+        return 255.0 if self.x.dtype == np.uint8 else float(self.x.max())
 
 
 @dataclass
@@ -99,6 +114,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._on_device: dict[tuple[str, torch.device], Split] = {}
         self._arrays: Arrays | None = None
         self._splits: dict[str, Split] | None = None
+        self._rows: dict[str, np.ndarray] = {}
+        self._pixel_max: float | None = None
         self.save_hyperparameters()
 
     @abstractmethod
@@ -147,8 +164,15 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._splits = {
             name: Split(x[idx], y[idx]) for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
         }
+        self._pixel_max = a.pixel_max
+        self._rows = {"train": train_idx, "val": val_idx, "test": test_idx}
         if not self.scaler.fitted:  # a checkpoint may already have restored it
             self.scaler.fit(self._splits["train"].x)
+
+    def row_indices(self, name: str) -> np.ndarray:
+        """Which rows of the source data (e.g. of the CSV file) make up split `name`."""
+        self.setup()
+        return self._rows[name]
 
     def split_tensors(self, name: str) -> Split:
         """The raw (unscaled) tensors of one split: 'train', 'val' or 'test'."""
@@ -172,6 +196,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             "input_shape": list(self.input_shape),
             "class_names": self.class_names,
             "feature_names": self.arrays.feature_names,
+            "input_columns": self.arrays.input_columns,
+            "categorical_columns": self.arrays.categorical_columns,
+            "pixel_max": self._pixel_max,
         }
 
     def load_state_dict(self, state: dict) -> None:

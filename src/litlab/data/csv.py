@@ -60,18 +60,19 @@ class CSVDataModule(InMemoryDataModule):
             )
         categorical = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
         features = pd.get_dummies(df, columns=categorical, dtype="float32")
+        columns = {"input_columns": list(df.columns), "categorical_columns": categorical}
         x = features.to_numpy(dtype="float32")
 
         if self._is_classification(y_raw):
             classes, y = np.unique(y_raw.astype(str) if y_raw.dtype == object else y_raw, return_inverse=True)
             task = Task.BINARY if len(classes) == 2 else Task.MULTICLASS
-            return Arrays(x, y, task, list(classes), list(features.columns))
+            return Arrays(x, y, task, list(classes), list(features.columns), **columns)
         if not pd.api.types.is_numeric_dtype(y_raw):
             raise ValueError(
                 f"data.target={self.target!r} is not numeric (dtype {y_raw.dtype}), so it cannot be a "
                 "regression target; use data.target_type=classification or auto"
             )
-        return Arrays(x, y_raw.to_numpy("float32"), Task.REGRESSION, feature_names=list(features.columns))
+        return Arrays(x, y_raw.to_numpy("float32"), Task.REGRESSION, feature_names=list(features.columns), **columns)
 
     def _is_classification(self, y: pd.Series) -> bool:
         if self.target_type != "auto":

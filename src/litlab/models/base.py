@@ -135,6 +135,11 @@ class SupervisedModule(L.LightningModule):
             "target": batch[1],
         }  # for callbacks (litlab.callbacks.TestFigures)
 
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """Class probabilities (B, C) or values (B,) of a batch `(x, y)` or `x`."""
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return self.predict_outputs(self(x))
+
     def on_train_epoch_start(self) -> None:
         self._epoch_outputs["train"].clear()
 
