@@ -149,7 +149,7 @@ def test_multirun_gives_each_job_its_own_dir(tmp_path):
         metrics = json.loads((job / "metrics.json").read_text())
         seen.add(tuple(o for o in metrics["overrides"] if o.startswith(("model=", "optimizer.lr="))))
         (event_file, *_) = (job / "tensorboard").rglob("events.out.tfevents.*")
-        assert event_file.parent.name.startswith("model=")  # the TensorBoard run is named by the overrides
+        assert "model=" in event_file.parent.name  # the TensorBoard run is named by the overrides
     assert seen == {
         ("model=mlp", "optimizer.lr=0.001"),
         ("model=mlp", "optimizer.lr=0.01"),
