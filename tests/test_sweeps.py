@@ -55,7 +55,9 @@ def test_a_failed_job_does_not_stop_the_grid_and_is_reported(tmp_path):
 
 def test_kfold_sweep_report_matches_the_jobs_and_tensorboard_names_the_runs(tmp_path):
     sweep = tmp_path / "folds"
-    proc = multirun(sweep, "data.num_folds=3", "data.fold=range(3)", "optimizer.lr=0.01,0.05")
+    # two jobs at a time through hydra-joblib-launcher (conf/hydra/launcher/parallel.yaml)
+    folds = ["data.num_folds=3", "data.fold=range(3)"]
+    proc = multirun(sweep, "hydra/launcher=parallel", *folds, "optimizer.lr=0.01,0.05")
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = job_metrics(sweep)
     assert len(jobs) == 6 and all(m["status"] == "completed" for m in jobs.values())
@@ -141,3 +143,14 @@ def test_optuna_search_records_failed_trials_and_resumes(tmp_path):
     assert best.metric == "val/acc" and best.trials.total == 6 and best.params["optimizer.lr"] == 0.01
     completed = [m["val"]["val/acc"] for m in job_metrics(sweep).values() if m["status"] == "completed"]
     assert best.value == pytest.approx(max(completed))
+
+
+def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path):
+    sweep = tmp_path / "submitit"
+    proc = multirun(sweep, "hydra/launcher=submitit_local", "optimizer.lr=0.01,0.05", "logger=none")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = job_metrics(sweep)
+    assert sorted(jobs) == ["0", "1"] and all(m["test"]["test/acc"] > 0.5 for m in jobs.values())
+    logs = list((sweep / ".submitit").rglob("*_log.out"))
+    assert len(logs) == 2  # submitit started two job processes, each with its own log
+    assert (sweep / "report.csv").exists()  # the end-of-sweep report ran after the submitit jobs
