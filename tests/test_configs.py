@@ -4,8 +4,11 @@ import io
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
-from hydra.utils import instantiate
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.utils import get_class, instantiate
 from torch.optim.lr_scheduler import OneCycleLR
 
 from litlab.train import build_callbacks, build_datamodule, build_loggers, build_model, resolve_monitor
@@ -77,3 +80,24 @@ def test_unknown_option_lists_valid_ones(make_cfg):
     with pytest.raises(MissingConfigException) as e:
         make_cfg("model=resnet")
     assert "mlp" in str(e.value) and "cnn" in str(e.value)
+
+
+HYDRA_PLUGINS = {"sweeper": Sweeper, "launcher": Launcher}
+PLUGIN_CASES = [(kind, p.stem) for kind in HYDRA_PLUGINS for p in sorted((CONF / "hydra" / kind).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize(("kind", "option"), PLUGIN_CASES, ids=[f"hydra/{k}={o}" for k, o in PLUGIN_CASES])
+def test_sweeper_and_launcher_options_name_installed_plugins(kind, option):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra/{kind}={option}"], return_hydra_config=True)
+    assert issubclass(get_class(cfg.hydra[kind]._target_), HYDRA_PLUGINS[kind])
+
+
+def test_hparams_search_uses_the_resumable_sweeper_with_storage_in_the_sweep_dir():
+    for name in options("hparams_search"):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
+        sweeper = cfg.hydra.sweeper
+        assert sweeper._target_.endswith("ResumableOptunaSweeper") and sweeper.params
+        assert sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"
+        assert sweeper.direction == f"{cfg.monitor.mode}imize"
