@@ -97,6 +97,10 @@ class SweepReport:
             jobs = jobs.sort_values(monitor, ascending=mode == "min", na_position="last", kind="stable")
         return cls(sweep_dir, jobs.reset_index(drop=True), params, fixed, monitor, mode)
 
+    def in_sweep_order(self) -> pd.DataFrame:
+        """The jobs by job number, as the sweep launched them (`jobs` is sorted by the metric)."""
+        return self.jobs.sort_values("job", key=lambda s: s.map(lambda j: _natural(str(j))), kind="stable")
+
     @property
     def metric_columns(self) -> list[str]:
         return [c for c in self.jobs.columns if c.startswith(("val/", "test/"))]

@@ -27,25 +27,34 @@ def write_plots(report: "SweepReport", top: int = 5) -> list[Path]:
     return [p for p in [*paths, curves] if p is not None]
 
 
-def _axis_values(values: pd.Series) -> tuple[np.ndarray, list[str] | None, bool]:
-    """x positions; tick labels for categorical values; whether a log axis suits them."""
+def short_label(value: object) -> str:
+    """'[64,64,64,64]' -> '4x64': a list of equal sizes, as a sweep over depth gives, fits an axis."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    items = text.strip("[]").replace(" ", "").split(",")
+    if text.startswith("[") and len(items) > 2 and len(set(items)) == 1:
+        return f"{len(items)}x{items[0]}"
+    return text
+
+
+def _axis_values(values: pd.Series, order: pd.Series) -> tuple[np.ndarray, list[str] | None, bool]:
+    """x positions; tick labels for categorical values (in `order`); whether a log axis suits them."""
     if pd.api.types.is_numeric_dtype(values):
         v = values.to_numpy(dtype=float)
         log = bool((v > 0).all() and v.max() / v.min() >= 100)
         return v, None, log
-    cats = list(dict.fromkeys(values.astype(str)))  # sweep order, e.g. [64], [64,64], ...
+    cats = list(dict.fromkeys(order.astype(str)))  # sweep order, e.g. [64], [64,64], ...
     return np.array([cats.index(str(x)) for x in values], dtype=float), cats, False
 
 
 def metric_vs_param(report: "SweepReport", done: pd.DataFrame, param: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for metric, marker in zip(report.shown_metrics, ("o", "s"), strict=False):
-        x, cats, log = _axis_values(done[param])
+        x, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
         ax.scatter(x, done[metric], marker=marker, alpha=0.6, label=metric)
         means = pd.Series(done[metric].to_numpy(), index=x).groupby(level=0).mean()  # over seeds / folds / repeats
         ax.plot(means.index, means.to_numpy(), alpha=0.8)
     if cats is not None:
-        ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right")
+        ax.set_xticks(range(len(cats)), [short_label(c) for c in cats], rotation=30, ha="right")
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(param)
@@ -63,24 +72,32 @@ def metric_vs_param(report: "SweepReport", done: pd.DataFrame, param: str) -> Pa
 def heatmap(report: "SweepReport", done: pd.DataFrame, rows: str, cols: str) -> Path:
     """Mean of the monitored metric for each pair of values; blank where every job failed."""
     table = done.pivot_table(index=rows, columns=cols, values=report.monitor, aggfunc="mean", sort=False)
-    table = table.reindex(index=list(dict.fromkeys(report.jobs[rows])), columns=list(dict.fromkeys(report.jobs[cols])))
+    in_order = report.in_sweep_order()
+    table = table.reindex(index=list(dict.fromkeys(in_order[rows])), columns=list(dict.fromkeys(in_order[cols])))
     if pd.api.types.is_numeric_dtype(table.index):
         table = table.sort_index()
     if pd.api.types.is_numeric_dtype(table.columns):
         table = table.sort_index(axis=1)
-    fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2.5, 0.7 * len(table.index) + 2))
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.7 * len(table.index) + 2))
     cmap = "viridis" if report.mode == "max" else "viridis_r"  # bright = good either way
-    im = ax.imshow(table.to_numpy(dtype=float), cmap=cmap, aspect="auto")
-    ax.set_xticks(range(len(table.columns)), [f"{c:g}" if isinstance(c, float) else str(c) for c in table.columns])
-    ax.set_yticks(range(len(table.index)), [f"{r:g}" if isinstance(r, float) else str(r) for r in table.index])
+    im = ax.imshow(values, cmap=cmap, aspect="auto")
+    ax.set_xticks(range(len(table.columns)), [short_label(c) for c in table.columns])
+    ax.set_yticks(range(len(table.index)), [short_label(r) for r in table.index])
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
-    best = np.nanmax(table.to_numpy(dtype=float)) if report.mode == "max" else np.nanmin(table.to_numpy(dtype=float))
-    for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
+    for (i, j), v in np.ndenumerate(values):
+        bright = not np.isnan(v) and im.norm(v) > 0.6
+        if report.mode == "min":
+            bright = not np.isnan(v) and im.norm(v) < 0.4
         text = "failed" if np.isnan(v) else f"{v:.3f}"
-        ax.text(j, i, text, ha="center", va="center", color="red" if v == best else "white", fontsize=8)
+        ax.text(j, i, text, ha="center", va="center", color="black" if bright else "white", fontsize=8)
+    for i, row in enumerate(values):  # outline the best value of each row: where the optimum sits
+        if not np.isnan(row).all():
+            j = int(np.nanargmax(row) if report.mode == "max" else np.nanargmin(row))
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     fig.colorbar(im, ax=ax, label=report.monitor)
-    ax.set_title(f"{report.monitor} (mean) by {rows} and {cols}")
+    ax.set_title(f"{report.monitor} (mean) by {rows} and {cols}; red: best in its row", fontsize=10)
     path = report.sweep_dir / "heatmap.png"
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -114,7 +131,7 @@ def val_curves(report: "SweepReport", best: pd.DataFrame) -> Path | None:
         curve = read_curve(report.sweep_dir / str(job["job"]), report.monitor)
         if curve is None:
             continue
-        label = " ".join(f"{p}={job[p]}" for p in report.params) or f"job {job['job']}"
+        label = " ".join(f"{p}={short_label(job[p])}" for p in report.params) or f"job {job['job']}"
         ax.plot(curve.index, curve.to_numpy(), marker=".", label=f"{label} ({job[report.monitor]:.4f})")
         drawn += 1
     if not drawn:  # no logger in these runs
