@@ -83,7 +83,7 @@ def test_kfold_sweep_report_matches_the_jobs_and_tensorboard_names_the_runs(tmp_
     ea = EventAccumulator(str(run))
     ea.Reload()
     hparams, metric_tags = hparams_logged(ea)
-    assert {"optimizer.lr", "data.fold", "data.num_folds"} <= hparams
+    assert {"optimizer.lr", "data.fold", "data.num_folds", "trainer.max_epochs"} <= hparams  # any override too
     assert {"hp/val/acc", "hp/test/acc"} <= metric_tags
     assert (sweep / "val_curves.png").exists() and "mean ± std" in (sweep / "report.md").read_text()
 

@@ -14,7 +14,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab.console import print_config_tree
 from litlab.data import InMemoryDataModule
@@ -87,14 +87,20 @@ def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
     return callbacks
 
 
-def hparams_for_tensorboard(cfg: DictConfig) -> dict:
-    """The swept-over part of the config, flattened to `model.hidden_sizes`-style keys."""
+def hparams_for_tensorboard(cfg: DictConfig, overrides: list[str]) -> dict:
+    """The swept-over part of the config, flattened to `model.hidden_sizes`-style keys: the
+    data/model/optimizer/scheduler groups and seed, plus every key the job overrides
+    (`trainer.max_epochs=5` gives its value, `model=cnn` the option name)."""
     nested = {
         k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
         for k in HPARAM_GROUPS
         if k in cfg
     }
-    return pd.json_normalize(nested, sep=".").iloc[0].to_dict()
+    hparams = pd.json_normalize(nested, sep=".").iloc[0].to_dict()
+    for key, text in (o.lstrip("+~").split("=", 1) for o in overrides if "=" in o):
+        value = OmegaConf.select(cfg, key, default=text)
+        hparams[key] = text if isinstance(value, DictConfig | ListConfig) else value
+    return hparams
 
 
 def fast_cuda_checks() -> None:
@@ -163,7 +169,8 @@ def train(cfg: DictConfig) -> dict:
     }
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs these with the final metrics
-            logger.log_hyperparams(hparams_for_tensorboard(cfg), {f"hp/{k}": v for k, v in {**val, **test}.items()})
+            final = {f"hp/{k}": v for k, v in {**val, **test}.items()}
+            logger.log_hyperparams(hparams_for_tensorboard(cfg, job_overrides()), final)
             logger.finalize("success")
     if trainer.is_global_zero:
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
