@@ -26,7 +26,10 @@ class SweepEnd(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         report = SweepReport.load(sweep_dir)
-        report.write(show=True)
+        try:
+            report.write(show=True)
+        except Exception:  # a broken plot must not hide the outcome of the sweep
+            log.exception("the sweep report could not be written; the jobs' results are in their dirs")
         failed = report.failed_jobs()
         if failed and self.fail_on_failed_jobs:
             lines = "\n".join(f"  {job}: {error}" for job, error in failed)
