@@ -1,5 +1,7 @@
 """predict.py: new inputs preprocessed from the checkpoint alone, matching evaluate's test predictions."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,6 +95,7 @@ def test_image_folder_and_npy_predictions_reproduce_evaluate(tmp_path):
     for i, img in enumerate(test_x):
         Image.fromarray(img[0]).save(folder / f"digit_{i:03d}.png")
     Image.fromarray(np.zeros((56, 56, 3), np.uint8)).save(tmp_path / "big_rgb.png")  # resized, made grey
+    shutil.rmtree(tmp_path / "data")  # predict needs no training data: the checkpoint has what it needs
     from_png = predict(ckpt, str(folder), str(tmp_path / "png.csv"))
     assert from_png["file"].tolist()[:2] == ["digit_000.png", "digit_001.png"]
     assert_same_predictions(from_png, expected)

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from litlab.report import SweepReport
+from litlab.report_plots import read_curve
 from tests.conftest import ROOT
 from tests.test_train import hparams_logged
 
@@ -114,6 +115,15 @@ def test_report_of_two_swept_parameters_has_a_heatmap_and_groups_seeds(tmp_path)
     assert g.loc[("[8]", 0.1), "val/acc std"] == pytest.approx(np.std([0.61, 0.62], ddof=1))
     assert ("[8,8]", 0.1) not in g.index  # both its jobs failed
     assert len(report.failed_jobs()) == 2
+
+
+def test_val_curves_are_read_from_csv_logs(tmp_path):
+    (tmp_path / "csv").mkdir()
+    rows = {"step": [9, 9, 19, 19], "val/acc": [0.5, None, 0.8, None], "train/loss": [None, 1, None, 0.5]}
+    pd.DataFrame(rows).to_csv(tmp_path / "csv" / "metrics.csv", index=False)  # as Lightning's CSVLogger writes
+    curve = read_curve(tmp_path, "val/acc")
+    assert curve.index.tolist() == [9, 19] and curve.tolist() == [0.5, 0.8]
+    assert read_curve(tmp_path, "val/f1") is None
 
 
 def test_report_names_a_dir_without_jobs(tmp_path):
