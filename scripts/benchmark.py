@@ -62,7 +62,7 @@ class StepTimer(L.Callback):
             self.seconds = time.perf_counter() - self.start
 
 
-def compose_cfg(model: str, batch_size: int, steps: int, device: str, data_dir: Path):
+def compose_cfg(model: str, batch_size: int, steps: int, device: str, data_dir: Path, mlp_hidden: int = 256):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
             "train",
@@ -71,6 +71,7 @@ def compose_cfg(model: str, batch_size: int, steps: int, device: str, data_dir: 
                 f"data.data_dir={data_dir}",
                 f"data.batch_size={batch_size}",
                 *MODELS[model],
+                *([f"model.hidden_sizes=[{mlp_hidden}]"] if model == "mlp" else []),
                 "optimizer=adam",
                 f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
                 "trainer.devices=1",
@@ -211,6 +212,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--only", default=None, help="a subset, e.g. mlp:64,cnn:512")
+    p.add_argument(
+        "--mlp-hidden", type=int, default=256, help="MLP hidden width; a tiny one (8) shows Lightning's per-step cost"
+    )
     args = p.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but no CUDA device is available")
@@ -233,7 +237,7 @@ def main() -> None:
     mnist_root = None
     for (model, b), n in steps.items():
         warmup = args.warmup if model == "mlp" else max(args.warmup // 3, 1)  # a CNN step is ~20x longer
-        cfg = compose_cfg(model, b, warmup + n, args.device, data_dir)
+        cfg = compose_cfg(model, b, warmup + n, args.device, data_dir, args.mlp_hidden)
         dm = build_datamodule(cfg)
         dm.setup()
         mnist_root = mnist_root or torchvision_layout(dm, tmp)
