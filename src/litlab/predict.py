@@ -43,7 +43,8 @@ def read_inputs(path: str | Path, state: dict) -> tuple[torch.Tensor, pd.DataFra
                 f"input={str(path)!r}: this model was trained on images of shape {shape}; "
                 "give a folder of PNG/JPG files or a .npy array"
             )
-        return read_csv(path, state), pd.DataFrame({"row": np.arange(len(pd.read_csv(path)))})
+        x = read_csv(path, state)
+        return x, pd.DataFrame({"row": np.arange(len(x))})
     raise ValueError(
         f"input={str(path)!r} is not a folder of images, a .npy file or a .csv file"
         + ("" if path.exists() else " (no such file or dir)")

@@ -24,9 +24,9 @@ def _natural(name: str) -> tuple:
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, str]:
-    """['optimizer.lr=0.1', '+x=1'] -> {'optimizer.lr': '0.1', 'x': '1'}."""
+    """['optimizer.lr=0.1', '+x=1', 'model=cnn'] -> {'optimizer.lr': '0.1', 'x': '1', 'model': 'cnn'}."""
     pairs = (o.split("=", 1) for o in overrides if "=" in o)
-    return {k.lstrip("+~"): v for k, v in pairs if k.lstrip("+~") not in NOT_PARAMS}
+    return {k.lstrip("+~"): v for k, v in pairs}
 
 
 def read_job(job_dir: Path) -> dict:
@@ -39,7 +39,7 @@ def read_job(job_dir: Path) -> dict:
     return {
         "job": job_dir.name,
         "status": m["status"],
-        "params": parse_overrides(overrides or []),
+        "params": {k: v for k, v in parse_overrides(overrides or []).items() if k not in NOT_PARAMS},
         "metrics": {**m.get("val", {}), **m.get("test", {})},
         "monitor": m.get("monitor"),
         "mode": m.get("mode"),

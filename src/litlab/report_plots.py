@@ -48,8 +48,8 @@ def _axis_values(values: pd.Series, order: pd.Series) -> tuple[np.ndarray, list[
 
 def metric_vs_param(report: "SweepReport", done: pd.DataFrame, param: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
+    x, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
     for metric, marker in zip(report.shown_metrics, ("o", "s"), strict=False):
-        x, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
         ax.scatter(x, done[metric], marker=marker, alpha=0.6, label=metric)
         means = pd.Series(done[metric].to_numpy(), index=x).groupby(level=0).mean()  # over seeds / folds / repeats
         ax.plot(means.index, means.to_numpy(), alpha=0.8)

@@ -21,6 +21,7 @@ from litlab.data import InMemoryDataModule
 from litlab.jobs import job_overrides
 from litlab.models import SupervisedModule
 from litlab.models.metrics import metric_mode
+from litlab.report import parse_overrides
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def hparams_for_tensorboard(cfg: DictConfig, overrides: list[str]) -> dict:
         if k in cfg
     }
     hparams = pd.json_normalize(nested, sep=".").iloc[0].to_dict()
-    for key, text in (o.lstrip("+~").split("=", 1) for o in overrides if "=" in o):
+    for key, text in parse_overrides(overrides).items():
         value = OmegaConf.select(cfg, key, default=text)
         hparams[key] = text if isinstance(value, DictConfig | ListConfig) else value
     return hparams
