@@ -87,7 +87,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
         impl = self.sweeper
         existing = {s.study_name for s in optuna.get_all_study_summaries(impl.storage)} if impl.storage else set()
         if impl.study_name in existing:
-            study = optuna.load_study(study_name=impl.study_name, storage=impl.storage)
+            study = self._study()
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
                 study.tell(t.number, state=TrialState.FAIL)
@@ -101,22 +101,27 @@ class ResumableOptunaSweeper(OptunaSweeper):
             impl.n_trials = max(impl.n_trials - done, 0)
         try:
             super().sweep(arguments)
-        except ValueError:  # optuna's best_trial, when no trial completed: report, don't crash
-            if self._write_best():
+        except ValueError:
+            # optuna's best_trial raises this when trials ran but none completed: leave the outcome
+            # to the report; any other ValueError (a bad search space...) is the user's to see.
+            trials = self._study().trials if impl.storage else []
+            if not trials or any(t.state == TrialState.COMPLETE for t in trials):
                 raise
             log.error("no trial completed; see %s and the report", self.sweep_dir / "sweep.log")
             return
         self._write_best()
 
-    def _write_best(self) -> bool:
-        impl = self.sweeper
-        study = optuna.load_study(study_name=impl.study_name, storage=impl.storage) if impl.storage else None
-        if study is None:
-            return False
+    def _study(self) -> optuna.Study:
+        return optuna.load_study(study_name=self.sweeper.study_name, storage=self.sweeper.storage)
+
+    def _write_best(self) -> None:
+        if not self.sweeper.storage:
+            return
+        study = self._study()
         states = [t.state for t in study.trials]
         complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
         if not complete:
-            return False
+            return
         best = study.best_trial
         command = {**best.params, **best.user_attrs}  # searched and fixed: the whole command line
         best_yaml = {
@@ -128,8 +133,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
             "overrides": [f"{k}={v}" for k, v in command.items()],
             "trials": {"total": len(states), "complete": len(complete), "failed": states.count(TrialState.FAIL)},
             "study_name": study.study_name,
-            "storage": impl.storage,
+            "storage": self.sweeper.storage,
         }
         OmegaConf.save(OmegaConf.create(best_yaml), self.sweep_dir / "best.yaml")
         log.info("best %s = %s with %s (written to best.yaml)", best_yaml["metric"], best.value, best_yaml["overrides"])
-        return True
