@@ -3,7 +3,10 @@
     python scripts/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs] [--data-dir DIR]
 
 Each preset runs `python train.py experiment=NAME` in its own process; the table gives
-the test metrics from its metrics.json and the wall time of the whole command.
+the test metrics from its metrics.json, the wall time of the whole command and, for
+comparison, scikit-learn on the same split (litlab.reference): LogisticRegression(C) for
+classes, LinearRegression (or Ridge(alpha)) for a target, with the preset's C or alpha if it
+is a linear model and scikit-learn's defaults otherwise.
 """
 
 import argparse
@@ -12,6 +15,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from litlab.reference import fit_reference, scores_on_test
+from litlab.train import build_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SETS = ("mnist", "fashion", "cifar10")
@@ -32,7 +40,16 @@ def run(preset: str, log_dir: Path, data_dir: Path | None) -> dict:
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - start
     run_dir = max((log_dir / "train" / "runs").iterdir())  # names sort by start time
-    return {"preset": preset, "wall_s": wall, **json.loads((run_dir / "metrics.json").read_text())}
+    return {"preset": preset, "wall_s": wall, "run_dir": run_dir, **json.loads((run_dir / "metrics.json").read_text())}
+
+
+def reference(run_dir: Path) -> dict[str, float]:
+    """scikit-learn's test metrics on the run's own split, rebuilt from its saved config."""
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    dm = build_datamodule(cfg)
+    dm.setup()
+    penalty = {k: cfg.model[k] for k in ("C", "alpha") if k in cfg.model}
+    return scores_on_test(dm, fit_reference(dm, **penalty))
 
 
 def main() -> None:
@@ -42,15 +59,18 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="paths.data_dir for the image presets (MNIST files...)")
     args = parser.parse_args()
     presets = args.only.split(",") if args.only else sorted(p.stem for p in (ROOT / "conf/experiment").glob("*.yaml"))
-    print("| command | test metrics | epochs | wall time |")
-    print("| --- | --- | --- | --- |")
+    print("| command | test metrics | scikit-learn, same split | epochs | wall time |")
+    print("| --- | --- | --- | --- | --- |")
     for preset in presets:
         r = run(preset, args.log_dir.resolve(), args.data_dir.resolve() if args.data_dir else None)
         kind = "regression" if "test/r2" in r["test"] else "classification"
-        shown = ", ".join(f"{k.split('/')[1]} {r['test'][k]:.4f}" for k in HEADLINE[kind])
+        ref = reference(r["run_dir"])
+        shown, ref_shown = (
+            ", ".join(f"{k.split('/')[1]} {m[k]:.4f}" for k in HEADLINE[kind]) for m in (r["test"], ref)
+        )
         where = f" paths.data_dir={args.data_dir}" if args.data_dir and preset.split("_")[0] in IMAGE_SETS else ""
         cmd = f"python train.py experiment={preset}{where}"
-        print(f"| `{cmd}` | {shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
+        print(f"| `{cmd}` | {shown} | {ref_shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
 
 
 if __name__ == "__main__":

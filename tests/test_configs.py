@@ -11,7 +11,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.utils import get_class, instantiate
 from torch.optim.lr_scheduler import OneCycleLR
 
-from litlab.train import build_callbacks, build_datamodule, build_loggers, build_model, resolve_monitor
+from litlab.models.metrics import resolve_monitor
+from litlab.train import build_callbacks, build_datamodule, build_loggers, build_model
 from tests.conftest import CONF, write_image_sets
 
 # A dataset each model can train on, for groups that need a model to instantiate.
@@ -57,7 +58,7 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
     buf.seek(0)
     assert torch.load(buf, weights_only=True)["state"]["class_names"] == dm.class_names
     model = build_model(cfg, dm)
-    resolve_monitor(cfg, model)
+    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
     x, _ = next(iter(dm.train_dataloader()))
     assert model(x).shape == (len(x), dm.num_outputs)
 
@@ -69,7 +70,7 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
         scheduler(optimizer, **({"total_steps": 10} if scheduler.func is OneCycleLR else {}))
 
     loggers = build_loggers(cfg)
-    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
+    callbacks = build_callbacks(cfg, metric, mode, has_logger=bool(loggers))
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         return  # composes; a Trainer on a GPU needs one
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -42,7 +42,7 @@ def test_bad_config_fails_before_training(make_cfg, tmp_path, overrides, error, 
 def test_csv_unreadable(tmp_path):
     path = tmp_path / "bin.csv"
     path.write_bytes(b"\xff\xfe\x00\x81" * 100)
-    with pytest.raises(ValueError, match="could not be read as CSV"):
+    with pytest.raises(ValueError, match="is not valid utf-8.*data.encoding=latin-1"):
         _ = CSVDataModule(str(path), target="y").task
     empty = tmp_path / "empty.csv"
     empty.write_text("")

@@ -1,5 +1,5 @@
-"""The models learn: loss goes down everywhere, linear regression matches least squares,
-logistic regression separates breast_cancer."""
+"""The models learn: loss goes down everywhere, penalties act, the nets have the documented
+shape. (Linear and logistic regression against scikit-learn: test_reference.py.)"""
 
 import pytest
 import torch
@@ -10,15 +10,15 @@ from litlab.models import MLP
 from litlab.models.nets import ACTIVATIONS, INITS, CNNNet
 from litlab.train import build_datamodule, build_model, train
 
-# Diabetes targets are in raw units (25..346): the output layer must travel far, so a larger lr.
+# Linear models default to full-batch L-BFGS (lr 1 is its first trial step); the rest to Adam.
 COMPATIBLE = [
     ("linear_regression", "diabetes", 1.0),
-    ("linear_regression", "synthetic_regression", 0.01),
-    ("logistic_regression", "digits", 0.01),
-    ("logistic_regression", "breast_cancer", 0.01),
+    ("linear_regression", "synthetic_regression", 1.0),
+    ("logistic_regression", "digits", 1.0),
+    ("logistic_regression", "breast_cancer", 1.0),
     ("mlp", "digits", 0.01),
     ("mlp", "breast_cancer", 0.01),
-    ("mlp", "diabetes", 0.1),
+    ("mlp", "diabetes", 0.01),
     ("mlp", "synthetic_regression", 0.01),
     ("cnn", "digits", 0.01),
 ]
@@ -41,32 +41,6 @@ def test_loss_goes_down(make_cfg, model_name, data_name, lr):
     trainer.fit(model, datamodule=dm)
     after = train_loss()
     assert after < 0.8 * before, f"{model_name} on {data_name}: train loss {before:.4f} -> {after:.4f}"
-
-
-def test_linear_regression_recovers_least_squares(make_cfg):
-    cfg = make_cfg("experiment=synthetic_linear", "trainer.max_epochs=60", "callbacks=none")
-    dm = build_datamodule(cfg)
-    metrics = train(cfg)
-    model = instantiate(cfg.model, task="regression", input_shape=[5], num_outputs=1)
-    model.load_state_dict(torch.load(metrics["best_ckpt"], weights_only=True)["state_dict"])
-
-    split = dm.split_tensors("train")
-    x = torch.cat([dm.scaler(split.x), torch.ones(len(split.x), 1)], dim=1)  # (N, F + 1): bias column
-    solution = torch.linalg.lstsq(x.double(), split.y.double()[:, None]).solution[:, 0]
-    learned = torch.cat([model.linear.weight[0], model.linear.bias]).double()
-    assert torch.allclose(learned, solution, atol=1e-3), (learned, solution)
-    # and the true generating coefficients, mapped back from scaled features
-    true_w = torch.as_tensor(dm.true_weight).double()
-    assert torch.allclose(learned[:-1] / dm.scaler.scale.double(), true_w, atol=0.02)
-    assert metrics["test"]["test/r2"] > 0.99
-
-
-def test_logistic_regression_on_breast_cancer(make_cfg):
-    cfg = make_cfg("experiment=breast_cancer_logistic", "trainer.max_epochs=60")
-    metrics = train(cfg)
-    assert metrics["test"]["test/acc"] >= 0.95
-    assert metrics["test"]["test/auroc"] >= 0.97
-    assert metrics["monitor"] == "val/acc" and metrics["mode"] == "max"
 
 
 def test_l1_penalty_makes_weights_sparser(make_cfg, tmp_path):

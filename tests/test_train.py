@@ -47,7 +47,7 @@ def test_default_train_reaches_95_percent_on_digits(default_run):
     metrics = json.loads((default_run / "metrics.json").read_text())
     assert metrics["status"] == "completed"
     assert metrics["test"]["test/acc"] >= 0.95
-    assert metrics["monitor"] == "val/acc" and metrics["optimized_metric"] == metrics["val"]["val/acc"]
+    assert metrics["monitor"] == "val/loss" and metrics["optimized_metric"] == metrics["val"]["val/loss"]
     assert metrics["wall_time_s"] > 0 and metrics["overrides"] == [f"paths.log_dir={default_run.parents[2]}"]
     best = Path(metrics["best_ckpt"])
     assert best.parent == default_run / "checkpoints" and best.is_file()
@@ -55,7 +55,7 @@ def test_default_train_reaches_95_percent_on_digits(default_run):
     stdout = (default_run.parents[2] / "stdout.txt").read_text()
     assert "CONFIG" in stdout and "_target_: litlab.models.MLP" in stdout  # the rich config tree
     saved = OmegaConf.load(default_run / "config.yaml")  # the resolved config, 'auto' filled in
-    assert saved.monitor.metric == "val/acc" and saved.callbacks.model_checkpoint.mode == "max"
+    assert saved.monitor.metric == "val/loss" and saved.monitor.mode == "min"
     assert saved.paths.output_dir == str(default_run)
 
 
@@ -118,7 +118,7 @@ def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_
 
 def test_regression_run_logs_scatter_and_mse_monitor(make_cfg, tmp_path):
     metrics = train(make_cfg("data=diabetes", "model=linear_regression", "optimizer.lr=1.0", "logger=tensorboard"))
-    assert metrics["monitor"] == "val/mse" and metrics["mode"] == "min"
+    assert metrics["monitor"] == "val/loss" and metrics["mode"] == "min"
     ea = events(tmp_path)
     assert "test/pred_vs_true" in ea.Tags()["images"]
     assert {"train/mse", "val/r2", "test/mae"} <= set(ea.Tags()["scalars"])

@@ -1,4 +1,7 @@
-"""Callbacks that Lightning does not ship: the test-set picture in TensorBoard."""
+"""Callbacks that Lightning does not ship: a checkpoint that breaks ties, convergence of
+full-batch training, a note when val/loss was still improving, the test-set picture in TensorBoard."""
+
+import logging
 
 import lightning as L
 import matplotlib
@@ -6,8 +9,117 @@ import matplotlib
 matplotlib.use("Agg")  # figures are rendered to TensorBoard, never shown
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose best checkpoint, on a tie of the monitored metric (val/acc often
+    ties on a small validation set), moves to the later epoch only if `tie_breaker` is lower there."""
+
+    def __init__(self, *args, tie_breaker: str = "val/loss", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tie_breaker = tie_breaker
+        self.best_tie_breaker: float | None = None  # tie_breaker's value at the best checkpoint
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
+        better = super().check_monitor_top_k(trainer, current)
+        tie_value = trainer.callback_metrics.get(self.tie_breaker)
+        if not better and self.save_top_k == 1 and self.best_model_score is not None and tie_value is not None:
+            tie = bool(current == self.best_model_score.to(current.device))
+            lower = self.best_tie_breaker is not None and float(tie_value) < self.best_tie_breaker
+            better = trainer.strategy.reduce_boolean_decision(tie and lower)
+        if better and tie_value is not None:
+            self.best_tie_breaker = float(tie_value)
+        return better
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "best_tie_breaker": self.best_tie_breaker}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self.best_tie_breaker = state_dict.get("best_tie_breaker")
+
+
+class Convergence(EarlyStopping):
+    """Stops full-batch training (one step an epoch, e.g. L-BFGS) once an epoch lowers the
+    train loss by less than `min_delta`, and warns if `max_epochs` ends the run before that.
+    Does nothing for minibatch training, whose epoch losses are noisy."""
+
+    def __init__(self, min_delta: float = 1e-6) -> None:
+        super().__init__(
+            monitor="train/loss", min_delta=min_delta, patience=1, mode="min", check_on_train_epoch_end=True
+        )
+        self.active = False
+        self.last_change: float | None = None
+        self._last_loss: float | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.active = trainer.num_training_batches == 1
+        if not self.active and any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers):
+            log.warning(
+                "L-BFGS on %d minibatches an epoch: each runs up to optimizer.max_iter iterations on its own "
+                "batch; L-BFGS is a full-batch method, use data.batch_size=full",
+                trainer.num_training_batches,
+            )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loss = trainer.callback_metrics.get(self.monitor)
+        if not self.active or loss is None:
+            return
+        if self._last_loss is not None:
+            self.last_change = self._last_loss - float(loss)
+        self._last_loss = float(loss)
+        super().on_train_epoch_end(trainer, pl_module)
+        if self.stopped_epoch:
+            log.info(
+                "converged at epoch %d: train/loss %.6g changed by %.2g (< min_delta %.2g)",
+                self.stopped_epoch,
+                self._last_loss,
+                self.last_change or 0.0,
+                abs(self.min_delta),
+            )
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.active and not self.stopped_epoch and trainer.current_epoch >= (trainer.max_epochs or 0):
+            log.warning(
+                "train/loss had not converged when trainer.max_epochs=%d ended the run (the last epoch lowered it "
+                "by %.2g; converged means < %.2g): raise trainer.max_epochs, or optimizer.max_iter for L-BFGS",
+                trainer.max_epochs,
+                self.last_change or float("nan"),
+                abs(self.min_delta),
+            )
+
+
+class StillImproving(L.Callback):
+    """At the end of fitting, says in one log line whether `metric` was still improving: its best
+    value over the last `epochs` epochs beats the best before them by more than `min_rel_delta`."""
+
+    def __init__(self, metric: str = "val/loss", epochs: int = 3, min_rel_delta: float = 1e-3) -> None:
+        self.metric, self.epochs, self.min_rel_delta = metric, epochs, min_rel_delta
+        self.history: list[float] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.metric)
+        if not trainer.sanity_checking and value is not None:
+            self.history.append(float(value))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if len(self.history) <= self.epochs:
+            return
+        before, recent = min(self.history[: -self.epochs]), min(self.history[-self.epochs :])
+        if before - recent > self.min_rel_delta * abs(before):
+            log.warning(
+                "%s was still improving at the end (%.6g in the last %d epochs, %.6g before): "
+                "more epochs may help, raise trainer.max_epochs",
+                self.metric,
+                recent,
+                self.epochs,
+                before,
+            )
 
 
 class TestFigures(L.Callback):

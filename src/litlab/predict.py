@@ -11,6 +11,7 @@ from hydra.utils import get_class
 from PIL import Image
 
 from litlab.checkpoint import checkpoint_classes
+from litlab.data.csv import read_table
 from litlab.data.scaling import Scaler
 from litlab.models import SupervisedModule
 from litlab.task import Task
@@ -53,7 +54,7 @@ def read_inputs(path: str | Path, state: dict) -> tuple[torch.Tensor, pd.DataFra
 
 def read_csv(path: Path, state: dict) -> torch.Tensor:
     """The training feature columns of `path`, one-hot encoded as in training."""
-    df = pd.read_csv(path)
+    df = read_table(str(path), key="input")
     expected, categorical = state["input_columns"], state["categorical_columns"]
     missing = [c for c in expected if c not in df.columns]
     if missing:

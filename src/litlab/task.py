@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class Task(StrEnum):
-    """What the target is. The DataModule decides it; models, metrics and the monitored metric follow."""
+    """What the target is. The DataModule decides it; models and metrics follow."""
 
     REGRESSION = "regression"
     BINARY = "binary"
@@ -13,11 +13,6 @@ class Task(StrEnum):
     @property
     def is_classification(self) -> bool:
         return self is not Task.REGRESSION
-
-    @property
-    def default_monitor(self) -> tuple[str, str]:
-        """(metric name, mode) that checkpointing and early stopping watch unless told otherwise."""
-        return ("val/mse", "min") if self is Task.REGRESSION else ("val/acc", "max")
 
     @classmethod
     def parse(cls, value: str) -> "Task":

@@ -20,7 +20,7 @@ from litlab.console import print_config_tree
 from litlab.data import InMemoryDataModule
 from litlab.jobs import job_overrides
 from litlab.models import SupervisedModule
-from litlab.models.metrics import metric_mode
+from litlab.models.metrics import resolve_monitor
 from litlab.report import parse_overrides
 
 log = logging.getLogger(__name__)
@@ -45,42 +45,34 @@ def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
 
 
 def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
-    """The data tells the model its task, input shape and output width."""
+    """The data tells the model its task, input shape, output width, train rows and target scale."""
+    target_mean, target_std = dm.target_stats
     return build(
         cfg.model,
         task=dm.task.value,
         input_shape=list(dm.input_shape),
         num_outputs=dm.num_outputs,
+        train_size=dm.train_size,
+        target_mean=target_mean,
+        target_std=target_std,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         _convert_="all",
     )
 
 
-def resolve_monitor(cfg: DictConfig, model: SupervisedModule) -> None:
-    """Fill `monitor.metric`/`monitor.mode` left at 'auto' from the task, and check the metric exists."""
-    default_metric, _ = model.task.default_monitor
-    if cfg.monitor.metric == "auto":
-        cfg.monitor.metric = default_metric
-    valid = model.metric_names("val")
-    if cfg.monitor.metric not in valid:
-        raise ValueError(
-            f"monitor.metric={cfg.monitor.metric!r} is not logged for this {model.task} task; valid: {', '.join(valid)}"
-        )
-    if cfg.monitor.mode == "auto":
-        cfg.monitor.mode = metric_mode(cfg.monitor.metric)
-    if cfg.monitor.mode not in ("min", "max"):
-        raise ValueError(f"monitor.mode={cfg.monitor.mode!r} is invalid; valid: auto, min, max")
-
-
 def build_loggers(cfg: DictConfig) -> list[Logger]:
     return [instantiate(c) for c in (cfg.get("logger") or {}).values()]
 
 
-def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
-    """The `callbacks` group, less those Lightning would refuse in this run: a learning-rate
-    monitor without a logger, a progress bar with `trainer.enable_progress_bar=false`."""
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+def build_callbacks(cfg: DictConfig, metric: str, mode: str, has_logger: bool) -> list[L.Callback]:
+    """The `callbacks` group. Those whose `monitor` is `???` (best checkpoint, early stopping)
+    watch `metric` in `mode`. Left out: those Lightning would refuse in this run, a learning-rate
+    monitor without a logger and a progress bar with `trainer.enable_progress_bar=false`."""
+    callbacks = []
+    for node in (cfg.get("callbacks") or {}).values():
+        watch = {"monitor": metric, "mode": mode} if OmegaConf.is_missing(node, "monitor") else {}
+        callbacks.append(instantiate(node, **watch))
     if not has_logger:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if not cfg.trainer.get("enable_progress_bar", True):
@@ -128,9 +120,10 @@ def train(cfg: DictConfig) -> dict:
     # Data first: loading it checks it, and it decides what the model looks like.
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
-    resolve_monitor(cfg, model)
+    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
+    cfg.monitor.mode = mode  # config.yaml records the mode that ran, not 'auto'
     loggers = build_loggers(cfg)
-    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
+    callbacks = build_callbacks(cfg, metric, mode, has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     # Under DDP every rank runs this function; only rank 0 prints and writes files.
@@ -150,15 +143,15 @@ def train(cfg: DictConfig) -> dict:
     val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     test = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
 
-    optimized = val.get(cfg.monitor.metric)
+    optimized = val.get(metric)
     if optimized is not None and not math.isfinite(optimized):
         raise FloatingPointError(
-            f"{cfg.monitor.metric} is {optimized} on the best checkpoint: training diverged. Lower optimizer.lr."
+            f"{metric} is {optimized} on the best checkpoint: training diverged. Lower optimizer.lr."
         )
     metrics = {
         "status": "completed",
-        "monitor": cfg.monitor.metric,
-        "mode": cfg.monitor.mode,
+        "monitor": metric,
+        "mode": mode,
         "optimized_metric": optimized,
         "val": val,
         "test": test,

@@ -150,6 +150,21 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def class_names(self) -> list[str] | None:
         return self.arrays.class_names
 
+    @property
+    def train_size(self) -> int:
+        """Rows in the train split (penalties in scikit-learn's terms are per dataset)."""
+        return len(self.split_tensors("train").y)
+
+    @property
+    def target_stats(self) -> tuple[float, float]:
+        """(mean, std) of the train split's regression target, which the model standardizes
+        its target with; (0, 1), no change, for classification or a constant target."""
+        y = self.split_tensors("train").y
+        if self.task.is_classification:
+            return 0.0, 1.0
+        std = float(y.double().std(correction=0))
+        return float(y.double().mean()), std if std > 0 else 1.0
+
     # --- Lightning hooks ----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self._splits is not None:
@@ -257,12 +272,16 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         if num_test:
             rest, test = idx[:-num_test], idx[-num_test:]
         else:
+            if classification:
+                self._check_stratifiable(y)
             rest, test = train_test_split(
                 idx, test_size=test_frac, random_state=self.seed, stratify=y if classification else None
             )
         if self.num_folds:
             train, val = self._fold_indices(rest, y[rest])
         else:
+            if classification:
+                self._check_stratifiable(y[rest])
             train, val = train_test_split(
                 rest,
                 test_size=val_frac / (train_frac + val_frac),
@@ -270,6 +289,17 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
                 stratify=y[rest] if classification else None,
             )
         return train, val, test
+
+    def _check_stratifiable(self, y: np.ndarray) -> None:
+        """A stratified split needs 2 rows of each class on both sides: name the class that has fewer."""
+        classes, counts = np.unique(y, return_counts=True)
+        if counts.min() < 2:
+            rare = classes[counts.argmin()]
+            total = int((self.arrays.y == rare).sum())
+            raise ValueError(
+                f"class {self.class_names[rare]!r} has only {total} row(s), too few for a stratified "
+                "train/val/test split (at least 3 of each class): add rows of it, or drop or relabel them"
+            )
 
     def _fold_indices(self, rest: np.ndarray, y_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fold `self.fold` of a seeded K-fold split of the train+val rows (stratified for

@@ -1,5 +1,6 @@
 """Bring your own table: a CSV file with one target column."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -8,17 +9,42 @@ import pandas as pd
 from litlab.data.base import Arrays, InMemoryDataModule
 from litlab.task import Task
 
+log = logging.getLogger(__name__)
+
 TARGET_TYPES = ("auto", "regression", "classification")
 MAX_AUTO_CLASSES = 20  # an integer target with at most this many distinct values is taken as class ids
+MAX_CATEGORIES = 50  # a categorical feature with more distinct values gets a warning
+
+
+def read_table(path: str, encoding: str = "utf-8", key: str = "data.path") -> pd.DataFrame:
+    """The CSV file's rows, with surrounding whitespace stripped from every string value
+    ('N ' and 'N' are one label). predict.py reads new rows with it too (`key`: the setting
+    that named the file, for errors)."""
+    try:
+        df = pd.read_csv(path, encoding=encoding)
+    except UnicodeDecodeError as e:
+        fix = "give its encoding, e.g. data.encoding=latin-1" if key == "data.path" else "save it as UTF-8"
+        raise ValueError(f"{key}={path!r} is not valid {encoding} ({e.reason} at byte {e.start}); {fix}") from None
+    except LookupError:
+        raise ValueError(f"data.encoding={encoding!r} is not an encoding Python knows; e.g. utf-8, latin-1") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+        raise ValueError(f"{key}={path!r} could not be read as CSV: {e}") from None
+    for column in df.columns:
+        if df[column].dtype == object:
+            df[column] = df[column].str.strip()
+    return df
 
 
 class CSVDataModule(InMemoryDataModule):
     """Features and target from a CSV file.
 
-    Non-numeric feature columns are one-hot encoded. String (or bool) targets are
-    classification, with labels mapped to class ids in sorted order; an integer target
-    with at most 20 distinct values is classification too; anything else is regression.
-    `target_type` (regression or classification) overrides that guess.
+    String values are stripped of surrounding whitespace. `drop_columns` removes columns,
+    `features` keeps only the listed ones. Non-numeric feature columns are one-hot encoded.
+    String (or bool) targets are classification, with labels mapped to class ids in sorted
+    order; an integer target with at most 20 distinct values is classification too; anything
+    else is regression. `target_type` (regression or classification) overrides that guess.
+    Columns that look like IDs, categorical features with many values and categories that
+    differ only by case get a warning naming them.
     """
 
     def __init__(
@@ -26,6 +52,9 @@ class CSVDataModule(InMemoryDataModule):
         path: str,
         target: str,
         target_type: str = "auto",
+        features: list[str] | None = None,
+        drop_columns: list[str] | None = None,
+        encoding: str = "utf-8",
         split: tuple[float, float, float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         scaling: str = "standard",
@@ -41,30 +70,30 @@ class CSVDataModule(InMemoryDataModule):
         # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
         path = str(Path(path).resolve())
         super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
-        self.path, self.target, self.target_type = path, target, target_type
+        self.path, self.target, self.target_type, self.encoding = path, target, target_type, encoding
+        self.features = None if features is None else list(features)
+        self.drop_columns = list(drop_columns or [])
 
     def load(self) -> Arrays:
-        try:
-            df = pd.read_csv(self.path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
-            raise ValueError(f"data.path={self.path!r} could not be read as CSV: {e}") from e
-        if self.target not in df.columns:
-            raise ValueError(f"data.target={self.target!r} is not a column of {self.path}; columns: {list(df.columns)}")
+        df = read_table(self.path, self.encoding)
+        if df.empty:
+            raise ValueError(f"data.path={self.path!r} has a header but no data rows; give a file with rows")
+        df = self._select_columns(df)
         y_raw = df.pop(self.target)
-        if df.shape[1] == 0:
-            raise ValueError(f"{self.path} has no feature columns besides the target {self.target!r}")
         if y_raw.isna().any():
             raise ValueError(
                 f"data.target={self.target!r} has {int(y_raw.isna().sum())} missing value(s); "
                 "drop those rows or fill them"
             )
         categorical = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+        warn_about_columns(df, categorical)
         features = pd.get_dummies(df, columns=categorical, dtype="float32")
         columns = {"input_columns": list(df.columns), "categorical_columns": categorical}
         x = features.to_numpy(dtype="float32")
 
         if self._is_classification(y_raw):
             classes, y = np.unique(y_raw.astype(str) if y_raw.dtype == object else y_raw, return_inverse=True)
+            self._check_classes(y_raw, classes)
             task = Task.BINARY if len(classes) == 2 else Task.MULTICLASS
             return Arrays(x, y, task, list(classes), list(features.columns), **columns)
         if not pd.api.types.is_numeric_dtype(y_raw):
@@ -74,6 +103,23 @@ class CSVDataModule(InMemoryDataModule):
             )
         return Arrays(x, y_raw.to_numpy("float32"), Task.REGRESSION, feature_names=list(features.columns), **columns)
 
+    def _select_columns(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The target and the feature columns: all but `drop_columns`, or only `features`."""
+        columns = list(df.columns)
+        for key, names in (("data.drop_columns", self.drop_columns), ("data.features", self.features or [])):
+            unknown = [n for n in names if n not in columns]
+            if unknown:
+                raise ValueError(f"{key}: no column(s) {unknown} in {self.path}; columns: {columns}")
+        if self.target not in columns:
+            raise ValueError(f"data.target={self.target!r} is not a column of {self.path}; columns: {columns}")
+        if self.target in self.drop_columns or self.target in (self.features or []):
+            raise ValueError(f"data.target={self.target!r} is also listed as a feature or dropped column; remove it")
+        dropped = [*self.drop_columns, self.target]
+        kept = self.features if self.features is not None else [c for c in columns if c not in dropped]
+        if not kept:
+            raise ValueError(f"{self.path} has no feature columns besides the target {self.target!r}")
+        return df[[*kept, self.target]]
+
     def _is_classification(self, y: pd.Series) -> bool:
         if self.target_type != "auto":
             return self.target_type == "classification"
@@ -81,3 +127,50 @@ class CSVDataModule(InMemoryDataModule):
             return True
         integral = pd.api.types.is_integer_dtype(y) or bool((y == y.round()).all())
         return integral and y.nunique() <= MAX_AUTO_CLASSES
+
+    def _check_classes(self, y: pd.Series, classes: np.ndarray) -> None:
+        if len(classes) == len(y) > 2:
+            raise ValueError(
+                f"data.target={self.target!r} has {len(y)} classes with one row each; is it an ID column? "
+                "Give another data.target"
+            )
+        if y.dtype == object:
+            warn_case_variants(self.target, y)
+
+
+def warn_about_columns(df: pd.DataFrame, categorical: list[str]) -> None:
+    """One warning per feature column that is probably a mistake to train on."""
+    for column in df.columns:
+        values = df[column]
+        id_like = pd.api.types.is_integer_dtype(values) or column in categorical
+        if id_like and len(values) > 2 and values.nunique() == len(values):
+            log.warning(
+                "feature %r has a different value in every row (%d): is it an ID column? "
+                "Leave it out with data.drop_columns=[%s]",
+                column,
+                len(values),
+                column,
+            )
+        elif column in categorical and values.nunique() > MAX_CATEGORIES:
+            log.warning(
+                "categorical feature %r has %d distinct values, one-hot encoded into as many columns; "
+                "leave it out with data.drop_columns=[%s] if it is not a category",
+                column,
+                values.nunique(),
+                column,
+            )
+        if column in categorical:
+            warn_case_variants(column, values)
+
+
+def warn_case_variants(column: str, values: pd.Series) -> None:
+    """Warn about categories that differ only by case ('F' and 'f'): they stay separate."""
+    distinct = pd.Series(values.dropna().astype(str).unique())
+    for _, group in distinct.groupby(distinct.str.lower()):
+        if len(group) > 1:
+            log.warning(
+                "column %r has categories that differ only by case: %s; they are kept apart. "
+                "If they mean the same, make them equal in the file",
+                column,
+                " and ".join(repr(v) for v in sorted(group)),
+            )

@@ -30,8 +30,12 @@ class SupervisedModule(L.LightningModule):
 
     The loss follows the task: cross-entropy for multiclass, BCE-with-logits on one logit
     for binary, `loss` (mse, l1 or huber) for regression. `l1`/`l2` add a penalty on the
-    weight matrices. `optimizer` and `scheduler` are partials (Hydra `_partial_: true`)
-    that get the parameters / optimizer; `optimizer` may be None for inference only.
+    weight matrices to the mean loss. `optimizer` and `scheduler` are partials (Hydra
+    `_partial_: true`) that get the parameters / optimizer; `optimizer` may be None for
+    inference only. The data tells the module `train_size` (rows in the train split, which
+    penalties in scikit-learn's terms scale with) and, for regression, the train split's
+    `target_mean`/`target_std`: the network predicts the standardized target, and losses are
+    computed on it, while metrics and predictions are in the target's own units.
     """
 
     net: nn.Module
@@ -40,6 +44,9 @@ class SupervisedModule(L.LightningModule):
         self,
         task: str,
         num_outputs: int,
+        train_size: int = 0,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         loss: str = "mse",
@@ -56,15 +63,20 @@ class SupervisedModule(L.LightningModule):
         lr = getattr(optimizer, "keywords", {}).get("lr")
         if lr is not None and not lr > 0:
             raise ValueError(f"optimizer.lr={lr} is invalid: the learning rate must be > 0, e.g. optimizer.lr=0.001")
+        if not target_std > 0:
+            raise ValueError(f"target_std={target_std} is invalid: the target's spread must be > 0")
         self.optimizer, self.scheduler = optimizer, scheduler
+        self.train_size, self.target_mean, self.target_std = train_size, target_mean, target_std
         self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
         num_classes = 2 if self.task is Task.BINARY else num_outputs
         for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
             setattr(self, f"{stage}_metrics", task_metrics(self.task, num_classes, stage))
             setattr(self, f"{stage}_loss", MeanMetric())
         self._compiled = False
-        # (network output, targets, loss) of each step of the running epoch; see _step.
-        self._epoch_outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {s: [] for s in STAGES}
+        # (network output, targets, loss) of each batch of the running epoch, by batch index; see _step.
+        self._epoch_outputs: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {
+            s: {} for s in STAGES
+        }
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -97,28 +109,31 @@ class SupervisedModule(L.LightningModule):
         if self.task is Task.BINARY:
             p = out[:, 0].sigmoid()
             return torch.stack([1 - p, p], dim=1)
-        return out[:, 0]
+        return out[:, 0] * self.target_std + self.target_mean  # back to the target's units
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and network output of one batch; the outputs are kept for the stage's epoch-end metrics."""
-        x, y = batch  # x: (B, ...) scaled features, y: (B,) class ids or targets
+        x, y = batch  # x: (B, ...) scaled features, y: (B,) class ids or targets in their own units
         out = self(x)  # (B, num_outputs)
         if self.task is Task.MULTICLASS:
             loss = F.cross_entropy(out, y)
         elif self.task is Task.BINARY:
             loss = F.binary_cross_entropy_with_logits(out[:, 0], y.float())
         else:
-            loss = REGRESSION_LOSSES[self.loss_name](out[:, 0], y)
+            loss = REGRESSION_LOSSES[self.loss_name](out[:, 0], (y - self.target_mean) / self.target_std)
         if stage == "train" and (self.l1 or self.l2):
             loss = loss + self._penalty()
         # The step only keeps its outputs; torchmetrics digests them once per epoch (_log_epoch).
         # On CPU a metric update (~0.5 ms) or a `self.log` call (~1 ms) costs more than a small
-        # model's whole step, and appending a tensor never waits for the device.
-        self._epoch_outputs[stage].append((out.detach(), y, loss.detach()))
+        # model's whole step, and storing a tensor never waits for the device. Keyed by batch:
+        # L-BFGS evaluates its closure, and so this step, several times per batch; the last counts.
+        self._epoch_outputs[stage][batch_idx] = (out.detach(), y, loss.detach())
         return loss, out
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss, _ = self._step(batch, "train")
+        loss, _ = self._step(batch, batch_idx, "train")
         # Only on the steps the loggers write (log_every_n_steps): reading the loss syncs with the device.
         if (self.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0:
             self._check_finite(loss)
@@ -126,10 +141,10 @@ class SupervisedModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        self._step(batch, batch_idx, "val")
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        _, out = self._step(batch, "test")
+        _, out = self._step(batch, batch_idx, "test")
         return {
             "preds": self.predict_outputs(out.detach()),
             "target": batch[1],
@@ -164,7 +179,7 @@ class SupervisedModule(L.LightningModule):
         outputs = self._epoch_outputs[stage]
         if not outputs:  # a stage with no batches (limit_*_batches=0) has nothing to report
             return
-        outs, targets, losses = zip(*outputs, strict=True)
+        outs, targets, losses = zip(*outputs.values(), strict=True)
         metrics.update(self.predict_outputs(torch.cat(outs)), torch.cat(targets))
         sizes = torch.tensor([len(t) for t in targets], dtype=torch.float32, device=losses[0].device)
         loss_mean.update(torch.stack(losses), sizes)  # the mean over samples, not over batches

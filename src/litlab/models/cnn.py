@@ -16,6 +16,9 @@ class CNN(SupervisedModule):
         task: str,
         input_shape: Sequence[int],
         num_outputs: int,
+        train_size: int = 0,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         channels: Sequence[int] = (32, 32, 64, 64),
@@ -36,7 +39,9 @@ class CNN(SupervisedModule):
                 f"cnn needs image data of shape (C, H, W), but the data gives input_shape={tuple(input_shape)} "
                 "(tabular features); use model=mlp for tabular data, or an image dataset such as data=digits"
             )
-        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2, compile)
+        super().__init__(
+            task, num_outputs, train_size, target_mean, target_std, optimizer, scheduler, loss, l1, l2, compile
+        )
         self.net = CNNNet(
             input_shape, num_outputs, list(channels), kernel_size, pool_every, batch_norm, list(fc_sizes), dropout
         )

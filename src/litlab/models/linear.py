@@ -1,4 +1,9 @@
-"""Linear and logistic regression: one Linear layer on the flattened features."""
+"""Linear and logistic regression: one Linear layer on the flattened features.
+
+Their penalties are given in scikit-learn's terms, so that a setting carries across:
+`alpha` as in `Ridge(alpha)`, `C` as in `LogisticRegression(C)`. Both are translated to the
+shared `l2` strength on the mean loss, which needs the number of train rows.
+"""
 
 from collections.abc import Sequence
 
@@ -7,19 +12,28 @@ from litlab.models.nets import MLPNet, flat_size
 from litlab.task import Task
 
 
+def _needs_rows(train_size: int, setting: str) -> None:
+    if train_size < 1:
+        raise ValueError(f"{setting} needs train_size (the rows in the train split) > 0; got {train_size}")
+
+
 class LinearRegression(SupervisedModule):
-    """y = Wx + b, trained with mse, l1 or huber loss and optional l1/l2 penalties on W."""
+    """y = Wx + b. With `loss=mse` and `alpha=0` (the defaults) this is ordinary least squares;
+    `alpha` > 0 is ridge regression, minimising ||y - Xw||^2 + alpha ||w||^2 as `Ridge(alpha)` does."""
 
     def __init__(
         self,
         task: str,
         input_shape: Sequence[int],
         num_outputs: int,
+        train_size: int = 0,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         loss: str = "mse",
+        alpha: float = 0.0,
         l1: float = 0.0,
-        l2: float = 0.0,
         compile: bool = False,
     ) -> None:
         if task != Task.REGRESSION:
@@ -27,7 +41,16 @@ class LinearRegression(SupervisedModule):
                 f"linear_regression needs a regression target, but the data is {task}; "
                 "use model=logistic_regression (or mlp/cnn) for classification"
             )
-        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2, compile)
+        if not alpha >= 0:
+            raise ValueError(f"model.alpha={alpha} is invalid: the ridge penalty must be >= 0 (0 = least squares)")
+        if alpha:
+            _needs_rows(train_size, f"model.alpha={alpha}")
+        # Ridge's sum of squares over n rows, divided by n, is our mean loss: alpha / n on ||w||^2.
+        # Standardizing the target scales both terms alike, so the minimiser is Ridge's.
+        l2 = alpha / train_size if alpha else 0.0
+        super().__init__(
+            task, num_outputs, train_size, target_mean, target_std, optimizer, scheduler, loss, l1, l2, compile
+        )
         self.net = MLPNet(flat_size(input_shape), [], num_outputs)  # Flatten -> Linear
 
     @property
@@ -36,17 +59,25 @@ class LinearRegression(SupervisedModule):
 
 
 class LogisticRegression(SupervisedModule):
-    """One Linear layer: a single logit with BCE for 2 classes, softmax cross-entropy for more."""
+    """One Linear layer: a single logit with BCE for 2 classes, softmax cross-entropy for more.
+
+    `C` is the inverse penalty strength of scikit-learn's `LogisticRegression(C=...)`: it
+    minimises C * sum(loss) + ||W||^2 / 2, the same optimum as our mean loss plus
+    ||W||^2 / (2 C n). `C=null` fits without a penalty (scikit-learn's `penalty=None`).
+    """
 
     def __init__(
         self,
         task: str,
         input_shape: Sequence[int],
         num_outputs: int,
+        train_size: int = 0,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        C: float | None = 1.0,
         l1: float = 0.0,
-        l2: float = 0.0,
         compile: bool = False,
     ) -> None:
         if task == Task.REGRESSION:
@@ -54,7 +85,14 @@ class LogisticRegression(SupervisedModule):
                 "logistic_regression needs a classification target, but the data is regression; "
                 "use model=linear_regression (or mlp/cnn) for a continuous target"
             )
-        super().__init__(task, num_outputs, optimizer, scheduler, l1=l1, l2=l2, compile=compile)
+        if C is not None and not C > 0:
+            raise ValueError(f"model.C={C} is invalid: C must be > 0 (smaller = stronger penalty), or null for none")
+        if C is not None:
+            _needs_rows(train_size, f"model.C={C}")
+        l2 = 1.0 / (2.0 * C * train_size) if C is not None else 0.0
+        super().__init__(
+            task, num_outputs, train_size, target_mean, target_std, optimizer, scheduler, l1=l1, l2=l2, compile=compile
+        )
         self.net = MLPNet(flat_size(input_shape), [], num_outputs)
 
     @property

@@ -22,6 +22,16 @@ def task_metrics(task: Task, num_classes: int, stage: str) -> MetricCollection:
     return MetricCollection(metrics, prefix=f"{stage}/")
 
 
-def metric_mode(name: str) -> str:
-    """'min' for errors and losses, 'max' for scores."""
-    return "min" if name.rsplit("/", 1)[-1] in ("loss", "mse", "mae") else "max"
+MODES = ("auto", "min", "max")
+
+
+def resolve_monitor(metric: str, mode: str, logged: list[str]) -> tuple[str, str]:
+    """The metric checkpointing and early stopping watch, and its mode: `auto` is 'min' for
+    losses and errors, 'max' for scores. `logged`: the val metrics the model logs."""
+    if metric not in logged:
+        raise ValueError(f"monitor.metric={metric!r} is not logged for this task; valid: {', '.join(logged)}")
+    if mode not in MODES:
+        raise ValueError(f"monitor.mode={mode!r} is invalid; valid: {', '.join(MODES)}")
+    if mode == "auto":
+        mode = "min" if metric.rsplit("/", 1)[-1] in ("loss", "mse", "mae") else "max"
+    return metric, mode

@@ -14,6 +14,9 @@ class MLP(SupervisedModule):
         task: str,
         input_shape: Sequence[int],
         num_outputs: int,
+        train_size: int = 0,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         hidden_sizes: Sequence[int] = (256, 128),
@@ -26,6 +29,8 @@ class MLP(SupervisedModule):
         l2: float = 0.0,
         compile: bool = False,
     ) -> None:
-        super().__init__(task, num_outputs, optimizer, scheduler, loss, l1, l2, compile)
+        super().__init__(
+            task, num_outputs, train_size, target_mean, target_std, optimizer, scheduler, loss, l1, l2, compile
+        )
         self.net = MLPNet(flat_size(input_shape), list(hidden_sizes), num_outputs, activation, dropout, batch_norm)
         init_weights(self.net, init, activation)

@@ -1,0 +1,34 @@
+"""The scikit-learn reference for a run: fitted on exactly the rows and feature scaling that
+the run's DataModule trains on, and scored on the same test rows."""
+
+import numpy as np
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_score
+
+from litlab.data import InMemoryDataModule
+
+
+def scaled_split(dm: InMemoryDataModule, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split `name` as the model sees it: scaled features flattened to (N, F), targets (N,)."""
+    split = dm.split_tensors(name)
+    return dm.scaler(split.x).flatten(1).double().numpy(), split.y.numpy()
+
+
+def fit_reference(dm: InMemoryDataModule, C: float | None = 1.0, alpha: float = 0.0, tol: float = 1e-4):
+    """scikit-learn's counterpart of litlab's linear models on the train split:
+    LogisticRegression(C) for classes, LinearRegression (alpha = 0) or Ridge(alpha) for a target."""
+    x, y = scaled_split(dm, "train")
+    if dm.task.is_classification:
+        model = LogisticRegression(C=np.inf if C is None else C, tol=tol, max_iter=10_000)
+    else:
+        model = Ridge(alpha=alpha, tol=tol) if alpha else LinearRegression()
+    return model.fit(x, y)
+
+
+def scores_on_test(dm: InMemoryDataModule, model) -> dict[str, float]:
+    """The fitted `model`'s test metrics under litlab's names (acc and macro f1, or r2 and mse)."""
+    x, y = scaled_split(dm, "test")
+    pred = model.predict(x)
+    if dm.task.is_classification:
+        return {"test/acc": accuracy_score(y, pred), "test/f1": f1_score(y, pred, average="macro")}
+    return {"test/r2": r2_score(y, pred), "test/mse": mean_squared_error(y, pred)}
