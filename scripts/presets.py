@@ -1,6 +1,7 @@
 """Run every experiment preset as a user would and print the README results table.
 
     python scripts/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs] [--data-dir DIR]
+    python scripts/presets.py --command "model=mlp data=diabetes" [--command "..."]
 
 Each preset runs `python train.py experiment=NAME` in its own process; the table gives
 the test metrics from its metrics.json, the wall time of the whole command and, for
@@ -26,11 +27,11 @@ IMAGE_SETS = ("mnist", "fashion", "cifar10")
 HEADLINE = {"regression": ("test/r2", "test/mse"), "classification": ("test/acc", "test/f1")}
 
 
-def run(preset: str, log_dir: Path, data_dir: Path | None) -> dict:
+def run(overrides: list[str], log_dir: Path, data_dir: Path | None) -> dict:
     cmd = [
         sys.executable,
         "train.py",
-        f"experiment={preset}",
+        *overrides,
         f"paths.log_dir={log_dir}",
         "extras.print_config=false",
         "trainer.enable_progress_bar=false",
@@ -40,7 +41,7 @@ def run(preset: str, log_dir: Path, data_dir: Path | None) -> dict:
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - start
     run_dir = max((log_dir / "train" / "runs").iterdir())  # names sort by start time
-    return {"preset": preset, "wall_s": wall, "run_dir": run_dir, **json.loads((run_dir / "metrics.json").read_text())}
+    return {"wall_s": wall, "run_dir": run_dir, **json.loads((run_dir / "metrics.json").read_text())}
 
 
 def reference(run_dir: Path) -> dict[str, float]:
@@ -57,19 +58,26 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated presets (default: all in conf/experiment)")
     parser.add_argument("--log-dir", type=Path, default=ROOT / "logs" / "presets")
     parser.add_argument("--data-dir", type=Path, help="paths.data_dir for the image presets (MNIST files...)")
+    parser.add_argument("--command", action="append", help="train.py overrides to run instead of presets (repeat)")
     args = parser.parse_args()
-    presets = args.only.split(",") if args.only else sorted(p.stem for p in (ROOT / "conf/experiment").glob("*.yaml"))
+    if args.command:
+        runs = [c.split() for c in args.command]
+    else:
+        every = sorted(p.stem for p in (ROOT / "conf/experiment").glob("*.yaml"))
+        presets = args.only.split(",") if args.only else every
+        runs = [[f"experiment={p}"] for p in presets]
     print("| command | test metrics | scikit-learn, same split | epochs | wall time |")
     print("| --- | --- | --- | --- | --- |")
-    for preset in presets:
-        r = run(preset, args.log_dir.resolve(), args.data_dir.resolve() if args.data_dir else None)
+    for overrides in runs:
+        r = run(overrides, args.log_dir.resolve(), args.data_dir.resolve() if args.data_dir else None)
         kind = "regression" if "test/r2" in r["test"] else "classification"
         ref = reference(r["run_dir"])
         shown, ref_shown = (
             ", ".join(f"{k.split('/')[1]} {m[k]:.4f}" for k in HEADLINE[kind]) for m in (r["test"], ref)
         )
-        where = f" paths.data_dir={args.data_dir}" if args.data_dir and preset.split("_")[0] in IMAGE_SETS else ""
-        cmd = f"python train.py experiment={preset}{where}"
+        image_set = any(o.split("=")[-1].split("_")[0] in IMAGE_SETS for o in overrides)
+        where = f" paths.data_dir={args.data_dir}" if args.data_dir and image_set else ""
+        cmd = f"python train.py {' '.join(overrides)}{where}"
         print(f"| `{cmd}` | {shown} | {ref_shown} | {r['epochs']} | {r['wall_s']:.1f} s |", flush=True)
 
 

@@ -29,6 +29,9 @@ def csv(tmp_path, df, name="t.csv"):
         (["model.activation=swish"], ValueError, r"model.activation='swish' is invalid; valid: relu"),
         (["model=mlp", "model.init=he"], ValueError, r"model.init='he' is invalid"),
         (["monitor.metric=val/auroc"], ValueError, r"monitor.metric='val/auroc'.*valid: val/loss, val/acc"),
+        (["monitor.mode=up"], ValueError, r"monitor.mode='up' is invalid; valid: auto, min, max"),
+        (["model=logistic_regression", "model.C=0"], ValueError, r"model.C=0 is invalid: C must be > 0.*null"),
+        (["data=diabetes", "model=linear_regression", "model.alpha=-1"], ValueError, r"model.alpha=-1 is invalid"),
         (["data=csv", "data.path=/nonexistent.csv", "data.target=y"], FileNotFoundError, r"/nonexistent.csv"),
     ],
 )

@@ -8,9 +8,11 @@ import pytest
 from omegaconf import open_dict
 from PIL import Image
 from sklearn import datasets
+from sklearn.linear_model import LinearRegression
 
-from litlab.evaluate import evaluate
+from litlab.evaluate import evaluate, load_checkpoint
 from litlab.predict import predict
+from litlab.reference import scaled_split
 from litlab.train import build_datamodule, train
 from tests.conftest import compose_cfg, run_script, write_mnist
 
@@ -76,7 +78,11 @@ def test_predict_script_writes_into_its_run_dir_and_names_missing_columns(csv_ru
 
 
 def test_regression_predictions_reproduce_evaluate(tmp_path):
-    ckpt, expected = train_and_evaluate(tmp_path, "data=diabetes", "model=linear_regression", "optimizer.lr=0.5")
+    ckpt, expected = train_and_evaluate(tmp_path, "data=diabetes", "model=linear_regression")
+    # in the target's own units (disease progression, 25..346), and those of least squares
+    _, dm = load_checkpoint(ckpt)
+    ols = LinearRegression().fit(*scaled_split(dm, "train"))
+    np.testing.assert_allclose(expected["prediction"], ols.predict(scaled_split(dm, "test")[0]), rtol=1e-4)
     features = datasets.load_diabetes(as_frame=True).data
     features.to_csv(tmp_path / "diabetes.csv", index=False)
     predicted = predict(ckpt, str(tmp_path / "diabetes.csv"), str(tmp_path / "pred.csv"))
