@@ -2,7 +2,8 @@
 
 import pytest
 
-from litlab.train import train
+from litlab.reference import fit_reference, scores_on_test
+from litlab.train import build_datamodule, train
 from tests.conftest import REAL_DATA_DIR, needs_real_mnist
 
 FLOORS = {
@@ -13,19 +14,30 @@ FLOORS = {
     "synthetic_linear": ("test/r2", 0.99),
     "sine_mlp": ("test/r2", 0.90),
 }
+LINEAR = ("breast_cancer_logistic", "diabetes_linear", "synthetic_linear")
 # On real MNIST (skipped without it); the CNN presets take 10+ minutes on 2 cores: scripts/presets.py.
 MNIST_FLOORS = {"mnist_fast": 0.99, "mnist_mlp": 0.98}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(FLOORS))
-def test_preset_reaches_its_floor(tmp_path, preset):
+def test_preset_reaches_its_floor_and_scikit_learn(tmp_path, preset):
+    """The floor, and scikit-learn on the same split: equal for the linear presets, at least
+    LogisticRegression's accuracy (or least squares' R²) for the MLP and CNN ones."""
     from tests.conftest import compose_cfg
 
     cfg = compose_cfg(tmp_path, f"experiment={preset}", "extras.print_config=false", shrink=False)
     cfg.trainer.enable_progress_bar = False
     metric, floor = FLOORS[preset]
-    assert train(cfg)["test"][metric] >= floor
+    test = train(cfg)["test"]
+    assert test[metric] >= floor
+    dm = build_datamodule(cfg)
+    penalty = {k: cfg.model[k] for k in ("C", "alpha") if k in cfg.model}
+    reference = scores_on_test(dm, fit_reference(dm, **penalty))[metric]
+    if preset in LINEAR:
+        assert test[metric] == pytest.approx(reference, abs=0.005 if metric == "test/r2" else 1e-6)
+    else:
+        assert test[metric] >= reference
 
 
 @pytest.mark.slow
