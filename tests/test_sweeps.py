@@ -54,6 +54,7 @@ def test_a_failed_job_does_not_stop_the_grid_and_is_reported(tmp_path):
     assert (sweep / "metric_vs_optimizer.lr.png").stat().st_size > 5000
 
 
+@pytest.mark.slow  # over 30 s on 2 cores: three or more Python processes, each importing Lightning
 def test_kfold_sweep_report_matches_the_jobs_and_tensorboard_names_the_runs(tmp_path):
     sweep = tmp_path / "folds"
     # two jobs at a time through hydra-joblib-launcher (conf/hydra/launcher/parallel.yaml)
@@ -131,6 +132,7 @@ def test_report_names_a_dir_without_jobs(tmp_path):
         SweepReport.load(tmp_path)
 
 
+@pytest.mark.slow  # over 30 s on 2 cores: three or more Python processes, each importing Lightning
 def test_optuna_search_records_failed_trials_and_resumes(tmp_path):
     sweep = tmp_path / "study"
     search = ["hparams_search=digits_mlp", "logger=none", "hydra.sweeper.sampler.n_startup_trials=10"]
@@ -155,6 +157,7 @@ def test_optuna_search_records_failed_trials_and_resumes(tmp_path):
     assert best.value == pytest.approx(max(completed))
 
 
+@pytest.mark.slow  # over 30 s on 2 cores: three or more Python processes, each importing Lightning
 def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path):
     sweep = tmp_path / "submitit"
     proc = multirun(sweep, "hydra/launcher=submitit_local", "optimizer.lr=0.01,0.05", "logger=none")
