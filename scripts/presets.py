@@ -19,7 +19,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from litlab.reference import fit_reference, scores_on_test
+from litlab.reference import fit_reference_like, scores_on_test
 from litlab.train import build_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +49,7 @@ def reference(run_dir: Path) -> dict[str, float]:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     dm = build_datamodule(cfg)
     dm.setup()
-    penalty = {k: cfg.model[k] for k in ("C", "alpha") if k in cfg.model}
-    return scores_on_test(dm, fit_reference(dm, **penalty))
+    return scores_on_test(dm, fit_reference_like(dm, cfg.model))
 
 
 def main() -> None:

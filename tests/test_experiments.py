@@ -2,7 +2,7 @@
 
 import pytest
 
-from litlab.reference import fit_reference, scores_on_test
+from litlab.reference import fit_reference_like, scores_on_test
 from litlab.train import build_datamodule, train
 from tests.conftest import REAL_DATA_DIR, needs_real_mnist
 
@@ -32,8 +32,7 @@ def test_preset_reaches_its_floor_and_scikit_learn(tmp_path, preset):
     test = train(cfg)["test"]
     assert test[metric] >= floor
     dm = build_datamodule(cfg)
-    penalty = {k: cfg.model[k] for k in ("C", "alpha") if k in cfg.model}
-    reference = scores_on_test(dm, fit_reference(dm, **penalty))[metric]
+    reference = scores_on_test(dm, fit_reference_like(dm, cfg.model))[metric]
     if preset in LINEAR:
         assert test[metric] == pytest.approx(reference, abs=0.005 if metric == "test/r2" else 1e-6)
     else:

@@ -1,6 +1,8 @@
 """The scikit-learn reference for a run: fitted on exactly the rows and feature scaling that
 the run's DataModule trains on, and scored on the same test rows."""
 
+from collections.abc import Mapping
+
 import numpy as np
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_score
@@ -23,6 +25,11 @@ def fit_reference(dm: InMemoryDataModule, C: float | None = 1.0, alpha: float = 
     else:
         model = Ridge(alpha=alpha, tol=tol) if alpha else LinearRegression()
     return model.fit(x, y)
+
+
+def fit_reference_like(dm: InMemoryDataModule, model_cfg: Mapping) -> object:
+    """fit_reference with the penalty (`C` or `alpha`) of a litlab model config, if it has one."""
+    return fit_reference(dm, **{k: model_cfg[k] for k in ("C", "alpha") if k in model_cfg})
 
 
 def scores_on_test(dm: InMemoryDataModule, model) -> dict[str, float]:

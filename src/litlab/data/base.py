@@ -55,6 +55,12 @@ class Split:
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def rarest_class(y: np.ndarray) -> tuple[int, int]:
+    """(class id, row count) of the least frequent class in `y`."""
+    classes, counts = np.unique(y, return_counts=True)
+    return int(classes[counts.argmin()]), int(counts.min())
+
+
 class InMemoryDataModule(L.LightningDataModule, ABC):
     """Holds a dataset as tensors and serves train/val/test batches cut from them.
 
@@ -292,9 +298,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     def _check_stratifiable(self, y: np.ndarray) -> None:
         """A stratified split needs 2 rows of each class on both sides: name the class that has fewer."""
-        classes, counts = np.unique(y, return_counts=True)
-        if counts.min() < 2:
-            rare = classes[counts.argmin()]
+        rare, count = rarest_class(y)
+        if count < 2:
             total = int((self.arrays.y == rare).sum())
             raise ValueError(
                 f"class {self.class_names[rare]!r} has only {total} row(s), too few for a stratified "
@@ -306,12 +311,11 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         classification): its val rows are that fold, its train rows the other K-1 folds."""
         k = self.num_folds
         if self.task.is_classification:
-            classes, counts = np.unique(y_rest, return_counts=True)
-            if counts.min() < k:
-                name = self.class_names[classes[counts.argmin()]]
+            rare, count = rarest_class(y_rest)
+            if count < k:
                 raise ValueError(
-                    f"data.num_folds={k} is too many: class {name!r} has only {counts.min()} train+val rows, "
-                    f"so some folds would lack it; use data.num_folds <= {counts.min()}"
+                    f"data.num_folds={k} is too many: class {self.class_names[rare]!r} has only {count} train+val "
+                    f"rows, so some folds would lack it; use data.num_folds <= {count}"
                 )
             splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
         else:
