@@ -1,17 +1,19 @@
 """Predict with a checkpoint: `python predict.py ckpt_path=CKPT input=PATH [output=FILE]`.
 
-PATH: a CSV with the training feature columns, a folder of PNG/JPG images, or a .npy array.
+CKPT: a .ckpt file, or a run dir (its best checkpoint). PATH: a CSV with the training feature
+columns, a folder of PNG/JPG images, or a .npy array.
 """
 
 import hydra
 from omegaconf import DictConfig
 
+from litlab.errors import exit_on_user_error
 from litlab.predict import predict
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    predict(cfg.ckpt_path, cfg.input, cfg.output)
+    exit_on_user_error(lambda: predict(cfg.ckpt_path, cfg.input, cfg.output, cfg.paths.log_dir), cfg.extras.traceback)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from litlab.train import train
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    # The returned value is what Hydra sweepers optimize. A failure is recorded in the run dir
-    # (metrics.json, status failed) and raised: in a multirun the other jobs go on.
+    # The returned value is what Hydra sweepers optimize. A failure or an interrupt is recorded
+    # in the run dir (metrics.json); in a multirun the other jobs go on after a failure.
     return run_recorded(train, cfg)["optimized_metric"]
 
 

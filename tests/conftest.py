@@ -1,8 +1,10 @@
 """Tests run the real `conf/`, shrunk: CPU, few epochs, no logger unless asked, output in tmp."""
 
 import gzip
+import logging
 import os
 import pickle
+import runpy
 import struct
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +58,30 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 240) ->
             f"{script} {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
         )
     return proc
+
+
+@pytest.fixture
+def cli(capfd, monkeypatch):
+    """Run an entry point in this process as the command line would (`python train.py ARGS`):
+    returns (exit code, stdout, stderr). Hydra's state and logging setup are undone afterwards."""
+    root = logging.getLogger()
+
+    def run(script: str, *args: str) -> tuple[int, str, str]:
+        handlers, level = list(root.handlers), root.level
+        monkeypatch.setattr(sys, "argv", [str(ROOT / script), *args])
+        capfd.readouterr()
+        try:
+            runpy.run_path(str(ROOT / script), run_name="__main__")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        finally:
+            HydraConfig.instance().cfg = None  # a later in-process train() is not inside this run
+            root.handlers[:], root.level = handlers, level
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return run
 
 
 # Real MNIST for the tests that use it (skipped without it): $LITLAB_DATA_DIR, else ../shared/data.

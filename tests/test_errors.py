@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from litlab.data import CSVDataModule
+from litlab.errors import UserError
 from litlab.train import train
 
 
@@ -17,22 +18,22 @@ def csv(tmp_path, df, name="t.csv"):
 @pytest.mark.parametrize(
     ("overrides", "error", "match"),
     [
-        (["optimizer.lr=-0.1"], ValueError, r"optimizer.lr=-0.1 is invalid.*> 0"),
-        (["optimizer.lr=0"], ValueError, r"optimizer.lr=0 is invalid"),
-        (["data.batch_size=0"], ValueError, r"data.batch_size=0 is invalid.*positive integer.*full"),
-        (["data.batch_size=half"], ValueError, r"data.batch_size='half' is invalid"),
-        (["data.split=[0.5,0.2,0.2]"], ValueError, r"data.split=\[0.5, 0.2, 0.2\] is invalid.*add up to 1"),
-        (["data.scaling=zscore"], ValueError, r"scaling='zscore'.*standard, minmax, none"),
-        (["data=breast_cancer", "model=cnn"], ValueError, r"cnn needs image data.*input_shape=\(30,\).*model=mlp"),
-        (["data=diabetes", "model=logistic_regression"], ValueError, r"logistic_regression needs a classification"),
-        (["data=digits", "model=linear_regression"], ValueError, r"linear_regression needs a regression target"),
-        (["model.activation=swish"], ValueError, r"model.activation='swish' is invalid; valid: relu"),
-        (["model=mlp", "model.init=he"], ValueError, r"model.init='he' is invalid"),
-        (["monitor.metric=val/auroc"], ValueError, r"monitor.metric='val/auroc'.*valid: val/loss, val/acc"),
-        (["monitor.mode=up"], ValueError, r"monitor.mode='up' is invalid; valid: auto, min, max"),
-        (["model=logistic_regression", "model.C=0"], ValueError, r"model.C=0 is invalid: C must be > 0.*null"),
-        (["data=diabetes", "model=linear_regression", "model.alpha=-1"], ValueError, r"model.alpha=-1 is invalid"),
-        (["data=csv", "data.path=/nonexistent.csv", "data.target=y"], FileNotFoundError, r"/nonexistent.csv"),
+        (["optimizer.lr=-0.1"], UserError, r"optimizer.lr=-0.1 is invalid.*> 0"),
+        (["optimizer.lr=0"], UserError, r"optimizer.lr=0 is invalid"),
+        (["data.batch_size=0"], UserError, r"data.batch_size=0 is invalid.*positive integer.*full"),
+        (["data.batch_size=half"], UserError, r"data.batch_size='half' is invalid"),
+        (["data.split=[0.5,0.2,0.2]"], UserError, r"data.split=\[0.5, 0.2, 0.2\] is invalid.*add up to 1"),
+        (["data.scaling=zscore"], UserError, r"scaling='zscore'.*standard, minmax, none"),
+        (["data=breast_cancer", "model=cnn"], UserError, r"cnn needs image data.*input_shape=\(30,\).*model=mlp"),
+        (["data=diabetes", "model=logistic_regression"], UserError, r"logistic_regression needs a classification"),
+        (["data=digits", "model=linear_regression"], UserError, r"linear_regression needs a regression target"),
+        (["model.activation=swish"], UserError, r"model.activation='swish' is invalid; valid: relu"),
+        (["model=mlp", "model.init=he"], UserError, r"model.init='he' is invalid"),
+        (["monitor.metric=val/auroc"], UserError, r"monitor.metric='val/auroc'.*valid: val/loss, val/acc"),
+        (["monitor.mode=up"], UserError, r"monitor.mode='up' is invalid; valid: auto, min, max"),
+        (["model=logistic_regression", "model.C=0"], UserError, r"model.C=0 is invalid: C must be > 0.*null"),
+        (["data=diabetes", "model=linear_regression", "model.alpha=-1"], UserError, r"model.alpha=-1 is invalid"),
+        (["data=csv", "data.path=/nonexistent.csv", "data.target=y"], UserError, r"/nonexistent.csv"),
     ],
 )
 def test_bad_config_fails_before_training(make_cfg, tmp_path, overrides, error, match):
@@ -84,6 +85,6 @@ def test_a_finished_run_dir_is_never_overwritten(make_cfg, tmp_path):
     cfg = make_cfg("debug=fast_dev_run")
     train(cfg)
     before = (tmp_path / "metrics.json").read_text()
-    with pytest.raises(FileExistsError, match="already holds a finished run"):
+    with pytest.raises(UserError, match="already holds a finished run"):
         train(make_cfg("debug=fast_dev_run"))
     assert (tmp_path / "metrics.json").read_text() == before

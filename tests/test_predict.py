@@ -10,6 +10,7 @@ from PIL import Image
 from sklearn import datasets
 from sklearn.linear_model import LinearRegression
 
+from litlab.errors import UserError
 from litlab.evaluate import evaluate, load_checkpoint
 from litlab.predict import predict
 from litlab.reference import scaled_split
@@ -73,7 +74,7 @@ def test_predict_script_writes_into_its_run_dir_and_names_missing_columns(csv_ru
     df.drop(columns=["color"]).to_csv(tmp / "no_color.csv", index=False)
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['color'\].*trained on \['x1', 'color', 'x2'\]"):
         predict(ckpt, str(tmp / "no_color.csv"), str(tmp / "x.csv"))
-    with pytest.raises(FileExistsError, match="does not overwrite"):
+    with pytest.raises(UserError, match="does not overwrite"):
         predict(ckpt, str(path), str(out))
 
 

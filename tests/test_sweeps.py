@@ -12,6 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from litlab.errors import UserError
 from litlab.report import SweepReport
 from litlab.report_plots import read_curve
 from tests.conftest import ROOT
@@ -128,7 +129,7 @@ def test_val_curves_are_read_from_csv_logs(tmp_path):
 
 
 def test_report_names_a_dir_without_jobs(tmp_path):
-    with pytest.raises(FileNotFoundError, match="holds no job dirs"):
+    with pytest.raises(UserError, match="holds no job dirs"):
         SweepReport.load(tmp_path)
 
 

@@ -1,7 +1,10 @@
-"""Callbacks that Lightning does not ship: a checkpoint that breaks ties, convergence of
-full-batch training, a note when val/loss was still improving, the test-set picture in TensorBoard."""
+"""Callbacks that Lightning does not ship: a best checkpoint that breaks ties and survives a
+resume into a new dir, a last checkpoint written every epoch, convergence of full-batch training,
+a note when val/loss was still improving, the test-set picture in TensorBoard."""
 
 import logging
+import shutil
+from pathlib import Path
 
 import lightning as L
 import matplotlib
@@ -40,8 +43,45 @@ class BestCheckpoint(ModelCheckpoint):
         return {**super().state_dict(), "best_tie_breaker": self.best_tie_breaker}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        # Resumed into a new run dir, Lightning would keep only the old best's path and forget its
+        # score, and the resumed run's "best" would be the best of its own epochs. Instead the old
+        # best is copied into this run's dir, with its score: the best stays the best of the whole run.
+        old_dir, best = state_dict.get("dirpath"), state_dict.get("best_model_path")
+        if self.dirpath and old_dir != self.dirpath and best:
+            state_dict = self._carried_over(state_dict, Path(best))
         super().load_state_dict(state_dict)
         self.best_tie_breaker = state_dict.get("best_tie_breaker")
+
+    def _carried_over(self, state_dict: dict, best: Path) -> dict:
+        if not best.is_file():
+            log.warning("the best checkpoint before the resume, %s, is gone: the best is chosen among new epochs", best)
+            return {**state_dict, "best_model_path": "", "best_tie_breaker": None}
+        copy = Path(self.dirpath) / best.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(best, copy)
+        score, path = state_dict["best_model_score"], str(copy)
+        return {
+            **state_dict,
+            "dirpath": self.dirpath,
+            "best_model_path": path,
+            "kth_best_model_path": path,
+            "best_k_models": {path: score},
+            "kth_value": score,
+            "last_model_path": "",
+        }
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`dirpath/last.ckpt`: the state at the end of the latest epoch, rewritten every epoch
+    whatever the monitored metric did (Lightning's `save_last` follows the best checkpoint).
+    Resuming from it continues at the next epoch."""
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if state_dict.get("dirpath") == self.dirpath:  # from another run's dir there is nothing to keep
+            super().load_state_dict(state_dict)
 
 
 class Convergence(EarlyStopping):
@@ -83,6 +123,13 @@ class Convergence(EarlyStopping):
                 abs(self.min_delta),
             )
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "last_loss": self._last_loss, "last_change": self.last_change}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._last_loss, self.last_change = state_dict.get("last_loss"), state_dict.get("last_change")
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.active and not self.stopped_epoch and trainer.current_epoch >= (trainer.max_epochs or 0):
             log.warning(
@@ -106,6 +153,12 @@ class StillImproving(L.Callback):
         value = trainer.callback_metrics.get(self.metric)
         if not trainer.sanity_checking and value is not None:
             self.history.append(float(value))
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if len(self.history) <= self.epochs:

@@ -1,25 +1,107 @@
-"""Reading a checkpoint written by train.py, with one clear error for anything else."""
+"""Finding and reading checkpoints. Every load is `torch.load(weights_only=True)`: a checkpoint
+holds tensors and plain values, and one that would build other objects (and so could run code)
+is refused. A URL is downloaded first and then loaded the same way."""
 
+import hashlib
+import os
+import shutil
+import urllib.request
 from pathlib import Path
 
 import torch
 
+from litlab.errors import UserError
+
+URL_SCHEMES = ("http://", "https://")
+DOWNLOAD_TIMEOUT_S = 60
+LAST = "last.ckpt"
+
+
+def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
+    """The local checkpoint file that `ckpt_path` names: a file; a run dir or its checkpoints
+    dir (its `last.ckpt`, or with prefer='best' its best `epoch_*.ckpt`); `latest`, the newest
+    run's last.ckpt under `log_dir`; or an http(s) URL, downloaded to torch's hub cache."""
+    text = str(ckpt_path)
+    if text == "latest":
+        return latest(Path(log_dir))
+    if text.startswith(URL_SCHEMES):
+        return download(text)
+    if "://" in text:
+        raise UserError(f"ckpt_path={text!r}: only local paths and http(s) URLs are supported; download it first")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return in_run_dir(path, prefer)
+    if not path.is_file():
+        raise UserError(
+            f"ckpt_path={text!r}: no such file; give a .ckpt written by train.py, its run dir, or 'latest' "
+            "(e.g. ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt)"
+        )
+    return path
+
+
+def in_run_dir(path: Path, prefer: str) -> Path:
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    best = sorted(folder.glob("epoch_*.ckpt"))
+    if prefer == "best" and len(best) == 1:
+        return best[0]
+    if (folder / LAST).is_file():
+        return folder / LAST
+    raise UserError(f"ckpt_path={str(path)!r}: no {LAST} in {folder}; give a run dir of train.py or a .ckpt file")
+
+
+def latest(log_dir: Path) -> Path:
+    """The most recently written last.ckpt of a run or sweep job under `log_dir`."""
+    patterns = ("train/runs/*/checkpoints/" + LAST, "train/multiruns/*/*/checkpoints/" + LAST)
+    found = [p for pattern in patterns for p in log_dir.glob(pattern)]
+    if not found:
+        raise UserError(
+            f"ckpt_path=latest: no run with checkpoints/{LAST} under paths.log_dir={str(log_dir)!r}; "
+            "train one first, or give the checkpoint's path"
+        )
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def download(url: str) -> Path:
+    """`url` saved under torch's hub cache (TORCH_HOME), fetched anew on every call."""
+    name = Path(urllib.request.urlparse(url).path).name or "checkpoint.ckpt"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    dest = Path(torch.hub.get_dir()) / "checkpoints" / f"{digest}-{name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_suffix(dest.suffix + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as f:
+            shutil.copyfileobj(response, f)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"ckpt_path={url!r} could not be downloaded ({e}); check the URL or give a local file") from e
+    os.replace(partial, dest)
+    return dest
+
+
+def load(path: str | Path, key: str = "ckpt_path") -> dict:
+    """The checkpoint at local `path`, read with weights_only=True; one clear error otherwise."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same kind of answer
+        reason = next((line.strip() for line in str(e).splitlines() if "Unsupported global" in line), None)
+        if reason is not None or "Weights only load failed" in str(e):
+            raise UserError(
+                f"{key}={str(path)!r} was refused: loading it would build objects other than tensors and plain "
+                f"values, which can run code ({reason or type(e).__name__}); litlab loads checkpoints with "
+                "weights_only=True. Give a checkpoint written by train.py"
+            ) from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"{key}={str(path)!r} is not a readable PyTorch checkpoint ({first}); give a .ckpt of train.py"
+        ) from e
+
 
 def checkpoint_classes(path: str | Path) -> tuple[dict, dict]:
     """The model and DataModule classes litlab recorded in checkpoint `path`, and the checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ckpt_path={str(path)!r}: no such file; give a .ckpt written by train.py "
-            "(e.g. logs/train/runs/<run>/checkpoints/last.ckpt)"
-        )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise ValueError(f"ckpt_path={str(path)!r} is not a readable PyTorch checkpoint: {e}") from e
-    classes = checkpoint.get("litlab")
+    checkpoint = load(path)
+    classes = checkpoint.get("litlab") if isinstance(checkpoint, dict) else None
     if not classes or not classes.get("datamodule_class"):
-        raise ValueError(
+        raise UserError(
             f"ckpt_path={str(path)!r} was not written by litlab's train.py "
             "(it has no 'litlab' entry naming its model and data classes)"
         )

@@ -9,7 +9,7 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from litlab.checkpoint import checkpoint_classes
+from litlab import checkpoint
 from litlab.data import InMemoryDataModule
 from litlab.models import SupervisedModule
 from litlab.predict import outputs_frame
@@ -19,18 +19,19 @@ log = logging.getLogger(__name__)
 
 def load_checkpoint(path: str | Path) -> tuple[SupervisedModule, InMemoryDataModule]:
     """Rebuild the LightningModule and DataModule (with its fitted scaler) that wrote `path`."""
-    classes, _ = checkpoint_classes(path)
-    datamodule = get_class(classes["datamodule_class"]).load_from_checkpoint(path)
-    model = get_class(classes["model_class"]).load_from_checkpoint(path, map_location="cpu")
+    classes, _ = checkpoint.checkpoint_classes(path)
+    datamodule = get_class(classes["datamodule_class"]).load_from_checkpoint(path, weights_only=True)
+    model = get_class(classes["model_class"]).load_from_checkpoint(path, map_location="cpu", weights_only=True)
     return model, datamodule
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Test a checkpoint; write `metrics.json` to the run dir and return it."""
-    model, datamodule = load_checkpoint(cfg.ckpt_path)
+    path = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir, prefer="best")
+    model, datamodule = load_checkpoint(path)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     test = trainer.test(model, datamodule=datamodule)[0]
-    metrics = {"status": "completed", "ckpt_path": str(cfg.ckpt_path), "test": test}
+    metrics = {"status": "completed", "ckpt_path": str(path), "test": test}
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     # The test set's predictions, in predict.py's format, with each row's place in the source data.

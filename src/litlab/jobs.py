@@ -1,10 +1,13 @@
-"""One job of a run or a sweep, with its outcome recorded, failures included.
+"""One job of a run or a sweep, with its outcome recorded, failures and interrupts included.
 
 A failed job leaves `metrics.json` with `status: failed`, the error and its traceback in
-its run dir, and, inside a multirun, a line in the sweep's `sweep.log`. The error is then
-raised again: a single run exits nonzero with the traceback, and in a multirun Hydra's
-launcher records the job as failed and goes on with the others (see
-hydra_plugins/litlab_sweepers and litlab.sweep_callback for how the sweep ends).
+its run dir, and, inside a multirun, a line in the sweep's `sweep.log`. A single run then
+exits: with one line and code 2 for a user error (litlab.errors), else with the traceback.
+In a multirun the error is raised again: Hydra's launcher records the job as failed and goes
+on with the others (see hydra_plugins/litlab_sweepers and litlab.sweep_callback).
+
+An interrupted job (SIGINT, SIGTERM: litlab.interrupts) leaves `status: interrupted`, the
+epochs it completed and its checkpoints, and exits with 128 + the signal's number.
 """
 
 import json
@@ -20,21 +23,37 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from litlab.errors import UserError, exit_with, wants_traceback
+from litlab.interrupts import Interrupted, sigterm_raises
+
 log = logging.getLogger(__name__)
 
 SWEEP_LOG = "sweep.log"
 
 
 def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
-    """`job(cfg)`, whose metrics.json it completes on failure; returns what `job` returns."""
+    """`job(cfg)`, whose metrics.json it completes on failure or interrupt; returns what `job` returns."""
     start = time.perf_counter()
     try:
-        metrics = job(cfg)
+        with sigterm_raises():
+            metrics = job(cfg)
+    except (Interrupted, KeyboardInterrupt) as e:
+        stop = e if isinstance(e, Interrupted) else Interrupted("SIGINT")
+        record_interrupt(cfg, stop, time.perf_counter() - start)
+        raise SystemExit(stop.exit_code) from None
     except Exception as e:
         error = f"{type(e).__name__}: {e}"
         if rank_zero_only.rank == 0:
-            record_failure(Path(cfg.paths.output_dir), error, traceback.format_exc(), time.perf_counter() - start)
+            record(
+                Path(cfg.paths.output_dir),
+                status="failed",
+                error=error,
+                traceback=traceback.format_exc(),
+                wall_time_s=time.perf_counter() - start,
+            )
             note_in_sweep_log("failed", error)
+        if isinstance(e, UserError) and not in_multirun() and not wants_traceback(cfg.extras.traceback):
+            exit_with(e)
         log.error("job failed: %s", error)
         raise
     if rank_zero_only.rank == 0:
@@ -43,28 +62,53 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
     return metrics
 
 
-def record_failure(output_dir: Path, error: str, trace: str, wall_time_s: float) -> None:
+def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> None:
+    """metrics.json of an interrupted run: the signal, the epochs done, the checkpoints to resume from."""
+    output_dir = Path(cfg.paths.output_dir)
+    last = output_dir / "checkpoints" / "last.ckpt"
+    detail = (
+        f"by {stop.signal_name} after {stop.epochs_completed} epoch(s)" if stop.epochs_completed is not None else ""
+    )
+    if rank_zero_only.rank == 0:
+        record(
+            output_dir,
+            status="interrupted",
+            signal=stop.signal_name,
+            epochs_completed=stop.epochs_completed,
+            checkpoint=stop.checkpoint,  # the state when the signal came, mid-epoch
+            last_ckpt=str(last) if last.exists() else None,  # the end of the last completed epoch
+            resume=f"python train.py ckpt_path={output_dir}" if last.exists() else None,
+            wall_time_s=wall_time_s,
+        )
+        note_in_sweep_log("interrupted", detail)
+    log.warning(
+        "interrupted %s; %s",
+        detail or f"by {stop.signal_name}",
+        f"resume with: python train.py ckpt_path={output_dir}" if last.exists() else "no checkpoint to resume",
+    )
+
+
+def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) -> None:
+    """metrics.json of a run that did not complete, unless an earlier, finished run owns the dir."""
     path = output_dir / "metrics.json"
-    if path.exists():  # an earlier, finished run owns this dir (the error says so): keep its record
+    if path.exists():  # the error says so; keep that run's record
         return
     output_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "status": "failed",
-        "error": error,
-        "traceback": trace,
-        "wall_time_s": round(wall_time_s, 3),
-        "overrides": job_overrides(),
-    }
-    path.write_text(json.dumps(record, indent=2))
+    entry = {"status": status, **fields, "wall_time_s": round(wall_time_s, 3), "overrides": job_overrides()}
+    path.write_text(json.dumps(entry, indent=2))
 
 
 def job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def note_in_sweep_log(status: str, detail: str) -> None:
     """One line per finished job in <sweep dir>/sweep.log; nothing outside a multirun."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not in_multirun():
         return
     hc = HydraConfig.get()
     line = f"{datetime.now():%Y-%m-%d %H:%M:%S} job {hc.job.num} {status} [{' '.join(job_overrides())}] {detail}"

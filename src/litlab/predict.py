@@ -10,9 +10,10 @@ import torch
 from hydra.utils import get_class
 from PIL import Image
 
-from litlab.checkpoint import checkpoint_classes
+from litlab import checkpoint
 from litlab.data.csv import read_table
 from litlab.data.scaling import Scaler
+from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.task import Task
 
@@ -23,9 +24,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, dict]:
     """The trained model (eval mode, CPU) and the DataModule's state (litlab.data.base.state_dict)."""
-    classes, checkpoint = checkpoint_classes(ckpt_path)
-    state = checkpoint[classes["datamodule_class"].rsplit(".", 1)[1]]
-    model = get_class(classes["model_class"]).load_from_checkpoint(ckpt_path, map_location="cpu")
+    classes, ckpt = checkpoint.checkpoint_classes(ckpt_path)
+    state = ckpt[classes["datamodule_class"].rsplit(".", 1)[1]]
+    model = get_class(classes["model_class"]).load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     return model.eval(), state
 
 
@@ -40,13 +41,13 @@ def read_inputs(path: str | Path, state: dict) -> tuple[torch.Tensor, pd.DataFra
         return read_npy(path, shape)
     if path.suffix == ".csv":
         if state["input_columns"] is None:
-            raise ValueError(
+            raise UserError(
                 f"input={str(path)!r}: this model was trained on images of shape {shape}; "
                 "give a folder of PNG/JPG files or a .npy array"
             )
         x = read_csv(path, state)
         return x, pd.DataFrame({"row": np.arange(len(x))})
-    raise ValueError(
+    raise UserError(
         f"input={str(path)!r} is not a folder of images, a .npy file or a .csv file"
         + ("" if path.exists() else " (no such file or dir)")
     )
@@ -58,13 +59,13 @@ def read_csv(path: Path, state: dict) -> torch.Tensor:
     expected, categorical = state["input_columns"], state["categorical_columns"]
     missing = [c for c in expected if c not in df.columns]
     if missing:
-        raise ValueError(f"input={str(path)!r} lacks the column(s) {missing}; the model was trained on {expected}")
+        raise UserError(f"input={str(path)!r} lacks the column(s) {missing}; the model was trained on {expected}")
     df = df[expected]
     not_numeric = [c for c in expected if c not in categorical and not pd.api.types.is_numeric_dtype(df[c])]
     if not_numeric:
-        raise ValueError(f"input={str(path)!r}: column(s) {not_numeric} must be numeric, as in training")
+        raise UserError(f"input={str(path)!r}: column(s) {not_numeric} must be numeric, as in training")
     if df.isna().any().any():
-        raise ValueError(f"input={str(path)!r} has missing values in {list(df.columns[df.isna().any()])}")
+        raise UserError(f"input={str(path)!r} has missing values in {list(df.columns[df.isna().any()])}")
     features = pd.get_dummies(df, columns=categorical, dtype="float32")
     unseen = [c for c in features.columns if c not in state["feature_names"]]
     if unseen:  # a category training never saw: all its one-hot columns stay 0
@@ -80,7 +81,7 @@ def read_npy(path: Path, shape: tuple[int, ...]) -> tuple[torch.Tensor, pd.DataF
     if tuple(x.shape[1:]) != shape:
         alt = f" or (N, {shape[1]}, {shape[2]})" if len(shape) == 3 and shape[0] == 1 else ""
         expected = f"(N, {', '.join(map(str, shape))}){alt}"
-        raise ValueError(f"input={str(path)!r} has shape {tuple(x.shape)}; this model expects {expected}")
+        raise UserError(f"input={str(path)!r} has shape {tuple(x.shape)}; this model expects {expected}")
     tensor = torch.as_tensor(x if x.dtype == np.uint8 else x.astype("float32"))
     return tensor, pd.DataFrame({"row": np.arange(len(x))})
 
@@ -91,12 +92,12 @@ def read_image_folder(
     """Every image file in `folder`, converted to the training's channels and (H, W) size,
     with pixels rescaled from 0..255 to the training data's range."""
     if len(shape) != 3:
-        raise ValueError(
+        raise UserError(
             f"input={str(folder)!r} is a folder of images, but this model takes {shape[0]} features; give a .csv"
         )
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise ValueError(f"input={str(folder)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        raise UserError(f"input={str(folder)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     channels, height, width = shape
     images = []
     for f in files:
@@ -133,12 +134,12 @@ def outputs_frame(outputs: torch.Tensor, task: Task, class_names: list[str] | No
     return frame
 
 
-def predict(ckpt_path: str, input: str, output: str) -> pd.DataFrame:
+def predict(ckpt_path: str, input: str, output: str, log_dir: str = "logs") -> pd.DataFrame:
     """Write the predictions for `input` to the CSV file `output`; return them."""
     out = Path(output)
     if out.exists():
-        raise FileExistsError(f"output={output!r} exists; predict.py does not overwrite files, give a new path")
-    model, state = load_for_inference(ckpt_path)
+        raise UserError(f"output={output!r} exists; predict.py does not overwrite files, give a new path")
+    model, state = load_for_inference(checkpoint.resolve(ckpt_path, log_dir, prefer="best"))
     x, ids = read_inputs(input, state)
     frame = pd.concat([ids, predict_frame(model, state, x)], axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)

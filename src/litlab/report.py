@@ -14,6 +14,8 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from litlab.errors import UserError
+
 # Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
 REPLICATE_KEYS = ("seed", "data.fold")
 NOT_PARAMS = ("hparams_search",)  # how the sweep was launched, not a parameter of it
@@ -69,10 +71,10 @@ class SweepReport:
     def load(cls, sweep_dir: Path) -> "SweepReport":
         sweep_dir = Path(sweep_dir)
         if not sweep_dir.is_dir():
-            raise FileNotFoundError(f"{sweep_dir}: no such dir; give the dir of a multirun or an Optuna sweep")
+            raise UserError(f"{sweep_dir}: no such dir; give the dir of a multirun or an Optuna sweep")
         dirs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists() or (p / ".hydra").is_dir()]
         if not dirs:
-            raise FileNotFoundError(
+            raise UserError(
                 f"{sweep_dir} holds no job dirs (subdirs with metrics.json or .hydra/); give the dir of a "
                 "multirun or an Optuna sweep, e.g. logs/train/multiruns/<date>"
             )

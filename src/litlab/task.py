@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from litlab.errors import UserError
+
 
 class Task(StrEnum):
     """What the target is. The DataModule decides it; models and metrics follow."""
@@ -20,4 +22,4 @@ class Task(StrEnum):
             return cls(value)
         except ValueError:
             valid = ", ".join(t.value for t in cls)
-            raise ValueError(f"task={value!r} is not a task; valid tasks are: {valid}") from None
+            raise UserError(f"task={value!r} is not a task; valid tasks are: {valid}") from None

@@ -14,41 +14,55 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from litlab import checkpoint
 from litlab.console import print_config_tree
 from litlab.data import InMemoryDataModule
+from litlab.errors import UserError
+from litlab.interrupts import InterruptCheckpoint
 from litlab.jobs import job_overrides
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
 from litlab.report import parse_overrides
+from litlab.resume import RandomState, check_resumable
 
 log = logging.getLogger(__name__)
 
 HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "seed")
 
 
-def build(node: DictConfig, **kwargs: Any) -> Any:
+def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, raising the class's own error (which names the bad value)
-    instead of Hydra's wrapper around it."""
+    instead of Hydra's wrapper around it. A TypeError there (an unknown key, a value of the
+    wrong type) or a Lightning MisconfigurationException is the user's: it names `key`."""
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as e:
-        if e.__cause__ is not None:
-            raise e.__cause__ from None
+        cause = e.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        if isinstance(cause, TypeError | ValueError | MisconfigurationException):
+            raise UserError(
+                f"{key}: {cause}; check the {key}.* values (python train.py --cfg job shows them)"
+            ) from None
+        if cause is not None:
+            raise cause from None
         raise
 
 
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
     # _convert_="all": plain lists/dicts, so hparams in checkpoints load with weights_only=True.
-    return build(cfg.data, _convert_="all")
+    return build(cfg.data, "data", _convert_="all")
 
 
 def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
     """The data tells the model its task, input shape, output width, train rows and target scale."""
     target_mean, target_std = dm.target_stats
-    return build(
+    model = build(
         cfg.model,
+        "model",
         task=dm.task.value,
         input_shape=list(dm.input_shape),
         num_outputs=dm.num_outputs,
@@ -59,6 +73,42 @@ def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         _convert_="all",
     )
+    try:  # the optimizer checks its values when built; fail now, not when training starts
+        if model.optimizer is not None:
+            model.optimizer(model.parameters())
+    except (TypeError, ValueError) as e:
+        raise UserError(
+            f"optimizer: {e}; check the optimizer.* values (python train.py --cfg job shows them)"
+        ) from None
+    return model
+
+
+# Trainer arguments Lightning takes on trust: a string there fails mid-training, far from the cause.
+TRAINER_INTS = (
+    "max_epochs",
+    "min_epochs",
+    "max_steps",
+    "log_every_n_steps",
+    "check_val_every_n_epoch",
+    "accumulate_grad_batches",
+    "num_sanity_val_steps",
+)
+
+
+def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Logger]) -> L.Trainer:
+    for key in TRAINER_INTS:
+        value = cfg.trainer.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise UserError(f"trainer.{key}={value!r} is invalid: give an integer, e.g. trainer.{key}=10")
+    try:
+        return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    except UserError as e:
+        if cfg.trainer.get("accelerator") == "gpu" and "backend" in str(e):
+            raise UserError(
+                "trainer.accelerator=gpu but no GPU is usable here; use trainer.accelerator=cpu, "
+                "or trainer.accelerator=auto to take a GPU when there is one"
+            ) from None
+        raise
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
@@ -104,27 +154,37 @@ def fast_cuda_checks() -> None:
     os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
 
 
+def check_seed(seed: object) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UserError(f"seed={seed!r} is invalid: give an integer, e.g. seed=42")
+    return seed
+
+
 def train(cfg: DictConfig) -> dict:
     """Run one training job described by `cfg`; return what it writes to metrics.json."""
     start = time.perf_counter()
     fast_cuda_checks()
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(check_seed(cfg.seed), workers=True, verbose=False)  # config.yaml records it
     output_dir = Path(cfg.paths.output_dir)
     if (output_dir / "metrics.json").exists():
-        raise FileExistsError(
+        raise UserError(
             f"paths.output_dir={str(output_dir)!r} already holds a finished run; give each run a new dir "
             "(the default hydra.run.dir does) so that its checkpoints and metrics are not overwritten"
         )
-    output_dir.mkdir(parents=True, exist_ok=True)
+    resume = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir) if cfg.get("ckpt_path") else None
 
     # Data first: loading it checks it, and it decides what the model looks like.
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
+    if resume is not None:
+        check_resumable(resume, model)
     metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
     cfg.monitor.mode = mode  # config.yaml records the mode that ran, not 'auto'
     loggers = build_loggers(cfg)
-    callbacks = build_callbacks(cfg, metric, mode, has_logger=bool(loggers))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    interrupts = InterruptCheckpoint(output_dir / "checkpoints")
+    callbacks = [*build_callbacks(cfg, metric, mode, has_logger=bool(loggers)), RandomState(), interrupts]
+    trainer = build_trainer(cfg, callbacks, loggers)
+    output_dir.mkdir(parents=True, exist_ok=True)
 
     # Under DDP every rank runs this function; only rank 0 prints and writes files.
     if cfg.extras.print_config and trainer.is_global_zero:
@@ -132,16 +192,11 @@ def train(cfg: DictConfig) -> dict:
     if trainer.is_global_zero:
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
-    fit_start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    fit_time = time.perf_counter() - fit_start
-
-    ckpt = trainer.checkpoint_callback
-    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
-    if best is None:
-        log.warning("no checkpoint was saved (fast_dev_run or checkpointing off): testing the final weights")
-    val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
-    test = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
+    with interrupts.recorded():
+        fit_start = time.perf_counter()
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+        fit_time = time.perf_counter() - fit_start
+        val, test, best = test_best(trainer, model, datamodule)
 
     optimized = val.get(metric)
     if optimized is not None and not math.isfinite(optimized):
@@ -156,17 +211,35 @@ def train(cfg: DictConfig) -> dict:
         "val": val,
         "test": test,
         "best_ckpt": best,
+        "resumed_from": str(resume) if resume is not None else None,
         "epochs": trainer.current_epoch,
         "wall_time_s": round(time.perf_counter() - start, 3),
         "fit_time_s": round(fit_time, 3),  # trainer.fit alone: no imports, data loading or testing
         "overrides": job_overrides(),
     }
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs these with the final metrics
-            final = {f"hp/{k}": v for k, v in {**val, **test}.items()}
-            logger.log_hyperparams(hparams_for_tensorboard(cfg, job_overrides()), final)
-            logger.finalize("success")
+    log_final_hparams(cfg, trainer, {**val, **test})
     if trainer.is_global_zero:
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         log.info("metrics written to %s", output_dir / "metrics.json")
     return metrics
+
+
+def test_best(
+    trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule
+) -> tuple[dict, dict, str | None]:
+    """Validation and test metrics of the best checkpoint (the final weights if there is none), and its path."""
+    ckpt = trainer.checkpoint_callback
+    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+    if best is None:
+        log.warning("no checkpoint was saved (fast_dev_run or checkpointing off): testing the final weights")
+    val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+    test = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
+    return val, test, best
+
+
+def log_final_hparams(cfg: DictConfig, trainer: L.Trainer, final: dict) -> None:
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs these with the final metrics
+            metrics = {f"hp/{k}": v for k, v in final.items()}
+            logger.log_hyperparams(hparams_for_tensorboard(cfg, job_overrides()), metrics)
+            logger.finalize("success")

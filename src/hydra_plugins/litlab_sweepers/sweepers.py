@@ -20,6 +20,8 @@ from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from litlab.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +80,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
         mode = config.get("monitor", {}).get("mode")
         directions = [str(getattr(d, "name", d)) for d in impl._get_directions()]
         if mode in ("min", "max") and directions != [f"{mode}imize"]:
-            raise ValueError(
+            raise UserError(
                 f"hydra.sweeper.direction={directions} does not match monitor.mode={mode!r} "
                 f"({config.monitor.metric}); set hydra.sweeper.direction={mode}imize"
             )

@@ -5,6 +5,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from litlab.errors import UserError
+
 
 class BatchAugment:
     """Random crop with zero padding, horizontal flip, and small affine jitter, per sample.
@@ -16,11 +18,11 @@ class BatchAugment:
 
     def __init__(self, crop_padding: int = 0, hflip: bool = False, translate: float = 0.0, rotate: float = 0.0) -> None:
         if crop_padding < 0:
-            raise ValueError(f"crop_padding={crop_padding} is invalid: use 0 (off) or a positive number of pixels")
+            raise UserError(f"crop_padding={crop_padding} is invalid: use 0 (off) or a positive number of pixels")
         if not 0 <= translate < 1:
-            raise ValueError(f"translate={translate} is invalid: a fraction of the image size in [0, 1), e.g. 0.1")
+            raise UserError(f"translate={translate} is invalid: a fraction of the image size in [0, 1), e.g. 0.1")
         if not 0 <= rotate <= 180:
-            raise ValueError(f"rotate={rotate} is invalid: a maximum angle in degrees in [0, 180], e.g. 10")
+            raise UserError(f"rotate={rotate} is invalid: a maximum angle in degrees in [0, 180], e.g. 10")
         self.crop_padding, self.hflip, self.translate, self.rotate = crop_padding, hflip, translate, rotate
 
     @property

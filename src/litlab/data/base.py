@@ -11,6 +11,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.scaling import Scaler
+from litlab.errors import UserError
 from litlab.task import Task
 
 
@@ -89,28 +90,28 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         split = tuple(float(f) for f in split)
         name = type(self).__name__
         if len(split) != 3 or split[0] <= 0 or split[1] <= 0 or abs(sum(split) - 1) > 1e-6:
-            raise ValueError(
+            raise UserError(
                 f"data.split={list(split)} is invalid: give three fractions [train, val, test] "
                 "that add up to 1, train and val positive, e.g. [0.7, 0.15, 0.15]"
             )
         if self.official_test and split[2] != 0:
-            raise ValueError(
+            raise UserError(
                 f"data.split={list(split)} is invalid for {name}: it has a fixed official test set, "
                 "so give [train, val, 0], e.g. [0.9, 0.1, 0] (fractions of the official train set)"
             )
         if not self.official_test and split[2] <= 0:
-            raise ValueError(f"data.split={list(split)} is invalid: the test fraction must be > 0")
+            raise UserError(f"data.split={list(split)} is invalid: the test fraction must be > 0")
         if not (batch_size == "full" or (isinstance(batch_size, int) and batch_size >= 1)):
-            raise ValueError(
+            raise UserError(
                 f"data.batch_size={batch_size!r} is invalid: use a positive integer "
                 "(1 for online learning) or 'full' for full-batch gradient descent"
             )
         if device not in DEVICES:
-            raise ValueError(f"data.device={device!r} is invalid; valid: {', '.join(DEVICES)}")
+            raise UserError(f"data.device={device!r} is invalid; valid: {', '.join(DEVICES)}")
         if device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("data.device='cuda' but no CUDA device is available; use data.device=auto or cpu")
+            raise UserError("data.device='cuda' but no CUDA device is available; use data.device=auto or cpu")
         if num_folds == 1 or num_folds < 0 or not 0 <= fold < max(num_folds, 1):
-            raise ValueError(
+            raise UserError(
                 f"data.num_folds={num_folds}, data.fold={fold} is invalid: num_folds is 0 (no cross-validation) "
                 "or K >= 2, and fold is one of 0..K-1, e.g. data.num_folds=5 data.fold=0"
             )
@@ -263,7 +264,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         trainer = self.trainer
         compute = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         if self.device == "cuda" and compute.type != "cuda":
-            raise ValueError(
+            raise UserError(
                 f"data.device='cuda' but the model runs on {compute}; use trainer.accelerator=gpu, or data.device=auto"
             )
         if self.device == "cpu" or compute.type != "cuda":
@@ -301,7 +302,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         rare, count = rarest_class(y)
         if count < 2:
             total = int((self.arrays.y == rare).sum())
-            raise ValueError(
+            raise UserError(
                 f"class {self.class_names[rare]!r} has only {total} row(s), too few for a stratified "
                 "train/val/test split (at least 3 of each class): add rows of it, or drop or relabel them"
             )
@@ -313,7 +314,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         if self.task.is_classification:
             rare, count = rarest_class(y_rest)
             if count < k:
-                raise ValueError(
+                raise UserError(
                     f"data.num_folds={k} is too many: class {self.class_names[rare]!r} has only {count} train+val "
                     f"rows, so some folds would lack it; use data.num_folds <= {count}"
                 )
@@ -334,16 +335,16 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             if a.feature_names is not None and a.x.ndim == 2:
                 cols = [a.feature_names[j] for j in np.unique(np.nonzero(bad)[1])]
                 where = f" in column(s) {cols}"
-            raise ValueError(
+            raise UserError(
                 f"{name}: the features contain NaN or inf{where} ({len(rows)} row(s), first at row {rows[0]}). "
                 "Fill or drop those rows before training."
             )
         if a.task.is_classification:
             if a.class_names is None or len(a.class_names) < 2:
                 found = a.class_names or sorted(set(np.asarray(a.y).tolist()))
-                raise ValueError(
+                raise UserError(
                     f"{name}: the target has {len(found)} class(es) {found}; classification needs at least 2"
                 )
         elif not np.isfinite(a.y).all():
-            raise ValueError(f"{name}: the regression target contains NaN or inf")
+            raise UserError(f"{name}: the regression target contains NaN or inf")
         return a

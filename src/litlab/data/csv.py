@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.errors import UserError
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,11 @@ def read_table(path: str, encoding: str = "utf-8", key: str = "data.path") -> pd
         df = pd.read_csv(path, encoding=encoding)
     except UnicodeDecodeError as e:
         fix = "give its encoding, e.g. data.encoding=latin-1" if key == "data.path" else "save it as UTF-8"
-        raise ValueError(f"{key}={path!r} is not valid {encoding} ({e.reason} at byte {e.start}); {fix}") from None
+        raise UserError(f"{key}={path!r} is not valid {encoding} ({e.reason} at byte {e.start}); {fix}") from None
     except LookupError:
-        raise ValueError(f"data.encoding={encoding!r} is not an encoding Python knows; e.g. utf-8, latin-1") from None
+        raise UserError(f"data.encoding={encoding!r} is not an encoding Python knows; e.g. utf-8, latin-1") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-        raise ValueError(f"{key}={path!r} could not be read as CSV: {e}") from None
+        raise UserError(f"{key}={path!r} could not be read as CSV: {e}") from None
     for column in df.columns:
         if df[column].dtype == object:
             df[column] = df[column].str.strip()
@@ -64,9 +65,9 @@ class CSVDataModule(InMemoryDataModule):
         fold: int = 0,
     ) -> None:
         if target_type not in TARGET_TYPES:
-            raise ValueError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")
+            raise UserError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")
         if not Path(path).is_file():
-            raise FileNotFoundError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
+            raise UserError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
         # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
         path = str(Path(path).resolve())
         super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
@@ -77,11 +78,11 @@ class CSVDataModule(InMemoryDataModule):
     def load(self) -> Arrays:
         df = read_table(self.path, self.encoding)
         if df.empty:
-            raise ValueError(f"data.path={self.path!r} has a header but no data rows; give a file with rows")
+            raise UserError(f"data.path={self.path!r} has a header but no data rows; give a file with rows")
         df = self._select_columns(df)
         y_raw = df.pop(self.target)
         if y_raw.isna().any():
-            raise ValueError(
+            raise UserError(
                 f"data.target={self.target!r} has {int(y_raw.isna().sum())} missing value(s); "
                 "drop those rows or fill them"
             )
@@ -97,7 +98,7 @@ class CSVDataModule(InMemoryDataModule):
             task = Task.BINARY if len(classes) == 2 else Task.MULTICLASS
             return Arrays(x, y, task, list(classes), list(features.columns), **columns)
         if not pd.api.types.is_numeric_dtype(y_raw):
-            raise ValueError(
+            raise UserError(
                 f"data.target={self.target!r} is not numeric (dtype {y_raw.dtype}), so it cannot be a "
                 "regression target; use data.target_type=classification or auto"
             )
@@ -109,15 +110,15 @@ class CSVDataModule(InMemoryDataModule):
         for key, names in (("data.drop_columns", self.drop_columns), ("data.features", self.features or [])):
             unknown = [n for n in names if n not in columns]
             if unknown:
-                raise ValueError(f"{key}: no column(s) {unknown} in {self.path}; columns: {columns}")
+                raise UserError(f"{key}: no column(s) {unknown} in {self.path}; columns: {columns}")
         if self.target not in columns:
-            raise ValueError(f"data.target={self.target!r} is not a column of {self.path}; columns: {columns}")
+            raise UserError(f"data.target={self.target!r} is not a column of {self.path}; columns: {columns}")
         if self.target in self.drop_columns or self.target in (self.features or []):
-            raise ValueError(f"data.target={self.target!r} is also listed as a feature or dropped column; remove it")
+            raise UserError(f"data.target={self.target!r} is also listed as a feature or dropped column; remove it")
         dropped = [*self.drop_columns, self.target]
         kept = self.features if self.features is not None else [c for c in columns if c not in dropped]
         if not kept:
-            raise ValueError(f"{self.path} has no feature columns besides the target {self.target!r}")
+            raise UserError(f"{self.path} has no feature columns besides the target {self.target!r}")
         return df[[*kept, self.target]]
 
     def _is_classification(self, y: pd.Series) -> bool:
@@ -130,7 +131,7 @@ class CSVDataModule(InMemoryDataModule):
 
     def _check_classes(self, y: pd.Series, classes: np.ndarray) -> None:
         if len(classes) == len(y) > 2:
-            raise ValueError(
+            raise UserError(
                 f"data.target={self.target!r} has {len(y)} classes with one row each; is it an ID column? "
                 "Give another data.target"
             )

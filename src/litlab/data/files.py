@@ -3,8 +3,10 @@
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from litlab.errors import UserError
 
-class DataFilesError(RuntimeError):
+
+class DataFilesError(UserError):
     """The dataset's files are missing, truncated or corrupt."""
 
 

@@ -2,6 +2,8 @@
 
 import torch
 
+from litlab.errors import UserError
+
 SCALINGS = ("standard", "minmax", "none")
 
 
@@ -14,7 +16,7 @@ class Scaler:
 
     def __init__(self, method: str) -> None:
         if method not in SCALINGS:
-            raise ValueError(f"scaling={method!r} is not a scaling; valid: {', '.join(SCALINGS)}")
+            raise UserError(f"data.scaling={method!r} is not a scaling; valid: {', '.join(SCALINGS)}")
         self.method = method
         self.shift: torch.Tensor | None = None
         self.scale: torch.Tensor | None = None

@@ -3,6 +3,7 @@
 import numpy as np
 
 from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.errors import UserError
 from litlab.task import Task
 
 FUNCTIONS = ("linear", "sine")
@@ -29,9 +30,9 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         fold: int = 0,
     ) -> None:
         if function not in FUNCTIONS:
-            raise ValueError(f"data.function={function!r} is unknown; valid: {', '.join(FUNCTIONS)}")
+            raise UserError(f"data.function={function!r} is unknown; valid: {', '.join(FUNCTIONS)}")
         if num_samples < 10 or input_dim < 1 or noise < 0:
-            raise ValueError(
+            raise UserError(
                 f"synthetic_regression needs num_samples >= 10, input_dim >= 1 and noise >= 0; "
                 f"got num_samples={num_samples}, input_dim={input_dim}, noise={noise}"
             )

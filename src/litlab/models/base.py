@@ -11,6 +11,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
 
+from litlab.errors import UserError
 from litlab.models.metrics import task_metrics
 from litlab.task import Task
 
@@ -57,14 +58,16 @@ class SupervisedModule(L.LightningModule):
         super().__init__()
         self.task = Task.parse(task)
         if loss not in REGRESSION_LOSSES:
-            raise ValueError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
+            raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
         if l1 < 0 or l2 < 0:
-            raise ValueError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
+            raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
         lr = getattr(optimizer, "keywords", {}).get("lr")
-        if lr is not None and not lr > 0:
-            raise ValueError(f"optimizer.lr={lr} is invalid: the learning rate must be > 0, e.g. optimizer.lr=0.001")
+        if lr is not None and not (isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0):
+            raise UserError(
+                f"optimizer.lr={lr!r} is invalid: the learning rate must be a number > 0, e.g. optimizer.lr=0.001"
+            )
         if not target_std > 0:
-            raise ValueError(f"target_std={target_std} is invalid: the target's spread must be > 0")
+            raise UserError(f"target_std={target_std} is invalid: the target's spread must be > 0")
         self.optimizer, self.scheduler = optimizer, scheduler
         self.train_size, self.target_mean, self.target_std = train_size, target_mean, target_std
         self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import torch
 
+from litlab.errors import UserError
 from litlab.models.base import OptimizerFactory, SchedulerFactory, SupervisedModule
 from litlab.models.nets import CNNNet, init_weights
 
@@ -35,8 +36,8 @@ class CNN(SupervisedModule):
         channels_last: bool = False,
     ) -> None:
         if len(input_shape) != 3:
-            raise ValueError(
-                f"cnn needs image data of shape (C, H, W), but the data gives input_shape={tuple(input_shape)} "
+            raise UserError(
+                f"model=cnn needs image data of shape (C, H, W), but the data gives input_shape={tuple(input_shape)} "
                 "(tabular features); use model=mlp for tabular data, or an image dataset such as data=digits"
             )
         super().__init__(

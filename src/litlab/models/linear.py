@@ -7,6 +7,7 @@ shared `l2` strength on the mean loss, which needs the number of train rows.
 
 from collections.abc import Sequence
 
+from litlab.errors import UserError
 from litlab.models.base import OptimizerFactory, SchedulerFactory, SupervisedModule
 from litlab.models.nets import MLPNet, flat_size
 from litlab.task import Task
@@ -14,7 +15,7 @@ from litlab.task import Task
 
 def _needs_rows(train_size: int, setting: str) -> None:
     if train_size < 1:
-        raise ValueError(f"{setting} needs train_size (the rows in the train split) > 0; got {train_size}")
+        raise UserError(f"{setting} needs train_size (the rows in the train split) > 0; got {train_size}")
 
 
 class LinearRegression(SupervisedModule):
@@ -37,12 +38,12 @@ class LinearRegression(SupervisedModule):
         compile: bool = False,
     ) -> None:
         if task != Task.REGRESSION:
-            raise ValueError(
-                f"linear_regression needs a regression target, but the data is {task}; "
+            raise UserError(
+                f"model=linear_regression needs a regression target, but the data is {task}; "
                 "use model=logistic_regression (or mlp/cnn) for classification"
             )
         if not alpha >= 0:
-            raise ValueError(f"model.alpha={alpha} is invalid: the ridge penalty must be >= 0 (0 = least squares)")
+            raise UserError(f"model.alpha={alpha} is invalid: the ridge penalty must be >= 0 (0 = least squares)")
         if alpha:
             _needs_rows(train_size, f"model.alpha={alpha}")
         # Ridge's sum of squares over n rows, divided by n, is our mean loss: alpha / n on ||w||^2.
@@ -81,12 +82,12 @@ class LogisticRegression(SupervisedModule):
         compile: bool = False,
     ) -> None:
         if task == Task.REGRESSION:
-            raise ValueError(
-                "logistic_regression needs a classification target, but the data is regression; "
+            raise UserError(
+                "model=logistic_regression needs a classification target, but the data is regression; "
                 "use model=linear_regression (or mlp/cnn) for a continuous target"
             )
         if C is not None and not C > 0:
-            raise ValueError(f"model.C={C} is invalid: C must be > 0 (smaller = stronger penalty), or null for none")
+            raise UserError(f"model.C={C} is invalid: C must be > 0 (smaller = stronger penalty), or null for none")
         if C is not None:
             _needs_rows(train_size, f"model.C={C}")
         l2 = 1.0 / (2.0 * C * train_size) if C is not None else 0.0

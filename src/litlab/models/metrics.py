@@ -3,6 +3,7 @@
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
+from litlab.errors import UserError
 from litlab.task import Task
 
 
@@ -29,9 +30,9 @@ def resolve_monitor(metric: str, mode: str, logged: list[str]) -> tuple[str, str
     """The metric checkpointing and early stopping watch, and its mode: `auto` is 'min' for
     losses and errors, 'max' for scores. `logged`: the val metrics the model logs."""
     if metric not in logged:
-        raise ValueError(f"monitor.metric={metric!r} is not logged for this task; valid: {', '.join(logged)}")
+        raise UserError(f"monitor.metric={metric!r} is not logged for this task; valid: {', '.join(logged)}")
     if mode not in MODES:
-        raise ValueError(f"monitor.mode={mode!r} is invalid; valid: {', '.join(MODES)}")
+        raise UserError(f"monitor.mode={mode!r} is invalid; valid: {', '.join(MODES)}")
     if mode == "auto":
         mode = "min" if metric.rsplit("/", 1)[-1] in ("loss", "mse", "mae") else "max"
     return metric, mode

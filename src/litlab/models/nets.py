@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from litlab.errors import UserError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -20,7 +22,7 @@ INITS = ("default", "xavier", "kaiming", "normal")
 
 def _choice(name: str, value: str, valid: Sequence[str]) -> str:
     if value not in valid:
-        raise ValueError(f"model.{name}={value!r} is invalid; valid: {', '.join(valid)}")
+        raise UserError(f"model.{name}={value!r} is invalid; valid: {', '.join(valid)}")
     return value
 
 
@@ -66,7 +68,7 @@ class MLPNet(nn.Sequential):
         batch_norm: bool = False,
     ) -> None:
         if not 0 <= dropout < 1:
-            raise ValueError(f"model.dropout={dropout} is invalid; use a value in [0, 1)")
+            raise UserError(f"model.dropout={dropout} is invalid; use a value in [0, 1)")
         sizes = [in_features, *hidden_sizes]
         layers: list[nn.Module] = [nn.Flatten()]  # (B, ...) -> (B, F)
         for n_in, n_out in itertools.pairwise(sizes):
@@ -96,7 +98,7 @@ class CNNNet(nn.Module):
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"model.kernel_size={kernel_size} is invalid; use an odd size >= 1, e.g. 3")
+            raise UserError(f"model.kernel_size={kernel_size} is invalid; use an odd size >= 1, e.g. 3")
         c, h, w = input_shape
         layers: list[nn.Module] = []
         for i, c_out in enumerate(channels):
@@ -105,7 +107,7 @@ class CNNNet(nn.Module):
             layers.append(nn.ReLU())
             if pool_every and (i + 1) % pool_every == 0:
                 if min(h, w) < 2:
-                    raise ValueError(
+                    raise UserError(
                         f"input {tuple(input_shape)} is too small for {len(channels)} conv blocks pooling "
                         f"every {pool_every}; use fewer channels or a larger model.pool_every"
                     )

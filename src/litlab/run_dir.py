@@ -1,0 +1,46 @@
+"""The Hydra callback that checks a run's dir before Hydra writes anything into it."""
+
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from litlab.errors import UserError, exit_on_user_error
+
+
+class FreshRunDir(Callback):
+    """Refuses, with one line and exit code 2, a run whose dir cannot be created, or that already
+    holds a run: Hydra would otherwise rewrite that run's `.hydra/` and append to its log
+    before litlab could say no, and its record of how it was made would be lost."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        show = config.get("extras", {}).get("traceback", False)
+        exit_on_user_error(lambda: check_run_dir(config), show)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        show = config.get("extras", {}).get("traceback", False)
+        exit_on_user_error(lambda: creatable(Path(config.hydra.sweep.dir), "hydra.sweep.dir", config), show)
+
+
+def check_run_dir(config: DictConfig) -> None:
+    run_dir = Path(config.hydra.run.dir)
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UserError(
+            f"hydra.run.dir={str(run_dir)!r} already holds a run; give each run a new dir (leave hydra.run.dir "
+            "unset for a fresh, dated one). To continue that run: python train.py ckpt_path=" + str(run_dir)
+        )
+    creatable(run_dir, "hydra.run.dir", config)
+
+
+def creatable(folder: Path, key: str, config: DictConfig) -> None:
+    """Create `folder` now, or say which setting to change: Hydra would fail with a bare OSError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        log_dir = config.get("paths", {}).get("log_dir")
+        where = f" (under paths.log_dir={log_dir!r})" if log_dir and folder.is_relative_to(Path(log_dir)) else ""
+        fix = "paths.log_dir" if where else key
+        raise UserError(
+            f"{key}={str(folder)!r}{where} cannot be created: {e.strerror or e}. Set {fix}= to a writable dir"
+        ) from None
