@@ -51,7 +51,7 @@ def test_a_failed_job_does_not_stop_the_grid_and_is_reported(tmp_path):
     report = pd.read_csv(sweep / "report.csv")
     assert report.set_index("job").loc[1, "status"] == "failed"
     assert list(report.status) == ["completed", "completed", "failed"]  # sorted by val/acc, failures last
-    assert "## Failures" in (sweep / "report.md").read_text()
+    assert "## Not completed" in (sweep / "report.md").read_text()
     assert (sweep / "metric_vs_optimizer.lr.png").stat().st_size > 5000
 
 
@@ -126,6 +126,27 @@ def test_val_curves_are_read_from_csv_logs(tmp_path):
     curve = read_curve(tmp_path, "val/acc")
     assert curve.index.tolist() == [9, 19] and curve.tolist() == [0.5, 0.8]
     assert read_curve(tmp_path, "val/f1") is None
+
+
+def test_report_lists_an_interrupted_job_with_how_to_resume(tmp_path):
+    for job, record in {
+        "0": {"status": "completed", "monitor": "val/loss", "mode": "min", "val": {"val/loss": 0.3}},
+        "1": {
+            "status": "interrupted",
+            "signal": "SIGTERM",
+            "epochs_completed": 4,
+            "resume": "python train.py ckpt_path=x",
+        },
+    }.items():
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "metrics.json").write_text(json.dumps({**record, "overrides": [f"seed={job}"]}))
+    report = SweepReport.load(tmp_path)
+    assert report.failed_jobs() == [
+        ("1", "interrupted by SIGTERM after 4 epoch(s); resume: python train.py ckpt_path=x")
+    ]
+    report.write(show=False)
+    text = (tmp_path / "report.md").read_text()
+    assert "2 jobs: 1 completed, 1 interrupted, 0 failed or unfinished." in text and "interrupted by SIGTERM" in text
 
 
 def test_report_names_a_dir_without_jobs(tmp_path):

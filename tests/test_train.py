@@ -92,16 +92,6 @@ def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp
         assert evaluated[name] == pytest.approx(value, abs=1e-6), name
 
 
-def test_evaluate_rejects_a_missing_checkpoint(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "evaluate.py"), "ckpt_path=nope.ckpt", f"paths.log_dir={tmp_path}"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert proc.returncode != 0 and "ckpt_path='nope.ckpt': no such file" in proc.stderr
-
-
 def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_path):
     first = make_cfg("logger=csv", "trainer.max_epochs=2")
     train(first)

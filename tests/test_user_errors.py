@@ -118,7 +118,9 @@ def test_the_crafted_checkpoint_would_run_code(inputs, tmp_path):
 
 
 def checksums(folder) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def test_a_refused_rerun_leaves_the_earlier_run_byte_identical(cli, tmp_path):

@@ -46,8 +46,16 @@ def read_job(job_dir: Path) -> dict:
         "monitor": m.get("monitor"),
         "mode": m.get("mode"),
         "wall_time_s": m.get("wall_time_s"),
-        "error": m.get("error", ""),
+        "error": m.get("error") or interrupt_note(m),
     }
+
+
+def interrupt_note(m: dict) -> str:
+    """What an interrupted job's metrics.json says, in a line: the signal, the epochs, how to resume."""
+    if m["status"] != "interrupted":
+        return ""
+    resume = f"; resume: {m['resume']}" if m.get("resume") else ""
+    return f"interrupted by {m.get('signal')} after {m.get('epochs_completed')} epoch(s){resume}"
 
 
 def _numeric(s: pd.Series) -> pd.Series:
@@ -173,7 +181,10 @@ class SweepReport:
 
     def markdown(self, grouped: pd.DataFrame | None, plots: list[Path]) -> str:
         n, failed = len(self.jobs), len(self.failed_jobs())
-        summary = f"{n} jobs: {n - failed} completed, {failed} failed or unfinished."
+        interrupted = int((self.jobs.status == "interrupted").sum())
+        summary = (
+            f"{n} jobs: {n - failed} completed, {interrupted} interrupted, {failed - interrupted} failed or unfinished."
+        )
         lines = [f"# Sweep report: {self.sweep_dir}", "", summary]
         if self.monitor:
             lines.append(f"Sorted by {self.monitor} ({self.mode}).")
@@ -183,7 +194,7 @@ class SweepReport:
         if grouped is not None:
             lines += ["", "## Grouped over seed / fold (mean ± std, n)", "", _md_table(self._grouped_table(grouped))]
         if failed:
-            lines += ["", "## Failures", ""] + [f"- job {job}: {err}" for job, err in self.failed_jobs()]
+            lines += ["", "## Not completed", ""] + [f"- job {job}: {err}" for job, err in self.failed_jobs()]
         if plots:
             lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
         return "\n".join(lines) + "\n"
@@ -194,7 +205,7 @@ class SweepReport:
         if grouped is not None:
             console.print(_rich_table(self._grouped_table(grouped), "grouped over seed / fold (mean ± std)"))
         for job, err in self.failed_jobs():
-            console.print(f"[red]job {job} failed:[/red] {err}")
+            console.print(f"[red]job {job}:[/red] {err}")
 
 
 def _fmt(v: object) -> str:

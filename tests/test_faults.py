@@ -1,0 +1,149 @@
+"""Runs that survive faults: kill -9 and resume, Ctrl-C and SIGTERM, checkpoints from a URL."""
+
+import functools
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+from litlab import checkpoint
+from litlab.callbacks import BestCheckpoint
+from litlab.errors import USER_ERROR_EXIT, UserError
+from litlab.train import train
+from tests.conftest import ROOT, SHRINK, compose_cfg
+from tests.test_user_errors import crafted_checkpoint
+
+# Dropout draws random numbers every step: a resume is exact only if the generators are restored.
+# Batch size 4 makes an epoch long enough (~0.5 s) to be caught in the middle.
+RUN = ["model.dropout=0.3", "data.batch_size=4", "trainer.max_epochs=5"]
+POLL_S = 0.05
+
+
+def start_training(run_dir: Path, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, str(ROOT / "train.py"), *SHRINK, *args, f"hydra.run.dir={run_dir}"]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_epoch(proc: subprocess.Popen, run_dir: Path, epoch: int, timeout_s: float = 180) -> None:
+    """Until last.ckpt holds the end of `epoch` (0-based); fails if the run ends or time runs out first."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before epoch {epoch}:\n{proc.stdout.read()[-3000:]}")
+        try:
+            if torch.load(last, weights_only=True)["epoch"] >= epoch:
+                return
+        except (OSError, RuntimeError, EOFError):  # not written yet
+            pass
+        time.sleep(POLL_S)
+    proc.kill()
+    pytest.fail(f"no checkpoint of epoch {epoch} within {timeout_s} s")
+
+
+def test_kill_9_and_resume_ends_as_an_uninterrupted_run(tmp_path):
+    proc = start_training(tmp_path / "killed", *RUN)
+    wait_for_epoch(proc, tmp_path / "killed", epoch=1)
+    proc.kill()  # SIGKILL: nothing runs after it
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+
+    resumed = train(compose_cfg(tmp_path / "resumed", *RUN, f"ckpt_path={tmp_path / 'killed'}"))
+    whole = train(compose_cfg(tmp_path / "whole", *RUN))
+    assert resumed["resumed_from"] == str(tmp_path / "killed" / "checkpoints" / "last.ckpt")
+    assert resumed["val"] == whole["val"] and resumed["test"] == whole["test"]  # exactly, on CPU
+    assert resumed["epochs"] == whole["epochs"] == 5
+    assert Path(resumed["best_ckpt"]).name == Path(whole["best_ckpt"]).name
+    assert Path(resumed["best_ckpt"]).parent == tmp_path / "resumed" / "checkpoints"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_saves_the_state_and_says_so(tmp_path, sig, code):
+    run = tmp_path / "run"
+    proc = start_training(run, *RUN, "trainer.max_epochs=100")
+    wait_for_epoch(proc, run, epoch=0)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code, proc.stdout.read()[-3000:]
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["signal"] == sig.name
+    done = record["epochs_completed"]
+    assert done >= 1
+    state = torch.load(record["checkpoint"], weights_only=True)  # the state when the signal came
+    assert state["epoch"] == done and "optimizer_states" in state
+    assert torch.load(record["last_ckpt"], weights_only=True)["epoch"] == done - 1  # the last whole epoch
+
+    # The record's resume command continues at the next epoch.
+    more = train(compose_cfg(tmp_path / "more", *RUN, f"trainer.max_epochs={done + 1}", f"ckpt_path={run}"))
+    assert more["epochs"] == done + 1 and more["resumed_from"] == record["last_ckpt"]
+
+
+def test_the_best_checkpoint_and_its_score_survive_a_resume_into_a_new_dir(tmp_path):
+    old = tmp_path / "old" / "checkpoints"
+    old.mkdir(parents=True)
+    (old / "epoch_003.ckpt").write_bytes(b"weights of epoch 3")
+    before = BestCheckpoint(dirpath=str(old), monitor="val/loss")
+    before.best_model_path, before.best_model_score = str(old / "epoch_003.ckpt"), torch.tensor(0.25)
+    before.best_k_models = {before.best_model_path: before.best_model_score}
+
+    after = BestCheckpoint(dirpath=str(tmp_path / "new" / "checkpoints"), monitor="val/loss")
+    after.load_state_dict(before.state_dict())
+    copy = tmp_path / "new" / "checkpoints" / "epoch_003.ckpt"
+    assert after.best_model_path == str(copy) and copy.read_bytes() == b"weights of epoch 3"
+    assert float(after.best_model_score) == 0.25 and after.best_k_models == {str(copy): 0.25}
+
+
+def test_latest_and_a_run_dir_name_the_newest_last_checkpoint(tmp_path):
+    for name in ("2026-01-01", "2026-01-02"):
+        folder = tmp_path / "train" / "runs" / name / "checkpoints"
+        folder.mkdir(parents=True)
+        (folder / "last.ckpt").write_bytes(b"x")
+        (folder / "epoch_001.ckpt").write_bytes(b"x")
+        time.sleep(0.01)  # distinct modification times
+    newest = tmp_path / "train" / "runs" / "2026-01-02" / "checkpoints"
+    assert checkpoint.resolve("latest", tmp_path) == newest / "last.ckpt"
+    assert checkpoint.resolve(str(newest.parent), tmp_path) == newest / "last.ckpt"
+    assert checkpoint.resolve(str(newest.parent), tmp_path, prefer="best") == newest / "epoch_001.ckpt"
+    with pytest.raises(UserError, match="ckpt_path=latest: no run with checkpoints/last.ckpt"):
+        checkpoint.resolve("latest", tmp_path / "elsewhere")
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A local web server on 127.0.0.1 for the files in tmp_path/www; downloads go to tmp_path."""
+    www = tmp_path / "www"
+    www.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=str(www)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_a_checkpoint_url_is_downloaded_and_loaded_safely(cli, served, tmp_path):
+    www, url = served
+    marker = tmp_path / "marker"
+    crafted_checkpoint(www / "evil.ckpt", marker)
+    logs = f"paths.log_dir={tmp_path / 'logs'}"
+    for script, extra in (("train.py", ["trainer=cpu"]), ("evaluate.py", []), ("predict.py", ["input=x.csv"])):
+        code, _, err = cli(script, f"ckpt_path={url}/evil.ckpt", logs, *extra)
+        assert code == USER_ERROR_EXIT and "was refused" in err and "weights_only=True" in err, (script, err)
+        assert not marker.exists(), f"{script} ran code from the downloaded checkpoint"
+
+    # A real checkpoint from the same server works.
+    best = train(compose_cfg(tmp_path / "trained", "trainer.max_epochs=1"))["best_ckpt"]
+    (www / "good.ckpt").write_bytes(Path(best).read_bytes())
+    code, _, err = cli(
+        "evaluate.py", f"ckpt_path={url}/good.ckpt", logs, "trainer=cpu", "hydra.run.dir=" + str(tmp_path / "ev")
+    )
+    assert code == 0, err
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]["test/acc"] > 0.5
