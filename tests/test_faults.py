@@ -21,9 +21,9 @@ from tests.conftest import ROOT, SHRINK, compose_cfg
 from tests.test_user_errors import crafted_checkpoint
 
 # Dropout draws random numbers every step: a resume is exact only if the generators are restored.
-# Batch size 4 makes an epoch long enough (~0.5 s) to be caught in the middle.
-RUN = ["model.dropout=0.3", "data.batch_size=4", "trainer.max_epochs=5"]
-POLL_S = 0.05
+RUN = ["model.dropout=0.3", "data.batch_size=16"]
+ENDLESS = "trainer.max_epochs=1000"  # the signal, not the epoch limit, ends these runs
+POLL_S = 0.02
 
 
 def start_training(run_dir: Path, *args: str) -> subprocess.Popen:
@@ -48,31 +48,40 @@ def wait_for_epoch(proc: subprocess.Popen, run_dir: Path, epoch: int, timeout_s:
     pytest.fail(f"no checkpoint of epoch {epoch} within {timeout_s} s")
 
 
-def test_kill_9_and_resume_ends_as_an_uninterrupted_run(tmp_path):
-    proc = start_training(tmp_path / "killed", *RUN)
-    wait_for_epoch(proc, tmp_path / "killed", epoch=1)
-    proc.kill()  # SIGKILL: nothing runs after it
-    assert proc.wait(timeout=30) == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "metrics.json").exists()
+@pytest.fixture(scope="module")
+def stopped_runs(tmp_path_factory):
+    """Three training processes, started together (each spends ~10 s importing): one killed
+    with SIGKILL after its second epoch, one stopped with SIGINT and one with SIGTERM after
+    their first. Returns {signal name: (run dir, exit code, output)}."""
+    tmp = tmp_path_factory.mktemp("stopped")
+    plan = {"SIGKILL": 1, "SIGINT": 0, "SIGTERM": 0}
+    procs = {name: start_training(tmp / name, *RUN, ENDLESS) for name in plan}
+    for name, epoch in plan.items():
+        wait_for_epoch(procs[name], tmp / name, epoch)
+        procs[name].send_signal(getattr(signal, name))
+    return {name: (tmp / name, p.wait(timeout=60), p.stdout.read()) for name, p in procs.items()}
 
-    resumed = train(compose_cfg(tmp_path / "resumed", *RUN, f"ckpt_path={tmp_path / 'killed'}"))
-    whole = train(compose_cfg(tmp_path / "whole", *RUN))
-    assert resumed["resumed_from"] == str(tmp_path / "killed" / "checkpoints" / "last.ckpt")
+
+def test_kill_9_and_resume_ends_as_an_uninterrupted_run(stopped_runs, tmp_path):
+    killed, code, _ = stopped_runs["SIGKILL"]
+    assert code == -signal.SIGKILL and not (killed / "metrics.json").exists()  # nothing ran after the kill
+    epochs = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 2  # one more
+
+    resumed = train(compose_cfg(tmp_path / "resumed", *RUN, f"trainer.max_epochs={epochs}", f"ckpt_path={killed}"))
+    whole = train(compose_cfg(tmp_path / "whole", *RUN, f"trainer.max_epochs={epochs}"))
+    assert resumed["resumed_from"] == str(killed / "checkpoints" / "last.ckpt")
     assert resumed["val"] == whole["val"] and resumed["test"] == whole["test"]  # exactly, on CPU
-    assert resumed["epochs"] == whole["epochs"] == 5
+    assert resumed["epochs"] == whole["epochs"] == epochs
     assert Path(resumed["best_ckpt"]).name == Path(whole["best_ckpt"]).name
     assert Path(resumed["best_ckpt"]).parent == tmp_path / "resumed" / "checkpoints"
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupt_saves_the_state_and_says_so(tmp_path, sig, code):
-    run = tmp_path / "run"
-    proc = start_training(run, *RUN, "trainer.max_epochs=100")
-    wait_for_epoch(proc, run, epoch=0)
-    proc.send_signal(sig)
-    assert proc.wait(timeout=60) == code, proc.stdout.read()[-3000:]
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupt_saves_the_state_and_says_so(stopped_runs, tmp_path, name, code):
+    run, exit_code, output = stopped_runs[name]
+    assert exit_code == code, output[-3000:]
     record = json.loads((run / "metrics.json").read_text())
-    assert record["status"] == "interrupted" and record["signal"] == sig.name
+    assert record["status"] == "interrupted" and record["signal"] == name
     done = record["epochs_completed"]
     assert done >= 1
     state = torch.load(record["checkpoint"], weights_only=True)  # the state when the signal came

@@ -2,6 +2,7 @@
 files, and serve batches that are sharded, augmented and placed as documented."""
 
 import gzip
+import pickle
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.files import DataFilesError
 from tests.conftest import REAL_DATA_DIR, idx_bytes, needs_real_mnist, tiny_images, write_cifar10, write_mnist
+from tests.test_user_errors import MakesADir
 
 
 @pytest.mark.parametrize("layout", ["torchvision", "flat-uncompressed"])
@@ -72,6 +74,18 @@ def test_cifar10_reads_python_batches_and_rejects_a_corrupt_one(tmp_path):
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"\x80\x04not a pickle")
     with pytest.raises(DataFilesError, match="data_batch_3 is not a readable CIFAR-10 batch"):
         CIFAR10DataModule(data_dir=str(tmp_path), download=False).setup()
+
+
+def test_a_cifar10_batch_that_would_run_code_is_refused(tmp_path):
+    folder = write_cifar10(tmp_path / "cifar-10-batches-py")
+    marker = tmp_path / "marker"
+    with open(folder / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": MakesADir(str(marker)), b"labels": [0]}, f)
+    with pytest.raises(
+        DataFilesError, match=r"data_batch_2 is not a readable CIFAR-10 batch.*refused to load posix.mkdir"
+    ):
+        CIFAR10DataModule(data_dir=str(tmp_path), download=False).setup()
+    assert not marker.exists()
 
 
 def test_split_must_leave_the_official_test_set_alone(tmp_path):

@@ -1,4 +1,5 @@
-"""Re-run the test stage from a checkpoint alone: model, data and preprocessing all come from it."""
+"""Re-run the test stage from a checkpoint alone: model, data and preprocessing all come from it,
+and the data must be the data it was trained on (litlab.data.fingerprint)."""
 
 import json
 import logging
@@ -7,20 +8,46 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from litlab import checkpoint
 from litlab.data import InMemoryDataModule
+from litlab.data import fingerprint as fp
+from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.predict import outputs_frame
 
 log = logging.getLogger(__name__)
 
+# data.* settings that decide which rows are the test set, or how they are encoded: the
+# checkpoint's own values are the only ones that test what was trained.
+FIXED_DATA_KEYS = ("split", "seed", "scaling", "num_folds", "fold", "target", "target_type", "features", "drop_columns")
 
-def load_checkpoint(path: str | Path) -> tuple[SupervisedModule, InMemoryDataModule]:
-    """Rebuild the LightningModule and DataModule (with its fitted scaler) that wrote `path`."""
-    classes, _ = checkpoint.checkpoint_classes(path)
-    datamodule = get_class(classes["datamodule_class"]).load_from_checkpoint(path, weights_only=True)
+
+def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[SupervisedModule, InMemoryDataModule]:
+    """Rebuild the LightningModule and DataModule (with its fitted scaler) that wrote `path`.
+    `data` overrides where the data is (e.g. {'path': ...}); it must be the same data."""
+    data = data or {}
+    fixed = [k for k in data if k in FIXED_DATA_KEYS]
+    if fixed:
+        raise UserError(
+            f"data.{fixed[0]} cannot be changed when evaluating: it decides which rows are the test set or how "
+            "they are encoded, so the checkpoint's own value is used. Only where the data is may change "
+            "(data.path, data.data_dir)"
+        )
+    classes, ckpt = checkpoint.checkpoint_classes(path)
+    saved = ckpt.get(classes["datamodule_class"].rsplit(".", 1)[1], {}).get("fingerprint")
+    gone = fp.missing_files(saved) if saved and not data else []
+    if gone:
+        raise UserError(
+            f"{saved['key']}: the training data {gone[0]} is gone (moved or deleted); give its new place, "
+            f"e.g. python evaluate.py ckpt_path={path} {saved['key']}=NEW"
+        )
+    datamodule = get_class(classes["datamodule_class"]).load_from_checkpoint(path, weights_only=True, **data)
+    if saved is None:
+        log.warning("%s records no data fingerprint (an older checkpoint): the test data is not checked", path)
+    else:
+        fp.check_same(saved, datamodule.fingerprint)
     model = get_class(classes["model_class"]).load_from_checkpoint(path, map_location="cpu", weights_only=True)
     return model, datamodule
 
@@ -28,7 +55,8 @@ def load_checkpoint(path: str | Path) -> tuple[SupervisedModule, InMemoryDataMod
 def evaluate(cfg: DictConfig) -> dict:
     """Test a checkpoint; write `metrics.json` to the run dir and return it."""
     path = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir, prefer="best")
-    model, datamodule = load_checkpoint(path)
+    data = {k: v for k, v in OmegaConf.to_container(cfg.get("data") or {}).items() if v is not None}
+    model, datamodule = load_checkpoint(path, data)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     test = trainer.test(model, datamodule=datamodule)[0]
     metrics = {"status": "completed", "ckpt_path": str(path), "test": test}

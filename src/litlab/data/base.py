@@ -2,12 +2,14 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from litlab.data import fingerprint
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.scaling import Scaler
@@ -75,6 +77,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     # [train, val, 0], and train/val are split from the official train set.
     official_test: bool = False
     augment: BatchAugment | None = None
+    location_key: str = "data"  # the setting that says where the data's files are (data.path...)
 
     def __init__(
         self,
@@ -123,6 +126,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._splits: dict[str, Split] | None = None
         self._rows: dict[str, np.ndarray] = {}
         self._pixel_max: float | None = None
+        self._fingerprint: dict | None = None
+        self.trained_on: dict | None = None  # the fingerprint a checkpoint recorded (load_state_dict)
         self.save_hyperparameters()
 
     @abstractmethod
@@ -171,6 +176,22 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             return 0.0, 1.0
         std = float(y.double().std(correction=0))
         return float(y.double().mean()), std if std > 0 else 1.0
+
+    def source_files(self) -> list[Path]:
+        """The files the data is read from; none for built-in sets, whose arrays are fingerprinted."""
+        return []
+
+    @property
+    def fingerprint(self) -> dict:
+        """Path, size and sha256 of each source file (or a hash of the arrays), computed once."""
+        if self._fingerprint is None:
+            files = self.source_files()
+            self._fingerprint = (
+                fingerprint.of_files(files, self.location_key)
+                if files
+                else fingerprint.of_arrays(self.arrays.x, self.arrays.y)
+            )
+        return self._fingerprint
 
     # --- Lightning hooks ----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -221,10 +242,12 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             "input_columns": self.arrays.input_columns,
             "categorical_columns": self.arrays.categorical_columns,
             "pixel_max": self._pixel_max,
+            "fingerprint": self.fingerprint,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.scaler.load_state_dict(state["scaler"])
+        self.trained_on = state.get("fingerprint")
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # TensorBatches already delivers (x, y) on the model's device; Lightning's default walks

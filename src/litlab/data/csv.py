@@ -75,6 +75,11 @@ class CSVDataModule(InMemoryDataModule):
         self.features = None if features is None else list(features)
         self.drop_columns = list(drop_columns or [])
 
+    location_key = "data.path"
+
+    def source_files(self) -> list[Path]:
+        return [Path(self.path)]
+
     def load(self) -> Arrays:
         df = read_table(self.path, self.encoding)
         if df.empty:

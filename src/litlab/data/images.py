@@ -51,11 +51,28 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
+class ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes, numbers and numpy arrays, nothing else: a crafted "batch"
+    cannot run code (the pattern of the pickle module's docs, "Restricting Globals")."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays")
+        return super().find_class(module, name)
+
+
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One pickled CIFAR-10 batch -> images (N, 3, 32, 32) uint8 and labels (N,)."""
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = ArraysOnlyUnpickler(f, encoding="bytes").load()
         x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         y = np.asarray(d[b"labels"], dtype=np.int64)
     except Exception as e:  # noqa: BLE001 - unpickling a damaged file can raise almost anything
@@ -115,6 +132,11 @@ class ImageFilesDataModule(InMemoryDataModule):
                 self.download_files if self.download else None,
                 self.how_to_supply.format(data_dir=self.data_dir),
             )
+
+    location_key = "data.data_dir"
+
+    def source_files(self) -> list[Path]:
+        return list(self.files.values())
 
     @property
     def files(self) -> dict[str, Path]:
