@@ -27,25 +27,24 @@ POLL_S = 0.02
 
 
 def start_training(run_dir: Path, *args: str) -> subprocess.Popen:
+    """`python train.py` in the background, its output in <run_dir>.out (a pipe could fill up and block it)."""
     cmd = [sys.executable, str(ROOT / "train.py"), *SHRINK, *args, f"hydra.run.dir={run_dir}"]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(run_dir.with_suffix(".out"), "w") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_for_epoch(proc: subprocess.Popen, run_dir: Path, epoch: int, timeout_s: float = 180) -> None:
-    """Until last.ckpt holds the end of `epoch` (0-based); fails if the run ends or time runs out first."""
-    last = run_dir / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before epoch {epoch}:\n{proc.stdout.read()[-3000:]}")
-        try:
-            if torch.load(last, weights_only=True)["epoch"] >= epoch:
-                return
-        except (OSError, RuntimeError, EOFError):  # not written yet
-            pass
-        time.sleep(POLL_S)
-    proc.kill()
-    pytest.fail(f"no checkpoint of epoch {epoch} within {timeout_s} s")
+def output(run_dir: Path) -> str:
+    return run_dir.with_suffix(".out").read_text()[-3000:]
+
+
+def reached(proc: subprocess.Popen, run_dir: Path, epoch: int) -> bool:
+    """Whether last.ckpt holds the end of `epoch` (0-based); fails if the run has ended."""
+    if proc.poll() is not None:
+        pytest.fail(f"{run_dir.name}: the run ended before epoch {epoch}:\n{output(run_dir)}")
+    try:
+        return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] >= epoch
+    except (OSError, RuntimeError, EOFError):  # not written yet
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +53,19 @@ def stopped_runs(tmp_path_factory):
     with SIGKILL after its second epoch, one stopped with SIGINT and one with SIGTERM after
     their first. Returns {signal name: (run dir, exit code, output)}."""
     tmp = tmp_path_factory.mktemp("stopped")
-    plan = {"SIGKILL": 1, "SIGINT": 0, "SIGTERM": 0}
-    procs = {name: start_training(tmp / name, *RUN, ENDLESS) for name in plan}
-    for name, epoch in plan.items():
-        wait_for_epoch(procs[name], tmp / name, epoch)
-        procs[name].send_signal(getattr(signal, name))
-    return {name: (tmp / name, p.wait(timeout=60), p.stdout.read()) for name, p in procs.items()}
+    pending = {"SIGKILL": 1, "SIGINT": 0, "SIGTERM": 0}
+    procs = {name: start_training(tmp / name, *RUN, ENDLESS) for name in pending}
+    deadline = time.monotonic() + 180
+    while pending and time.monotonic() < deadline:
+        for name, epoch in list(pending.items()):
+            if reached(procs[name], tmp / name, epoch):
+                procs[name].send_signal(getattr(signal, name))
+                del pending[name]
+        time.sleep(POLL_S)
+    for name in pending:
+        procs[name].kill()
+    assert not pending, f"no checkpoint within 180 s from {list(pending)}"
+    return {name: (tmp / name, p.wait(timeout=60), output(tmp / name)) for name, p in procs.items()}
 
 
 def test_kill_9_and_resume_ends_as_an_uninterrupted_run(stopped_runs, tmp_path):
@@ -93,6 +99,15 @@ def test_an_interrupt_saves_the_state_and_says_so(stopped_runs, tmp_path, name, 
     assert more["epochs"] == done + 1 and more["resumed_from"] == record["last_ckpt"]
 
 
+def test_last_ckpt_is_the_last_epoch_even_when_the_metric_did_not_improve(tmp_path):
+    # mode max on a falling loss: the best is epoch 0, and no later epoch improves on it
+    metrics = train(compose_cfg(tmp_path, "trainer.max_epochs=3", "monitor.mode=max"))
+    assert Path(metrics["best_ckpt"]).name == "epoch_000.ckpt"
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    first = torch.load(metrics["best_ckpt"], weights_only=True)
+    assert last["epoch"] == 2 and last["global_step"] == 3 * first["global_step"]
+
+
 def test_the_best_checkpoint_and_its_score_survive_a_resume_into_a_new_dir(tmp_path):
     old = tmp_path / "old" / "checkpoints"
     old.mkdir(parents=True)
@@ -117,6 +132,7 @@ def test_latest_and_a_run_dir_name_the_newest_last_checkpoint(tmp_path):
         time.sleep(0.01)  # distinct modification times
     newest = tmp_path / "train" / "runs" / "2026-01-02" / "checkpoints"
     assert checkpoint.resolve("latest", tmp_path) == newest / "last.ckpt"
+    assert checkpoint.resolve("latest", tmp_path, prefer="best") == newest / "epoch_001.ckpt"
     assert checkpoint.resolve(str(newest.parent), tmp_path) == newest / "last.ckpt"
     assert checkpoint.resolve(str(newest.parent), tmp_path, prefer="best") == newest / "epoch_001.ckpt"
     with pytest.raises(UserError, match="ckpt_path=latest: no run with checkpoints/last.ckpt"):

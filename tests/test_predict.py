@@ -15,7 +15,7 @@ from litlab.evaluate import evaluate, load_checkpoint
 from litlab.predict import predict
 from litlab.reference import scaled_split
 from litlab.train import build_datamodule, train
-from tests.conftest import compose_cfg, run_script, write_mnist
+from tests.conftest import compose_cfg, write_mnist
 
 
 def train_and_evaluate(tmp_path, *overrides: str) -> tuple[str, pd.DataFrame]:
@@ -66,9 +66,11 @@ def test_csv_predictions_reproduce_evaluate(csv_run):
     assert pd.read_csv(tmp / "out" / "pred.csv")["pred_label"].tolist() == predicted["pred_label"].tolist()
 
 
-def test_predict_script_writes_into_its_run_dir_and_names_missing_columns(csv_run):
+def test_predict_script_writes_into_its_run_dir_and_names_missing_columns(csv_run, cli, monkeypatch):
     tmp, path, df, ckpt, _ = csv_run
-    run_script("predict.py", f"ckpt_path={ckpt}", f"input={path}", f"paths.log_dir={tmp / 'logs'}", cwd=tmp)
+    monkeypatch.chdir(tmp)
+    code, _, err = cli("predict.py", f"ckpt_path={ckpt}", f"input={path}", f"paths.log_dir={tmp / 'logs'}")
+    assert code == 0, err
     (out,) = (tmp / "logs" / "predict" / "runs").glob("*/predictions.csv")
     assert len(pd.read_csv(out)) == len(df)
     df.drop(columns=["color"]).to_csv(tmp / "no_color.csv", index=False)

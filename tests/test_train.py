@@ -82,10 +82,12 @@ def test_tensorboard_has_scalars_lr_hparams_and_confusion_matrix(default_run):
     assert ea.Scalars("hp/test/acc")[-1].value == pytest.approx(test_acc)
 
 
-def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp_path):
+def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp_path, cli, monkeypatch):
     metrics = json.loads((default_run / "metrics.json").read_text())
     # From another directory, with no training config: everything comes from the checkpoint.
-    run_script("evaluate.py", f"ckpt_path={metrics['best_ckpt']}", f"paths.log_dir={tmp_path}", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("evaluate.py", f"ckpt_path={metrics['best_ckpt']}", f"paths.log_dir={tmp_path}")
+    assert code == 0, err
     (eval_dir,) = (tmp_path / "eval" / "runs").iterdir()
     evaluated = json.loads((eval_dir / "metrics.json").read_text())["test"]
     for name, value in metrics["test"].items():
@@ -148,6 +150,7 @@ def test_multirun_gives_each_job_its_own_dir(tmp_path):
     }
 
 
+@pytest.mark.slow  # two processes importing Lightning, ~12 s; the dir names carry microseconds
 def test_runs_started_together_get_separate_dirs(tmp_path):
     cmd = [sys.executable, str(ROOT / "train.py"), "debug=fast_dev_run", "logger=none", f"paths.log_dir={tmp_path}"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]

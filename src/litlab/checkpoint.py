@@ -19,11 +19,12 @@ LAST = "last.ckpt"
 
 def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
     """The local checkpoint file that `ckpt_path` names: a file; a run dir or its checkpoints
-    dir (its `last.ckpt`, or with prefer='best' its best `epoch_*.ckpt`); `latest`, the newest
-    run's last.ckpt under `log_dir`; or an http(s) URL, downloaded to torch's hub cache."""
+    dir (its `last.ckpt`, or with prefer='best' its best `epoch_*.ckpt`); `latest`, the same in
+    the run under `log_dir` that wrote a last.ckpt most recently; or an http(s) URL, downloaded
+    to torch's hub cache."""
     text = str(ckpt_path)
     if text == "latest":
-        return latest(Path(log_dir))
+        return in_run_dir(latest_run(Path(log_dir)), prefer)
     if text.startswith(URL_SCHEMES):
         return download(text)
     if "://" in text:
@@ -49,8 +50,8 @@ def in_run_dir(path: Path, prefer: str) -> Path:
     raise UserError(f"ckpt_path={str(path)!r}: no {LAST} in {folder}; give a run dir of train.py or a .ckpt file")
 
 
-def latest(log_dir: Path) -> Path:
-    """The most recently written last.ckpt of a run or sweep job under `log_dir`."""
+def latest_run(log_dir: Path) -> Path:
+    """The run dir (or sweep job dir) under `log_dir` whose last.ckpt was written most recently."""
     patterns = ("train/runs/*/checkpoints/" + LAST, "train/multiruns/*/*/checkpoints/" + LAST)
     found = [p for pattern in patterns for p in log_dir.glob(pattern)]
     if not found:
@@ -58,7 +59,7 @@ def latest(log_dir: Path) -> Path:
             f"ckpt_path=latest: no run with checkpoints/{LAST} under paths.log_dir={str(log_dir)!r}; "
             "train one first, or give the checkpoint's path"
         )
-    return max(found, key=lambda p: p.stat().st_mtime)
+    return max(found, key=lambda p: p.stat().st_mtime).parents[1]
 
 
 def download(url: str) -> Path:
