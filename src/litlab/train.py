@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
@@ -35,8 +36,9 @@ HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "seed")
 
 def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, raising the class's own error (which names the bad value)
-    instead of Hydra's wrapper around it. A TypeError there (an unknown key, a value of the
-    wrong type) or a Lightning MisconfigurationException is the user's: it names `key`."""
+    instead of Hydra's wrapper around it. Any other TypeError or ValueError there (an unknown
+    key, a value of the wrong type) or a Lightning MisconfigurationException is the user's too:
+    it becomes a UserError naming the group `key`."""
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as e:
@@ -100,15 +102,13 @@ def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Lo
         value = cfg.trainer.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise UserError(f"trainer.{key}={value!r} is invalid: give an integer, e.g. trainer.{key}=10")
-    try:
-        return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
-    except UserError as e:
-        if cfg.trainer.get("accelerator") == "gpu" and "backend" in str(e):
-            raise UserError(
-                "trainer.accelerator=gpu but no GPU is usable here; use trainer.accelerator=cpu, "
-                "or trainer.accelerator=auto to take a GPU when there is one"
-            ) from None
-        raise
+    accelerator = cfg.trainer.get("accelerator")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"trainer.accelerator={accelerator} but no GPU is usable here; use trainer.accelerator=cpu, "
+            "or trainer.accelerator=auto to take a GPU when there is one"
+        )
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
