@@ -2,6 +2,7 @@
 
 import functools
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -94,8 +95,11 @@ def test_an_interrupt_saves_the_state_and_says_so(stopped_runs, tmp_path, name, 
     assert state["epoch"] == done and "optimizer_states" in state
     assert torch.load(record["last_ckpt"], weights_only=True)["epoch"] == done - 1  # the last whole epoch
 
-    # The record's resume command continues at the next epoch.
-    more = train(compose_cfg(tmp_path / "more", *RUN, f"trainer.max_epochs={done + 1}", f"ckpt_path={run}"))
+    # The record's resume command: the run's own overrides, from its dir; it continues at the next epoch.
+    command = shlex.split(record["resume"])
+    assert command[:2] == ["python", "train.py"] and command[-1] == f"ckpt_path={run}"
+    assert "model.dropout=0.3" in command and not any(a.startswith("hydra.") for a in command)
+    more = train(compose_cfg(tmp_path / "more", *command[2:], f"trainer.max_epochs={done + 1}", shrink=False))
     assert more["epochs"] == done + 1 and more["resumed_from"] == record["last_ckpt"]
 
 

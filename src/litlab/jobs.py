@@ -12,6 +12,7 @@ epochs it completed and its checkpoints, and exits with 128 + the signal's numbe
 
 import json
 import logging
+import shlex
 import time
 import traceback
 from collections.abc import Callable
@@ -66,6 +67,7 @@ def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> 
     """metrics.json of an interrupted run: the signal, the epochs done, the checkpoints to resume from."""
     output_dir = Path(cfg.paths.output_dir)
     last = output_dir / "checkpoints" / "last.ckpt"
+    resume = resume_command(output_dir) if last.exists() else None
     detail = (
         f"by {stop.signal_name} after {stop.epochs_completed} epoch(s)" if stop.epochs_completed is not None else ""
     )
@@ -77,15 +79,17 @@ def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> 
             epochs_completed=stop.epochs_completed,
             checkpoint=stop.checkpoint,  # the state when the signal came, mid-epoch
             last_ckpt=str(last) if last.exists() else None,  # the end of the last completed epoch
-            resume=f"python train.py ckpt_path={output_dir}" if last.exists() else None,
+            resume=resume,
             wall_time_s=wall_time_s,
         )
         note_in_sweep_log("interrupted", detail)
-    log.warning(
-        "interrupted %s; %s",
-        detail or f"by {stop.signal_name}",
-        f"resume with: python train.py ckpt_path={output_dir}" if last.exists() else "no checkpoint to resume",
-    )
+    log.warning("interrupted %s; %s", detail or f"by {stop.signal_name}", resume or "no checkpoint to resume")
+
+
+def resume_command(output_dir: Path) -> str:
+    """The run's own command line, resuming from its dir (which a new run dir will not overwrite)."""
+    kept = [o for o in job_overrides() if not o.startswith(("hydra.", "ckpt_path="))]
+    return shlex.join(["python", "train.py", *kept, f"ckpt_path={output_dir}"])
 
 
 def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) -> None:
