@@ -8,13 +8,13 @@ from pathlib import Path
 
 import lightning as L
 import matplotlib
+import matplotlib.pyplot as plt
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchmetrics.classification import MulticlassConfusionMatrix
 
-matplotlib.use("Agg")  # figures are rendered to TensorBoard, never shown
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
-from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
+from litlab.compat import best_checkpoint_moved
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +59,7 @@ class BestCheckpoint(ModelCheckpoint):
         copy = Path(self.dirpath) / best.name
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(best, copy)
-        score, path = state_dict["best_model_score"], str(copy)
-        return {
-            **state_dict,
-            "dirpath": self.dirpath,
-            "best_model_path": path,
-            "kth_best_model_path": path,
-            "best_k_models": {path: score},
-            "kth_value": score,
-            "last_model_path": "",
-        }
+        return best_checkpoint_moved(state_dict, copy)
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -200,6 +191,7 @@ class TestFigures(L.Callback):
             targets = pl_module.all_gather(targets).flatten(0, 1).cpu()
         if not trainer.is_global_zero:
             return
+        matplotlib.use("Agg")  # figures are rendered to TensorBoard, never shown
         if preds.ndim == 2:  # (N, C) class probabilities
             names = getattr(trainer.datamodule, "class_names", None)
             cm = MulticlassConfusionMatrix(num_classes=preds.shape[1], sync_on_compute=False)

@@ -12,6 +12,7 @@ import torch
 
 from litlab.errors import UserError
 
+ENTRY = "litlab"  # the key litlab adds to Lightning's checkpoint: the classes that wrote it
 URL_SCHEMES = ("http://", "https://")
 DOWNLOAD_TIMEOUT_S = 60
 LAST = "last.ckpt"
@@ -97,10 +98,22 @@ def load(path: str | Path, key: str = "ckpt_path") -> dict:
         ) from e
 
 
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def entry(model: object, datamodule: object | None) -> dict:
+    """What litlab adds to a checkpoint: the model and DataModule classes, for get_class()."""
+    return {
+        "model_class": class_path(type(model)),
+        "datamodule_class": class_path(type(datamodule)) if datamodule is not None else None,
+    }
+
+
 def checkpoint_classes(path: str | Path) -> tuple[dict, dict]:
     """The model and DataModule classes litlab recorded in checkpoint `path`, and the checkpoint."""
     checkpoint = load(path)
-    classes = checkpoint.get("litlab") if isinstance(checkpoint, dict) else None
+    classes = checkpoint.get(ENTRY) if isinstance(checkpoint, dict) else None
     if not classes or not classes.get("datamodule_class"):
         raise UserError(
             f"ckpt_path={str(path)!r} was not written by litlab's train.py "

@@ -11,11 +11,12 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import checkpoint
+from litlab.compat import datamodule_state
 from litlab.data import InMemoryDataModule
 from litlab.data import fingerprint as fp
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
-from litlab.predict import outputs_frame
+from litlab.outputs import outputs_frame
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[Supervi
             "(data.path, data.data_dir)"
         )
     classes, ckpt = checkpoint.checkpoint_classes(path)
-    saved = ckpt.get(classes["datamodule_class"].rsplit(".", 1)[1], {}).get("fingerprint")
+    saved = datamodule_state(ckpt, classes["datamodule_class"]).get("fingerprint")
     gone = fp.missing_files(saved) if saved and not data else []
     if gone:
         raise UserError(

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from litlab.compat import global_rank
 from litlab.errors import UserError, exit_with, wants_traceback
 from litlab.interrupts import Interrupted, sigterm_raises
+from litlab.overrides import job_overrides
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
         raise SystemExit(stop.exit_code) from None
     except Exception as e:
         error = f"{type(e).__name__}: {e}"
-        if rank_zero_only.rank == 0:
+        if global_rank() == 0:
             record(
                 Path(cfg.paths.output_dir),
                 status="failed",
@@ -57,7 +58,7 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
             exit_with(e)
         log.error("job failed: %s", error)
         raise
-    if rank_zero_only.rank == 0:
+    if global_rank() == 0:
         value = metrics.get("optimized_metric")
         note_in_sweep_log("completed", f"{metrics.get('monitor')}={value:.6g}" if value is not None else "")
     return metrics
@@ -71,7 +72,7 @@ def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> 
     detail = (
         f"by {stop.signal_name} after {stop.epochs_completed} epoch(s)" if stop.epochs_completed is not None else ""
     )
-    if rank_zero_only.rank == 0:
+    if global_rank() == 0:
         record(
             output_dir,
             status="interrupted",
@@ -100,10 +101,6 @@ def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) 
     output_dir.mkdir(parents=True, exist_ok=True)
     entry = {"status": status, **fields, "wall_time_s": round(wall_time_s, 3), "overrides": job_overrides()}
     path.write_text(json.dumps(entry, indent=2))
-
-
-def job_overrides() -> list[str]:
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def in_multirun() -> bool:

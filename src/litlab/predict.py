@@ -11,10 +11,12 @@ from hydra.utils import get_class
 from PIL import Image
 
 from litlab import checkpoint
+from litlab.compat import datamodule_state
 from litlab.data.csv import read_table
 from litlab.data.scaling import Scaler
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
+from litlab.outputs import outputs_frame
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, dict]:
     """The trained model (eval mode, CPU) and the DataModule's state (litlab.data.base.state_dict)."""
     classes, ckpt = checkpoint.checkpoint_classes(ckpt_path)
-    state = ckpt[classes["datamodule_class"].rsplit(".", 1)[1]]
+    state = datamodule_state(ckpt, classes["datamodule_class"])
     model = get_class(classes["model_class"]).load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     return model.eval(), state
 
@@ -120,18 +122,6 @@ def predict_frame(model: SupervisedModule, state: dict, x: torch.Tensor, batch_s
     scaler.load_state_dict(state["scaler"])
     outputs = [model.predict_outputs(model(scaler(x[i : i + batch_size]))) for i in range(0, len(x), batch_size)]
     return outputs_frame(torch.cat(outputs), Task.parse(state["task"]), state["class_names"])
-
-
-def outputs_frame(outputs: torch.Tensor, task: Task, class_names: list[str] | None) -> pd.DataFrame:
-    """`SupervisedModule.predict_outputs` (probabilities (N, C) or values (N,)) as a table."""
-    if task is Task.REGRESSION:
-        return pd.DataFrame({"prediction": outputs.numpy()})
-    probs = outputs.numpy()
-    pred = probs.argmax(axis=1)
-    frame = pd.DataFrame({"pred_class": pred, "pred_label": [class_names[i] for i in pred]})
-    for i, name in enumerate(class_names):
-        frame[f"prob_{name}"] = probs[:, i]
-    return frame
 
 
 def predict(ckpt_path: str, input: str, output: str, log_dir: str = "logs") -> pd.DataFrame:

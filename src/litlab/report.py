@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from litlab.errors import UserError
+from litlab.overrides import parse_overrides
 
 # Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
 REPLICATE_KEYS = ("seed", "data.fold")
@@ -23,12 +24,6 @@ NOT_PARAMS = ("hparams_search",)  # how the sweep was launched, not a parameter 
 
 def _natural(name: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, str]:
-    """['optimizer.lr=0.1', '+x=1', 'model=cnn'] -> {'optimizer.lr': '0.1', 'x': '1', 'model': 'cnn'}."""
-    pairs = (o.split("=", 1) for o in overrides if "=" in o)
-    return {k.lstrip("+~"): v for k, v in pairs}
 
 
 def read_job(job_dir: Path) -> dict:

@@ -5,18 +5,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 if TYPE_CHECKING:
     from litlab.report import SweepReport
 
 
 def write_plots(report: "SweepReport", top: int = 5) -> list[Path]:
+    matplotlib.use("Agg")  # PNG files only, no display needed
     done = report.jobs[report.jobs.status == "completed"]
     if report.monitor is None or done.empty:
         return []

@@ -1,12 +1,12 @@
 """The Hydra callback that checks a run's dir before Hydra writes anything into it."""
 
-import os
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from litlab.compat import is_ddp_child
 from litlab.errors import UserError, exit_on_user_error
 
 
@@ -16,8 +16,8 @@ class FreshRunDir(Callback):
     before litlab could say no, and its record of how it was made would be lost."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if os.environ.get("LOCAL_RANK", "0") != "0":
-            return  # a DDP process that Lightning started for rank > 0: it joins rank 0's run dir
+        if is_ddp_child():
+            return  # it joins rank 0's run dir
         show = config.get("extras", {}).get("traceback", False)
         exit_on_user_error(lambda: check_run_dir(config), show)
 

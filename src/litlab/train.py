@@ -3,7 +3,6 @@
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,14 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from litlab import checkpoint
+from litlab.compat import allow_fast_cuda_checks
 from litlab.console import print_config_tree
 from litlab.data import InMemoryDataModule
 from litlab.errors import UserError
 from litlab.interrupts import InterruptCheckpoint
-from litlab.jobs import job_overrides
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
-from litlab.report import parse_overrides
+from litlab.overrides import job_overrides, parse_overrides
 from litlab.resume import RandomState, check_resumable
 
 log = logging.getLogger(__name__)
@@ -146,14 +145,6 @@ def hparams_for_tensorboard(cfg: DictConfig, overrides: list[str]) -> dict:
     return hparams
 
 
-def fast_cuda_checks() -> None:
-    """Undo Lightning's PYTORCH_NVML_BASED_CUDA_CHECK=1 (set when it is imported, so that a forked
-    process does not inherit an initialized CUDA). With it, each torch.cuda.is_available()
-    re-opens NVML, about 0.3 ms, and torch's optimizers ask on every step. litlab never forks
-    after touching CUDA: DDP starts fresh processes (Lightning's subprocess launcher)."""
-    os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
-
-
 def check_seed(seed: object) -> int:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UserError(f"seed={seed!r} is invalid: give an integer, e.g. seed=42")
@@ -163,7 +154,7 @@ def check_seed(seed: object) -> int:
 def train(cfg: DictConfig) -> dict:
     """Run one training job described by `cfg`; return what it writes to metrics.json."""
     start = time.perf_counter()
-    fast_cuda_checks()
+    allow_fast_cuda_checks()
     L.seed_everything(check_seed(cfg.seed), workers=True, verbose=False)  # config.yaml records it
     output_dir = Path(cfg.paths.output_dir)
     if (output_dir / "metrics.json").exists():

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # see litlab.compat
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from hydra.utils import instantiate

@@ -1,7 +1,6 @@
 """The training logic every model shares: one step for train/val/test, losses, metrics, optimizers."""
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import lightning as L
 import torch
@@ -11,6 +10,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
 
+from litlab.checkpoint import ENTRY, entry
+from litlab.compat import CheapHookName
 from litlab.errors import UserError
 from litlab.models.metrics import task_metrics
 from litlab.task import Task
@@ -26,7 +27,7 @@ REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor
 STAGES = ("train", "val", "test")
 
 
-class SupervisedModule(L.LightningModule):
+class SupervisedModule(CheapHookName, L.LightningModule):
     """Wraps `self.net` (set by the subclass): logits or values of shape (B, num_outputs).
 
     The loss follows the task: cross-entropy for multiclass, BCE-with-logits on one logit
@@ -81,15 +82,6 @@ class SupervisedModule(L.LightningModule):
             s: {} for s in STAGES
         }
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets `_current_fx_name` around every hook call, about 40 times a step.
-        # nn.Module.__setattr__ first checks for parameters, buffers and submodules, which
-        # adds up to ~20% of Lightning's per-step overhead; a plain string needs none of it.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def configure_model(self) -> None:
         # Lightning calls this at the start of fit/validate/test. Module.compile() compiles in
@@ -226,9 +218,5 @@ class SupervisedModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": config}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # evaluate.py rebuilds model and data from the checkpoint alone; record which classes to use.
-        dm = self.trainer.datamodule
-        checkpoint["litlab"] = {
-            "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "datamodule_class": f"{type(dm).__module__}.{type(dm).__qualname__}" if dm is not None else None,
-        }
+        # evaluate.py and predict.py rebuild model and data from the checkpoint alone.
+        checkpoint[ENTRY] = entry(self, self.trainer.datamodule)

@@ -1,0 +1,69 @@
+"""Every use of a private or fragile behaviour of Lightning or Hydra, each with why it is needed.
+
+Checked against lightning 2.6.6 and hydra-core 1.3.8. tests/test_compat.py fails loudly when
+one of them changes upstream. One exception: hydra_plugins/litlab_sweepers subclasses Hydra's
+BasicSweeper (hydra._internal) and hydra-optuna-sweeper's internals itself. It must import them
+there: Hydra re-imports its core plugins while it scans for plugins, and a base class imported
+earlier, here, would be another class object than the one Hydra then instantiates.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.utilities import rank_zero_only
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+class CheapHookName:
+    """Mixin for a LightningModule. Lightning sets `_current_fx_name` on the module around every
+    hook call, about 40 times a step; nn.Module.__setattr__ first looks for parameters, buffers
+    and submodules of that name, ~20% of Lightning's per-step cost for a small model."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+def allow_fast_cuda_checks() -> None:
+    """Undo the PYTORCH_NVML_BASED_CUDA_CHECK=1 that importing Lightning sets (so that a forked
+    process does not inherit an initialized CUDA). With it each torch.cuda.is_available()
+    re-opens NVML, about 0.3 ms, and torch's optimizers ask on every step. litlab never forks
+    after touching CUDA: DDP starts fresh processes (Lightning's subprocess launcher)."""
+    os.environ.pop(NVML_CHECK, None)
+
+
+def global_rank() -> int:
+    """This process's rank under DDP (0 otherwise), before or without a Trainer: Lightning's
+    `rank_zero_only.rank`, which it sets from the launcher's environment."""
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+def is_ddp_child() -> bool:
+    """A process that Lightning's subprocess launcher started for a rank > 0. It re-runs the
+    command line with the same hydra.run.dir, and sets LOCAL_RANK in its environment."""
+    return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def datamodule_state(checkpoint: dict, datamodule_class: str) -> dict:
+    """The DataModule's `state_dict()` in a Lightning checkpoint: stored under the class's
+    `__qualname__` (the last part of its dotted name, for litlab's top-level classes)."""
+    return checkpoint.get(datamodule_class.rsplit(".", 1)[1], {})
+
+
+def best_checkpoint_moved(state_dict: dict, copy: Path) -> dict:
+    """ModelCheckpoint's `state_dict()` (save_top_k=1) with the best model at `copy`, in a new
+    dirpath: what its `load_state_dict` restores in full only when the dirpath is unchanged."""
+    path, score = str(copy), state_dict["best_model_score"]
+    return {
+        **state_dict,
+        "dirpath": str(copy.parent),
+        "best_model_path": path,
+        "kth_best_model_path": path,
+        "best_k_models": {path: score},
+        "kth_value": score,
+        "last_model_path": "",
+    }

@@ -1,0 +1,20 @@
+"""Model outputs as a table: the one format of predict.py's predictions and evaluate.py's test_predictions.csv."""
+
+import pandas as pd
+import torch
+
+from litlab.task import Task
+
+
+def outputs_frame(outputs: torch.Tensor, task: Task, class_names: list[str] | None) -> pd.DataFrame:
+    """`SupervisedModule.predict_outputs` (probabilities (N, C) or values (N,)) as a table:
+    `pred_class`, `pred_label` and one `prob_<label>` per class, or `prediction`."""
+    if task is Task.REGRESSION:
+        return pd.DataFrame({"prediction": outputs.numpy()})
+    names = class_names or [str(i) for i in range(outputs.shape[1])]
+    probs = outputs.numpy()
+    pred = probs.argmax(axis=1)
+    frame = pd.DataFrame({"pred_class": pred, "pred_label": [names[i] for i in pred]})
+    for i, name in enumerate(names):
+        frame[f"prob_{name}"] = probs[:, i]
+    return frame

@@ -1,0 +1,60 @@
+"""Tripwires for litlab.compat: each fails loudly when the upstream behaviour it relies on changes."""
+
+import inspect
+import os
+
+import lightning
+import torch
+from lightning.fabric.strategies.launchers import subprocess_script
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from litlab import compat
+from litlab.checkpoint import ENTRY
+from litlab.train import train
+
+
+def test_lightning_still_sets_the_hook_name_we_make_cheap():
+    seen = []
+
+    class Spy(compat.CheapHookName, torch.nn.Module):
+        def __setattr__(self, name, value):
+            seen.append(name)
+            super().__setattr__(name, value)
+
+    spy = Spy()
+    spy._current_fx_name = "training_step"
+    assert spy.__dict__["_current_fx_name"] == "training_step" and seen == ["_current_fx_name"]
+    # Lightning still names the attribute so (else the override above saves nothing):
+    assert "_current_fx_name" in inspect.getsource(lightning.pytorch.trainer.call)
+
+
+def test_importing_lightning_still_sets_the_nvml_check():
+    assert compat.NVML_CHECK in inspect.getsource(lightning.fabric)
+    os.environ[compat.NVML_CHECK] = "1"
+    compat.allow_fast_cuda_checks()
+    assert compat.NVML_CHECK not in os.environ
+
+
+def test_rank_zero_only_still_carries_the_rank():
+    assert isinstance(lightning.pytorch.utilities.rank_zero_only.rank, int) and compat.global_rank() == 0
+
+
+def test_lightnings_ddp_children_still_get_local_rank():
+    assert "LOCAL_RANK" in inspect.getsource(subprocess_script)
+    assert not compat.is_ddp_child()
+
+
+def test_checkpoints_still_keep_the_datamodule_state_under_its_class_name(make_cfg, tmp_path):
+    ckpt = torch.load(train(make_cfg("trainer.max_epochs=1"))["best_ckpt"], weights_only=True)
+    state = compat.datamodule_state(ckpt, ckpt[ENTRY]["datamodule_class"])
+    assert ckpt[ENTRY]["datamodule_class"] == "litlab.data.sklearn_sets.DigitsDataModule"
+    assert {"scaler", "fingerprint", "task"} <= set(state)
+
+
+def test_model_checkpoint_state_still_has_the_keys_we_move(tmp_path):
+    state = ModelCheckpoint(dirpath=str(tmp_path), monitor="val/loss").state_dict()
+    moved = compat.best_checkpoint_moved({**state, "best_model_score": torch.tensor(0.5)}, tmp_path / "x" / "e.ckpt")
+    assert set(moved) == set(state)  # no key of ours that Lightning does not know
+    restored = ModelCheckpoint(dirpath=str(tmp_path / "x"), monitor="val/loss")
+    restored.load_state_dict(moved)
+    assert restored.best_model_path == str(tmp_path / "x" / "e.ckpt") and float(restored.best_model_score) == 0.5
