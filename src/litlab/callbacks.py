@@ -31,8 +31,9 @@ class BestCheckpoint(ModelCheckpoint):
     def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
         better = super().check_monitor_top_k(trainer, current)
         tie_value = trainer.callback_metrics.get(self.tie_breaker)
-        if not better and self.save_top_k == 1 and self.best_model_score is not None and tie_value is not None:
-            tie = bool(current == self.best_model_score.to(current.device))
+        best = self.best_model_score
+        if not better and self.save_top_k == 1 and best is not None and current is not None and tie_value is not None:
+            tie = bool(current == best.to(current.device))
             lower = self.best_tie_breaker is not None and float(tie_value) < self.best_tie_breaker
             better = trainer.strategy.reduce_boolean_decision(tie and lower)
         if better and tie_value is not None:
@@ -56,7 +57,7 @@ class BestCheckpoint(ModelCheckpoint):
         if not best.is_file():
             log.warning("the best checkpoint before the resume, %s, is gone: the best is chosen among new epochs", best)
             return {**state_dict, "best_model_path": "", "best_tie_breaker": None}
-        copy = Path(self.dirpath) / best.name
+        copy = Path(str(self.dirpath)) / best.name
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(best, copy)
         return best_checkpoint_moved(state_dict, copy)
@@ -166,6 +167,13 @@ class StillImproving(L.Callback):
             )
 
 
+def gathered(pl_module: L.LightningModule, shard: torch.Tensor) -> torch.Tensor:
+    """Every rank's `shard` (N, ...), concatenated: (world_size * N, ...) on the CPU."""
+    every = pl_module.all_gather(shard)  # (world_size, N, ...)
+    assert isinstance(every, torch.Tensor)
+    return every.flatten(0, 1).cpu()
+
+
 class TestFigures(L.Callback):
     """At the end of testing, log a confusion matrix (classification) or a predicted-vs-true
     scatter (regression) as an image to TensorBoard, under `test/confusion_matrix` or `test/pred_vs_true`."""
@@ -187,13 +195,12 @@ class TestFigures(L.Callback):
             return
         preds, targets = torch.cat(self._preds), torch.cat(self._targets)
         if trainer.world_size > 1:  # every rank holds its shard: gather them all (all ranks must call this)
-            preds = pl_module.all_gather(preds).flatten(0, 1).cpu()
-            targets = pl_module.all_gather(targets).flatten(0, 1).cpu()
+            preds, targets = gathered(pl_module, preds), gathered(pl_module, targets)
         if not trainer.is_global_zero:
             return
         matplotlib.use("Agg")  # figures are rendered to TensorBoard, never shown
         if preds.ndim == 2:  # (N, C) class probabilities
-            names = getattr(trainer.datamodule, "class_names", None)
+            names = getattr(getattr(trainer, "datamodule", None), "class_names", None)
             cm = MulticlassConfusionMatrix(num_classes=preds.shape[1], sync_on_compute=False)
             cm.update(preds, targets)
             fig, _ = cm.plot(labels=names)

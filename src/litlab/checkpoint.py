@@ -5,15 +5,19 @@ is refused. A URL is downloaded first and then loaded the same way."""
 import hashlib
 import os
 import shutil
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import TypeVar
 
 import torch
+from hydra.utils import get_class
 
 from litlab.errors import UserError
 
 ENTRY = "litlab"  # the key litlab adds to Lightning's checkpoint: the classes that wrote it
 URL_SCHEMES = ("http://", "https://")
+T = TypeVar("T")
 DOWNLOAD_TIMEOUT_S = 60
 LAST = "last.ckpt"
 
@@ -65,7 +69,7 @@ def latest_run(log_dir: Path) -> Path:
 
 def download(url: str) -> Path:
     """`url` saved under torch's hub cache (TORCH_HOME), fetched anew on every call."""
-    name = Path(urllib.request.urlparse(url).path).name or "checkpoint.ckpt"
+    name = Path(urllib.parse.urlparse(url).path).name or "checkpoint.ckpt"
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
     dest = Path(torch.hub.get_dir()) / "checkpoints" / f"{digest}-{name}"
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -120,3 +124,13 @@ def checkpoint_classes(path: str | Path) -> tuple[dict, dict]:
             "(it has no 'litlab' entry naming its model and data classes)"
         )
     return classes, checkpoint
+
+
+def recorded_class(classes: dict, key: str, base: type[T]) -> type[T]:
+    """The class a checkpoint names under `key` ('model_class', 'datamodule_class'): only one of
+    litlab's own, a subclass of `base`. Importing any other module could run its code."""
+    name = str(classes.get(key) or "")
+    cls = get_class(name) if name.startswith("litlab.") else None
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise UserError(f"ckpt_path: its {key} {name!r} is not a litlab {base.__name__}; give a checkpoint of train.py")
+    return cls

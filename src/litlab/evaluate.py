@@ -7,10 +7,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import checkpoint
+from litlab.checkpoint import recorded_class
 from litlab.compat import datamodule_state
 from litlab.data import InMemoryDataModule
 from litlab.data import fingerprint as fp
@@ -39,24 +40,28 @@ def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[Supervi
     classes, ckpt = checkpoint.checkpoint_classes(path)
     saved = datamodule_state(ckpt, classes["datamodule_class"]).get("fingerprint")
     gone = fp.missing_files(saved) if saved and not data else []
-    if gone:
+    if saved and gone:
         raise UserError(
             f"{saved['key']}: the training data {gone[0]} is gone (moved or deleted); give its new place, "
             f"e.g. python evaluate.py ckpt_path={path} {saved['key']}=NEW"
         )
-    datamodule = get_class(classes["datamodule_class"]).load_from_checkpoint(path, weights_only=True, **data)
+    datamodule = recorded_class(classes, "datamodule_class", InMemoryDataModule).load_from_checkpoint(
+        path, weights_only=True, **data
+    )
     if saved is None:
         log.warning("%s records no data fingerprint (an older checkpoint): the test data is not checked", path)
     else:
         fp.check_same(saved, datamodule.fingerprint)
-    model = get_class(classes["model_class"]).load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    model_class = recorded_class(classes, "model_class", SupervisedModule)
+    model = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     return model, datamodule
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Test a checkpoint; write `metrics.json` to the run dir and return it."""
     path = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir, prefer="best")
-    data = {k: v for k, v in OmegaConf.to_container(cfg.get("data") or {}).items() if v is not None}
+    given = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
+    data = {str(k): v for k, v in given.items() if v is not None} if isinstance(given, dict) else {}
     model, datamodule = load_checkpoint(path, data)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     test = trainer.test(model, datamodule=datamodule)[0]
@@ -64,7 +69,8 @@ def evaluate(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     # The test set's predictions, in predict.py's format, with each row's place in the source data.
-    outputs = torch.cat(trainer.predict(model, dataloaders=datamodule.test_dataloader()))
+    batches = trainer.predict(model, dataloaders=datamodule.test_dataloader()) or []
+    outputs = torch.cat([b for b in batches if isinstance(b, torch.Tensor)])  # (N, C) or (N,)
     frame = outputs_frame(outputs.cpu(), datamodule.task, datamodule.class_names)
     frame.insert(0, "row", datamodule.row_indices("test"))
     frame.to_csv(output_dir / "test_predictions.csv", index=False)

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import get_class
 from PIL import Image
 
 from litlab import checkpoint
@@ -28,7 +27,8 @@ def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, dict]:
     """The trained model (eval mode, CPU) and the DataModule's state (litlab.data.base.state_dict)."""
     classes, ckpt = checkpoint.checkpoint_classes(ckpt_path)
     state = datamodule_state(ckpt, classes["datamodule_class"])
-    model = get_class(classes["model_class"]).load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    model_class = checkpoint.recorded_class(classes, "model_class", SupervisedModule)
+    model = model_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     return model.eval(), state
 
 
@@ -103,8 +103,8 @@ def read_image_folder(
     channels, height, width = shape
     images = []
     for f in files:
-        with Image.open(f) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
+        with Image.open(f) as opened:
+            im = opened.convert("L" if channels == 1 else "RGB")
             if im.size != (width, height):
                 im = im.resize((width, height), Image.Resampling.BILINEAR)
             a = np.asarray(im, dtype=np.uint8)

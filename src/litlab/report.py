@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from omegaconf import OmegaConf
@@ -29,7 +30,7 @@ def _natural(name: str) -> tuple:
 def read_job(job_dir: Path) -> dict:
     """One row: job name, status, overridden values, final metrics, wall time, error."""
     metrics_file, overrides_file = job_dir / "metrics.json", job_dir / ".hydra" / "overrides.yaml"
-    m = json.loads(metrics_file.read_text()) if metrics_file.exists() else {"status": "unfinished"}
+    m: dict[str, Any] = json.loads(metrics_file.read_text()) if metrics_file.exists() else {"status": "unfinished"}
     overrides = m.get("overrides")
     if overrides is None and overrides_file.exists():
         overrides = list(OmegaConf.load(overrides_file))

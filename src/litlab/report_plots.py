@@ -46,6 +46,7 @@ def _axis_values(values: pd.Series, order: pd.Series) -> tuple[np.ndarray, list[
 
 
 def metric_vs_param(report: "SweepReport", done: pd.DataFrame, param: str) -> Path:
+    assert report.monitor is not None  # write_plots draws nothing without one
     fig, ax = plt.subplots(figsize=(6, 4))
     x, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
     for metric, marker in zip(report.shown_metrics, ("o", "s"), strict=False):
@@ -86,9 +87,8 @@ def heatmap(report: "SweepReport", done: pd.DataFrame, rows: str, cols: str) -> 
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
     for (i, j), v in np.ndenumerate(values):
-        bright = not np.isnan(v) and im.norm(v) > 0.6
-        if report.mode == "min":
-            bright = not np.isnan(v) and im.norm(v) < 0.4
+        shade = float(np.asarray(im.norm(v)))
+        bright = not np.isnan(v) and (shade < 0.4 if report.mode == "min" else shade > 0.6)
         text = "failed" if np.isnan(v) else f"{v:.3f}"
         ax.text(j, i, text, ha="center", va="center", color="black" if bright else "white", fontsize=8)
     for i, row in enumerate(values):  # outline the best value of each row: where the optimum sits
@@ -124,6 +124,7 @@ def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
 
 
 def val_curves(report: "SweepReport", best: pd.DataFrame) -> Path | None:
+    assert report.monitor is not None  # write_plots draws nothing without one
     fig, ax = plt.subplots(figsize=(7, 4))
     drawn = 0
     for _, job in best.iterrows():

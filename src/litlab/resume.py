@@ -18,7 +18,9 @@ class RandomState(L.Callback):
     by the epoch (litlab.data.batches)."""
 
     def state_dict(self) -> dict:
-        name, keys, pos, has_gauss, cached = np.random.get_state()
+        state = np.random.get_state()
+        assert isinstance(state, tuple)  # the legacy tuple form, the default
+        name, keys, pos, has_gauss, cached = state
         return {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -220,12 +220,12 @@ def test_best(
 ) -> tuple[dict, dict, str | None]:
     """Validation and test metrics of the best checkpoint (the final weights if there is none), and its path."""
     ckpt = trainer.checkpoint_callback
-    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+    best = ckpt.best_model_path if isinstance(ckpt, ModelCheckpoint) and ckpt.best_model_path else None
     if best is None:
         log.warning("no checkpoint was saved (fast_dev_run or checkpointing off): testing the final weights")
     val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     test = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
-    return val, test, best
+    return dict(val), dict(test), best
 
 
 def log_final_hparams(cfg: DictConfig, trainer: L.Trainer, final: dict) -> None:

@@ -49,11 +49,11 @@ class KeepGoingSweeper(BasicSweeper):
             batch = self.get_job_batch()
             self.validate_batch_is_legal(batch)  # a typo in an override fails here, before any job
             results = self.launcher.launch(batch, initial_job_idx=job_idx)
-            for overrides, result in zip(batch, results, strict=True):
+            for job, result in zip(batch, results, strict=True):
                 try:
                     _ = result.return_value  # raises the job's exception if it failed
                 except Exception as e:
-                    log.error("job [%s] failed: %s: %s", " ".join(overrides), type(e).__name__, e)
+                    log.error("job [%s] failed: %s: %s", " ".join(job), type(e).__name__, e)
             job_idx += len(batch)
             returns.append(results)
         return returns
@@ -87,6 +87,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         impl = self.sweeper
+        assert self.config is not None  # Hydra calls setup() first
         existing = {s.study_name for s in optuna.get_all_study_summaries(impl.storage)} if impl.storage else set()
         if impl.study_name in existing:
             study = self._study()
@@ -114,10 +115,11 @@ class ResumableOptunaSweeper(OptunaSweeper):
         self._write_best()
 
     def _study(self) -> optuna.Study:
+        assert self.sweeper.storage is not None  # only studies with storage are reloaded
         return optuna.load_study(study_name=self.sweeper.study_name, storage=self.sweeper.storage)
 
     def _write_best(self) -> None:
-        if not self.sweeper.storage:
+        if not self.sweeper.storage or self.config is None:
             return
         study = self._study()
         states = [t.state for t in study.trials]

@@ -1,6 +1,7 @@
 """The in-memory DataModule every dataset builds on: split, scaling, fast batches, checkpointed state."""
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class Arrays:
     # Tabular only: the source's feature columns before encoding (default: feature_names), and
     # which of them were one-hot encoded into feature_names; predict.py encodes new rows alike.
     input_columns: list[str] | None = None
-    categorical_columns: list[str] = field(default_factory=list)
+    categorical_columns: list[str] | None = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Plain str, not numpy.str_: checkpoints must load with torch.load(weights_only=True).
@@ -39,7 +40,7 @@ class Arrays:
 
         self.class_names, self.feature_names = plain(self.class_names), plain(self.feature_names)
         self.input_columns = plain(self.input_columns) or self.feature_names
-        self.categorical_columns = plain(self.categorical_columns)
+        self.categorical_columns = plain(self.categorical_columns) or []
 
     @property
     def pixel_max(self) -> float | None:
@@ -81,7 +82,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     def __init__(
         self,
-        split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+        split: Sequence[float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 64,
@@ -90,7 +91,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         fold: int = 0,
     ) -> None:
         super().__init__()
-        split = tuple(float(f) for f in split)
+        split = tuple(float(f) for f in split)  # a list from YAML
         name = type(self).__name__
         if len(split) != 3 or split[0] <= 0 or split[1] <= 0 or abs(sum(split) - 1) > 1e-6:
             raise UserError(
@@ -151,7 +152,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     @property
     def num_classes(self) -> int:
-        return len(self.arrays.class_names) if self.task.is_classification else 0
+        return len(self.arrays.class_names or []) if self.task.is_classification else 0
 
     @property
     def num_outputs(self) -> int:
@@ -220,6 +221,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def split_tensors(self, name: str) -> Split:
         """The raw (unscaled) tensors of one split: 'train', 'val' or 'test'."""
         self.setup()
+        assert self._splits is not None  # setup() made them
         return self._splits[name]
 
     def train_dataloader(self) -> TensorBatches:
@@ -268,7 +270,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         augment = self.augment if name == "train" and self.augment is not None and self.augment.active else None
-        size = len(s.x) if self.batch_size == "full" else self.batch_size
+        size = len(s.x) if self.batch_size == "full" else int(self.batch_size)
         return TensorBatches(
             s.x,
             s.y,
@@ -320,13 +322,16 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             )
         return train, val, test
 
+    def _label(self, class_id: int) -> str:
+        return self.class_names[class_id] if self.class_names else str(class_id)
+
     def _check_stratifiable(self, y: np.ndarray) -> None:
         """A stratified split needs 2 rows of each class on both sides: name the class that has fewer."""
         rare, count = rarest_class(y)
         if count < 2:
             total = int((self.arrays.y == rare).sum())
             raise UserError(
-                f"class {self.class_names[rare]!r} has only {total} row(s), too few for a stratified "
+                f"class {self._label(rare)!r} has only {total} row(s), too few for a stratified "
                 "train/val/test split (at least 3 of each class): add rows of it, or drop or relabel them"
             )
 
@@ -338,7 +343,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             rare, count = rarest_class(y_rest)
             if count < k:
                 raise UserError(
-                    f"data.num_folds={k} is too many: class {self.class_names[rare]!r} has only {count} train+val "
+                    f"data.num_folds={k} is too many: class {self._label(rare)!r} has only {count} train+val "
                     f"rows, so some folds would lack it; use data.num_folds <= {count}"
                 )
             splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)

@@ -1,7 +1,9 @@
 """Bring your own table: a CSV file with one target column."""
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,7 +58,7 @@ class CSVDataModule(InMemoryDataModule):
         features: list[str] | None = None,
         drop_columns: list[str] | None = None,
         encoding: str = "utf-8",
-        split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+        split: Sequence[float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 64,
@@ -94,7 +96,7 @@ class CSVDataModule(InMemoryDataModule):
         categorical = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
         warn_about_columns(df, categorical)
         features = pd.get_dummies(df, columns=categorical, dtype="float32")
-        columns = {"input_columns": list(df.columns), "categorical_columns": categorical}
+        columns: dict[str, Any] = {"input_columns": list(df.columns), "categorical_columns": categorical}
         x = features.to_numpy(dtype="float32")
 
         if self._is_classification(y_raw):

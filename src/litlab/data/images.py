@@ -9,6 +9,7 @@ import gzip
 import pickle
 import struct
 from abc import abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ class ImageFilesDataModule(InMemoryDataModule):
         self,
         data_dir: str,
         download: bool,
-        split: tuple[float, float, float],
+        split: Sequence[float],
         seed: int,
         scaling: str,
         batch_size: int | str,
@@ -142,6 +143,7 @@ class ImageFilesDataModule(InMemoryDataModule):
     def files(self) -> dict[str, Path]:
         """Each of `file_names` -> the file found for it (plain or .gz)."""
         self.prepare_data()
+        assert self._files is not None  # prepare_data() found them, or raised
         return self._files
 
 
@@ -165,7 +167,7 @@ class MNISTDataModule(ImageFilesDataModule):
         self,
         data_dir: str = "data",
         download: bool = True,
-        split: tuple[float, float, float] = (0.9, 0.1, 0.0),
+        split: Sequence[float] = (0.9, 0.1, 0.0),
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 64,
@@ -228,7 +230,7 @@ class CIFAR10DataModule(ImageFilesDataModule):
         self,
         data_dir: str = "data",
         download: bool = True,
-        split: tuple[float, float, float] = (0.9, 0.1, 0.0),
+        split: Sequence[float] = (0.9, 0.1, 0.0),
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 128,

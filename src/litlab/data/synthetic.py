@@ -1,5 +1,7 @@
 """Seeded synthetic regression, `y = f(x) + noise`, with the true function kept for checking."""
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from litlab.data.base import Arrays, InMemoryDataModule
@@ -21,7 +23,7 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         input_dim: int = 5,
         function: str = "linear",
         noise: float = 0.1,
-        split: tuple[float, float, float] = (0.7, 0.15, 0.15),
+        split: Sequence[float] = (0.7, 0.15, 0.15),
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 64,

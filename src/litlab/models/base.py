@@ -130,7 +130,8 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self._step(batch, batch_idx, "train")
         # Only on the steps the loggers write (log_every_n_steps): reading the loss syncs with the device.
-        if (self.global_step + 1) % max(self.trainer.log_every_n_steps, 1) == 0:
+        every = getattr(self.trainer, "log_every_n_steps", 50)  # set on the Trainer by Lightning at init
+        if (self.global_step + 1) % max(every, 1) == 0:
             self._check_finite(loss)
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
@@ -194,7 +195,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
                 "training diverged. Lower optimizer.lr, or check the data for extreme values."
             )
 
-    def _penalty(self) -> torch.Tensor:
+    def _penalty(self) -> torch.Tensor | float:
         weights = [p for p in self.net.parameters() if p.ndim >= 2]  # weight matrices, not biases or BN
         l1 = sum(w.abs().sum() for w in weights) if self.l1 else 0.0
         l2 = sum(w.pow(2).sum() for w in weights) if self.l2 else 0.0
@@ -219,4 +220,4 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # evaluate.py and predict.py rebuild model and data from the checkpoint alone.
-        checkpoint[ENTRY] = entry(self, self.trainer.datamodule)
+        checkpoint[ENTRY] = entry(self, getattr(self.trainer, "datamodule", None))

@@ -1,6 +1,6 @@
 """torchmetrics per task, named `<stage>/<metric>`."""
 
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from litlab.errors import UserError
@@ -10,6 +10,7 @@ from litlab.task import Task
 def task_metrics(task: Task, num_classes: int, stage: str) -> MetricCollection:
     """Regression: mse, mae, r2 on (B,) predictions. Classification: acc, macro f1 (binary: + auroc)
     on (B, C) class probabilities, so binary and multiclass share one code path (C = 2 for binary)."""
+    metrics: dict[str, Metric | MetricCollection]
     if task is Task.REGRESSION:
         metrics = {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
     else:

@@ -3,6 +3,7 @@
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ def init_weights(net: nn.Module, init: str, activation: str = "relu") -> None:
     _choice("init", init, INITS)
     if init == "default":
         return
-    nonlinearity = "leaky_relu" if activation in ("leaky_relu", "prelu") else "relu"
+    nonlinearity: Literal["leaky_relu", "relu"] = "leaky_relu" if activation in ("leaky_relu", "prelu") else "relu"
     for m in net.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             if init == "xavier":
