@@ -77,9 +77,9 @@ def test_cnn_adapts_to_the_input_shape(shape):
 @pytest.mark.parametrize("init", INITS)
 def test_mlp_every_activation_and_init(activation, init):
     model = MLP(
-        "multiclass",
-        [1, 8, 8],
-        10,
+        task="multiclass",
+        input_shape=[1, 8, 8],
+        num_outputs=10,
         hidden_sizes=[16, 8],
         activation=activation,
         init=init,

@@ -77,12 +77,13 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     # True for datasets that come with a fixed test set (MNIST...): data.split is then
     # [train, val, 0], and train/val are split from the official train set.
     official_test: bool = False
+    default_split: tuple[float, float, float] = (0.7, 0.15, 0.15)  # data.split when none is given
     augment: BatchAugment | None = None
     location_key: str = "data"  # the setting that says where the data's files are (data.path...)
 
     def __init__(
         self,
-        split: Sequence[float] = (0.7, 0.15, 0.15),
+        split: Sequence[float] | None = None,
         seed: int = 42,
         scaling: str = "standard",
         batch_size: int | str = 64,
@@ -91,7 +92,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         fold: int = 0,
     ) -> None:
         super().__init__()
-        split = tuple(float(f) for f in split)  # a list from YAML
+        split = tuple(float(f) for f in (self.default_split if split is None else split))  # a list from YAML
         name = type(self).__name__
         if len(split) != 3 or split[0] <= 0 or split[1] <= 0 or abs(sum(split) - 1) > 1e-6:
             raise UserError(

@@ -1,7 +1,6 @@
 """Bring your own table: a CSV file with one target column."""
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +57,7 @@ class CSVDataModule(InMemoryDataModule):
         features: list[str] | None = None,
         drop_columns: list[str] | None = None,
         encoding: str = "utf-8",
-        split: Sequence[float] = (0.7, 0.15, 0.15),
-        seed: int = 42,
-        scaling: str = "standard",
-        batch_size: int | str = 64,
-        device: str = "auto",
-        num_folds: int = 0,
-        fold: int = 0,
+        **shared: Any,  # split, seed, scaling, batch_size, device, num_folds, fold: InMemoryDataModule
     ) -> None:
         if target_type not in TARGET_TYPES:
             raise UserError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")
@@ -72,7 +65,7 @@ class CSVDataModule(InMemoryDataModule):
             raise UserError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
         # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
         path = str(Path(path).resolve())
-        super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
+        super().__init__(**shared)
         self.path, self.target, self.target_type, self.encoding = path, target, target_type, encoding
         self.features = None if features is None else list(features)
         self.drop_columns = list(drop_columns or [])

@@ -9,8 +9,8 @@ import gzip
 import pickle
 import struct
 from abc import abstractmethod
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torchvision import datasets
@@ -96,22 +96,17 @@ class ImageFilesDataModule(InMemoryDataModule):
     `data_dir` (see `search_dirs`), else with a torchvision download (`download=true`)."""
 
     official_test = True
+    default_split = (0.9, 0.1, 0.0)  # fractions of the official train set; its test set is fixed
     file_names: tuple[str, ...]
     how_to_supply: str  # the end of the not-found error; may use {data_dir}
 
     def __init__(
         self,
-        data_dir: str,
-        download: bool,
-        split: Sequence[float],
-        seed: int,
-        scaling: str,
-        batch_size: int | str,
-        device: str,
-        num_folds: int,
-        fold: int,
+        data_dir: str = "data",
+        download: bool = True,
+        **shared: Any,  # split, seed, scaling, batch_size, device, num_folds, fold: InMemoryDataModule
     ) -> None:
-        super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
+        super().__init__(**shared)
         self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
         self._files: dict[str, Path] | None = None
 
@@ -165,20 +160,12 @@ class MNISTDataModule(ImageFilesDataModule):
 
     def __init__(
         self,
-        data_dir: str = "data",
-        download: bool = True,
-        split: Sequence[float] = (0.9, 0.1, 0.0),
-        seed: int = 42,
-        scaling: str = "standard",
-        batch_size: int | str = 64,
-        device: str = "auto",
-        num_folds: int = 0,
-        fold: int = 0,
         crop_padding: int = 0,
         translate: float = 0.0,
         rotate: float = 0.0,
+        **shared: Any,  # data_dir, download and InMemoryDataModule's
     ) -> None:
-        super().__init__(data_dir, download, split, seed, scaling, batch_size, device, num_folds, fold)
+        super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, translate=translate, rotate=rotate)
 
     def search_dirs(self) -> list[Path]:
@@ -228,19 +215,11 @@ class CIFAR10DataModule(ImageFilesDataModule):
 
     def __init__(
         self,
-        data_dir: str = "data",
-        download: bool = True,
-        split: Sequence[float] = (0.9, 0.1, 0.0),
-        seed: int = 42,
-        scaling: str = "standard",
-        batch_size: int | str = 128,
-        device: str = "auto",
-        num_folds: int = 0,
-        fold: int = 0,
         crop_padding: int = 4,
         hflip: bool = True,
+        **shared: Any,  # data_dir, download and InMemoryDataModule's
     ) -> None:
-        super().__init__(data_dir, download, split, seed, scaling, batch_size, device, num_folds, fold)
+        super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip)
 
     def search_dirs(self) -> list[Path]:

@@ -1,6 +1,6 @@
 """Seeded synthetic regression, `y = f(x) + noise`, with the true function kept for checking."""
 
-from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,13 +23,7 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         input_dim: int = 5,
         function: str = "linear",
         noise: float = 0.1,
-        split: Sequence[float] = (0.7, 0.15, 0.15),
-        seed: int = 42,
-        scaling: str = "standard",
-        batch_size: int | str = 64,
-        device: str = "auto",
-        num_folds: int = 0,
-        fold: int = 0,
+        **shared: Any,  # split, seed, scaling, batch_size, device, num_folds, fold: InMemoryDataModule
     ) -> None:
         if function not in FUNCTIONS:
             raise UserError(f"data.function={function!r} is unknown; valid: {', '.join(FUNCTIONS)}")
@@ -38,9 +32,9 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
                 f"synthetic_regression needs num_samples >= 10, input_dim >= 1 and noise >= 0; "
                 f"got num_samples={num_samples}, input_dim={input_dim}, noise={noise}"
             )
-        super().__init__(split, seed, scaling, batch_size, device, num_folds, fold)
+        super().__init__(**shared)
         self.num_samples, self.input_dim, self.function, self.noise = num_samples, input_dim, function, noise
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(self.seed)
         self.true_weight = rng.standard_normal(input_dim).astype("float32")
         self.true_bias = float(rng.standard_normal())
         self._rng = rng

@@ -57,7 +57,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        self.task = Task.parse(task)
+        self.task, self.num_outputs = Task.parse(task), num_outputs
         if loss not in REGRESSION_LOSSES:
             raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
         if l1 < 0 or l2 < 0:

@@ -1,11 +1,12 @@
 """Convolutional network for images of any (C, H, W)."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from litlab.errors import UserError
-from litlab.models.base import OptimizerFactory, SchedulerFactory, SupervisedModule
+from litlab.models.base import SupervisedModule
 from litlab.models.nets import CNNNet, init_weights
 
 
@@ -14,14 +15,7 @@ class CNN(SupervisedModule):
 
     def __init__(
         self,
-        task: str,
         input_shape: Sequence[int],
-        num_outputs: int,
-        train_size: int = 0,
-        target_mean: float = 0.0,
-        target_std: float = 1.0,
-        optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
         channels: Sequence[int] = (32, 32, 64, 64),
         kernel_size: int = 3,
         pool_every: int = 2,
@@ -29,22 +23,17 @@ class CNN(SupervisedModule):
         fc_sizes: Sequence[int] = (512, 512),
         dropout: float = 0.5,
         init: str = "default",
-        loss: str = "mse",
-        l1: float = 0.0,
-        l2: float = 0.0,
-        compile: bool = False,
         channels_last: bool = False,
+        **shared: Any,  # task, num_outputs, optimizer, loss, l1, l2...: SupervisedModule's
     ) -> None:
         if len(input_shape) != 3:
             raise UserError(
                 f"model=cnn needs image data of shape (C, H, W), but the data gives input_shape={tuple(input_shape)} "
                 "(tabular features); use model=mlp for tabular data, or an image dataset such as data=digits"
             )
-        super().__init__(
-            task, num_outputs, train_size, target_mean, target_std, optimizer, scheduler, loss, l1, l2, compile
-        )
+        super().__init__(**shared)
         self.net = CNNNet(
-            input_shape, num_outputs, list(channels), kernel_size, pool_every, batch_norm, list(fc_sizes), dropout
+            input_shape, self.num_outputs, list(channels), kernel_size, pool_every, batch_norm, list(fc_sizes), dropout
         )
         init_weights(self.net, init, "relu")
         self.channels_last = channels_last

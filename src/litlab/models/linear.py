@@ -6,9 +6,12 @@ shared `l2` strength on the mean loss, which needs the number of train rows.
 """
 
 from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
 
 from litlab.errors import UserError
-from litlab.models.base import OptimizerFactory, SchedulerFactory, SupervisedModule
+from litlab.models.base import SupervisedModule
 from litlab.models.nets import MLPNet, flat_size
 from litlab.task import Task
 
@@ -18,48 +21,41 @@ def _needs_rows(train_size: int, setting: str) -> None:
         raise UserError(f"{setting} needs train_size (the rows in the train split) > 0; got {train_size}")
 
 
-class LinearRegression(SupervisedModule):
+class LinearModel(SupervisedModule):
+    """One Linear layer on the flattened features (Flatten -> Linear), the net of both models."""
+
+    def __init__(self, input_shape: Sequence[int], **shared: Any) -> None:
+        super().__init__(**shared)  # task, num_outputs, train_size, optimizer, loss, l1...: SupervisedModule's
+        self.net = MLPNet(flat_size(input_shape), [], self.num_outputs)
+
+    @property
+    def linear(self) -> nn.Linear:
+        layer = self.net[-1]  # type: ignore[index]  # MLPNet is an nn.Sequential
+        assert isinstance(layer, nn.Linear)
+        return layer
+
+
+class LinearRegression(LinearModel):
     """y = Wx + b. With `loss=mse` and `alpha=0` (the defaults) this is ordinary least squares;
     `alpha` > 0 is ridge regression, minimising ||y - Xw||^2 + alpha ||w||^2 as `Ridge(alpha)` does."""
 
-    def __init__(
-        self,
-        task: str,
-        input_shape: Sequence[int],
-        num_outputs: int,
-        train_size: int = 0,
-        target_mean: float = 0.0,
-        target_std: float = 1.0,
-        optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-        loss: str = "mse",
-        alpha: float = 0.0,
-        l1: float = 0.0,
-        compile: bool = False,
-    ) -> None:
-        if task != Task.REGRESSION:
+    def __init__(self, input_shape: Sequence[int], alpha: float = 0.0, **shared: Any) -> None:
+        super().__init__(input_shape, **shared)
+        if self.task is not Task.REGRESSION:
             raise UserError(
-                f"model=linear_regression needs a regression target, but the data is {task}; "
+                f"model=linear_regression needs a regression target, but the data is {self.task}; "
                 "use model=logistic_regression (or mlp/cnn) for classification"
             )
         if not alpha >= 0:
             raise UserError(f"model.alpha={alpha} is invalid: the ridge penalty must be >= 0 (0 = least squares)")
         if alpha:
-            _needs_rows(train_size, f"model.alpha={alpha}")
-        # Ridge's sum of squares over n rows, divided by n, is our mean loss: alpha / n on ||w||^2.
-        # Standardizing the target scales both terms alike, so the minimiser is Ridge's.
-        l2 = alpha / train_size if alpha else 0.0
-        super().__init__(
-            task, num_outputs, train_size, target_mean, target_std, optimizer, scheduler, loss, l1, l2, compile
-        )
-        self.net = MLPNet(flat_size(input_shape), [], num_outputs)  # Flatten -> Linear
-
-    @property
-    def linear(self):
-        return self.net[-1]
+            _needs_rows(self.train_size, f"model.alpha={alpha}")
+            # Ridge's sum of squares over n rows, divided by n, is our mean loss: alpha / n on ||w||^2.
+            # Standardizing the target scales both terms alike, so the minimiser is Ridge's.
+            self.l2 = alpha / self.train_size
 
 
-class LogisticRegression(SupervisedModule):
+class LogisticRegression(LinearModel):
     """One Linear layer: a single logit with BCE for 2 classes, softmax cross-entropy for more.
 
     `C` is the inverse penalty strength of scikit-learn's `LogisticRegression(C=...)`: it
@@ -67,21 +63,9 @@ class LogisticRegression(SupervisedModule):
     ||W||^2 / (2 C n). `C=null` fits without a penalty (scikit-learn's `penalty=None`).
     """
 
-    def __init__(
-        self,
-        task: str,
-        input_shape: Sequence[int],
-        num_outputs: int,
-        train_size: int = 0,
-        target_mean: float = 0.0,
-        target_std: float = 1.0,
-        optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-        C: float | None = 1.0,
-        l1: float = 0.0,
-        compile: bool = False,
-    ) -> None:
-        if task == Task.REGRESSION:
+    def __init__(self, input_shape: Sequence[int], C: float | None = 1.0, **shared: Any) -> None:
+        super().__init__(input_shape, **shared)
+        if self.task is Task.REGRESSION:
             raise UserError(
                 "model=logistic_regression needs a classification target, but the data is regression; "
                 "use model=linear_regression (or mlp/cnn) for a continuous target"
@@ -89,13 +73,5 @@ class LogisticRegression(SupervisedModule):
         if C is not None and not C > 0:
             raise UserError(f"model.C={C} is invalid: C must be > 0 (smaller = stronger penalty), or null for none")
         if C is not None:
-            _needs_rows(train_size, f"model.C={C}")
-        l2 = 1.0 / (2.0 * C * train_size) if C is not None else 0.0
-        super().__init__(
-            task, num_outputs, train_size, target_mean, target_std, optimizer, scheduler, l1=l1, l2=l2, compile=compile
-        )
-        self.net = MLPNet(flat_size(input_shape), [], num_outputs)
-
-    @property
-    def linear(self):
-        return self.net[-1]
+            _needs_rows(self.train_size, f"model.C={C}")
+            self.l2 = 1.0 / (2.0 * C * self.train_size)
