@@ -6,8 +6,8 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from litlab.models import MLP
-from litlab.models.nets import ACTIVATIONS, INITS, CNNNet
+from litlab.models import CNN, MLP
+from litlab.models.nets import ACTIVATIONS, INITS
 from litlab.train import build_datamodule, build_model, train
 
 # Linear models default to full-batch L-BFGS (lr 1 is its first trial step); the rest to Adam.
@@ -63,7 +63,7 @@ def test_l1_penalty_makes_weights_sparser(make_cfg, tmp_path):
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_cnn_adapts_to_the_input_shape(shape):
-    net = CNNNet(shape, out_features=10)
+    net = CNN(task="multiclass", input_shape=list(shape), num_outputs=10).net
     assert net(torch.randn(4, *shape)).shape == (4, 10)
     # the classic layout: 4 conv blocks, 2 pools, FC 512 -> FC 512 with BN and dropout 0.5
     kinds = [type(m).__name__ for m in net.features]

@@ -81,21 +81,21 @@ class MLPNet(nn.Sequential):
 class CNNNet(nn.Module):
     """Conv blocks (Conv -> [BN] -> ReLU, max-pool every `pool_every`) then a dense head.
 
-    The defaults are the classic MNIST net: Conv-BN-ReLU x2, pool, Conv-BN-ReLU x2, pool,
-    FC 512 -> FC 512 (BN, dropout 0.5), output. 'same' padding and a probe forward pass
-    size the head, so 1x8x8, 1x28x28 and 3x32x32 inputs all work.
+    'same' padding keeps H and W through each conv and every pool halves them, so the head's
+    input size is computed from `input_shape`: 1x8x8, 1x28x28 and 3x32x32 inputs all work.
+    Its defaults (the classic MNIST net) are litlab.models.CNN's.
     """
 
     def __init__(
         self,
         input_shape: Sequence[int],
         out_features: int,
-        channels: Sequence[int] = (32, 32, 64, 64),
-        kernel_size: int = 3,
-        pool_every: int = 2,
-        batch_norm: bool = True,
-        fc_sizes: Sequence[int] = (512, 512),
-        dropout: float = 0.5,
+        channels: Sequence[int],
+        kernel_size: int,
+        pool_every: int,
+        batch_norm: bool,
+        fc_sizes: Sequence[int],
+        dropout: float,
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
