@@ -40,6 +40,13 @@ def compose_cfg(tmp_path: Path, *overrides: str, config_name: str = "train", shr
     return cfg
 
 
+def write_csv(folder: Path, df, name: str = "t.csv") -> str:
+    """`df` as folder/name, without the index; returns the path."""
+    path = folder / name
+    df.to_csv(path, index=False)
+    return str(path)
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     def make(*overrides: str, **kw) -> DictConfig:

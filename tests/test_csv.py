@@ -11,12 +11,7 @@ from litlab.data import CSVDataModule
 from litlab.evaluate import load_checkpoint
 from litlab.reference import fit_reference, scores_on_test
 from litlab.train import train
-
-
-def write(tmp_path, df: pd.DataFrame, name: str = "t.csv") -> str:
-    path = tmp_path / name
-    df.to_csv(path, index=False)
-    return str(path)
+from tests.conftest import write_csv
 
 
 def table(n: int = 60, seed: int = 0, **columns) -> pd.DataFrame:
@@ -31,13 +26,13 @@ def warnings_of(caplog) -> str:
 def test_whitespace_is_stripped_from_labels_and_values(tmp_path):
     labels = ["N", "N ", " Y", "Y"] * 15
     colour = ["red", " red", "blue ", "blue"] * 15
-    dm = CSVDataModule(write(tmp_path, table(colour=colour, label=labels)), target="label")
+    dm = CSVDataModule(write_csv(tmp_path, table(colour=colour, label=labels)), target="label")
     assert dm.class_names == ["N", "Y"]
     assert dm.arrays.feature_names == ["a", "b", "colour_blue", "colour_red"]
 
 
 def test_drop_columns_and_features_choose_the_columns(tmp_path):
-    path = write(tmp_path, table(ID=np.arange(60), c=np.ones(60), y=np.arange(60) % 2))
+    path = write_csv(tmp_path, table(ID=np.arange(60), c=np.ones(60), y=np.arange(60) % 2))
     assert CSVDataModule(path, "y", drop_columns=["ID", "c"]).arrays.feature_names == ["a", "b"]
     assert CSVDataModule(path, "y", features=["b"]).arrays.feature_names == ["b"]
     for kwargs, key in (({"drop_columns": ["id"]}, "drop_columns"), ({"features": ["a", "zz"]}, "features")):
@@ -48,7 +43,7 @@ def test_drop_columns_and_features_choose_the_columns(tmp_path):
 
 def test_an_id_column_warns_as_a_feature_and_fails_as_a_target(tmp_path, caplog):
     df = table(patient=[f"P{i:03d}" for i in range(60)], ID=np.arange(1000, 1060), y=np.arange(60) % 2)
-    path = write(tmp_path, df)
+    path = write_csv(tmp_path, df)
     with caplog.at_level(logging.WARNING):
         _ = CSVDataModule(path, "y").task
     assert "feature 'ID' has a different value in every row (60): is it an ID column?" in warnings_of(caplog)
@@ -61,7 +56,7 @@ def test_an_id_column_warns_as_a_feature_and_fails_as_a_target(tmp_path, caplog)
 def test_many_categories_and_case_variants_warn(tmp_path, caplog):
     city = [f"city{i % 55}" for i in range(110)]
     sex = ["F", "M", "f", "M", "F"] * 22
-    path = write(tmp_path, table(n=110, city=city, sex=sex, y=["a", "b"] * 55))
+    path = write_csv(tmp_path, table(n=110, city=city, sex=sex, y=["a", "b"] * 55))
     with caplog.at_level(logging.WARNING):
         _ = CSVDataModule(path, "y").task
     text = warnings_of(caplog)
@@ -71,7 +66,7 @@ def test_many_categories_and_case_variants_warn(tmp_path, caplog):
 
 def test_a_class_too_rare_to_stratify_is_named_as_written(tmp_path):
     labels = ["healthy"] * 40 + ["sick"] * 19 + ["Unknown "]
-    path = write(tmp_path, table(label=labels))
+    path = write_csv(tmp_path, table(label=labels))
     with pytest.raises(ValueError, match=r"class 'Unknown' has only 1 row\(s\), too few.*add rows of it, or drop") as e:
         CSVDataModule(path, "label").setup()
     assert "least populated" not in str(e.value)
@@ -118,7 +113,7 @@ def messy_medical_table(n: int = 1000, seed: int = 0) -> pd.DataFrame:
 
 
 def test_a_messy_table_trains_to_scikit_learns_accuracy(make_cfg, tmp_path, caplog):
-    path = write(tmp_path, messy_medical_table(), "Dataset of Diabetes.csv")
+    path = write_csv(tmp_path, messy_medical_table(), "Dataset of Diabetes.csv")
     cfg = make_cfg(
         "data=csv",
         f"data.path={path}",

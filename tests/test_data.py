@@ -6,6 +6,7 @@ import torch
 
 from litlab.data import BreastCancerDataModule, CSVDataModule, DigitsDataModule, SyntheticRegressionDataModule
 from litlab.task import Task
+from tests.conftest import write_csv
 
 
 def test_split_is_70_15_15_stratified_and_disjoint():
@@ -92,11 +93,6 @@ def test_synthetic_regression_is_seeded():
     assert np.allclose(y, np.sin(x * sine.true_weight[0]), atol=1e-5)
 
 
-def write_csv(path, df):
-    df.to_csv(path, index=False)
-    return str(path)
-
-
 def test_csv_one_hot_and_string_labels(tmp_path):
     rng = np.random.default_rng(0)
     df = pd.DataFrame(
@@ -106,7 +102,7 @@ def test_csv_one_hot_and_string_labels(tmp_path):
             "species": rng.choice(["setosa", "virginica", "versicolor"], size=60),
         }
     )
-    dm = CSVDataModule(write_csv(tmp_path / "t.csv", df), target="species")
+    dm = CSVDataModule(write_csv(tmp_path, df), target="species")
     assert dm.task is Task.MULTICLASS and dm.num_outputs == 3
     assert dm.class_names == ["setosa", "versicolor", "virginica"]
     assert dm.arrays.feature_names == ["size", "colour_blue", "colour_green", "colour_red"]
@@ -116,14 +112,14 @@ def test_csv_one_hot_and_string_labels(tmp_path):
 
 def test_csv_task_inference_and_override(tmp_path):
     x = np.arange(50, dtype=float)
-    path = write_csv(tmp_path / "t.csv", pd.DataFrame({"x": x, "cls": (x % 2).astype(int), "y": x * 0.37}))
+    path = write_csv(tmp_path, pd.DataFrame({"x": x, "cls": (x % 2).astype(int), "y": x * 0.37}))
     assert CSVDataModule(path, target="cls").task is Task.BINARY
     assert CSVDataModule(path, target="y").task is Task.REGRESSION
     assert CSVDataModule(path, target="cls", target_type="regression").task is Task.REGRESSION
 
 
 def test_csv_path_is_stored_absolute_for_evaluation(tmp_path, monkeypatch):
-    write_csv(tmp_path / "t.csv", pd.DataFrame({"a": np.arange(20.0), "y": np.arange(20) % 2}))
+    write_csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "y": np.arange(20) % 2}))
     monkeypatch.chdir(tmp_path)
     dm = CSVDataModule("t.csv", target="y")
     assert dm.hparams["path"] == str(tmp_path / "t.csv")

@@ -7,12 +7,7 @@ import pytest
 from litlab.data import CSVDataModule
 from litlab.errors import UserError
 from litlab.train import train
-
-
-def csv(tmp_path, df, name="t.csv"):
-    path = tmp_path / name
-    df.to_csv(path, index=False)
-    return str(path)
+from tests.conftest import write_csv
 
 
 @pytest.mark.parametrize(
@@ -55,13 +50,13 @@ def test_csv_unreadable(tmp_path):
 
 
 def test_csv_missing_target_lists_columns(tmp_path):
-    path = csv(tmp_path, pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
+    path = write_csv(tmp_path, pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
     with pytest.raises(ValueError, match=r"data.target='label' is not a column.*\['a', 'b'\]"):
         _ = CSVDataModule(path, target="label").task
 
 
 def test_csv_target_with_one_class(tmp_path):
-    path = csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "y": ["yes"] * 20}))
+    path = write_csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "y": ["yes"] * 20}))
     with pytest.raises(ValueError, match=r"1 class\(es\) \['yes'\].*at least 2"):
         _ = CSVDataModule(path, target="y").task
 
@@ -70,7 +65,7 @@ def test_nan_or_inf_in_features_names_the_column(tmp_path):
     for bad in (np.nan, np.inf):
         a = np.arange(20.0)
         a[7] = bad
-        path = csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "b": a, "y": np.arange(20) % 2}))
+        path = write_csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "b": a, "y": np.arange(20) % 2}))
         with pytest.raises(ValueError, match=r"NaN or inf in column\(s\) \['b'\].*first at row 7"):
             _ = CSVDataModule(path, target="y").task
 

@@ -1,8 +1,6 @@
 """End to end, as a user runs it: train.py, evaluate.py, resume, multirun, TensorBoard files."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -15,7 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litlab.evaluate import load_checkpoint
 from litlab.train import train
-from tests.conftest import ROOT, run_script
+from tests.conftest import run_script
 
 
 def events(run_dir: Path) -> EventAccumulator:
@@ -148,16 +146,6 @@ def test_multirun_gives_each_job_its_own_dir(tmp_path):
         ("model=cnn", "optimizer.lr=0.001"),
         ("model=cnn", "optimizer.lr=0.01"),
     }
-
-
-@pytest.mark.slow  # two processes importing Lightning, ~12 s; the dir names carry microseconds
-def test_runs_started_together_get_separate_dirs(tmp_path):
-    cmd = [sys.executable, str(ROOT / "train.py"), "debug=fast_dev_run", "logger=none", f"paths.log_dir={tmp_path}"]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
-    for p in procs:
-        assert p.wait(timeout=240) == 0, p.stderr.read().decode()[-3000:]
-    runs = list((tmp_path / "train" / "runs").iterdir())
-    assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
 
 
 def test_csv_run_round_trips_through_its_checkpoint(make_cfg, tmp_path):

@@ -63,6 +63,7 @@ CASES = [
     ("train.py", ["data.num_folds=1"], "data.num_folds"),
     ("train.py", ["model.activation=swish"], "model.activation"),
     ("train.py", ["model.dropout=1.5"], "model.dropout"),
+    ("train.py", ["model.loss=huber"], "model.loss"),
     ("train.py", ["+model.width=3"], "model"),
     ("train.py", ["data=diabetes", "model=logistic_regression"], "model=logistic_regression"),
     ("train.py", ["data=breast_cancer", "model=cnn"], "model=cnn"),
@@ -124,6 +125,7 @@ def checksums(folder) -> dict[str, str]:
 
 
 def test_a_refused_rerun_leaves_the_earlier_run_byte_identical(cli, tmp_path):
+    # Also what two runs started in the same microsecond meet: the same dated dir; the second is refused.
     run = tmp_path / "run"
     args = [f"hydra.run.dir={run}", "trainer.max_epochs=1", "trainer=cpu", "logger=csv", *QUIET]
     assert cli("train.py", *args)[0] == 0

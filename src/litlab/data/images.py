@@ -156,7 +156,7 @@ class MNISTDataModule(ImageFilesDataModule):
     folder = "MNIST"  # torchvision's folder name
     system_dirs: tuple[str, ...] = ()
     torchvision_class = datasets.MNIST
-    class_names = [str(i) for i in range(10)]
+    labels = [str(i) for i in range(10)]  # the class names of the files' ids 0..9
 
     def __init__(
         self,
@@ -189,7 +189,7 @@ class MNISTDataModule(ImageFilesDataModule):
             parts.append((x[:, None], _checked_labels(y, 10, files[labels])))  # (N, 1, 28, 28)
         (x_train, y_train), (x_test, y_test) = parts
         x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
-        return Arrays(x, y, Task.MULTICLASS, list(self.class_names), num_test=len(x_test))
+        return Arrays(x, y, Task.MULTICLASS, list(self.labels), num_test=len(x_test))
 
 
 class FashionMNISTDataModule(MNISTDataModule):
@@ -199,7 +199,7 @@ class FashionMNISTDataModule(MNISTDataModule):
     folder = "FashionMNIST"
     system_dirs = ("/usr/share/datasets/fashion-mnist",)
     torchvision_class = datasets.FashionMNIST
-    class_names = list(datasets.FashionMNIST.classes)
+    labels = list(datasets.FashionMNIST.classes)
 
 
 class CIFAR10DataModule(ImageFilesDataModule):

@@ -60,6 +60,11 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self.task, self.num_outputs = Task.parse(task), num_outputs
         if loss not in REGRESSION_LOSSES:
             raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
+        if loss != "mse" and self.task.is_classification:
+            raise UserError(
+                f"model.loss={loss!r} applies to regression only; {self.task.value} data is fitted with "
+                "cross-entropy: leave model.loss at mse"
+            )
         if l1 < 0 or l2 < 0:
             raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
         lr = getattr(optimizer, "keywords", {}).get("lr")
