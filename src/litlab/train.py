@@ -96,7 +96,9 @@ TRAINER_INTS = (
 )
 
 
-def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Logger]) -> L.Trainer:
+def build_trainer(cfg: DictConfig, metric: str, mode: str, extra_callbacks: list[L.Callback]) -> L.Trainer:
+    """The Trainer with the `logger` and `callbacks` groups (watching `metric` in `mode`) and
+    `extra_callbacks`, the ones every run has."""
     for key in TRAINER_INTS:
         value = cfg.trainer.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -107,6 +109,8 @@ def build_trainer(cfg: DictConfig, callbacks: list[L.Callback], loggers: list[Lo
             f"trainer.accelerator={accelerator} but no GPU is usable here; use trainer.accelerator=cpu, "
             "or trainer.accelerator=auto to take a GPU when there is one"
         )
+    loggers = build_loggers(cfg)
+    callbacks = [*build_callbacks(cfg, metric, mode, has_logger=bool(loggers)), *extra_callbacks]
     return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
 
 
@@ -151,9 +155,8 @@ def check_seed(seed: object) -> int:
     return seed
 
 
-def train(cfg: DictConfig) -> dict:
-    """Run one training job described by `cfg`; return what it writes to metrics.json."""
-    start = time.perf_counter()
+def start_run(cfg: DictConfig) -> Path:
+    """Seed everything and check the run dir holds no finished run; return the run dir."""
     allow_fast_cuda_checks()
     L.seed_everything(check_seed(cfg.seed), workers=True, verbose=False)  # config.yaml records it
     output_dir = Path(cfg.paths.output_dir)
@@ -162,8 +165,25 @@ def train(cfg: DictConfig) -> dict:
             f"paths.output_dir={str(output_dir)!r} already holds a finished run; give each run a new dir "
             "(the default hydra.run.dir does) so that its checkpoints and metrics are not overwritten"
         )
-    resume = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir) if cfg.get("ckpt_path") else None
+    return output_dir
 
+
+def record_config(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> None:
+    """The config tree on the console and config.yaml in the run dir. Under DDP every rank runs
+    train(); only rank 0 prints and writes files."""
+    if not trainer.is_global_zero:
+        return
+    if cfg.extras.print_config:
+        print_config_tree(cfg)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Run one training job described by `cfg`; return what it writes to metrics.json."""
+    start = time.perf_counter()
+    output_dir = start_run(cfg)
+    resume = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir) if cfg.get("ckpt_path") else None
     # Data first: loading it checks it, and it decides what the model looks like.
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
@@ -171,17 +191,9 @@ def train(cfg: DictConfig) -> dict:
         check_resumable(resume, model)
     metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
     cfg.monitor.mode = mode  # config.yaml records the mode that ran, not 'auto'
-    loggers = build_loggers(cfg)
     interrupts = InterruptCheckpoint(output_dir / "checkpoints")
-    callbacks = [*build_callbacks(cfg, metric, mode, has_logger=bool(loggers)), RandomState(), interrupts]
-    trainer = build_trainer(cfg, callbacks, loggers)
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-    # Under DDP every rank runs this function; only rank 0 prints and writes files.
-    if cfg.extras.print_config and trainer.is_global_zero:
-        print_config_tree(cfg)
-    if trainer.is_global_zero:
-        OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+    trainer = build_trainer(cfg, metric, mode, extra_callbacks=[RandomState(), interrupts])
+    record_config(cfg, trainer, output_dir)
 
     with interrupts.recorded():
         fit_start = time.perf_counter()
@@ -189,16 +201,11 @@ def train(cfg: DictConfig) -> dict:
         fit_time = time.perf_counter() - fit_start
         val, test, best = test_best(trainer, model, datamodule)
 
-    optimized = val.get(metric)
-    if optimized is not None and not math.isfinite(optimized):
-        raise FloatingPointError(
-            f"{metric} is {optimized} on the best checkpoint: training diverged. Lower optimizer.lr."
-        )
     metrics = {
         "status": "completed",
         "monitor": metric,
         "mode": mode,
-        "optimized_metric": optimized,
+        "optimized_metric": finite(val.get(metric), metric),
         "val": val,
         "test": test,
         "best_ckpt": best,
@@ -210,9 +217,20 @@ def train(cfg: DictConfig) -> dict:
     }
     log_final_hparams(cfg, trainer, {**val, **test})
     if trainer.is_global_zero:
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        log.info("metrics written to %s", output_dir / "metrics.json")
+        write_metrics(output_dir, metrics)
     return metrics
+
+
+def write_metrics(output_dir: Path, metrics: dict) -> None:
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log.info("metrics written to %s", output_dir / "metrics.json")
+
+
+def finite(value: float | None, metric: str) -> float | None:
+    """The optimized metric, which a sweeper compares: NaN or inf means training diverged."""
+    if value is not None and not math.isfinite(value):
+        raise FloatingPointError(f"{metric} is {value} on the best checkpoint: training diverged. Lower optimizer.lr.")
+    return value
 
 
 def test_best(

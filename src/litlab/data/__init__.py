@@ -1,6 +1,7 @@
 """LightningDataModules. Each holds its whole dataset in memory and declares the task."""
 
-from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.data.arrays import Arrays
+from litlab.data.base import InMemoryDataModule
 from litlab.data.csv import CSVDataModule
 from litlab.data.images import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 from litlab.data.sklearn_sets import BreastCancerDataModule, DiabetesDataModule, DigitsDataModule

@@ -2,52 +2,21 @@
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from litlab.data import fingerprint
+from litlab.data.arrays import Arrays, checked
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.scaling import Scaler
+from litlab.data.splits import Splitter, checked_split
 from litlab.errors import UserError
 from litlab.task import Task
-
-
-@dataclass
-class Arrays:
-    """A whole dataset as loaded from its source, before splitting."""
-
-    x: np.ndarray  # (N, F) tabular, or (N, C, H, W) images (uint8 pixels are kept as uint8)
-    y: np.ndarray  # (N,) class ids 0..C-1, or float targets for regression
-    task: Task
-    class_names: list[str] | None = None  # classification only, index = class id
-    feature_names: list[str] | None = None  # tabular only
-    num_test: int = 0  # the last num_test rows are the dataset's official test set, if it has one
-    # Tabular only: the source's feature columns before encoding (default: feature_names), and
-    # which of them were one-hot encoded into feature_names; predict.py encodes new rows alike.
-    input_columns: list[str] | None = None
-    categorical_columns: list[str] | None = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        # Plain str, not numpy.str_: checkpoints must load with torch.load(weights_only=True).
-        def plain(names: list | None) -> list[str] | None:
-            return None if names is None else [str(c) for c in names]
-
-        self.class_names, self.feature_names = plain(self.class_names), plain(self.feature_names)
-        self.input_columns = plain(self.input_columns) or self.feature_names
-        self.categorical_columns = plain(self.categorical_columns) or []
-
-    @property
-    def pixel_max(self) -> float | None:
-        """Images only: the brightest value the pixels can take (255 for uint8 images)."""
-        if self.x.ndim != 4:
-            return None
-        return 255.0 if self.x.dtype == np.uint8 else float(self.x.max())
 
 
 @dataclass
@@ -57,12 +26,6 @@ class Split:
 
 
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def rarest_class(y: np.ndarray) -> tuple[int, int]:
-    """(class id, row count) of the least frequent class in `y`."""
-    classes, counts = np.unique(y, return_counts=True)
-    return int(classes[counts.argmin()]), int(counts.min())
 
 
 class InMemoryDataModule(L.LightningDataModule, ABC):
@@ -92,20 +55,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         fold: int = 0,
     ) -> None:
         super().__init__()
-        split = tuple(float(f) for f in (self.default_split if split is None else split))  # a list from YAML
-        name = type(self).__name__
-        if len(split) != 3 or split[0] <= 0 or split[1] <= 0 or abs(sum(split) - 1) > 1e-6:
-            raise UserError(
-                f"data.split={list(split)} is invalid: give three fractions [train, val, test] "
-                "that add up to 1, train and val positive, e.g. [0.7, 0.15, 0.15]"
-            )
-        if self.official_test and split[2] != 0:
-            raise UserError(
-                f"data.split={list(split)} is invalid for {name}: it has a fixed official test set, "
-                "so give [train, val, 0], e.g. [0.9, 0.1, 0] (fractions of the official train set)"
-            )
-        if not self.official_test and split[2] <= 0:
-            raise UserError(f"data.split={list(split)} is invalid: the test fraction must be > 0")
+        split = checked_split(self.default_split if split is None else split, self.official_test, type(self).__name__)
         if not (batch_size == "full" or (isinstance(batch_size, int) and batch_size >= 1)):
             raise UserError(
                 f"data.batch_size={batch_size!r} is invalid: use a positive integer "
@@ -140,7 +90,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     @property
     def arrays(self) -> Arrays:
         if self._arrays is None:
-            self._arrays = self._checked(self.load())
+            self._arrays = checked(self.load(), type(self).__name__, self.official_test)
         return self._arrays
 
     @property
@@ -297,83 +247,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             return torch.device("cpu"), compute
         return compute, compute
 
-    def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, ...]:
-        classification = self.task.is_classification
-        train_frac, val_frac, test_frac = self.split
-        idx = np.arange(len(y))
+    def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        labels = self.class_names if self.task.is_classification else None
         num_test = self.arrays.num_test
-        if num_test:
-            rest, test = idx[:-num_test], idx[-num_test:]
-        else:
-            if classification:
-                self._check_stratifiable(y)
-            rest, test = train_test_split(
-                idx, test_size=test_frac, random_state=self.seed, stratify=y if classification else None
-            )
-        if self.num_folds:
-            train, val = self._fold_indices(rest, y[rest])
-        else:
-            if classification:
-                self._check_stratifiable(y[rest])
-            train, val = train_test_split(
-                rest,
-                test_size=val_frac / (train_frac + val_frac),
-                random_state=self.seed,
-                stratify=y[rest] if classification else None,
-            )
-        return train, val, test
-
-    def _label(self, class_id: int) -> str:
-        return self.class_names[class_id] if self.class_names else str(class_id)
-
-    def _check_stratifiable(self, y: np.ndarray) -> None:
-        """A stratified split needs 2 rows of each class on both sides: name the class that has fewer."""
-        rare, count = rarest_class(y)
-        if count < 2:
-            total = int((self.arrays.y == rare).sum())
-            raise UserError(
-                f"class {self._label(rare)!r} has only {total} row(s), too few for a stratified "
-                "train/val/test split (at least 3 of each class): add rows of it, or drop or relabel them"
-            )
-
-    def _fold_indices(self, rest: np.ndarray, y_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fold `self.fold` of a seeded K-fold split of the train+val rows (stratified for
-        classification): its val rows are that fold, its train rows the other K-1 folds."""
-        k = self.num_folds
-        if self.task.is_classification:
-            rare, count = rarest_class(y_rest)
-            if count < k:
-                raise UserError(
-                    f"data.num_folds={k} is too many: class {self._label(rare)!r} has only {count} train+val "
-                    f"rows, so some folds would lack it; use data.num_folds <= {count}"
-                )
-            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
-        else:
-            splitter = KFold(n_splits=k, shuffle=True, random_state=self.seed)
-        train_pos, val_pos = list(splitter.split(rest, y_rest))[self.fold]
-        return rest[train_pos], rest[val_pos]
-
-    def _checked(self, a: Arrays) -> Arrays:
-        name = type(self).__name__
-        if self.official_test and not a.num_test:
-            raise ValueError(f"{name}.load() gave no official test rows (Arrays.num_test)")
-        bad = ~np.isfinite(a.x) if np.issubdtype(a.x.dtype, np.floating) else np.zeros(1, dtype=bool)
-        if bad.any():
-            rows = np.unique(np.nonzero(bad)[0])
-            where = ""
-            if a.feature_names is not None and a.x.ndim == 2:
-                cols = [a.feature_names[j] for j in np.unique(np.nonzero(bad)[1])]
-                where = f" in column(s) {cols}"
-            raise UserError(
-                f"{name}: the features contain NaN or inf{where} ({len(rows)} row(s), first at row {rows[0]}). "
-                "Fill or drop those rows before training."
-            )
-        if a.task.is_classification:
-            if a.class_names is None or len(a.class_names) < 2:
-                found = a.class_names or sorted(set(np.asarray(a.y).tolist()))
-                raise UserError(
-                    f"{name}: the target has {len(found)} class(es) {found}; classification needs at least 2"
-                )
-        elif not np.isfinite(a.y).all():
-            raise UserError(f"{name}: the regression target contains NaN or inf")
-        return a
+        return Splitter(self.split, self.seed, self.num_folds, self.fold, num_test, labels).indices(y)

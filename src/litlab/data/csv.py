@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.data.arrays import Arrays
+from litlab.data.base import InMemoryDataModule
 from litlab.errors import UserError
 from litlab.task import Task
 

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from torchvision import datasets
 
+from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
-from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.data.base import InMemoryDataModule
 from litlab.data.files import DataFilesError, locate
 from litlab.task import Task
 

@@ -2,7 +2,8 @@
 
 from sklearn import datasets
 
-from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.data.arrays import Arrays
+from litlab.data.base import InMemoryDataModule
 from litlab.task import Task
 
 

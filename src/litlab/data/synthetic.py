@@ -4,7 +4,8 @@ from typing import Any
 
 import numpy as np
 
-from litlab.data.base import Arrays, InMemoryDataModule
+from litlab.data.arrays import Arrays
+from litlab.data.base import InMemoryDataModule
 from litlab.errors import UserError
 from litlab.task import Task
 

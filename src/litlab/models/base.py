@@ -27,6 +27,25 @@ REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor
 STAGES = ("train", "val", "test")
 
 
+def check_settings(task: Task, loss: str, l1: float, l2: float, lr: object, target_std: float) -> None:
+    """One UserError for the first setting a model cannot train with."""
+    if loss not in REGRESSION_LOSSES:
+        raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
+    if loss != "mse" and task.is_classification:
+        raise UserError(
+            f"model.loss={loss!r} applies to regression only; {task.value} data is fitted with "
+            "cross-entropy: leave model.loss at mse"
+        )
+    if l1 < 0 or l2 < 0:
+        raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
+    if lr is not None and not (isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0):
+        raise UserError(
+            f"optimizer.lr={lr!r} is invalid: the learning rate must be a number > 0, e.g. optimizer.lr=0.001"
+        )
+    if not target_std > 0:
+        raise UserError(f"target_std={target_std} is invalid: the target's spread must be > 0")
+
+
 class SupervisedModule(CheapHookName, L.LightningModule):
     """Wraps `self.net` (set by the subclass): logits or values of shape (B, num_outputs).
 
@@ -58,22 +77,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     ) -> None:
         super().__init__()
         self.task, self.num_outputs = Task.parse(task), num_outputs
-        if loss not in REGRESSION_LOSSES:
-            raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
-        if loss != "mse" and self.task.is_classification:
-            raise UserError(
-                f"model.loss={loss!r} applies to regression only; {self.task.value} data is fitted with "
-                "cross-entropy: leave model.loss at mse"
-            )
-        if l1 < 0 or l2 < 0:
-            raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
-        lr = getattr(optimizer, "keywords", {}).get("lr")
-        if lr is not None and not (isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0):
-            raise UserError(
-                f"optimizer.lr={lr!r} is invalid: the learning rate must be a number > 0, e.g. optimizer.lr=0.001"
-            )
-        if not target_std > 0:
-            raise UserError(f"target_std={target_std} is invalid: the target's spread must be > 0")
+        check_settings(self.task, loss, l1, l2, getattr(optimizer, "keywords", {}).get("lr"), target_std)
         self.optimizer, self.scheduler = optimizer, scheduler
         self.train_size, self.target_mean, self.target_std = train_size, target_mean, target_std
         self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile

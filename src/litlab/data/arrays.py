@@ -1,0 +1,65 @@
+"""A whole dataset as its DataModule loaded it, before splitting, and the checks every load passes."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from litlab.errors import UserError
+from litlab.task import Task
+
+
+@dataclass
+class Arrays:
+    """A whole dataset as loaded from its source, before splitting."""
+
+    x: np.ndarray  # (N, F) tabular, or (N, C, H, W) images (uint8 pixels are kept as uint8)
+    y: np.ndarray  # (N,) class ids 0..C-1, or float targets for regression
+    task: Task
+    class_names: list[str] | None = None  # classification only, index = class id
+    feature_names: list[str] | None = None  # tabular only
+    num_test: int = 0  # the last num_test rows are the dataset's official test set, if it has one
+    # Tabular only: the source's feature columns before encoding (default: feature_names), and
+    # which of them were one-hot encoded into feature_names; predict.py encodes new rows alike.
+    input_columns: list[str] | None = None
+    categorical_columns: list[str] | None = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Plain str, not numpy.str_: checkpoints must load with torch.load(weights_only=True).
+        def plain(names: list | None) -> list[str] | None:
+            return None if names is None else [str(c) for c in names]
+
+        self.class_names, self.feature_names = plain(self.class_names), plain(self.feature_names)
+        self.input_columns = plain(self.input_columns) or self.feature_names
+        self.categorical_columns = plain(self.categorical_columns) or []
+
+    @property
+    def pixel_max(self) -> float | None:
+        """Images only: the brightest value the pixels can take (255 for uint8 images)."""
+        if self.x.ndim != 4:
+            return None
+        return 255.0 if self.x.dtype == np.uint8 else float(self.x.max())
+
+
+def checked(a: Arrays, name: str, official_test: bool) -> Arrays:
+    """`a`, if every DataModule can use it: finite features, 2+ classes, a finite regression target.
+    `name`: the DataModule, for the error."""
+    if official_test and not a.num_test:
+        raise ValueError(f"{name}.load() gave no official test rows (Arrays.num_test)")
+    bad = ~np.isfinite(a.x) if np.issubdtype(a.x.dtype, np.floating) else np.zeros(1, dtype=bool)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0])
+        where = ""
+        if a.feature_names is not None and a.x.ndim == 2:
+            cols = [a.feature_names[j] for j in np.unique(np.nonzero(bad)[1])]
+            where = f" in column(s) {cols}"
+        raise UserError(
+            f"{name}: the features contain NaN or inf{where} ({len(rows)} row(s), first at row {rows[0]}). "
+            "Fill or drop those rows before training."
+        )
+    if a.task.is_classification:
+        if a.class_names is None or len(a.class_names) < 2:
+            found = a.class_names or sorted(set(np.asarray(a.y).tolist()))
+            raise UserError(f"{name}: the target has {len(found)} class(es) {found}; classification needs at least 2")
+    elif not np.isfinite(a.y).all():
+        raise UserError(f"{name}: the regression target contains NaN or inf")
+    return a
