@@ -1,6 +1,8 @@
 """Tests run the real `conf/`, shrunk: CPU, few epochs, no logger unless asked, output in tmp."""
 
+import contextlib
 import gzip
+import io
 import logging
 import os
 import pickle
@@ -67,28 +69,33 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 240) ->
     return proc
 
 
+def run_in_process(script: str, *args: str) -> tuple[int, str, str]:
+    """Run an entry point in this process as the command line would (`python train.py ARGS`),
+    without the ~10 s a new process spends importing: (exit code, stdout, stderr). Hydra's
+    state and logging setup are undone afterwards."""
+    root, argv = logging.getLogger(), sys.argv
+    handlers, level = list(root.handlers), root.level
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = [str(ROOT / script), *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(str(ROOT / script), run_name="__main__")
+                code = 0
+            except SystemExit as e:
+                if isinstance(e.code, str):  # what the interpreter does with SystemExit("message")
+                    print(e.code, file=sys.stderr)
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = argv
+        HydraConfig.instance().cfg = None  # a later in-process train() is not inside this run
+        root.handlers[:], root.level = handlers, level
+    return code, out.getvalue(), err.getvalue()
+
+
 @pytest.fixture
-def cli(capfd, monkeypatch):
-    """Run an entry point in this process as the command line would (`python train.py ARGS`):
-    returns (exit code, stdout, stderr). Hydra's state and logging setup are undone afterwards."""
-    root = logging.getLogger()
-
-    def run(script: str, *args: str) -> tuple[int, str, str]:
-        handlers, level = list(root.handlers), root.level
-        monkeypatch.setattr(sys, "argv", [str(ROOT / script), *args])
-        capfd.readouterr()
-        try:
-            runpy.run_path(str(ROOT / script), run_name="__main__")
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        finally:
-            HydraConfig.instance().cfg = None  # a later in-process train() is not inside this run
-            root.handlers[:], root.level = handlers, level
-        out, err = capfd.readouterr()
-        return code, out, err
-
-    return run
+def cli():
+    return run_in_process
 
 
 # Real MNIST for the tests that use it (skipped without it): $LITLAB_DATA_DIR, else ../shared/data.

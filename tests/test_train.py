@@ -13,7 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litlab.evaluate import load_checkpoint
 from litlab.train import train
-from tests.conftest import run_script
+from tests.conftest import run_in_process
 
 
 def events(run_dir: Path) -> EventAccumulator:
@@ -35,8 +35,9 @@ def hparams_logged(ea: EventAccumulator) -> tuple[set[str], set[str]]:
 def default_run(tmp_path_factory) -> Path:
     """`python train.py` exactly as the README says, with logs in a temp dir."""
     logs = tmp_path_factory.mktemp("logs")
-    proc = run_script("train.py", f"paths.log_dir={logs}")
-    (logs / "stdout.txt").write_text(proc.stdout)
+    code, out, err = run_in_process("train.py", f"paths.log_dir={logs}")
+    assert code == 0, err[-3000:]
+    (logs / "stdout.txt").write_text(out)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     return run_dir
 
@@ -119,8 +120,8 @@ def test_fast_dev_run_tests_final_weights(make_cfg, tmp_path):
     assert metrics["best_ckpt"] is None and "test/acc" in metrics["test"]
 
 
-def test_multirun_gives_each_job_its_own_dir(tmp_path):
-    run_script(
+def test_multirun_gives_each_job_its_own_dir(tmp_path, cli):
+    code, _, err = cli(
         "train.py",
         "-m",
         "model=mlp,cnn",
@@ -131,6 +132,7 @@ def test_multirun_gives_each_job_its_own_dir(tmp_path):
         "trainer.enable_progress_bar=false",
         f"paths.log_dir={tmp_path}",
     )
+    assert code == 0, err
     (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1", "2", "3"]
