@@ -30,6 +30,13 @@ SHRINK = [
     "extras.print_config=false",
 ]
 
+# For runs whose loggers a test reads (sweeps): one epoch of a small MLP.
+QUICK = [
+    *(o for o in SHRINK if not o.startswith(("logger=", "trainer.max_epochs="))),
+    "trainer.max_epochs=1",
+    "model.hidden_sizes=[32]",
+]
+
 
 def compose_cfg(tmp_path: Path, *overrides: str, config_name: str = "train", shrink: bool = True) -> DictConfig:
     """Compose the real config with `overrides`, writing everything under `tmp_path`."""

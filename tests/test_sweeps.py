@@ -15,17 +15,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from litlab.errors import UserError
 from litlab.report import SweepReport
 from litlab.report_plots import read_curve
-from tests.conftest import ROOT
+from tests.conftest import QUICK, ROOT
 from tests.test_train import hparams_logged
-
-QUICK = [
-    "trainer=cpu",
-    "trainer.max_epochs=1",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "extras.print_config=false",
-    "model.hidden_sizes=[32]",
-]
 
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:

@@ -2,7 +2,7 @@
 swept parameters, and the validation curves of the best runs from their TensorBoard or CSV logs."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -10,11 +10,26 @@ import numpy as np
 import pandas as pd
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-if TYPE_CHECKING:
-    from litlab.report import SweepReport
+
+class Report(Protocol):
+    """What the plots read of a sweep report (litlab.report.SweepReport): no import of it here."""
+
+    sweep_dir: Path
+    jobs: pd.DataFrame  # one row per job: status, swept parameters, final metrics
+    params: list[str]
+    monitor: str | None
+    mode: str
+
+    @property
+    def group_params(self) -> list[str]: ...
+
+    @property
+    def shown_metrics(self) -> list[str]: ...
+
+    def in_sweep_order(self) -> pd.DataFrame: ...
 
 
-def write_plots(report: "SweepReport", top: int = 5) -> list[Path]:
+def write_plots(report: Report, top: int = 5) -> list[Path]:
     matplotlib.use("Agg")  # PNG files only, no display needed
     done = report.jobs[report.jobs.status == "completed"]
     if report.monitor is None or done.empty:
@@ -45,7 +60,7 @@ def _axis_values(values: pd.Series, order: pd.Series) -> tuple[np.ndarray, list[
     return np.array([cats.index(str(x)) for x in values], dtype=float), cats, False
 
 
-def metric_vs_param(report: "SweepReport", done: pd.DataFrame, param: str) -> Path:
+def metric_vs_param(report: Report, done: pd.DataFrame, param: str) -> Path:
     assert report.monitor is not None  # write_plots draws nothing without one
     fig, ax = plt.subplots(figsize=(6, 4))
     x, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
@@ -69,7 +84,7 @@ def metric_vs_param(report: "SweepReport", done: pd.DataFrame, param: str) -> Pa
     return path
 
 
-def heatmap(report: "SweepReport", done: pd.DataFrame, rows: str, cols: str) -> Path:
+def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
     """Mean of the monitored metric for each pair of values; blank where every job failed."""
     table = done.pivot_table(index=rows, columns=cols, values=report.monitor, aggfunc="mean", sort=False)
     in_order = report.in_sweep_order()
@@ -123,7 +138,7 @@ def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
     return pd.Series(points).sort_index() if points else None
 
 
-def val_curves(report: "SweepReport", best: pd.DataFrame) -> Path | None:
+def val_curves(report: Report, best: pd.DataFrame) -> Path | None:
     assert report.monitor is not None  # write_plots draws nothing without one
     fig, ax = plt.subplots(figsize=(7, 4))
     drawn = 0
