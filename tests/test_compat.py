@@ -58,3 +58,9 @@ def test_model_checkpoint_state_still_has_the_keys_we_move(tmp_path):
     restored = ModelCheckpoint(dirpath=str(tmp_path / "x"), monitor="val/loss")
     restored.load_state_dict(moved)
     assert restored.best_model_path == str(tmp_path / "x" / "e.ckpt") and float(restored.best_model_score) == 0.5
+
+
+def test_the_optuna_sweeper_still_computes_its_directions_privately():
+    from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
+
+    assert callable(getattr(OptunaSweeperImpl, "_get_directions", None))

@@ -54,6 +54,12 @@ def datamodule_state(checkpoint: dict, datamodule_class: str) -> dict:
     return checkpoint.get(datamodule_class.rsplit(".", 1)[1], {})
 
 
+def optuna_directions(impl: Any) -> list[str]:
+    """The study directions ('minimize'...) hydra-optuna-sweeper (1.3.0) will create, from its
+    private OptunaSweeperImpl._get_directions: checked against monitor.mode before any trial."""
+    return [str(getattr(d, "name", d)) for d in impl._get_directions()]
+
+
 def best_checkpoint_moved(state_dict: dict, copy: Path) -> dict:
     """ModelCheckpoint's `state_dict()` (save_top_k=1) with the best model at `copy`, in a new
     dirpath: what its `load_state_dict` restores in full only when the dirpath is unchanged."""

@@ -20,6 +20,7 @@ from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from litlab.compat import optuna_directions
 from litlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
         impl.job_idx = next_job_num(sweep_dir)
         self.config, self.sweep_dir = config, sweep_dir
         mode = config.get("monitor", {}).get("mode")
-        directions = [str(getattr(d, "name", d)) for d in impl._get_directions()]
+        directions = optuna_directions(impl)
         if mode in ("min", "max") and directions != [f"{mode}imize"]:
             raise UserError(
                 f"hydra.sweeper.direction={directions} does not match monitor.mode={mode!r} "
