@@ -4,7 +4,9 @@ Checked against lightning 2.6.6 and hydra-core 1.3.8. tests/test_compat.py fails
 one of them changes upstream. One exception: hydra_plugins/litlab_sweepers subclasses Hydra's
 BasicSweeper (hydra._internal) and hydra-optuna-sweeper's internals itself. It must import them
 there: Hydra re-imports its core plugins while it scans for plugins, and a base class imported
-earlier, here, would be another class object than the one Hydra then instantiates.
+earlier, here, would be another class object than the one Hydra then instantiates. Its
+ResumableOptunaSweeper also reads and sets attributes of hydra-optuna-sweeper's OptunaSweeperImpl
+(storage, study_name, n_trials, sampler, job_idx): tests/test_compat.py checks they are there.
 """
 
 import os
