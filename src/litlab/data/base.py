@@ -79,7 +79,6 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._rows: dict[str, np.ndarray] = {}
         self._pixel_max: float | None = None
         self._fingerprint: dict | None = None
-        self.trained_on: dict | None = None  # the fingerprint a checkpoint recorded (load_state_dict)
         self.save_hyperparameters()
 
     @abstractmethod
@@ -200,7 +199,6 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     def load_state_dict(self, state: dict) -> None:
         self.scaler.load_state_dict(state["scaler"])
-        self.trained_on = state.get("fingerprint")
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # TensorBatches already delivers (x, y) on the model's device; Lightning's default walks

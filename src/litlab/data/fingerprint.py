@@ -8,15 +8,10 @@ import numpy as np
 
 from litlab.errors import UserError
 
-CHUNK = 1 << 20
-
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def of_files(files: list[Path], key: str) -> dict:
