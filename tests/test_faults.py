@@ -48,29 +48,27 @@ def reached(proc: subprocess.Popen, run_dir: Path, epoch: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def stopped_runs(tmp_path_factory):
-    """Three training processes, started together (each spends ~10 s importing): one killed
-    with SIGKILL after its second epoch, one stopped with SIGINT and one with SIGTERM after
-    their first. Returns {signal name: (run dir, exit code, output)}."""
-    tmp = tmp_path_factory.mktemp("stopped")
-    pending = {"SIGKILL": 1, "SIGINT": 0, "SIGTERM": 0}
-    procs = {name: start_training(tmp / name, *RUN, ENDLESS) for name in pending}
+def stop_training(run_dir: Path, sig: signal.Signals, after_epoch: int) -> tuple[int, str]:
+    """Start `python train.py` (a new process spends ~10 s importing), send `sig` once last.ckpt
+    holds the end of `after_epoch`, and return (exit code, output). Each test starts its own, so
+    that `pytest -n 2` can run them side by side."""
+    proc = start_training(run_dir, *RUN, ENDLESS)
     deadline = time.monotonic() + 180
-    while pending and time.monotonic() < deadline:
-        for name, epoch in list(pending.items()):
-            if reached(procs[name], tmp / name, epoch):
-                procs[name].send_signal(getattr(signal, name))
-                del pending[name]
-        time.sleep(POLL_S)
-    for name in pending:
-        procs[name].kill()
-    assert not pending, f"no checkpoint within 180 s from {list(pending)}"
-    return {name: (tmp / name, p.wait(timeout=60), output(tmp / name)) for name, p in procs.items()}
+    try:
+        while not reached(proc, run_dir, after_epoch):
+            assert time.monotonic() < deadline, f"no checkpoint of epoch {after_epoch} within 180 s"
+            time.sleep(POLL_S)
+        proc.send_signal(sig)
+        return proc.wait(timeout=60), output(run_dir)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
 
 
-def test_kill_9_and_resume_ends_as_an_uninterrupted_run(stopped_runs, tmp_path):
-    killed, code, _ = stopped_runs["SIGKILL"]
+def test_kill_9_and_resume_ends_as_an_uninterrupted_run(tmp_path):
+    killed = tmp_path / "killed"
+    code, _ = stop_training(killed, signal.SIGKILL, after_epoch=1)
     assert code == -signal.SIGKILL and not (killed / "metrics.json").exists()  # nothing ran after the kill
     epochs = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 2  # one more
 
@@ -84,9 +82,10 @@ def test_kill_9_and_resume_ends_as_an_uninterrupted_run(stopped_runs, tmp_path):
 
 
 @pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
-def test_an_interrupt_saves_the_state_and_says_so(stopped_runs, tmp_path, name, code):
-    run, exit_code, output = stopped_runs[name]
-    assert exit_code == code, output[-3000:]
+def test_an_interrupt_saves_the_state_and_says_so(tmp_path, name, code):
+    run = tmp_path / name
+    exit_code, out = stop_training(run, getattr(signal, name), after_epoch=0)
+    assert exit_code == code, out
     record = json.loads((run / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["signal"] == name
     done = record["epochs_completed"]
