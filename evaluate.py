@@ -3,12 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from litlab.errors import exit_on_user_error
-from litlab.evaluate import evaluate
-
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
+    from litlab.errors import exit_on_user_error  # here: --help and --cfg import no torch (see train.py)
+    from litlab.evaluate import evaluate
+
     exit_on_user_error(lambda: evaluate(cfg), cfg.extras.traceback)
 
 

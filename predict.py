@@ -7,12 +7,12 @@ columns, a folder of PNG/JPG images, or a .npy array.
 import hydra
 from omegaconf import DictConfig
 
-from litlab.errors import exit_on_user_error
-from litlab.predict import predict
-
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
+    from litlab.errors import exit_on_user_error  # here: --help and --cfg import no torch (see train.py)
+    from litlab.predict import predict
+
     exit_on_user_error(lambda: predict(cfg.ckpt_path, cfg.input, cfg.output, cfg.paths.log_dir), cfg.extras.traceback)
 
 

@@ -3,12 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
-from litlab.jobs import run_recorded
-from litlab.train import train
-
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    # Imported here, after Hydra has parsed the command line: --help, --cfg and --info need
+    # no torch or Lightning, and answer at once.
+    from litlab.jobs import run_recorded
+    from litlab.train import train
+
     # The returned value is what Hydra sweepers optimize. A failure or an interrupt is recorded
     # in the run dir (metrics.json); in a multirun the other jobs go on after a failure.
     return run_recorded(train, cfg)["optimized_metric"]

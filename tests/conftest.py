@@ -56,7 +56,6 @@ def compose_cfg(tmp_path: Path, *overrides: str, config_name: str = "train", shr
         cfg = compose(config_name, overrides=[*(SHRINK if shrink else []), *overrides])
     with open_dict(cfg):  # outside a Hydra app there is no hydra:runtime.output_dir to interpolate
         cfg.paths.output_dir = str(tmp_path)
-        cfg.paths.run_name = ""
         cfg.paths.log_dir = str(tmp_path / "logs")
     return cfg
 

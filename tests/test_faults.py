@@ -23,7 +23,8 @@ from tests.test_user_errors import crafted_checkpoint
 
 # Dropout draws random numbers every step: a resume is exact only if the generators are restored.
 RUN = ["model.dropout=0.3", "data.batch_size=16"]
-ENDLESS = "trainer.max_epochs=1000"  # the signal, not the epoch limit, ends these runs
+# The signal ends these runs, not the epoch limit or early stopping, however late a busy machine sends it.
+ENDLESS = ["trainer.max_epochs=1000", "~callbacks.early_stopping"]
 POLL_S = 0.02
 
 
@@ -52,7 +53,7 @@ def stop_training(run_dir: Path, sig: signal.Signals, after_epoch: int) -> tuple
     """Start `python train.py` (a new process spends ~10 s importing), send `sig` once last.ckpt
     holds the end of `after_epoch`, and return (exit code, output). Each test starts its own, so
     that `pytest -n 2` can run them side by side."""
-    proc = start_training(run_dir, *RUN, ENDLESS)
+    proc = start_training(run_dir, *RUN, *ENDLESS)
     deadline = time.monotonic() + 180
     try:
         while not reached(proc, run_dir, after_epoch):

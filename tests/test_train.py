@@ -16,19 +16,29 @@ from litlab.train import train
 from tests.conftest import run_in_process
 
 
-def events(run_dir: Path) -> EventAccumulator:
-    ea = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+def events(folder: Path) -> EventAccumulator:
+    ea = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     ea.Reload()
     return ea
 
 
-def hparams_logged(ea: EventAccumulator) -> tuple[set[str], set[str]]:
-    """(hyperparameter names, metric names) that the HParams tab will show."""
+def tensorboard_run(run_dir: Path) -> Path:
+    """The run's TensorBoard dir, as its metrics.json records it."""
+    return Path(json.loads((run_dir / "metrics.json").read_text())["tensorboard"])
+
+
+def session_hparams(ea: EventAccumulator) -> dict[str, object]:
+    """The hyperparameters of the run's HParams session, as TensorBoard reads them (bool, number, string)."""
     content = ea.PluginTagToContent("hparams")
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
-    metrics = {m.name.tag for m in experiment.experiment.metric_infos}
-    return set(start.session_start_info.hparams), metrics
+    return {k: getattr(v, v.WhichOneof("kind")) for k, v in start.session_start_info.hparams.items()}
+
+
+def experiment_summary(sweep_dir: Path) -> tuple[set[str], set[str]]:
+    """(hyperparameter names, metric names) of the experiment summary at a sweep's root."""
+    content = events(sweep_dir).PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    return {h.name for h in experiment.hparam_infos}, {f"{m.name.group}:{m.name.tag}" for m in experiment.metric_infos}
 
 
 @pytest.fixture(scope="module")
@@ -58,27 +68,27 @@ def test_default_train_reaches_95_percent_on_digits(default_run):
     assert saved.paths.output_dir == str(default_run)
 
 
-def test_tensorboard_has_scalars_lr_hparams_and_confusion_matrix(default_run):
-    ea = events(default_run)
+def test_tensorboard_has_curves_hparams_final_metrics_and_confusion_matrix(default_run):
+    metrics = json.loads((default_run / "metrics.json").read_text())
+    run = tensorboard_run(default_run)
+    assert run == default_run / "default"  # no overrides but the log dir, which names no setting
+    ea = events(run)
     scalars = set(ea.Tags()["scalars"])
-    assert {
-        "train/loss_step",
-        "train/loss",
-        "train/acc",
-        "val/loss",
-        "val/acc",
-        "val/f1",
-        "test/acc",
-        "test/f1",
-        "lr-Adam",
-    } <= scalars
-    assert len(ea.Scalars("val/acc")) >= 10  # one per epoch
+    assert {"train/loss_step", "train/loss", "train/acc", "val/loss", "val/acc", "val/f1", "lr-Adam"} <= scalars
+    assert not any(t.startswith(("test/", "hp/")) for t in scalars)  # final results live in best/
+    assert [e.step for e in ea.Scalars("val/acc")] == [e.step for e in ea.Scalars("train/acc")]  # no extra point
+    assert len(ea.Scalars("val/acc")) == metrics["epochs"]
     assert "test/confusion_matrix" in ea.Tags()["images"]
-    hparams, metric_tags = hparams_logged(ea)
-    assert {"model.hidden_sizes", "optimizer.lr", "data.batch_size", "seed"} <= hparams
-    assert {"hp/val/acc", "hp/test/acc"} <= metric_tags
-    test_acc = json.loads((default_run / "metrics.json").read_text())["test"]["test/acc"]
-    assert ea.Scalars("hp/test/acc")[-1].value == pytest.approx(test_acc)
+    final = events(run / "best")
+    for split in ("val", "test"):
+        for name, value in metrics[split].items():
+            assert final.Scalars(name)[-1].value == pytest.approx(value), name
+    hparams = session_hparams(ea)
+    assert {"data": "digits", "model": "mlp", "optimizer": "adam", "seed": 42}.items() <= hparams.items()
+    assert hparams["model.hidden_sizes"] == "[256, 128]" and hparams["model.batch_norm"] is False
+    assert {"optimizer.lr", "data.batch_size"} <= hparams.keys()
+    assert not any("_target_" in k or k in ("model.loss", "data.device", "paths.log_dir") for k in hparams)
+    assert hparams == metrics["hparams"]
 
 
 def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp_path, cli, monkeypatch):
@@ -110,9 +120,11 @@ def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_
 def test_regression_run_logs_scatter_and_mse_monitor(make_cfg, tmp_path):
     metrics = train(make_cfg("data=diabetes", "model=linear_regression", "optimizer.lr=1.0", "logger=tensorboard"))
     assert metrics["monitor"] == "val/loss" and metrics["mode"] == "min"
-    ea = events(tmp_path)
+    ea = events(Path(metrics["tensorboard"]))
     assert "test/pred_vs_true" in ea.Tags()["images"]
-    assert {"train/mse", "val/r2", "test/mae"} <= set(ea.Tags()["scalars"])
+    assert {"train/mse", "val/r2"} <= set(ea.Tags()["scalars"])
+    assert "test/mae" in events(Path(metrics["tensorboard"]) / "best").Tags()["scalars"]
+    assert metrics["hparams"]["model.loss"] == "mse"  # a regression setting, on a regression run
 
 
 def test_fast_dev_run_tests_final_weights(make_cfg, tmp_path):
@@ -140,8 +152,12 @@ def test_multirun_gives_each_job_its_own_dir(tmp_path, cli):
     for job in jobs:
         metrics = json.loads((job / "metrics.json").read_text())
         seen.add(tuple(o for o in metrics["overrides"] if o.startswith(("model=", "optimizer.lr="))))
-        (event_file, *_) = (job / "tensorboard").rglob("events.out.tfevents.*")
-        assert "model=" in event_file.parent.name  # the TensorBoard run is named by the overrides
+    # TensorBoard: one run per job at the sweep root, named by what was swept; HParams on those columns
+    runs = {f.parent.name for f in sweep.glob("*/events.out.tfevents.*")}
+    assert runs == {f"model={m},optimizer.lr={lr}" for m in ("mlp", "cnn") for lr in ("0.001", "0.01")}
+    hparams, metric_names = experiment_summary(sweep)
+    assert hparams == {"model", "optimizer.lr"}
+    assert {"best:val/loss", "best:val/acc", "best:test/acc"} <= metric_names
     assert seen == {
         ("model=mlp", "optimizer.lr=0.001"),
         ("model=mlp", "optimizer.lr=0.01"),

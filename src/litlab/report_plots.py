@@ -1,6 +1,7 @@
 """The sweep report's PNG plots: the metric against each swept parameter, a heatmap over two
 swept parameters, and the validation curves of the best runs from their TensorBoard or CSV logs."""
 
+import json
 from pathlib import Path
 from typing import Protocol
 
@@ -120,16 +121,15 @@ def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
 
 
 def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
-    """The logged values of `tag` by training step, from TensorBoard event files or CSV logs."""
+    """The logged values of `tag` by training step: from the job's TensorBoard run (metrics.json
+    names it; its best/ sub-run holds only the final values) or its CSV logs."""
+    record = json.loads((job_dir / "metrics.json").read_text()) if (job_dir / "metrics.json").exists() else {}
     points: dict[int, float] = {}
-    # Event files are named by creation time: the first with the tag is the fit's; those after
-    # it hold the re-validation of the best checkpoint, not part of the curve.
-    for f in sorted(job_dir.rglob("events.out.tfevents.*"), key=lambda f: f.name):
-        ea = EventAccumulator(str(f), size_guidance={"scalars": 0})
+    if record.get("tensorboard"):
+        ea = EventAccumulator(record["tensorboard"], size_guidance={"scalars": 0})
         ea.Reload()
         if tag in ea.Tags()["scalars"]:
             points = {e.step: e.value for e in ea.Scalars(tag)}
-            break
     for f in [] if points else sorted(job_dir.rglob("metrics.csv")):
         df = pd.read_csv(f)
         if tag in df:

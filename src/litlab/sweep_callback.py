@@ -8,12 +8,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from litlab.report import SweepReport
+from litlab.tensorboard import write_sweep_summary
 
 log = logging.getLogger(__name__)
 
 
 class SweepEnd(Callback):
-    """Writes the sweep report (tables and plots, as scripts/report.py does), then fails the
+    """Writes the sweep report (tables and plots, as scripts/report.py does) and TensorBoard's
+    experiment summary (litlab.tensorboard), then fails the
     multirun if any of its jobs failed: the other jobs have all run by then.
 
     The failure is a SystemExit (message on stderr, exit code 1): Hydra turns any other
@@ -28,6 +30,7 @@ class SweepEnd(Callback):
         report = SweepReport.load(sweep_dir)
         try:
             report.write(show=True)
+            write_sweep_summary(sweep_dir, report.params)  # HParams opens on the swept columns
         except Exception:  # a broken plot must not hide the outcome of the sweep
             log.exception("the sweep report could not be written; the jobs' results are in their dirs")
         failed = report.failed_jobs()

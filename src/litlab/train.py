@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import pandas as pd
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from litlab import checkpoint
+from litlab import checkpoint, tensorboard
 from litlab.compat import allow_fast_cuda_checks
 from litlab.console import print_config_tree
 from litlab.data import InMemoryDataModule
@@ -25,12 +24,11 @@ from litlab.errors import UserError
 from litlab.interrupts import InterruptCheckpoint
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
-from litlab.overrides import job_overrides, parse_overrides
+from litlab.overrides import job_overrides
 from litlab.resume import RandomState, check_resumable
+from litlab.task import Task
 
 log = logging.getLogger(__name__)
-
-HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "seed")
 
 
 def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
@@ -133,22 +131,6 @@ def build_callbacks(cfg: DictConfig, metric: str, mode: str, has_logger: bool) -
     return callbacks
 
 
-def hparams_for_tensorboard(cfg: DictConfig, overrides: list[str]) -> dict:
-    """The swept-over part of the config, flattened to `model.hidden_sizes`-style keys: the
-    data/model/optimizer/scheduler groups and seed, plus every key the job overrides
-    (`trainer.max_epochs=5` gives its value, `model=cnn` the option name)."""
-    nested = {
-        k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
-        for k in HPARAM_GROUPS
-        if k in cfg
-    }
-    hparams = pd.json_normalize(nested, sep=".").iloc[0].to_dict()
-    for key, text in parse_overrides(overrides).items():
-        value = OmegaConf.select(cfg, key, default=text)
-        hparams[key] = text if isinstance(value, DictConfig | ListConfig) else value
-    return hparams
-
-
 def check_seed(seed: object) -> int:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UserError(f"seed={seed!r} is invalid: give an integer, e.g. seed=42")
@@ -214,8 +196,8 @@ def train(cfg: DictConfig) -> dict:
         "wall_time_s": round(time.perf_counter() - start, 3),
         "fit_time_s": round(fit_time, 3),  # trainer.fit alone: no imports, data loading or testing
         "overrides": job_overrides(),
+        **log_tensorboard(cfg, trainer, model, {**val, **test}),
     }
-    log_final_hparams(cfg, trainer, {**val, **test})
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
     return metrics
@@ -246,9 +228,13 @@ def test_best(
     return dict(val), dict(test), best
 
 
-def log_final_hparams(cfg: DictConfig, trainer: L.Trainer, final: dict) -> None:
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):  # the HParams tab pairs these with the final metrics
-            metrics = {f"hp/{k}": v for k, v in final.items()}
-            logger.log_hyperparams(hparams_for_tensorboard(cfg, job_overrides()), metrics)
-            logger.finalize("success")
+def log_tensorboard(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, final: dict) -> dict:
+    """The run's HParams session and final metrics in TensorBoard (litlab.tensorboard); returns
+    what metrics.json records of it: the hyperparameters and the run's TensorBoard dir."""
+    logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+    if logger is None:
+        return {}
+    params = tensorboard.hparams(cfg, regression=model.task is Task.REGRESSION)
+    if trainer.is_global_zero:
+        tensorboard.log_session(logger.log_dir, params, final, trainer.global_step)
+    return {"hparams": params, "tensorboard": logger.log_dir}

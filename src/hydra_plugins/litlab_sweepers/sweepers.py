@@ -10,18 +10,22 @@ after the sweep and first writes the report.
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import optuna
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # see litlab.compat
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from hydra.utils import instantiate
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import DictConfig, OmegaConf
-from optuna.trial import TrialState
 
-from litlab.compat import optuna_directions
 from litlab.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+
+# Hydra imports every plugin module to discover plugins, even for `--help`: optuna and
+# Lightning (through litlab.compat) are imported only once an Optuna sweep is set up.
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ class ResumableOptunaSweeper(OptunaSweeper):
     """
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from litlab.compat import optuna_directions
+
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         impl = self.sweeper
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -87,6 +93,9 @@ class ResumableOptunaSweeper(OptunaSweeper):
             )
 
     def sweep(self, arguments: list[str]) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
         impl = self.sweeper
         assert self.config is not None  # Hydra calls setup() first
         existing = {s.study_name for s in optuna.get_all_study_summaries(impl.storage)} if impl.storage else set()
@@ -115,11 +124,15 @@ class ResumableOptunaSweeper(OptunaSweeper):
             return
         self._write_best()
 
-    def _study(self) -> optuna.Study:
+    def _study(self) -> "optuna.Study":
+        import optuna
+
         assert self.sweeper.storage is not None  # only studies with storage are reloaded
         return optuna.load_study(study_name=self.sweeper.study_name, storage=self.sweeper.storage)
 
     def _write_best(self) -> None:
+        from optuna.trial import TrialState
+
         if not self.sweeper.storage or self.config is None:
             return
         study = self._study()

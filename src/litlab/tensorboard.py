@@ -1,0 +1,163 @@
+"""What TensorBoard shows of a run: its name, its hyperparameters and final metrics (HParams
+tab), and a sweep's experiment summary, which makes HParams open on the swept columns.
+
+Layout, for `tensorboard --logdir <sweep dir>` (or `<run dir>`):
+  <sweep dir>/<name>/       the run's curves (train/, val/, test/ tags) and its HParams session
+  <sweep dir>/<name>/best/  the final metrics of the best checkpoint (val/acc, test/acc, ...)
+  <sweep dir>/events...     the experiment summary, written when the sweep ends
+<name> is what sets the run apart: its swept overrides (model=mlp,optimizer.lr=0.01), or for a
+single run its overrides, or `default`.
+"""
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from tensorboard.plugins.hparams import summary_v2 as hp
+from torch.utils.tensorboard import SummaryWriter
+
+from litlab.overrides import job_overrides, parse_overrides
+
+FINAL = "best"  # the sub-run with the best checkpoint's final metrics
+CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
+SETTINGS = ("model", "optimizer", "scheduler")  # every value of these groups is a hyperparameter
+NOT_SETTINGS = ("compile",)  # model keys that do not change what is learned
+MAX_NAME = 60  # TensorBoard shows run names up to about this many characters in full
+
+Value = bool | int | float | str
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def excluded_keys() -> set[str]:
+    """Overrides that name no setting (paths, progress bar...): hydra.job.config.override_dirname."""
+    if not HydraConfig.initialized():
+        return set()
+    return set(HydraConfig.get().job.config.override_dirname.exclude_keys)
+
+
+def swept_keys() -> set[str]:
+    """The keys a multirun varies: its `-m` overrides with several values (as the sweep's
+    multirun.yaml keeps them) and the Optuna search space (hydra.sweeper.params)."""
+    hc = HydraConfig.get()
+    keys = set((hc.sweeper.get("params") or {}).keys())
+    saved = Path(hc.sweep.dir) / "multirun.yaml"
+    if saved.exists():
+        task = OmegaConf.load(saved).hydra.overrides.task
+        keys |= {k for k, text in parse_overrides(list(task)).items() if "," in text or "(" in text}
+    return keys
+
+
+def run_name() -> str:
+    """The run's overrides that set it apart, `k=v,k=v`: in a multirun the swept ones, else all
+    but those naming no setting; `default` if none. Keys shortened to their last part if long."""
+    overrides = {k: v for k, v in parse_overrides(job_overrides()).items() if k not in excluded_keys()}
+    if in_multirun():
+        swept = swept_keys()
+        overrides = {k: v for k, v in overrides.items() if k in swept}
+    name = ",".join(f"{k}={v}" for k, v in overrides.items())
+    if len(name) > MAX_NAME:
+        name = ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in overrides.items())
+    return name.replace("/", "_")[: MAX_NAME * 2] or "default"
+
+
+class RunLogger(TensorBoardLogger):
+    """Lightning's TensorBoardLogger, writing to `<sweep dir>/<run name>` in a multirun and to
+    `<output_dir>/<run name>` otherwise (see the module docstring). A name already taken (a
+    resumed sweep repeating a trial) gets the job number appended. Metrics logged after fit
+    (the best checkpoint's validate and test) are left out: the curves end where training
+    ended, and those results go to the best/ run (log_session)."""
+
+    def __init__(self, output_dir: str) -> None:
+        root = Path(HydraConfig.get().sweep.dir) if in_multirun() else Path(output_dir)
+        name = run_name() if HydraConfig.initialized() else "default"
+        if (root / name).exists() and in_multirun():
+            name = f"{name}#{HydraConfig.get().job.num}"
+        super().__init__(save_dir=str(root), name="", version=name, default_hp_metric=False)
+        self.fit_ended = False
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if not self.fit_ended:
+            super().log_metrics(metrics, step)
+
+    def finalize(self, status: str) -> None:  # Lightning calls this when fit (or a later stage) ends
+        super().finalize(status)
+        self.fit_ended = True
+
+
+def as_value(value: object) -> Value:
+    """A value as HParams shows it: booleans, numbers and strings as such, lists as `[64, 64]`."""
+    if isinstance(value, DictConfig | ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, bool | int | float | str):
+        return value
+    return json.dumps(value, separators=(", ", ": ")) if isinstance(value, list | dict) else str(value)
+
+
+def hparams(cfg: DictConfig, regression: bool) -> dict[str, Value]:
+    """The run's hyperparameters: the option chosen in each group (model=mlp), the settings of
+    its model, optimizer and scheduler, the batch size, the seed, and every value it overrides. Left out:
+    `_target_`-style keys, paths and devices, and model.loss unless the task is regression."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    found: dict[str, object] = {g: choices[g] for g in CHOICE_GROUPS if choices.get(g) not in (None, "none")}
+    for group in SETTINGS:
+        for key, value in (cfg.get(group) or {}).items():
+            if not str(key).startswith("_") and key not in NOT_SETTINGS:
+                found[f"{group}.{key}"] = value
+    found["data.batch_size"], found["seed"] = cfg.data.get("batch_size"), cfg.get("seed")
+    excluded = excluded_keys()
+    for key, text in parse_overrides(job_overrides()).items():
+        if key not in excluded and not key.startswith("hydra."):
+            found[key] = OmegaConf.select(cfg, key, default=text) if key not in choices else text
+    if not regression:
+        found.pop("model.loss", None)
+    return {k: as_value(v) for k, v in found.items() if v is not None}
+
+
+def log_session(log_dir: str, params: dict[str, Value], final: dict[str, float], step: int) -> None:
+    """The run's HParams session (its hyperparameters) in its run dir `log_dir`, and the best
+    checkpoint's final metrics as scalars in `<log_dir>/best`: the val/ curves end where training ended."""
+    with SummaryWriter(log_dir=log_dir) as writer:  # Lightning's own writer is closed after fit
+        session = hp.hparams_pb(params, trial_id=Path(log_dir).name, start_time_secs=time.time())
+        writer.file_writer.add_summary(session)
+    with SummaryWriter(log_dir=str(Path(log_dir) / FINAL)) as writer:
+        for tag, value in final.items():
+            writer.add_scalar(tag, value, global_step=step)
+
+
+def domain(values: list[Value]) -> hp.Discrete | hp.RealInterval:
+    """Discrete for categories, booleans and a few numbers; an interval for many numbers."""
+    distinct = sorted(set(values), key=str)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in distinct)
+    if numbers and len(distinct) > 10:
+        return hp.RealInterval(float(min(distinct)), float(max(distinct)))  # type: ignore[type-var]
+    if numbers:
+        return hp.Discrete([float(v) for v in distinct])
+    if all(isinstance(v, bool) for v in distinct):
+        return hp.Discrete(distinct)
+    return hp.Discrete([str(v) for v in distinct])
+
+
+def write_experiment(sweep_dir: Path, swept: list[str], sessions: list[dict[str, Value]], metrics: list[str]) -> None:
+    """TensorBoard's experiment summary at the sweep root: the `swept` hyperparameters with their
+    domains, and `metrics` (final values, in each run's `best/`)."""
+    params = [hp.HParam(k, domain([s[k] for s in sessions if k in s])) for k in swept if any(k in s for s in sessions)]
+    infos = [hp.Metric(m, group=FINAL, display_name=m) for m in metrics]
+    with SummaryWriter(log_dir=str(sweep_dir)) as writer:
+        writer.file_writer.add_summary(hp.hparams_config_pb(params, infos))
+
+
+def write_sweep_summary(sweep_dir: Path, swept: list[str]) -> None:
+    """The experiment summary of a finished sweep over the keys `swept`, from its jobs' metrics.json."""
+    records = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
+    sessions = [r["hparams"] for r in records if r.get("hparams")]
+    finals = [k for r in records if r.get("hparams") for k in [*r.get("val", {}), *r.get("test", {})]]
+    if sessions:
+        write_experiment(sweep_dir, swept, sessions, list(dict.fromkeys(finals)))
