@@ -48,6 +48,7 @@ def default_run(tmp_path_factory) -> Path:
     code, out, err = run_in_process("train.py", f"paths.log_dir={logs}")
     assert code == 0, err[-3000:]
     (logs / "stdout.txt").write_text(out)
+    (logs / "stderr.txt").write_text(err)
     (run_dir,) = (logs / "train" / "runs").iterdir()
     return run_dir
 
@@ -62,7 +63,13 @@ def test_default_train_reaches_95_percent_on_digits(default_run):
     assert best.parent == default_run / "checkpoints" and best.is_file()
     assert (default_run / "checkpoints" / "last.ckpt").is_file()
     stdout = (default_run.parents[2] / "stdout.txt").read_text()
-    assert "CONFIG" in stdout and "_target_: litlab.models.MLP" in stdout  # the rich config tree
+    console = stdout + (default_run.parents[2] / "stderr.txt").read_text()
+    assert "hidden_sizes=[256, 128]" in stdout and f"{default_run}/config.yaml" in stdout  # the config, compact
+    assert "Linear(in_features=64, out_features=256" in stdout and "train_metrics" not in stdout  # the net's layers
+    assert f"tensorboard --logdir {default_run}" in stdout.strip().splitlines()[-1]  # the answer, last
+    assert f"{metrics['test']['test/acc']:.4f}" in stdout
+    for noise in ("Tip:", "LeafSpec", "v_num", "Total FLOPs", "smaller than the logging interval", "Restoring states"):
+        assert noise not in console, noise
     saved = OmegaConf.load(default_run / "config.yaml")  # the resolved config, 'auto' filled in
     assert saved.monitor.metric == "val/loss" and saved.monitor.mode == "min"
     assert saved.paths.output_dir == str(default_run)

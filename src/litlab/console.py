@@ -1,20 +1,138 @@
-"""The composed config, printed as a rich tree at the start of a run."""
+"""What a run prints: a compact config summary at the start, the network's layers, a progress
+bar without Lightning's `v_num`, a closing summary with the answer, and none of the third-party
+notices that do not apply to a litlab run."""
 
+import contextlib
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
 import rich
-import rich.syntax
-import rich.tree
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import RichProgressBar
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from rich.table import Table
 
-ORDER = ("data", "model", "optimizer", "scheduler", "callbacks", "logger", "trainer", "paths")
+GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
+NOT_SHOWN = ("default_root_dir",)  # the run dir, shown once on its own line
+
+# Third-party notices, silenced by message; every other warning stays visible.
+NOISE_WARNINGS = (
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # raised inside Lightning 2.6 on torch 2.14, not by us
+    # train/loss_step is logged every log_every_n_steps; the epoch metrics are logged anyway
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r"The `srun` command is available on your system but is not used",  # local runs on a SLURM node
+)
+NOISE_LOGS = ("💡 Tip:",)  # Lightning's adverts for litlogger and litmodels
+LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
 
-def print_config_tree(cfg: DictConfig) -> None:
-    """One branch per top-level key, groups first, each branch the resolved YAML."""
-    tree = rich.tree.Tree("CONFIG", style="bold", guide_style="dim")
-    keys = [k for k in ORDER if k in cfg] + [k for k in cfg if k not in ORDER and k != "hydra"]
-    for key in keys:
-        branch = tree.add(str(key), style="bold")
-        value = cfg[key]
-        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
-        branch.add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark"))
-    rich.print(tree)
+class DropMessages(logging.Filter):
+    """Drops log records whose message starts with one of `prefixes`."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefixes)
+
+
+def quiet_third_party() -> None:
+    """Silence NOISE_WARNINGS and NOISE_LOGS, and send Lightning's log lines to the run's own
+    handlers (console and train.log, set up by Hydra) only: `import lightning` adds a console
+    handler of its own, which printed each line a second time."""
+    if logging.getLogger().hasHandlers():
+        logging.getLogger("lightning").handlers.clear()
+    for message in NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+    for name in LIGHTNING_INFO_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropMessages) for f in logger.filters):
+            logger.addFilter(DropMessages(NOISE_LOGS))
+
+
+@contextlib.contextmanager
+def quiet_checkpoint_loading() -> Iterator[None]:
+    """Without Lightning's "Restoring states / Loaded model weights" lines, which the validation
+    and test of the best checkpoint would print twice each at the end of every run."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_INFO_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def inline(node: object) -> str:
+    """A group's settings on one line: `lr=0.001 weight_decay=0.0`, without `_target_`-style keys."""
+    if not isinstance(node, DictConfig):
+        return "" if node is None else str(node)
+    values = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(values, dict)
+    shown = {k: v for k, v in values.items() if not str(k).startswith("_") and k not in NOT_SHOWN}
+    return " ".join(f"{k!s}={v}" for k, v in shown.items() if not isinstance(v, dict))
+
+
+def print_lines(rows: list[tuple[str, str]]) -> None:
+    """`name  value` lines, unwrapped whatever the terminal width: paths and commands stay whole."""
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        rich.get_console().print(f"[bold]{name:<{width}}[/bold]  {value}", soft_wrap=True, highlight=False)
+
+
+def print_config_summary(cfg: DictConfig, config_file: str) -> None:
+    """One line per group (its option and settings), the overrides, and where the full config is."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    rows = [(group, f"[cyan]{choices.get(group) or ''}[/cyan] {inline(cfg.get(group))}") for group in GROUPS]
+    if choices.get("experiment"):
+        rows.append(("experiment", str(choices["experiment"])))
+    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else ListConfig([])
+    rows += [("overrides", " ".join(overrides) or "none"), ("config", f"{config_file} (all of it, resolved)")]
+    print_lines(rows)
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's rich progress bar without `v_num` (the logger's version: our run name)."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float | dict]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
+class NetSummary(L.Callback):
+    """At the start of fit: the network's layers (`pl_module.net`) and their parameter counts.
+    Lightning's own summary lists the metric modules too, with 0 parameters each."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        net = getattr(pl_module, "net", pl_module)
+        if not trainer.is_global_zero:
+            return
+        total = sum(p.numel() for p in net.parameters())
+        table = Table(title=f"{type(pl_module).__name__}: {total:,} parameters", title_justify="left")
+        table.add_column("layer")
+        table.add_column("type")
+        table.add_column("params", justify="right")
+        for name, module in net.named_modules():
+            if name and not any(module.children()):  # the leaves: Linear, Conv2d, ReLU...
+                table.add_row(name, repr(module), f"{sum(p.numel() for p in module.parameters()):,}")
+        rich.print(table)
+
+
+def print_result(metrics: dict, run_dir: str, tensorboard_dir: str | None) -> None:
+    """The run's answer, last on the console: test metrics, best epoch, where everything is."""
+    best = metrics.get("best_ckpt")
+    found = re.search(r"epoch[_=](\d+)", Path(best).name) if best else None
+    epoch = str(int(found.group(1))) if found else Path(best).name if best else "none (final weights)"
+    rows = [(name, f"{value:.4f}") for name, value in metrics["test"].items()]
+    rows += [("best epoch", epoch), ("run dir", run_dir)]
+    if tensorboard_dir:
+        rows.append(("tensorboard", f"tensorboard --logdir {tensorboard_dir}"))
+    print_lines(rows)

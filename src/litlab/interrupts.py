@@ -36,19 +36,31 @@ def signal_name(exception: BaseException) -> str | None:
     return None
 
 
+# The signals received inside `signals_raise()`. Python runs a signal handler between two
+# bytecodes of the main thread, which may be inside a finalizer (a __del__, a weakref callback);
+# an exception raised there is printed as "Exception ignored" and lost. InterruptCheckpoint
+# raises it again at the next batch, so that no Ctrl-C or SIGTERM goes unanswered.
+_received: list[str] = []
+
+
 def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    _received.append(name)
+    raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(name)
 
 
 @contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Inside: SIGTERM raises Interrupted where the program is, as SIGINT raises KeyboardInterrupt.
-    Lightning's own SIGTERM handler, installed during fit, calls this one after its own."""
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+def signals_raise() -> Iterator[None]:
+    """Inside: SIGINT raises KeyboardInterrupt and SIGTERM raises Interrupted where the program
+    is, and both are remembered (see _received). Lightning's own SIGTERM handler, installed
+    during fit, calls this one after its own."""
+    _received.clear()
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class InterruptCheckpoint(L.Callback):
@@ -60,6 +72,10 @@ class InterruptCheckpoint(L.Callback):
     def __init__(self, dirpath: str | Path) -> None:
         self.dirpath = Path(dirpath)
         self.interrupted: Interrupted | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if _received and self.interrupted is None:  # its exception was lost (see _received)
+            raise Interrupted(_received[-1])
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         name = signal_name(exception)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from litlab.compat import global_rank
 from litlab.errors import UserError, exit_with, wants_traceback
-from litlab.interrupts import Interrupted, sigterm_raises
+from litlab.interrupts import Interrupted, signals_raise
 from litlab.overrides import job_overrides
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
     """`job(cfg)`, whose metrics.json it completes on failure or interrupt; returns what `job` returns."""
     start = time.perf_counter()
     try:
-        with sigterm_raises():
+        with signals_raise():
             metrics = job(cfg)
     except (Interrupted, KeyboardInterrupt) as e:
         stop = e if isinstance(e, Interrupted) else Interrupted("SIGINT")

@@ -18,7 +18,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import checkpoint, tensorboard
 from litlab.compat import allow_fast_cuda_checks
-from litlab.console import print_config_tree
+from litlab.console import (
+    NetSummary,
+    print_config_summary,
+    print_result,
+    quiet_checkpoint_loading,
+    quiet_third_party,
+)
 from litlab.data import InMemoryDataModule
 from litlab.errors import UserError
 from litlab.interrupts import InterruptCheckpoint
@@ -109,7 +115,8 @@ def build_trainer(cfg: DictConfig, metric: str, mode: str, extra_callbacks: list
         )
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, metric, mode, has_logger=bool(loggers)), *extra_callbacks]
-    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    # Lightning's own summary lists the metric modules too: NetSummary replaces it.
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, enable_model_summary=False)
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
@@ -119,7 +126,8 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 def build_callbacks(cfg: DictConfig, metric: str, mode: str, has_logger: bool) -> list[L.Callback]:
     """The `callbacks` group. Those whose `monitor` is `???` (best checkpoint, early stopping)
     watch `metric` in `mode`. Left out: those Lightning would refuse in this run, a learning-rate
-    monitor without a logger and a progress bar with `trainer.enable_progress_bar=false`."""
+    monitor without a logger, a progress bar with `trainer.enable_progress_bar=false` and the
+    network summary with `trainer.enable_model_summary=false`."""
     callbacks = []
     for node in (cfg.get("callbacks") or {}).values():
         watch = {"monitor": metric, "mode": mode} if OmegaConf.is_missing(node, "monitor") else {}
@@ -128,6 +136,8 @@ def build_callbacks(cfg: DictConfig, metric: str, mode: str, has_logger: bool) -
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if not cfg.trainer.get("enable_model_summary", True):
+        callbacks = [c for c in callbacks if not isinstance(c, NetSummary)]
     return callbacks
 
 
@@ -156,7 +166,7 @@ def record_config(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> None
     if not trainer.is_global_zero:
         return
     if cfg.extras.print_config:
-        print_config_tree(cfg)
+        print_config_summary(cfg, str(output_dir / "config.yaml"))
     output_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
@@ -164,6 +174,7 @@ def record_config(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> None
 def train(cfg: DictConfig) -> dict:
     """Run one training job described by `cfg`; return what it writes to metrics.json."""
     start = time.perf_counter()
+    quiet_third_party()
     output_dir = start_run(cfg)
     resume = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir) if cfg.get("ckpt_path") else None
     # Data first: loading it checks it, and it decides what the model looks like.
@@ -200,6 +211,8 @@ def train(cfg: DictConfig) -> dict:
     }
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
+        tensorboard_root = str(Path(metrics["tensorboard"]).parent) if metrics.get("tensorboard") else None
+        print_result(metrics, str(output_dir), tensorboard_root)
     return metrics
 
 
@@ -223,8 +236,9 @@ def test_best(
     best = ckpt.best_model_path if isinstance(ckpt, ModelCheckpoint) and ckpt.best_model_path else None
     if best is None:
         log.warning("no checkpoint was saved (fast_dev_run or checkpointing off): testing the final weights")
-    val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
-    test = trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
+    with quiet_checkpoint_loading():
+        val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
+        test = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     return dict(val), dict(test), best
 
 

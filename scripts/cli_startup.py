@@ -1,0 +1,49 @@
+"""How long the command line takes to answer when nothing trains: `python train.py --help`,
+`--cfg job`, `--info` and `evaluate.py --help`, against `python -c "import hydra"` (the floor:
+Hydra itself). Runs are interleaved (A B C ... A B C ...) so that machine noise hits all alike.
+
+    python scripts/cli_startup.py --repeats 7
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = {
+    "import hydra": [sys.executable, "-c", "import hydra"],
+    "train.py --help": [sys.executable, "train.py", "--help"],
+    "train.py --cfg job": [sys.executable, "train.py", "--cfg", "job"],
+    "train.py --info": [sys.executable, "train.py", "--info"],
+    "evaluate.py --help": [sys.executable, "evaluate.py", "--help"],
+}
+
+
+def seconds(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for name, cmd in COMMANDS.items():  # one warm-up each: the first run compiles .pyc files
+        seconds(cmd)
+    for _ in range(args.repeats):
+        for name, cmd in COMMANDS.items():
+            times[name].append(seconds(cmd))
+    floor = times["import hydra"]
+    print(f"{'command':<22} {'median s':>9} {'min':>6} {'max':>6}   minus 'import hydra' (median of pairs)")
+    for name, ts in times.items():
+        extra = statistics.median(t - f for t, f in zip(ts, floor, strict=True))
+        print(f"{name:<22} {statistics.median(ts):9.2f} {min(ts):6.2f} {max(ts):6.2f}   {extra:+.2f}")
+
+
+if __name__ == "__main__":
+    main()
