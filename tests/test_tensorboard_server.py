@@ -68,10 +68,10 @@ def runs_named(server: str) -> list[str]:
 
 
 def test_run_names_are_the_swept_overrides(server):
-    names = {
-        f"model.hidden_sizes={h},optimizer.lr={lr}" for h in SWEPT["model.hidden_sizes"] for lr in SWEPT["optimizer.lr"]
-    }
-    assert set(runs_named(server)) == names | {f"{n}/best" for n in names}
+    sizes, lrs = SWEPT.values()
+    names = {f"model.hidden_sizes={h},optimizer.lr={lr}" for h in sizes for lr in lrs}
+    # '.': the sweep root, which holds the experiment summary
+    assert set(runs_named(server)) == {".", *names, *(f"{n}/best" for n in names)}
 
 
 def test_hparams_are_the_swept_keys_with_each_sessions_final_metrics(server, sweep):
