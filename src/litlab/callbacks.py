@@ -7,14 +7,12 @@ import shutil
 from pathlib import Path
 
 import lightning as L
-import matplotlib
-import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from torchmetrics.classification import MulticlassConfusionMatrix
 
 from litlab.compat import best_checkpoint_moved
+from litlab.figures import confusion_figure, regression_figure
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +173,9 @@ def gathered(pl_module: L.LightningModule, shard: torch.Tensor) -> torch.Tensor:
 
 
 class TestFigures(L.Callback):
-    """At the end of testing, log a confusion matrix (classification) or a predicted-vs-true
-    scatter (regression) as an image to TensorBoard, under `test/confusion_matrix` or `test/pred_vs_true`."""
+    """At the end of testing, log a confusion matrix (classification) or predicted-vs-true with
+    residuals (regression) as an image to TensorBoard, under `test/confusion_matrix` or
+    `test/pred_vs_true` (litlab.figures)."""
 
     def __init__(self) -> None:
         self._preds: list[torch.Tensor] = []
@@ -198,19 +197,11 @@ class TestFigures(L.Callback):
             preds, targets = gathered(pl_module, preds), gathered(pl_module, targets)
         if not trainer.is_global_zero:
             return
-        matplotlib.use("Agg")  # figures are rendered to TensorBoard, never shown
+        datamodule = getattr(trainer, "datamodule", None)
         if preds.ndim == 2:  # (N, C) class probabilities
-            names = getattr(getattr(trainer, "datamodule", None), "class_names", None)
-            cm = MulticlassConfusionMatrix(num_classes=preds.shape[1], sync_on_compute=False)
-            cm.update(preds, targets)
-            fig, _ = cm.plot(labels=names)
-            tag = "test/confusion_matrix"
+            names = getattr(datamodule, "class_names", None)
+            fig, tag = confusion_figure(preds.numpy(), targets.numpy(), names), "test/confusion_matrix"
         else:  # (N,) regression values
-            fig, ax = plt.subplots(figsize=(5, 5))
-            ax.scatter(targets, preds, s=8, alpha=0.6)
-            lo, hi = float(min(targets.min(), preds.min())), float(max(targets.max(), preds.max()))
-            ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-            ax.set(xlabel="true", ylabel="predicted", title="test: predicted vs true")
-            ax.legend()
-            tag = "test/pred_vs_true"
-        tb.experiment.add_figure(tag, fig, global_step=trainer.global_step, close=True)
+            target = getattr(datamodule, "target", None) or "target"
+            fig, tag = regression_figure(preds.numpy(), targets.numpy(), target), "test/pred_vs_true"
+        tb.experiment.add_figure(tag, fig, global_step=trainer.global_step)

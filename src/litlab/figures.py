@@ -1,0 +1,67 @@
+"""The test-set figures a run logs to TensorBoard, made to be read at thumbnail size: a
+normalized confusion matrix with counts, and predicted-vs-true with residuals."""
+
+import numpy as np
+from matplotlib.figure import Figure
+
+MAX_CLASSES = 20  # more classes than this: the most-confused ones only
+
+
+def _figure(width: float, height: float) -> Figure:
+    # A bare Figure, not pyplot's: TensorBoard renders it with its own Agg canvas, and no
+    # display backend or global figure list is involved.
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def most_confused(cm: np.ndarray, k: int) -> np.ndarray:
+    """The `k` classes with the most errors, as true or as predicted class, in class order."""
+    errors = cm.sum(0) + cm.sum(1) - 2 * np.diag(cm)
+    return np.sort(np.argsort(-errors, kind="stable")[:k])
+
+
+def confusion_figure(probs: np.ndarray, targets: np.ndarray, names: list[str] | None) -> Figure:
+    """Rows: true class, normalized to 1; the count in each cell; accuracy in the title.
+    probs: (N, C) class probabilities; targets: (N,) class ids."""
+    num_classes = probs.shape[1]
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (targets.astype(np.int64), probs.argmax(1)), 1)
+    accuracy = np.trace(cm) / max(cm.sum(), 1)
+    shown = most_confused(cm, MAX_CLASSES) if num_classes > MAX_CLASSES else np.arange(num_classes)
+    cm = cm[np.ix_(shown, shown)]
+    share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    labels = [str(names[i]) if names else str(i) for i in shown]
+    size = 2.5 + 0.42 * len(shown)
+    fig = _figure(size + 1.2, size)
+    ax = fig.add_subplot()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    for (i, j), count in np.ndenumerate(cm):
+        if count:
+            ax.text(
+                j, i, str(count), ha="center", va="center", fontsize=9, color="white" if share[i, j] > 0.5 else "black"
+            )
+    long_labels = max(len(label) for label in labels) > 4
+    ax.set_xticks(range(len(shown)), labels, rotation=90 if long_labels else 0)
+    ax.set_yticks(range(len(shown)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    subset = f", {len(shown)} most-confused of {num_classes} classes" if len(shown) < num_classes else ""
+    ax.set_title(f"test accuracy {accuracy:.3f}{subset}", fontsize=10)
+    return fig
+
+
+def regression_figure(preds: np.ndarray, targets: np.ndarray, target_name: str) -> Figure:
+    """Predicted vs true (R² in the title) and the residuals against the prediction."""
+    residuals = preds - targets
+    r2 = 1 - (residuals**2).sum() / max(((targets - targets.mean()) ** 2).sum(), 1e-12)
+    fig = _figure(9, 4)
+    left, right = fig.subplots(1, 2)
+    left.scatter(targets, preds, s=8, alpha=0.6)
+    lo, hi = float(min(targets.min(), preds.min())), float(max(targets.max(), preds.max()))
+    left.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    left.set(xlabel=f"true {target_name}", ylabel=f"predicted {target_name}", title=f"test: R² = {r2:.3f}")
+    left.legend(loc="upper left")
+    right.scatter(preds, residuals, s=8, alpha=0.6)
+    right.axhline(0, color="k", ls="--", lw=1)
+    right.set(xlabel=f"predicted {target_name}", ylabel="predicted − true", title="residuals")
+    return fig
