@@ -43,10 +43,11 @@ def write_plots(report: Report, top: int = 5) -> list[Path]:
 
 
 def short_label(value: object) -> str:
-    """'[64,64,64,64]' -> '4x64': a list of equal sizes, as a sweep over depth gives, fits an axis."""
+    """'[64]' -> '1x64', '[64,64,64,64]' -> '4x64': lists of equal sizes, as a sweep over depth
+    gives, all labelled alike; other values as they are."""
     text = f"{value:g}" if isinstance(value, float) else str(value)
     items = text.strip("[]").replace(" ", "").split(",")
-    if text.startswith("[") and len(items) > 2 and len(set(items)) == 1:
+    if text.startswith("[") and items[0] and len(set(items)) == 1:
         return f"{len(items)}x{items[0]}"
     return text
 
@@ -55,7 +56,7 @@ def _axis_values(values: pd.Series, order: pd.Series) -> tuple[np.ndarray, list[
     """x positions; tick labels for categorical values (in `order`); whether a log axis suits them."""
     if pd.api.types.is_numeric_dtype(values):
         v = values.to_numpy(dtype=float)
-        log = bool((v > 0).all() and v.max() / v.min() >= 100)
+        log = bool((v > 0).all() and v.max() / v.min() >= 10)  # an order of magnitude or more
         return v, None, log
     cats = list(dict.fromkeys(order.astype(str)))  # sweep order, e.g. [64], [64,64], ...
     return np.array([cats.index(str(x)) for x in values], dtype=float), cats, False
@@ -65,17 +66,21 @@ def metric_vs_param(report: Report, done: pd.DataFrame, param: str) -> Path:
     assert report.monitor is not None  # write_plots draws nothing without one
     fig, ax = plt.subplots(figsize=(6, 4))
     x, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
-    for metric, marker in zip(report.shown_metrics, ("o", "s"), strict=False):
-        ax.scatter(x, done[metric], marker=marker, alpha=0.6, label=metric)
-        means = pd.Series(done[metric].to_numpy(), index=x).groupby(level=0).mean()  # over seeds / folds / repeats
-        ax.plot(means.index, means.to_numpy(), alpha=0.8)
+    for k, (metric, marker) in enumerate(zip(report.shown_metrics, ("o", "s"), strict=False)):
+        stats = pd.Series(done[metric].to_numpy(), index=x).groupby(level=0).agg(["mean", "std"])  # over repeats
+        if cats is None:  # numbers: the jobs, and the means joined as a trend
+            ax.scatter(x, done[metric], marker=marker, alpha=0.4, label=metric)
+            ax.plot(stats.index, stats["mean"].to_numpy(), alpha=0.8)
+        else:  # categories: mean ± std as points, side by side per metric, nothing joined
+            ax.errorbar(stats.index + 0.1 * k, stats["mean"], yerr=stats["std"].fillna(0), fmt=marker, capsize=4,
+                        label=metric)  # fmt: skip
     if cats is not None:
-        ax.set_xticks(range(len(cats)), [short_label(c) for c in cats], rotation=30, ha="right")
+        ax.set_xticks(range(len(cats)), [short_label(c) for c in cats])
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(param)
     ax.set_ylabel(report.monitor.split("/", 1)[1])
-    ax.set_title(f"{report.monitor} against {param}")
+    ax.set_title(f"{report.monitor} against {param}", fontsize=10)
     ax.legend()
     ax.grid(alpha=0.3)
     path = report.sweep_dir / f"metric_vs_{param}.png"
@@ -83,6 +88,15 @@ def metric_vs_param(report: Report, done: pd.DataFrame, param: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def color_range(values: np.ndarray, mode: str) -> dict[str, float]:
+    """vmin/vmax spanning the best three quarters of the cells: a poor corner (a too-high
+    learning rate) does not squeeze the top values into one colour."""
+    if not np.isfinite(values).any():
+        return {}
+    low, high = np.nanpercentile(values, [25, 100] if mode == "max" else [0, 75])
+    return {"vmin": float(low), "vmax": float(high)}
 
 
 def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
@@ -97,7 +111,14 @@ def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
     values = table.to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.7 * len(table.index) + 2))
     cmap = "viridis" if report.mode == "max" else "viridis_r"  # bright = good either way
-    im = ax.imshow(values, cmap=cmap, aspect="auto")
+    # The scale spans the best three quarters of the cells: a failed corner does not squeeze the
+    # top values into one colour.
+    low, high = (
+        np.nanpercentile(values, [25, 100] if report.mode == "max" else [0, 75])
+        if np.isfinite(values).any()
+        else (0, 1)
+    )
+    im = ax.imshow(values, cmap=cmap, aspect="auto", vmin=low, vmax=high)
     ax.set_xticks(range(len(table.columns)), [short_label(c) for c in table.columns])
     ax.set_yticks(range(len(table.index)), [short_label(r) for r in table.index])
     ax.set_xlabel(cols)
@@ -111,8 +132,10 @@ def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
         if not np.isnan(row).all():
             j = int(np.nanargmax(row) if report.mode == "max" else np.nanargmin(row))
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    fig.colorbar(im, ax=ax, label=report.monitor)
-    ax.set_title(f"{report.monitor} (mean) by {rows} and {cols}; red: best in its row", fontsize=10)
+    fig.colorbar(im, ax=ax, label=report.monitor, extend="min" if report.mode == "max" else "max")
+    runs = int(done.groupby([rows, cols]).size().max())
+    mean = f"mean of {runs} runs, " if runs > 1 else ""
+    ax.set_title(f"{report.monitor} by {rows} and {cols}\n({mean}red: best in its row)", fontsize=9)
     path = report.sweep_dir / "heatmap.png"
     fig.tight_layout()
     fig.savefig(path, dpi=110)
