@@ -1,5 +1,7 @@
 """The test-set figures: what a reader of the TensorBoard image finds in them."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, r2_score
@@ -45,3 +47,19 @@ def test_regression_figure_has_r2_target_name_and_residuals():
     assert r2 == pytest.approx(r2_score(targets, preds), abs=1e-3)
     assert scatter.get_xlabel() == "true disease progression"
     np.testing.assert_allclose(residuals.collections[0].get_offsets()[:, 1], preds - targets)
+
+
+def test_an_image_run_logs_its_mistakes_and_worst_rows(tmp_path):
+    from litlab.train import train
+    from tests.conftest import compose_cfg, write_mnist
+    from tests.test_train import events
+
+    write_mnist(tmp_path / "MNIST" / "raw", n_train=200, n_test=40)
+    cfg = compose_cfg(tmp_path / "run", "data=mnist", f"data.data_dir={tmp_path}", "logger=tensorboard",
+                      "model=mlp", "model.hidden_sizes=[8]", "trainer.max_epochs=1")  # fmt: skip
+    metrics = train(cfg)
+    ea = events(Path(metrics["tensorboard"]))
+    assert {"test/confusion_matrix", "test/misclassified"} <= set(ea.Tags()["images"])  # 1 epoch: mistakes
+    (text,) = ea.Tensors("test/worst_predictions/text_summary")
+    table = text.tensor_proto.string_val[0].decode()
+    assert table.startswith("| test row | true | predicted | p(true) |") and len(table.splitlines()) == 12

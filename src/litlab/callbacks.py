@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from litlab.compat import best_checkpoint_moved
-from litlab.figures import confusion_figure, regression_figure
+from litlab.figures import confusion_figure, mistakes_figure, regression_figure, worst_rows_markdown
 
 log = logging.getLogger(__name__)
 
@@ -173,20 +174,30 @@ def gathered(pl_module: L.LightningModule, shard: torch.Tensor) -> torch.Tensor:
 
 
 class TestFigures(L.Callback):
-    """At the end of testing, log a confusion matrix (classification) or predicted-vs-true with
-    residuals (regression) as an image to TensorBoard, under `test/confusion_matrix` or
-    `test/pred_vs_true` (litlab.figures)."""
+    """At the end of testing, log to TensorBoard (litlab.figures): a confusion matrix
+    (classification) or predicted-vs-true with residuals (regression), under
+    `test/confusion_matrix` or `test/pred_vs_true`; up to `mistakes` misclassified images
+    (`test/misclassified`, image data) and the worst-predicted rows (`test/worst_predictions`, text)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mistakes: int = 16) -> None:
+        self.max_mistakes = mistakes
         self._preds: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
+        self._mistakes: list[tuple[np.ndarray, int, int, float]] = []
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._preds, self._targets = [], []
+        self._preds, self._targets, self._mistakes = [], [], []
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._preds.append(outputs["preds"].cpu())
-        self._targets.append(outputs["target"].cpu())
+        preds, target = outputs["preds"].cpu(), outputs["target"].cpu()
+        self._preds.append(preds)
+        self._targets.append(target)
+        x = batch[0]  # (B, C, H, W) for images
+        if preds.ndim == 2 and x.ndim == 4 and len(self._mistakes) < self.max_mistakes:
+            wrong = (preds.argmax(1) != target).nonzero().flatten()[: self.max_mistakes - len(self._mistakes)]
+            for i in wrong.tolist():
+                image = x[i].detach().float().cpu().numpy()
+                self._mistakes.append((image, int(target[i]), int(preds[i].argmax()), float(preds[i].max())))
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -198,10 +209,13 @@ class TestFigures(L.Callback):
         if not trainer.is_global_zero:
             return
         datamodule = getattr(trainer, "datamodule", None)
+        names = getattr(datamodule, "class_names", None)
+        p, t, step = preds.numpy(), targets.numpy(), trainer.global_step
         if preds.ndim == 2:  # (N, C) class probabilities
-            names = getattr(datamodule, "class_names", None)
-            fig, tag = confusion_figure(preds.numpy(), targets.numpy(), names), "test/confusion_matrix"
+            tb.experiment.add_figure("test/confusion_matrix", confusion_figure(p, t, names), global_step=step)
         else:  # (N,) regression values
             target = getattr(datamodule, "target", None) or "target"
-            fig, tag = regression_figure(preds.numpy(), targets.numpy(), target), "test/pred_vs_true"
-        tb.experiment.add_figure(tag, fig, global_step=trainer.global_step)
+            tb.experiment.add_figure("test/pred_vs_true", regression_figure(p, t, target), global_step=step)
+        if self._mistakes:
+            tb.experiment.add_figure("test/misclassified", mistakes_figure(self._mistakes, names), global_step=step)
+        tb.experiment.add_text("test/worst_predictions", worst_rows_markdown(p, t, names), global_step=step)

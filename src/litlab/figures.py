@@ -65,3 +65,39 @@ def regression_figure(preds: np.ndarray, targets: np.ndarray, target_name: str) 
     right.axhline(0, color="k", ls="--", lw=1)
     right.set(xlabel=f"predicted {target_name}", ylabel="predicted − true", title="residuals")
     return fig
+
+
+def mistakes_figure(mistakes: list[tuple[np.ndarray, int, int, float]], names: list[str] | None) -> Figure:
+    """Misclassified test images, each titled `true → predicted (p)`. mistakes: (image (C, H, W)
+    as the model saw it, true class, predicted class, its probability)."""
+    cols = min(len(mistakes), 8)
+    rows = -(-len(mistakes) // cols)
+    fig = _figure(1.4 * cols, 1.6 * rows)
+    label = (lambda c: str(names[c])) if names else str
+    for k, (image, true, pred, p) in enumerate(mistakes):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        shown = (image - image.min()) / max(float(image.max() - image.min()), 1e-12)  # scaled back to 0..1
+        ax.imshow(shown[0] if shown.shape[0] == 1 else shown.transpose(1, 2, 0), cmap="gray")
+        ax.set_title(f"{label(true)} → {label(pred)} ({p:.2f})", fontsize=8)
+        ax.axis("off")
+    return fig
+
+
+def worst_rows_markdown(probs_or_values: np.ndarray, targets: np.ndarray, names: list[str] | None, k: int = 10) -> str:
+    """The `k` test rows predicted worst, as a markdown table: for classes the lowest probability
+    of the true class, for regression the largest error. Rows are numbered as in the test split."""
+    if probs_or_values.ndim == 2:
+        p_true = probs_or_values[np.arange(len(targets)), targets.astype(np.int64)]
+        worst = np.argsort(p_true, kind="stable")[:k]
+        label = (lambda c: str(names[c])) if names else str
+        lines = ["| test row | true | predicted | p(true) |", "|---|---|---|---|"]
+        lines += [
+            f"| {i} | {label(int(targets[i]))} | {label(int(probs_or_values[i].argmax()))} | {p_true[i]:.3f} |"
+            for i in worst
+        ]
+    else:
+        error = probs_or_values - targets
+        worst = np.argsort(-np.abs(error), kind="stable")[:k]
+        lines = ["| test row | true | predicted | error |", "|---|---|---|---|"]
+        lines += [f"| {i} | {targets[i]:.4g} | {probs_or_values[i]:.4g} | {error[i]:+.4g} |" for i in worst]
+    return "\n".join(lines)
