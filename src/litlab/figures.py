@@ -30,23 +30,23 @@ def confusion_figure(probs: np.ndarray, targets: np.ndarray, names: list[str] | 
     cm = cm[np.ix_(shown, shown)]
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     labels = [str(names[i]) if names else str(i) for i in shown]
-    size = 2.5 + 0.42 * len(shown)
-    fig = _figure(size + 1.2, size)
+    size = 1.4 + 0.26 * len(shown)  # small in inches, so that TensorBoard's thumbnail keeps the text legible
+    fig = _figure(size + 0.9, size)
     ax = fig.add_subplot()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    fig.colorbar(image, ax=ax, shrink=0.8).set_label("share of the true class", fontsize=8)
     for (i, j), count in np.ndenumerate(cm):
         if count:
             ax.text(
                 j, i, str(count), ha="center", va="center", fontsize=9, color="white" if share[i, j] > 0.5 else "black"
             )
     long_labels = max(len(label) for label in labels) > 4
-    ax.set_xticks(range(len(shown)), labels, rotation=90 if long_labels else 0)
-    ax.set_yticks(range(len(shown)), labels)
+    ax.set_xticks(range(len(shown)), labels, rotation=90 if long_labels else 0, fontsize=8)
+    ax.set_yticks(range(len(shown)), labels, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     subset = f", {len(shown)} most-confused of {num_classes} classes" if len(shown) < num_classes else ""
-    ax.set_title(f"test accuracy {accuracy:.3f}{subset}", fontsize=10)
+    ax.set_title(f"test accuracy {accuracy:.3f}{subset}", fontsize=9)
     return fig
 
 
@@ -72,13 +72,13 @@ def mistakes_figure(mistakes: list[tuple[np.ndarray, int, int, float]], names: l
     as the model saw it, true class, predicted class, its probability)."""
     cols = min(len(mistakes), 8)
     rows = -(-len(mistakes) // cols)
-    fig = _figure(1.4 * cols, 1.6 * rows)
+    fig = _figure(1.05 * cols, 1.3 * rows)
     label = (lambda c: str(names[c])) if names else str
     for k, (image, true, pred, p) in enumerate(mistakes):
         ax = fig.add_subplot(rows, cols, k + 1)
         shown = (image - image.min()) / max(float(image.max() - image.min()), 1e-12)  # scaled back to 0..1
         ax.imshow(shown[0] if shown.shape[0] == 1 else shown.transpose(1, 2, 0), cmap="gray")
-        ax.set_title(f"{label(true)} → {label(pred)} ({p:.2f})", fontsize=8)
+        ax.set_title(f"{label(true)} → {label(pred)} ({p:.2f})", fontsize=7)
         ax.axis("off")
     return fig
 
