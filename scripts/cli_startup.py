@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for name, cmd in COMMANDS.items():  # one warm-up each: the first run compiles .pyc files
+    for cmd in COMMANDS.values():  # one warm-up each: the first run compiles .pyc files
         seconds(cmd)
     for _ in range(args.repeats):
         for name, cmd in COMMANDS.items():
