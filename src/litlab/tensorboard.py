@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -50,8 +51,8 @@ def swept_keys() -> set[str]:
     keys = set((hc.sweeper.get("params") or {}).keys())
     saved = Path(hc.sweep.dir) / "multirun.yaml"
     if saved.exists():
-        task = OmegaConf.load(saved).hydra.overrides.task
-        keys |= {k for k, text in parse_overrides(list(task)).items() if "," in text or "(" in text}
+        task = OverridesParser.create().parse_overrides(list(OmegaConf.load(saved).hydra.overrides.task))
+        keys |= {o.key_or_group for o in task if o.is_sweep_override()}
     return keys
 
 
