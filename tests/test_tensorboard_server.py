@@ -1,12 +1,14 @@
 """A real `tensorboard` server over a 2x2 sweep, read through its HTTP API as the browser does:
 run names, the HParams experiment and session groups, and where the val/ curves end."""
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,11 +31,11 @@ def sweep(tmp_path_factory) -> Path:
     return sweep_dir
 
 
-@pytest.fixture(scope="module")
-def server(sweep, tmp_path_factory):
-    """`tensorboard --logdir <sweep>` on 127.0.0.1 and a port the OS picks; stopped by its own PID."""
-    out = tmp_path_factory.mktemp("tb") / "tensorboard.out"
-    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(sweep), "--host", "127.0.0.1", "--port", "0"]
+@contextlib.contextmanager
+def serve(logdir: Path, tmp: Path) -> Iterator[str]:
+    """`tensorboard --logdir` on 127.0.0.1 and a port the OS picks; stopped by its own PID."""
+    out = tmp / "tensorboard.out"
+    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0"]
     with open(out, "w") as f:
         proc = subprocess.Popen([*cmd, "--load_fast", "false"], stdout=f, stderr=subprocess.STDOUT)
     try:
@@ -50,6 +52,12 @@ def server(sweep, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(sweep, tmp_path_factory):
+    with serve(sweep, tmp_path_factory.mktemp("tb")) as url:
+        yield url
 
 
 def get(url: str, body: dict | None = None) -> object:
@@ -111,3 +119,24 @@ def test_val_curves_end_at_the_last_trained_epoch(server, sweep):
         train = get(f"{server}/data/plugin/scalars/scalars?{urllib.parse.urlencode({'run': run, 'tag': 'train/acc'})}")
         assert len(val) == job["epochs"] == 2  # type: ignore[arg-type]
         assert [p[1] for p in val] == [p[1] for p in train]  # type: ignore[index, union-attr]
+
+
+def test_a_mixed_logdir_keeps_each_runs_own_metrics(sweep, tmp_path):
+    """`--logdir logs` with the sweep and a regression run: TensorBoard applies the sweep's
+    summary to both, and the regression run's metrics are still there."""
+    from tests.conftest import run_in_process
+
+    logs = sweep.parents[2]
+    regression = ["data=diabetes", "model=linear_regression", *QUICK[:-1], f"paths.log_dir={logs}"]
+    code, _, err = run_in_process("train.py", *regression)
+    assert code == 0, err[-3000:]
+    with serve(logs, tmp_path) as url:
+        deadline = time.monotonic() + 60
+        while len(get(f"{url}/data/runs")) < 11 and time.monotonic() < deadline:  # type: ignore[arg-type]
+            time.sleep(0.5)
+        experiment = get(f"{url}/data/plugin/hparams/experiment", {"experimentName": ""})
+        columns = [{"metric": m["name"]} for m in experiment["metricInfos"]]  # type: ignore[index]
+        request = {"experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN"], "colParams": columns, "sliceSize": 100}
+        groups = get(f"{url}/data/plugin/hparams/session_groups", request)["sessionGroups"]  # type: ignore[index]
+    (session,) = [g["sessions"][0] for g in groups if "data=diabetes" in g["sessions"][0]["name"]]
+    assert {v["name"]["tag"] for v in session["metricValues"]} >= {"val/mse", "val/r2", "test/mae"}

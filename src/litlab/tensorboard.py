@@ -22,7 +22,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from tensorboard.plugins.hparams import summary_v2 as hp
 from torch.utils.tensorboard import SummaryWriter
 
+from litlab.models.metrics import task_metrics
 from litlab.overrides import job_overrides, parse_overrides
+from litlab.task import Task
 
 FINAL = "best"  # the sub-run with the best checkpoint's final metrics
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
@@ -155,10 +157,20 @@ def write_experiment(sweep_dir: Path, swept: list[str], sessions: list[dict[str,
         writer.file_writer.add_summary(hp.hparams_config_pb(params, infos))
 
 
+def every_final_metric() -> list[str]:
+    """Every name a litlab run can log in best/, whatever its task."""
+    names = [f"{stage}/loss" for stage in ("val", "test")]
+    names += [str(name) for stage in ("val", "test") for task in Task for name in task_metrics(task, 2, stage)]
+    return list(dict.fromkeys(names))
+
+
 def write_sweep_summary(sweep_dir: Path, swept: list[str]) -> None:
-    """The experiment summary of a finished sweep over the keys `swept`, from its jobs' metrics.json."""
+    """The experiment summary of a finished sweep over the keys `swept`, from its jobs' metrics.json.
+    Its metrics: the sweep's own first (HParams shows the first five), then every other name a
+    litlab run can log. TensorBoard applies the first summary it finds to every run under its
+    logdir, so with `--logdir logs` the runs of another task keep their metrics too."""
     records = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
     sessions = [r["hparams"] for r in records if r.get("hparams")]
     finals = [k for r in records if r.get("hparams") for k in [*r.get("val", {}), *r.get("test", {})]]
     if sessions:
-        write_experiment(sweep_dir, swept, sessions, list(dict.fromkeys(finals)))
+        write_experiment(sweep_dir, swept, sessions, list(dict.fromkeys([*finals, *every_final_metric()])))
