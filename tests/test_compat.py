@@ -58,16 +58,3 @@ def test_model_checkpoint_state_still_has_the_keys_we_move(tmp_path):
     restored = ModelCheckpoint(dirpath=str(tmp_path / "x"), monitor="val/loss")
     restored.load_state_dict(moved)
     assert restored.best_model_path == str(tmp_path / "x" / "e.ckpt") and float(restored.best_model_score) == 0.5
-
-
-def test_the_optuna_sweeper_still_keeps_what_the_resumable_sweeper_reads_and_sets():
-    from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
-
-    assert callable(getattr(OptunaSweeperImpl, "_get_directions", None))
-    impl = OptunaSweeperImpl(
-        sampler=None, direction="minimize", storage="sqlite:///x.db", study_name="s", n_trials=5, n_jobs=1,
-        max_failure_rate=0.0, search_space=None, custom_search_space=None, params=None,
-    )  # fmt: skip
-    # ResumableOptunaSweeper reads storage, study_name, n_trials and sets sampler, n_trials, job_idx
-    assert (impl.storage, impl.study_name, impl.n_trials, impl.sampler) == ("sqlite:///x.db", "s", 5, None)
-    assert hasattr(impl, "job_idx") and compat.optuna_directions(impl) == ["minimize"]

@@ -95,11 +95,11 @@ def test_sweeper_and_launcher_options_name_installed_plugins(kind, option):
     assert issubclass(get_class(cfg.hydra[kind]._target_), HYDRA_PLUGINS[kind])
 
 
-def test_hparams_search_uses_the_resumable_sweeper_with_storage_in_the_sweep_dir():
+def test_hparams_search_uses_the_optuna_sweeper_with_storage_in_the_sweep_dir():
     for name in options("hparams_search"):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
         sweeper = cfg.hydra.sweeper
-        assert sweeper._target_.endswith("ResumableOptunaSweeper") and sweeper.params
+        assert sweeper._target_.endswith("optuna_sweeper.OptunaSweeper") and sweeper.params
         assert sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"
         assert sweeper.direction == f"{cfg.monitor.mode}imize"

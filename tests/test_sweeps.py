@@ -188,3 +188,30 @@ def test_plot_labels_and_scales_read_alike():
     assert _axis_values(lrs, lrs)[2]  # a tenfold range is plotted on a log axis
     cells = np.array([[0.2, 0.93], [0.95, 0.96]])
     assert color_range(cells, "max")["vmin"] > 0.5  # the poor cell does not flatten the top ones
+
+
+def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_path, cli):
+    """The Optuna sweeper on optuna's ask-and-tell API, run as `python train.py -m` in this process."""
+    sweep = tmp_path / "study"
+    space = ["optimizer.lr=choice(0.01,-1)", "model.dropout=interval(0.0, 0.2)"]
+    search = ["-m", "hparams_search=digits_mlp", *QUICK, "hydra.sweeper.sampler.n_startup_trials=10",
+              f"hydra.sweep.dir={sweep}", *space]  # fmt: skip
+    code, _, err = cli("train.py", *search, "hydra.sweeper.n_trials=3")
+    assert code == 0, err[-3000:]  # failed trials are results of a search
+    code, out, err = cli("train.py", *search, "hydra.sweeper.n_trials=5")
+    assert code == 0, err[-3000:]
+    assert "3 trial(s) done, 2 to go" in out + err
+    with sqlite3.connect(sweep / "optuna.db") as db:
+        trials = db.execute("select number, state from trials order by number").fetchall()
+    assert [n for n, _ in trials] == list(range(5)) and {s for _, s in trials} <= {"COMPLETE", "FAIL"}
+    jobs = job_metrics(sweep)
+    assert sorted(jobs, key=int) == [str(i) for i in range(5)]
+    for m in jobs.values():  # each job ran the trial's own values; -1 is refused by the model
+        lr = next(o for o in m["overrides"] if o.startswith("optimizer.lr="))
+        assert m["status"] == ("failed" if lr == "optimizer.lr=-1" else "completed")
+        dropout = float(next(o for o in m["overrides"] if o.startswith("model.dropout=")).split("=")[1])
+        assert 0.0 <= dropout <= 0.2
+    best = OmegaConf.load(sweep / "best.yaml")
+    completed = [m["val"]["val/acc"] for m in jobs.values() if m["status"] == "completed"]
+    assert best.value == pytest.approx(max(completed)) and best.params["optimizer.lr"] == 0.01
+    assert "trainer.max_epochs=1" in best.overrides and best.trials.total == 5

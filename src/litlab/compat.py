@@ -1,12 +1,10 @@
 """Every use of a private or fragile behaviour of Lightning or Hydra, each with why it is needed.
 
 Checked against lightning 2.6.6 and hydra-core 1.3.8. tests/test_compat.py fails loudly when
-one of them changes upstream. One exception: hydra_plugins/litlab_sweepers subclasses Hydra's
-BasicSweeper (hydra._internal) and hydra-optuna-sweeper's internals itself. It must import them
-there: Hydra re-imports its core plugins while it scans for plugins, and a base class imported
-earlier, here, would be another class object than the one Hydra then instantiates. Its
-ResumableOptunaSweeper also reads and sets attributes of hydra-optuna-sweeper's OptunaSweeperImpl
-(storage, study_name, n_trials, sampler, job_idx): tests/test_compat.py checks they are there.
+one of them changes upstream. One exception: hydra_plugins/litlab_sweepers/sweepers.py subclasses
+Hydra's BasicSweeper (hydra._internal) itself. It must import it there: Hydra re-imports its core
+plugins while it scans for plugins, and a base class imported earlier, here, would be another
+class object than the one Hydra then instantiates. The Optuna sweeper uses only public APIs.
 """
 
 import os
@@ -54,12 +52,6 @@ def datamodule_state(checkpoint: dict, datamodule_class: str) -> dict:
     """The DataModule's `state_dict()` in a Lightning checkpoint: stored under the class's
     `__qualname__` (the last part of its dotted name, for litlab's top-level classes)."""
     return checkpoint.get(datamodule_class.rsplit(".", 1)[1], {})
-
-
-def optuna_directions(impl: Any) -> list[str]:
-    """The study directions ('minimize'...) hydra-optuna-sweeper (1.3.0) will create, from its
-    private OptunaSweeperImpl._get_directions: checked against monitor.mode before any trial."""
-    return [str(getattr(d, "name", d)) for d in impl._get_directions()]
 
 
 def best_checkpoint_moved(state_dict: dict, copy: Path) -> dict:

@@ -1,0 +1,208 @@
+"""An Optuna search as a Hydra sweeper (`hydra/sweeper=litlab_optuna`, the hparams_search presets),
+on Optuna's public ask-and-tell API (optuna >= 4).
+
+The search space takes hydra-optuna-sweeper's syntax, in `hydra.sweeper.params` or on the command
+line: `interval(a, b)`, `tag(log, interval(a, b))`, `choice(...)`, `range(...)`. A study lives in
+its storage (default: SQLite in the sweep dir); running the same command again resumes it: trials
+an interrupted run left RUNNING are marked failed, only the trials still missing of `n_trials`
+run, and job dirs are numbered on. A trial whose job fails is a failed trial and the search goes
+on. At the end, best.yaml in the sweep dir holds the best value and the overrides that give it.
+"""
+
+import functools
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
+# Hydra imports every plugin module to discover plugins, even for `--help`: optuna is imported
+# only once a search starts.
+
+log = logging.getLogger(__name__)
+
+
+def next_job_num(sweep_dir: Path) -> int:
+    """One past the highest numbered job dir already in `sweep_dir` (0 for a new sweep)."""
+    nums = [int(p.name) for p in sweep_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(nums, default=-1) + 1
+
+
+def as_text(value: Any) -> str:
+    """A value as an override writes it: lists as `[64,64]`, numbers in full precision."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(as_text(v) for v in value) + "]"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def distribution(override: Override) -> "BaseDistribution":
+    """The Optuna distribution of a sweep override: interval -> float (int if both ends are),
+    log-scaled with tag(log, ...); choice -> categorical; range -> int with its step."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    sweep = override.value()
+    if isinstance(sweep, IntervalSweep):
+        log_scale = "log" in sweep.tags
+        start, end = sweep.start, sweep.end
+        assert start is not None and end is not None  # the grammar requires both ends
+        if isinstance(start, int) and isinstance(end, int):
+            return IntDistribution(start, end, log=log_scale)
+        return FloatDistribution(float(start), float(end), log=log_scale)
+    if isinstance(sweep, ChoiceSweep):
+        # Optuna stores categories as str/int/float/bool/None: other values (lists) by their text.
+        return CategoricalDistribution(
+            [v if isinstance(v, str | int | float | bool) else as_text(v) for v in sweep.list]
+        )
+    if isinstance(sweep, RangeSweep):
+        start, stop, step = sweep.start, sweep.stop, sweep.step
+        if isinstance(start, int) and isinstance(stop, int) and isinstance(step, int):
+            high = start + (stop - 1 - start) // step * step  # range() excludes stop
+            return IntDistribution(start, high, step=step)
+        return CategoricalDistribution([float(v) for v in override.sweep_iterator()])  # type: ignore[arg-type]
+    raise UserError(
+        f"{override.input_line}: not a search space; use interval(a, b), tag(log, interval(a, b)), choice(...) "
+        "or range(...)"
+    )
+
+
+class OptunaSweeper(Sweeper):
+    """Runs `n_trials` trials, `n_jobs` at a time through Hydra's launcher, each asked of an Optuna
+    study in `storage` (see the module docstring)."""
+
+    def __init__(
+        self,
+        sampler: functools.partial | None = None,
+        direction: str | list[str] = "minimize",
+        study_name: str | None = None,
+        storage: str | None = None,
+        n_trials: int = 20,
+        n_jobs: int = 1,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        self.sampler, self.study_name, self.storage = sampler, study_name, storage
+        self.directions = [direction] if isinstance(direction, str) else list(direction)
+        self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, dict(params or {})
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there, before any job
+        mode = config.get("monitor", {}).get("mode")
+        if mode in ("min", "max") and self.directions != [f"{mode}imize"]:
+            raise UserError(
+                f"hydra.sweeper.direction={self.directions} does not match monitor.mode={mode!r} "
+                f"({config.monitor.metric}); set hydra.sweeper.direction={mode}imize"
+            )
+
+    def search_space(self, arguments: list[str]) -> tuple[dict[str, "BaseDistribution"], list[str]]:
+        """The distributions of `params` and of the sweep overrides in `arguments`; the other
+        overrides, which every trial gets as they are."""
+        assert self.hydra_context is not None  # Hydra calls setup() first
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        configured = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()])
+        given = parser.parse_overrides(arguments)
+        space = {o.get_key_element(): distribution(o) for o in [*configured, *given] if o.is_sweep_override()}
+        return space, [str(o.input_line) for o in given if not o.is_sweep_override()]
+
+    def study(self, resuming: bool) -> "optuna.Study":
+        import optuna
+
+        seed_offset = 0
+        if resuming:
+            assert self.storage is not None  # only a stored study resumes
+            seed_offset = len(optuna.load_study(study_name=self.study_name, storage=self.storage).trials)
+        sampler = None
+        if self.sampler is not None:
+            seed = self.sampler.keywords.get("seed")
+            # A seeded sampler restarts its random stream in a new process: without a new seed a
+            # resumed study would propose its first trials over again.
+            sampler = self.sampler(**({"seed": seed + seed_offset} if seed is not None else {}))
+        return optuna.create_study(
+            study_name=self.study_name, storage=self.storage, sampler=sampler, directions=self.directions,  # type: ignore[arg-type]
+            load_if_exists=True,
+        )  # fmt: skip
+
+    def sweep(self, arguments: list[str]) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        space, fixed = self.search_space(arguments)
+        existing = {s.study_name for s in optuna.get_all_study_summaries(self.storage)} if self.storage else set()
+        study = self.study(resuming=self.study_name in existing)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
+            study.tell(t.number, state=TrialState.FAIL)
+        done = len(study.trials)
+        if done:
+            log.info("resuming study %r: %d trial(s) done, %d to go", study.study_name, done, self.n_trials - done)
+        job_idx = next_job_num(self.sweep_dir)
+        while (remaining := self.n_trials - len(study.trials)) > 0:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
+            batch = [tuple([*(f"{k}={as_text(v)}" for k, v in t.params.items()), *fixed]) for t in trials]
+            self.validate_batch_is_legal(batch)
+            assert self.launcher is not None  # set in setup()
+            for trial, result in zip(trials, self.launcher.launch(batch, initial_job_idx=job_idx), strict=True):
+                trial.set_user_attr("fixed_overrides", fixed)
+                self.tell(study, trial, result)
+            job_idx += len(trials)
+        self.write_best(study)
+
+    def tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:
+        from optuna.trial import TrialState
+
+        try:
+            value = result.return_value  # raises the job's exception if it failed
+        except Exception as e:
+            log.error("trial %d failed: %s: %s", trial.number, type(e).__name__, e)
+            study.tell(trial, state=TrialState.FAIL)
+            return
+        values = list(value) if isinstance(value, Sequence) else [value]
+        if any(v is None or not math.isfinite(v) for v in values):
+            log.error("trial %d returned %s: recorded as failed", trial.number, value)
+            study.tell(trial, state=TrialState.FAIL)
+            return
+        study.tell(trial, values)
+
+    def write_best(self, study: "optuna.Study") -> None:
+        from optuna.trial import TrialState
+
+        states = [t.state for t in study.trials]
+        complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        if not complete:
+            log.error("no trial completed; see %s and the report", self.sweep_dir / "sweep.log")
+            return
+        if len(self.directions) > 1:  # several objectives: no single best trial (see study.best_trials)
+            return
+        best = study.best_trial
+        searched = [f"{k}={as_text(v)}" for k, v in best.params.items()]
+        overrides = [*searched, *best.user_attrs.get("fixed_overrides", [])]
+        assert self.config is not None  # set in setup()
+        best_yaml = {
+            "metric": self.config.get("monitor", {}).get("metric"),
+            "direction": self.directions[0],
+            "value": best.value,
+            "trial": best.number,
+            "params": best.params,
+            "overrides": overrides,
+            "trials": {"total": len(states), "complete": len(complete), "failed": states.count(TrialState.FAIL)},
+            "study_name": study.study_name,
+            "storage": self.storage,
+        }
+        OmegaConf.save(OmegaConf.create(best_yaml), self.sweep_dir / "best.yaml")
+        log.info("best %s = %s with %s (written to best.yaml)", best_yaml["metric"], best.value, overrides)
