@@ -1,0 +1,55 @@
+"""optuna-dashboard over a real Optuna sweep: started on a free local port, its API read, stopped by its PID."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import QUICK, ROOT
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    from tests.conftest import run_in_process
+
+    sweep = tmp_path_factory.mktemp("study")
+    code, _, err = run_in_process("train.py", "-m", "hparams_search=digits_mlp", *QUICK, "hydra.sweeper.n_trials=2",
+                                  f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert code == 0, err[-3000:]
+    return sweep
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_dashboard_serves_the_sweeps_study(study_dir, tmp_path):
+    port = free_port()
+    with open(tmp_path / "dashboard.out", "w") as out:
+        cmd = [sys.executable, str(ROOT / "scripts" / "dashboard.py"), str(study_dir), "--port", str(port)]
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline, studies = time.monotonic() + 60, None
+        while studies is None:
+            assert proc.poll() is None, (tmp_path / "dashboard.out").read_text()[-3000:]
+            assert time.monotonic() < deadline, "optuna-dashboard did not answer within 60 s"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    studies = json.loads(r.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.3)
+        (study,) = studies
+        assert study["study_name"] == "digits_mlp"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", timeout=10) as r:
+            detail = json.loads(r.read())
+        assert detail["name"] == "digits_mlp" and detail["directions"] == ["maximize"]
+        assert len(detail["trials"]) == 2 and {t["state"] for t in detail["trials"]} <= {"Complete", "Fail"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
