@@ -215,3 +215,26 @@ def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_p
     completed = [m["val"]["val/acc"] for m in jobs.values() if m["status"] == "completed"]
     assert best.value == pytest.approx(max(completed)) and best.params["optimizer.lr"] == 0.01
     assert "trainer.max_epochs=1" in best.overrides and best.trials.total == 5
+
+
+def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
+    """storage=journal:PATH, Optuna's journal file for many workers on a shared file system."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    sweep, journal = tmp_path / "study", tmp_path / "journal.log"
+    search = [
+        "-m",
+        "hparams_search=digits_mlp",
+        *QUICK,
+        f"hydra.sweep.dir={sweep}",
+        f"hydra.sweeper.storage=journal:{journal}",
+    ]
+    for n_trials in (2, 3):
+        code, out, err = cli("train.py", *search, f"hydra.sweeper.n_trials={n_trials}")
+        assert code == 0, err[-3000:]
+    assert "2 trial(s) done, 1 to go" in out + err and not (sweep / "optuna.db").exists()
+    study = optuna.load_study(study_name="digits_mlp", storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert OmegaConf.load(sweep / "best.yaml").storage == f"journal:{journal}"

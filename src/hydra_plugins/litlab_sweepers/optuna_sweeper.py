@@ -78,6 +78,21 @@ def distribution(override: Override) -> "BaseDistribution":
     )
 
 
+JOURNAL = "journal:"
+
+
+def open_storage(storage: str | None) -> "str | optuna.storages.BaseStorage | None":
+    """`journal:PATH`: Optuna's journal file (JournalStorage + JournalFileBackend), the storage
+    its docs give for many workers on a shared file system such as NFS; an RDB URL (sqlite:///,
+    postgresql://...) as it is; None: in memory, no resume."""
+    if storage is not None and storage.startswith(JOURNAL):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(storage.removeprefix(JOURNAL)))
+    return storage
+
+
 class OptunaSweeper(Sweeper):
     """Runs `n_trials` trials, `n_jobs` at a time through Hydra's launcher, each asked of an Optuna
     study in `storage` (see the module docstring)."""
@@ -120,13 +135,13 @@ class OptunaSweeper(Sweeper):
         space = {o.get_key_element(): distribution(o) for o in [*configured, *given] if o.is_sweep_override()}
         return space, [str(o.input_line) for o in given if not o.is_sweep_override()]
 
-    def study(self, resuming: bool) -> "optuna.Study":
+    def study(self, storage: "str | optuna.storages.BaseStorage | None", resuming: bool) -> "optuna.Study":
         import optuna
 
         seed_offset = 0
         if resuming:
-            assert self.storage is not None  # only a stored study resumes
-            seed_offset = len(optuna.load_study(study_name=self.study_name, storage=self.storage).trials)
+            assert storage is not None  # only a stored study resumes
+            seed_offset = len(optuna.load_study(study_name=self.study_name, storage=storage).trials)
         sampler = None
         if self.sampler is not None:
             seed = self.sampler.keywords.get("seed")
@@ -134,7 +149,8 @@ class OptunaSweeper(Sweeper):
             # resumed study would propose its first trials over again.
             sampler = self.sampler(**({"seed": seed + seed_offset} if seed is not None else {}))
         return optuna.create_study(
-            study_name=self.study_name, storage=self.storage, sampler=sampler, directions=self.directions,  # type: ignore[arg-type]
+            study_name=self.study_name, storage=storage, sampler=sampler,
+            directions=self.directions,  # type: ignore[arg-type]
             load_if_exists=True,
         )  # fmt: skip
 
@@ -143,8 +159,9 @@ class OptunaSweeper(Sweeper):
         from optuna.trial import TrialState
 
         space, fixed = self.search_space(arguments)
-        existing = {s.study_name for s in optuna.get_all_study_summaries(self.storage)} if self.storage else set()
-        study = self.study(resuming=self.study_name in existing)
+        storage = open_storage(self.storage)
+        existing = {s.study_name for s in optuna.get_all_study_summaries(storage)} if storage is not None else set()
+        study = self.study(storage, resuming=self.study_name in existing)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
             study.tell(t.number, state=TrialState.FAIL)
