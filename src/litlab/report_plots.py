@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 import matplotlib
+import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -90,13 +91,26 @@ def metric_vs_param(report: Report, done: pd.DataFrame, param: str) -> Path:
     return path
 
 
-def color_range(values: np.ndarray, mode: str) -> dict[str, float]:
-    """vmin/vmax spanning the best three quarters of the cells: a poor corner (a too-high
+def color_range(values: np.ndarray, mode: str) -> tuple[float | None, float | None]:
+    """(vmin, vmax) spanning the best three quarters of the cells: a poor corner (a too-high
     learning rate) does not squeeze the top values into one colour."""
     if not np.isfinite(values).any():
-        return {}
+        return None, None
     low, high = np.nanpercentile(values, [25, 100] if mode == "max" else [0, 75])
-    return {"vmin": float(low), "vmax": float(high)}
+    return float(low), float(high)
+
+
+def annotate_cells(ax: plt.Axes, im: matplotlib.image.AxesImage, values: np.ndarray, mode: str) -> None:
+    """Each cell's value (or "failed"), and a red outline on the best value of each row: where the optimum sits."""
+    for (i, j), v in np.ndenumerate(values):
+        shade = float(np.asarray(im.norm(v)))
+        bright = not np.isnan(v) and (shade < 0.4 if mode == "min" else shade > 0.6)
+        text = "failed" if np.isnan(v) else f"{v:.3f}"
+        ax.text(j, i, text, ha="center", va="center", color="black" if bright else "white", fontsize=8)
+    for i, row in enumerate(values):
+        if not np.isnan(row).all():
+            j = int(np.nanargmax(row) if mode == "max" else np.nanargmin(row))
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
 
 
 def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
@@ -111,27 +125,13 @@ def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
     values = table.to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.7 * len(table.index) + 2))
     cmap = "viridis" if report.mode == "max" else "viridis_r"  # bright = good either way
-    # The scale spans the best three quarters of the cells: a failed corner does not squeeze the
-    # top values into one colour.
-    low, high = (
-        np.nanpercentile(values, [25, 100] if report.mode == "max" else [0, 75])
-        if np.isfinite(values).any()
-        else (0, 1)
-    )
+    low, high = color_range(values, report.mode)
     im = ax.imshow(values, cmap=cmap, aspect="auto", vmin=low, vmax=high)
     ax.set_xticks(range(len(table.columns)), [short_label(c) for c in table.columns])
     ax.set_yticks(range(len(table.index)), [short_label(r) for r in table.index])
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
-    for (i, j), v in np.ndenumerate(values):
-        shade = float(np.asarray(im.norm(v)))
-        bright = not np.isnan(v) and (shade < 0.4 if report.mode == "min" else shade > 0.6)
-        text = "failed" if np.isnan(v) else f"{v:.3f}"
-        ax.text(j, i, text, ha="center", va="center", color="black" if bright else "white", fontsize=8)
-    for i, row in enumerate(values):  # outline the best value of each row: where the optimum sits
-        if not np.isnan(row).all():
-            j = int(np.nanargmax(row) if report.mode == "max" else np.nanargmin(row))
-            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    annotate_cells(ax, im, values, report.mode)
     fig.colorbar(im, ax=ax, label=report.monitor, extend="min" if report.mode == "max" else "max")
     runs = int(done.groupby([rows, cols]).size().max())
     mean = f"mean of {runs} runs, " if runs > 1 else ""

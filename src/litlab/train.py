@@ -211,14 +211,15 @@ def train(cfg: DictConfig) -> dict:
     }
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
-        tensorboard_root = str(Path(metrics["tensorboard"]).parent) if metrics.get("tensorboard") else None
-        print_result(metrics, str(output_dir), tensorboard_root)
     return metrics
 
 
 def write_metrics(output_dir: Path, metrics: dict) -> None:
+    """metrics.json, then the result on the console, last."""
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("metrics written to %s", output_dir / "metrics.json")
+    tensorboard_root = str(Path(metrics["tensorboard"]).parent) if metrics.get("tensorboard") else None
+    print_result(metrics, str(output_dir), tensorboard_root)
 
 
 def finite(value: float | None, metric: str) -> float | None:
