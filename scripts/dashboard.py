@@ -14,8 +14,9 @@ from omegaconf import OmegaConf
 def storage_of(sweep_dir: Path) -> str:
     """The sweep's Optuna storage URL, or exit with one line saying where it looked."""
     best, db = sweep_dir / "best.yaml", sweep_dir / "optuna.db"
-    if best.exists() and OmegaConf.load(best).get("storage"):
-        return str(OmegaConf.load(best).storage)
+    recorded = OmegaConf.load(best).get("storage") if best.exists() else None
+    if recorded:
+        return str(recorded)
     if db.exists():
         return f"sqlite:///{db.resolve()}"
     sys.exit(f"{sweep_dir}: no best.yaml with a storage and no optuna.db; give the dir of an Optuna sweep")

@@ -20,13 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab.compat import global_rank
 from litlab.errors import UserError, exit_with, wants_traceback
 from litlab.interrupts import Interrupted, signals_raise
-from litlab.overrides import job_overrides
+from litlab.overrides import in_multirun, job_overrides
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +100,6 @@ def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) 
     output_dir.mkdir(parents=True, exist_ok=True)
     entry = {"status": status, **fields, "wall_time_s": round(wall_time_s, 3), "overrides": job_overrides()}
     path.write_text(json.dumps(entry, indent=2))
-
-
-def in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def note_in_sweep_log(status: str, detail: str) -> None:

@@ -16,14 +16,13 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import RunMode
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from tensorboard.plugins.hparams import summary_v2 as hp
 from torch.utils.tensorboard import SummaryWriter
 
 from litlab.models.metrics import task_metrics
-from litlab.overrides import job_overrides, parse_overrides
+from litlab.overrides import in_multirun, job_overrides, parse_overrides
 from litlab.task import Task
 
 FINAL = "best"  # the sub-run with the best checkpoint's final metrics
@@ -33,10 +32,6 @@ NOT_SETTINGS = ("compile",)  # model keys that do not change what is learned
 MAX_NAME = 60  # TensorBoard shows run names up to about this many characters in full
 
 Value = bool | int | float | str
-
-
-def in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def excluded_keys() -> set[str]:
@@ -61,7 +56,8 @@ def swept_keys() -> set[str]:
 def run_name() -> str:
     """The run's overrides that set it apart, `k=v,k=v`: in a multirun the swept ones, else all
     but those naming no setting; `default` if none. Keys shortened to their last part if long."""
-    overrides = {k: v for k, v in parse_overrides(job_overrides()).items() if k not in excluded_keys()}
+    excluded = excluded_keys()
+    overrides = {k: v for k, v in parse_overrides(job_overrides()).items() if k not in excluded}
     if in_multirun():
         swept = swept_keys()
         overrides = {k: v for k, v in overrides.items() if k in swept}
@@ -79,9 +75,10 @@ class RunLogger(TensorBoardLogger):
     ended, and those results go to the best/ run (log_session)."""
 
     def __init__(self, output_dir: str) -> None:
-        root = Path(HydraConfig.get().sweep.dir) if in_multirun() else Path(output_dir)
+        multirun = in_multirun()
+        root = Path(HydraConfig.get().sweep.dir) if multirun else Path(output_dir)
         name = run_name() if HydraConfig.initialized() else "default"
-        if (root / name).exists() and in_multirun():
+        if multirun and (root / name).exists():
             name = f"{name}#{HydraConfig.get().job.num}"
         super().__init__(save_dir=str(root), name="", version=name, default_hp_metric=False)
         self.fit_ended = False

@@ -135,33 +135,27 @@ class OptunaSweeper(Sweeper):
         space = {o.get_key_element(): distribution(o) for o in [*configured, *given] if o.is_sweep_override()}
         return space, [str(o.input_line) for o in given if not o.is_sweep_override()]
 
-    def study(self, storage: "str | optuna.storages.BaseStorage | None", resuming: bool) -> "optuna.Study":
+    def study(self, storage: "str | optuna.storages.BaseStorage | None") -> "optuna.Study":
+        """The study, new or loaded from `storage`, with the sampler set for the trials to come."""
         import optuna
 
-        seed_offset = 0
-        if resuming:
-            assert storage is not None  # only a stored study resumes
-            seed_offset = len(optuna.load_study(study_name=self.study_name, storage=storage).trials)
-        sampler = None
+        study = optuna.create_study(
+            study_name=self.study_name, storage=storage, directions=self.directions,  # type: ignore[arg-type]
+            load_if_exists=True,
+        )  # fmt: skip
         if self.sampler is not None:
             seed = self.sampler.keywords.get("seed")
             # A seeded sampler restarts its random stream in a new process: without a new seed a
-            # resumed study would propose its first trials over again.
-            sampler = self.sampler(**({"seed": seed + seed_offset} if seed is not None else {}))
-        return optuna.create_study(
-            study_name=self.study_name, storage=storage, sampler=sampler,
-            directions=self.directions,  # type: ignore[arg-type]
-            load_if_exists=True,
-        )  # fmt: skip
+            # resumed study would propose its first trials over again. (Study.sampler is a public attribute.)
+            offset = len(study.trials)
+            study.sampler = self.sampler(**({"seed": seed + offset} if seed is not None else {}))
+        return study
 
     def sweep(self, arguments: list[str]) -> None:
-        import optuna
         from optuna.trial import TrialState
 
         space, fixed = self.search_space(arguments)
-        storage = open_storage(self.storage)
-        existing = {s.study_name for s in optuna.get_all_study_summaries(storage)} if storage is not None else set()
-        study = self.study(storage, resuming=self.study_name in existing)
+        study = self.study(open_storage(self.storage))
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
             study.tell(t.number, state=TrialState.FAIL)
