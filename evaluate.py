@@ -1,5 +1,8 @@
 """Test a checkpoint: `python evaluate.py ckpt_path=logs/train/runs/<run>` (its best checkpoint)."""
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -13,4 +16,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli_help import answer_help  # Hydra's own --help takes over a second: see there
+
+    if not answer_help(Path(__file__), "eval", sys.argv[1:]):
+        main()

@@ -4,6 +4,9 @@ CKPT: a .ckpt file, or a run dir (its best checkpoint). PATH: a CSV with the tra
 columns, a folder of PNG/JPG images, or a .npy array.
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -17,4 +20,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli_help import answer_help  # Hydra's own --help takes over a second: see there
+
+    if not answer_help(Path(__file__), "predict", sys.argv[1:]):
+        main()

@@ -1,5 +1,8 @@
 """Train one model: `python train.py model=cnn optimizer.lr=0.01`, or sweep with `-m`."""
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -17,4 +20,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from litlab.cli_help import answer_help  # Hydra's own --help takes over a second: see there
+
+    if not answer_help(Path(__file__), "train", sys.argv[1:]):
+        main()

@@ -2,6 +2,7 @@
 is imported before Hydra has parsed it (timings: scripts/cli_startup.py)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -28,3 +29,31 @@ def test_tab_completion_offers_the_options_of_a_group():
     proc = subprocess.run([sys.executable, "train.py", "-sc", "query=bash"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert proc.stdout.split() == ["model=cnn"], proc.stdout + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("script,config", [("train.py", "train"), ("evaluate.py", "eval")])
+def test_fast_help_prints_what_hydras_own_help_prints(script, config):
+    """litlab.cli_help answers --help without Hydra's; `-cn` sends the same request to Hydra's."""
+    args = ["trainer.max_epochs=7", "--resolve"]
+    ours, hydras = (
+        subprocess.run(
+            [sys.executable, script, *extra, "--help", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout  # fmt: skip
+        for extra in ([], ["-cn", config])
+    )
+    # Hydra lists the shared bases (data/_base.yaml) as options; ours leaves them out.
+    hydra_lines = [re.sub(r"(?<= )_\w+, ", "", line) for line in hydras.splitlines()]
+    assert ours.splitlines() == hydra_lines
+    assert "model: cnn, linear_regression, logistic_regression, mlp" in ours and "max_epochs: 7" in ours
+
+
+def test_fast_help_with_a_bad_override_says_why_in_one_message():
+    cmd = [sys.executable, "train.py", "--help", "model=nope"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Could not find 'model/nope'" in proc.stderr and "mlp" in proc.stderr
