@@ -238,3 +238,30 @@ def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
     study = optuna.load_study(study_name="digits_mlp", storage=JournalStorage(JournalFileBackend(str(journal))))
     assert [t.number for t in study.trials] == [0, 1, 2]
     assert OmegaConf.load(sweep / "best.yaml").storage == f"journal:{journal}"
+
+
+def test_optuna_pruner_stops_a_trial_that_falls_behind(tmp_path, cli):
+    """A good trial first, then hopeless ones (lr 1e-7): the median pruner stops those after one
+    epoch. Each pruned job kept its checkpoint and metrics.json; study and report say PRUNED."""
+    import optuna
+
+    sweep = tmp_path / "study"
+    search = ["-m", "hparams_search=digits_mlp", "logger=none", "trainer.max_epochs=4", f"hydra.sweep.dir={sweep}",
+              "hydra.sweeper.pruner=median", "hydra.sweeper.pruner_args={n_startup_trials:1}"]  # fmt: skip
+    code, _, err = cli("train.py", *search, "hydra.sweeper.n_trials=1", "optimizer.lr=interval(0.05, 0.05)")
+    assert code == 0, err[-3000:]
+    code, out, err = cli("train.py", *search, "hydra.sweeper.n_trials=3", "optimizer.lr=interval(1e-7, 1e-7)")
+    assert code == 0, err[-3000:]
+    study = optuna.load_study(study_name="digits_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "PRUNED", "PRUNED"]
+    assert [len(t.intermediate_values) for t in study.trials] == [4, 1, 1]  # one report per epoch, fit only
+    jobs = job_metrics(sweep)
+    for job in ("1", "2"):
+        assert jobs[job]["status"] == "pruned" and jobs[job]["pruned_at_epoch"] == 0 and jobs[job]["epochs"] == 1
+        assert Path(jobs[job]["best_ckpt"]).exists() and (sweep / job / "checkpoints" / "last.ckpt").exists()
+        assert jobs[job]["val"]["val/acc"] == pytest.approx(study.trials[int(job)].intermediate_values[0])
+    best = OmegaConf.load(sweep / "best.yaml")
+    assert best.trial == 0 and best.trials.pruned == 2
+    report = (sweep / "report.md").read_text()
+    assert "3 jobs: 1 completed, 2 pruned, 0 interrupted, 0 failed or unfinished." in report

@@ -128,11 +128,15 @@ class NetSummary(L.Callback):
 
 
 def print_result(metrics: dict, run_dir: str, tensorboard_dir: str | None) -> None:
-    """The run's answer, last on the console: test metrics, best epoch, where everything is."""
+    """The run's answer, last on the console: test metrics (or where the trial was pruned), best
+    epoch, where everything is."""
     best = metrics.get("best_ckpt")
     found = re.search(r"epoch[_=](\d+)", Path(best).name) if best else None
     epoch = str(int(found.group(1))) if found else Path(best).name if best else "none (final weights)"
     rows = [(name, f"{value:.4f}") for name, value in metrics["test"].items()]
+    if metrics["status"] == "pruned":  # an Optuna trial stopped by its pruner: not tested
+        monitor = metrics["monitor"]
+        rows.append(("pruned", f"at epoch {metrics['pruned_at_epoch']}, {monitor}={metrics['val'][monitor]:.4f}"))
     rows += [("best epoch", epoch), ("run dir", run_dir)]
     if tensorboard_dir:
         rows.append(("tensorboard", f"tensorboard --logdir {tensorboard_dir}"))

@@ -59,7 +59,10 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
         raise
     if global_rank() == 0:
         value = metrics.get("optimized_metric")
-        note_in_sweep_log("completed", f"{metrics.get('monitor')}={value:.6g}" if value is not None else "")
+        detail = f"{metrics.get('monitor')}={value:.6g}" if value is not None else ""
+        if metrics.get("status") == "pruned":
+            detail = f"at epoch {metrics.get('pruned_at_epoch')}"
+        note_in_sweep_log(metrics.get("status", "completed"), detail)
     return metrics
 
 
@@ -88,7 +91,8 @@ def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> 
 
 def resume_command(output_dir: Path) -> str:
     """The run's own command line, resuming from its dir (which a new run dir will not overwrite)."""
-    kept = [o for o in job_overrides() if not o.startswith(("hydra.", "ckpt_path="))]
+    # Not its Optuna trial (optuna.*): the sweep has told the study by then.
+    kept = [o for o in job_overrides() if not o.startswith(("hydra.", "ckpt_path=", "optuna."))]
     return shlex.join(["python", "train.py", *kept, f"ckpt_path={output_dir}"])
 
 

@@ -20,7 +20,8 @@ from litlab.overrides import parse_overrides
 
 # Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
 REPLICATE_KEYS = ("seed", "data.fold")
-NOT_PARAMS = ("hparams_search",)  # how the sweep was launched, not a parameter of it
+# How the sweep was launched and where an Optuna trial reports (optuna.*): not parameters of it.
+NOT_PARAMS = ("hparams_search", "optuna.")
 
 
 def _natural(name: str) -> tuple:
@@ -37,12 +38,12 @@ def read_job(job_dir: Path) -> dict:
     return {
         "job": job_dir.name,
         "status": m["status"],
-        "params": {k: v for k, v in parse_overrides(overrides or []).items() if k not in NOT_PARAMS},
+        "params": {k: v for k, v in parse_overrides(overrides or []).items() if not k.startswith(NOT_PARAMS)},
         "metrics": {**m.get("val", {}), **m.get("test", {})},
         "monitor": m.get("monitor"),
         "mode": m.get("mode"),
         "wall_time_s": m.get("wall_time_s"),
-        "error": m.get("error") or interrupt_note(m),
+        "error": m.get("error") or interrupt_note(m) or prune_note(m),
     }
 
 
@@ -52,6 +53,13 @@ def interrupt_note(m: dict) -> str:
         return ""
     resume = f"; resume: {m['resume']}" if m.get("resume") else ""
     return f"interrupted by {m.get('signal')} after {m.get('epochs_completed')} epoch(s){resume}"
+
+
+def prune_note(m: dict) -> str:
+    """Where an Optuna trial was pruned (litlab.pruning): its epoch and monitored value then."""
+    if m["status"] != "pruned":
+        return ""
+    return f"pruned at epoch {m.get('pruned_at_epoch')} ({m.get('monitor')}={m.get('val', {}).get(m.get('monitor'))})"
 
 
 def _numeric(s: pd.Series) -> pd.Series:
@@ -124,7 +132,8 @@ class SweepReport:
         return [p for p in self.params if p not in REPLICATE_KEYS]
 
     def failed_jobs(self) -> list[tuple[str, str]]:
-        bad = self.jobs[self.jobs.status != "completed"]
+        """Jobs that did not finish; a pruned Optuna trial did (the search stopped it)."""
+        bad = self.jobs[~self.jobs.status.isin(("completed", "pruned"))]
         return [(job, err or status) for job, status, err in zip(bad.job, bad.status, bad.error, strict=True)]
 
     def grouped(self) -> pd.DataFrame | None:
@@ -177,9 +186,11 @@ class SweepReport:
 
     def markdown(self, grouped: pd.DataFrame | None, plots: list[Path]) -> str:
         n, failed = len(self.jobs), len(self.failed_jobs())
-        interrupted = int((self.jobs.status == "interrupted").sum())
+        interrupted, pruned = (int((self.jobs.status == s).sum()) for s in ("interrupted", "pruned"))
+        pruned_text = f" {pruned} pruned," if pruned else ""  # an Optuna search with a pruner
         summary = (
-            f"{n} jobs: {n - failed} completed, {interrupted} interrupted, {failed - interrupted} failed or unfinished."
+            f"{n} jobs: {n - failed - pruned} completed,{pruned_text} {interrupted} interrupted, "
+            f"{failed - interrupted} failed or unfinished."
         )
         lines = [f"# Sweep report: {self.sweep_dir}", "", summary]
         if self.monitor:

@@ -31,6 +31,7 @@ from litlab.interrupts import InterruptCheckpoint
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
 from litlab.overrides import job_overrides
+from litlab.pruning import TrialPruning
 from litlab.resume import RandomState, check_resumable
 from litlab.task import Task
 
@@ -185,20 +186,24 @@ def train(cfg: DictConfig) -> dict:
     metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
     cfg.monitor.mode = mode  # config.yaml records the mode that ran, not 'auto'
     interrupts = InterruptCheckpoint(output_dir / "checkpoints")
-    trainer = build_trainer(cfg, metric, mode, extra_callbacks=[RandomState(), interrupts])
+    trial = trial_pruning(cfg, metric)
+    trainer = build_trainer(cfg, metric, mode, extra_callbacks=[RandomState(), interrupts, *filter(None, [trial])])
     record_config(cfg, trainer, output_dir)
 
     with interrupts.recorded():
         fit_start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         fit_time = time.perf_counter() - fit_start
-        val, test, best = test_best(trainer, model, datamodule)
+        pruned_at = trial.pruned_epoch if trial else None
+        # A pruned trial is not tested: its last validation is what the study saw.
+        val, test, best = test_best(trainer, model, datamodule) if pruned_at is None else last_validation(trainer)
 
     metrics = {
-        "status": "completed",
+        "status": "completed" if pruned_at is None else "pruned",
+        **({"pruned_at_epoch": pruned_at} if pruned_at is not None else {}),
         "monitor": metric,
         "mode": mode,
-        "optimized_metric": finite(val.get(metric), metric),
+        "optimized_metric": finite(val.get(metric), metric) if pruned_at is None else None,
         "val": val,
         "test": test,
         "best_ckpt": best,
@@ -241,6 +246,23 @@ def test_best(
         val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
         test = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     return dict(val), dict(test), best
+
+
+def trial_pruning(cfg: DictConfig, metric: str) -> TrialPruning | None:
+    """The callback reporting to this job's Optuna trial (litlab.pruning); None outside a search."""
+    trial = cfg.get("optuna")
+    if not trial or trial.trial is None:
+        return None
+    args = OmegaConf.to_container(trial.pruner_args) if trial.pruner_args else {}
+    return TrialPruning(trial.storage, trial.study_name, trial.trial, trial.pruner, args, metric)  # type: ignore[arg-type]
+
+
+def last_validation(trainer: L.Trainer) -> tuple[dict, dict, str | None]:
+    """test_best's result for a run stopped early by its pruner: the last epoch's validation
+    metrics, no test, and the best checkpoint so far."""
+    val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    ckpt = trainer.checkpoint_callback
+    return val, {}, (ckpt.best_model_path or None) if isinstance(ckpt, ModelCheckpoint) else None
 
 
 def log_tensorboard(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, final: dict) -> dict:

@@ -7,6 +7,10 @@ its storage (default: SQLite in the sweep dir); running the same command again r
 an interrupted run left RUNNING are marked failed, only the trials still missing of `n_trials`
 run, and job dirs are numbered on. A trial whose job fails is a failed trial and the search goes
 on. At the end, best.yaml in the sweep dir holds the best value and the overrides that give it.
+
+Each job gets its trial as config values (`optuna.*`, see litlab.pruning): it reports its val
+metric every epoch to the study, and `pruner` (none, median, hyperband, successive_halving) stops
+the trials that fall behind; the job itself tells the study a trial is PRUNED.
 """
 
 import functools
@@ -24,6 +28,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError
+from litlab.study import make_pruner, open_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -42,9 +47,11 @@ def next_job_num(sweep_dir: Path) -> int:
 
 
 def as_text(value: Any) -> str:
-    """A value as an override writes it: lists as `[64,64]`, numbers in full precision."""
+    """A value as an override writes it: lists as `[64,64]`, dicts as `{a:1}`, numbers in full precision."""
     if isinstance(value, list | tuple):
         return "[" + ",".join(as_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{as_text(v)}" for k, v in value.items()) + "}"
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -78,21 +85,6 @@ def distribution(override: Override) -> "BaseDistribution":
     )
 
 
-JOURNAL = "journal:"
-
-
-def open_storage(storage: str | None) -> "str | optuna.storages.BaseStorage | None":
-    """`journal:PATH`: Optuna's journal file (JournalStorage + JournalFileBackend), the storage
-    its docs give for many workers on a shared file system such as NFS; an RDB URL (sqlite:///,
-    postgresql://...) as it is; None: in memory, no resume."""
-    if storage is not None and storage.startswith(JOURNAL):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        return JournalStorage(JournalFileBackend(storage.removeprefix(JOURNAL)))
-    return storage
-
-
 class OptunaSweeper(Sweeper):
     """Runs `n_trials` trials, `n_jobs` at a time through Hydra's launcher, each asked of an Optuna
     study in `storage` (see the module docstring)."""
@@ -106,8 +98,11 @@ class OptunaSweeper(Sweeper):
         n_trials: int = 20,
         n_jobs: int = 1,
         params: dict[str, str] | None = None,
+        pruner: str = "none",
+        pruner_args: dict[str, Any] | None = None,
     ) -> None:
         self.sampler, self.study_name, self.storage = sampler, study_name, storage
+        self.pruner, self.pruner_args = pruner, dict(pruner_args or {})
         self.directions = [direction] if isinstance(direction, str) else list(direction)
         self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, dict(params or {})
 
@@ -123,6 +118,12 @@ class OptunaSweeper(Sweeper):
             raise UserError(
                 f"hydra.sweeper.direction={self.directions} does not match monitor.mode={mode!r} "
                 f"({config.monitor.metric}); set hydra.sweeper.direction={mode}imize"
+            )
+        make_pruner(self.pruner, self.pruner_args)  # a bad name fails now
+        if self.storage is None and self.pruner != "none":
+            raise UserError(
+                f"hydra.sweeper.pruner={self.pruner} needs a storage the jobs can report to, not "
+                "hydra.sweeper.storage=null; e.g. hydra.sweeper.storage=sqlite:///optuna.db"
             )
 
     def search_space(self, arguments: list[str]) -> tuple[dict[str, "BaseDistribution"], list[str]]:
@@ -141,7 +142,7 @@ class OptunaSweeper(Sweeper):
 
         study = optuna.create_study(
             study_name=self.study_name, storage=storage, directions=self.directions,  # type: ignore[arg-type]
-            load_if_exists=True,
+            pruner=make_pruner(self.pruner, self.pruner_args), load_if_exists=True,
         )  # fmt: skip
         if self.sampler is not None:
             seed = self.sampler.keywords.get("seed")
@@ -165,18 +166,34 @@ class OptunaSweeper(Sweeper):
         job_idx = next_job_num(self.sweep_dir)
         while (remaining := self.n_trials - len(study.trials)) > 0:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
-            batch = [tuple([*(f"{k}={as_text(v)}" for k, v in t.params.items()), *fixed]) for t in trials]
+            for trial in trials:
+                trial.set_user_attr("fixed_overrides", fixed)
+            batch = [tuple(self.job_overrides(study, t, fixed)) for t in trials]
             self.validate_batch_is_legal(batch)
             assert self.launcher is not None  # set in setup()
             for trial, result in zip(trials, self.launcher.launch(batch, initial_job_idx=job_idx), strict=True):
-                trial.set_user_attr("fixed_overrides", fixed)
                 self.tell(study, trial, result)
             job_idx += len(trials)
         self.write_best(study)
 
+    def job_overrides(self, study: "optuna.Study", trial: "optuna.Trial", fixed: list[str]) -> list[str]:
+        """The trial's values, the fixed overrides, and where the job reports its epochs
+        (litlab.pruning.TrialPruning), as config values; not with a study in memory, which no
+        job can reach."""
+        params = [f"{k}={as_text(v)}" for k, v in trial.params.items()]
+        if self.storage is None:
+            return [*params, *fixed]
+        return [*params, *fixed, f"optuna.storage='{self.storage}'", f"optuna.study_name='{study.study_name}'",
+                f"optuna.trial={trial.number}", f"optuna.pruner={self.pruner}",
+                f"optuna.pruner_args={as_text(self.pruner_args)}"]  # fmt: skip
+
     def tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:
         from optuna.trial import TrialState
 
+        told = study.get_trials(deepcopy=False)[trial.number]  # read again: the job may have told it
+        if told.state == TrialState.PRUNED:
+            log.info("trial %d pruned at epoch %s", trial.number, told.last_step)
+            return
         try:
             value = result.return_value  # raises the job's exception if it failed
         except Exception as e:
@@ -211,7 +228,12 @@ class OptunaSweeper(Sweeper):
             "trial": best.number,
             "params": best.params,
             "overrides": overrides,
-            "trials": {"total": len(states), "complete": len(complete), "failed": states.count(TrialState.FAIL)},
+            "trials": {
+                "total": len(states),
+                "complete": len(complete),
+                "failed": states.count(TrialState.FAIL),
+                "pruned": states.count(TrialState.PRUNED),
+            },  # fmt: skip
             "study_name": study.study_name,
             "storage": self.storage,
         }
