@@ -3,10 +3,12 @@
 import contextlib
 import gzip
 import io
+import json
 import logging
 import os
 import pickle
 import runpy
+import socket
 import struct
 import subprocess
 import sys
@@ -85,6 +87,18 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 240) ->
             f"{script} {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
         )
     return proc
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def job_metrics(sweep_dir: Path) -> dict[str, dict]:
+    """Each job's metrics.json in a sweep dir, by job dir name ("0", "1", ...)."""
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/metrics.json")}
 
 
 def run_in_process(script: str, *args: str) -> tuple[int, str, str]:

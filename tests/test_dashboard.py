@@ -1,7 +1,6 @@
 """optuna-dashboard over a real Optuna sweep: started on a free local port, its API read, stopped by its PID."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -9,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import QUICK, ROOT
+from tests.conftest import QUICK, ROOT, free_port
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +20,6 @@ def study_dir(tmp_path_factory):
                                   f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert code == 0, err[-3000:]
     return sweep
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_dashboard_serves_the_sweeps_study(study_dir, tmp_path):

@@ -1,12 +1,14 @@
 """Precision, torch.compile, channels_last and DDP on CPU: each runs and gives a working model."""
 
 import json
+import math
+import subprocess
 
 import pytest
 import torch
 
 from litlab.train import build_datamodule, build_model, train
-from tests.conftest import run_script
+from tests.conftest import ROOT, free_port, run_script
 
 
 def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
@@ -53,3 +55,47 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     assert metrics["best_ckpt"].startswith(str(run_dir / "checkpoints"))
     runs = {f.parent for f in run_dir.glob("*/events.out.tfevents.*")}
     assert runs == {run_dir / "trainer=ddp,trainer.max_epochs=3"}  # named by the overrides that set something
+
+
+@pytest.mark.slow  # two torchrun agents and their two workers, each importing Lightning
+def test_two_nodes_with_torchrun_on_localhost(tmp_path, cli):
+    """Multi-node DDP as on two machines: one `torchrun --nnodes=2 --node-rank=R` per "node",
+    rendezvous on 127.0.0.1. Each rank trains on its half (half the steps of one process), the
+    test metrics are synced (equal to testing the checkpoint in one process), and only rank 0
+    writes metrics.json."""
+    run_dir, port = tmp_path / "run", free_port()
+    args = ["trainer=ddp", "trainer.num_nodes=2", "trainer.devices=1", "trainer.accelerator=cpu",
+            "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "extras.print_config=false", "logger=none",
+            f"hydra.run.dir={run_dir}"]  # fmt: skip
+    nodes = [
+        subprocess.Popen(
+            [
+                "torchrun",
+                "--nnodes=2",
+                "--nproc-per-node=1",
+                f"--node-rank={rank}",
+                "--master-addr=127.0.0.1",
+                f"--master-port={port}",
+                str(ROOT / "train.py"),
+                *args,
+            ],  # fmt: skip
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=240)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]
+    assert list(tmp_path.rglob("metrics.json")) == [run_dir / "metrics.json"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    train_rows, batch = 1257, 64  # digits: 70% of 1797 rows, the default batch size
+    assert metrics["world_size"] == 2 and metrics["steps"] == 2 * math.ceil(train_rows / 2 / batch)
+    code, _, err = cli(
+        "evaluate.py", f"ckpt_path={metrics['best_ckpt']}", "trainer=cpu", f"hydra.run.dir={tmp_path / 'ev'}"
+    )
+    assert code == 0, err[-3000:]
+    single = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert single["test"]["test/acc"] == pytest.approx(metrics["test"]["test/acc"])

@@ -14,17 +14,13 @@ from omegaconf import OmegaConf
 from litlab.errors import UserError
 from litlab.report import SweepReport
 from litlab.report_plots import read_curve
-from tests.conftest import QUICK, ROOT
+from tests.conftest import QUICK, ROOT, job_metrics
 from tests.test_train import events, experiment_summary, session_hparams
 
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", *overrides, *QUICK, f"hydra.sweep.dir={sweep_dir}"]
     return subprocess.run(cmd, cwd=sweep_dir.parent, capture_output=True, text=True, timeout=300)
-
-
-def job_metrics(sweep_dir: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/metrics.json")}
 
 
 def test_a_failed_job_does_not_stop_the_grid_and_is_reported(tmp_path, cli):
@@ -265,3 +261,19 @@ def test_optuna_pruner_stops_a_trial_that_falls_behind(tmp_path, cli):
     assert best.trial == 0 and best.trials.pruned == 2
     report = (sweep / "report.md").read_text()
     assert "3 jobs: 1 completed, 2 pruned, 0 interrupted, 0 failed or unfinished." in report
+
+
+def test_local_gpus_runs_one_job_per_gpu_at_a_time(tmp_path):
+    """hydra/launcher=local_gpus with 2 GPUs listed (none needed: torch stays on the CPU): 2 worker
+    processes, each with its own CUDA_VISIBLE_DEVICES for all the jobs it runs, so no two
+    running jobs share a GPU; the 4 jobs queue on them."""
+    sweep = tmp_path / "gpus"
+    proc = multirun(sweep, "hydra/launcher=local_gpus", "hydra.launcher.gpus=[0,1]", "optimizer.lr=0.01,0.02,0.03,0.05")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = job_metrics(sweep)
+    assert sorted(jobs) == ["0", "1", "2", "3"] and all(m["status"] == "completed" for m in jobs.values())
+    gpu_of_worker = {}
+    for m in jobs.values():
+        env = m["environment"]
+        assert gpu_of_worker.setdefault(env["pid"], env["CUDA_VISIBLE_DEVICES"]) == env["CUDA_VISIBLE_DEVICES"]
+    assert len(gpu_of_worker) == 2 and sorted(gpu_of_worker.values()) == ["0", "1"]

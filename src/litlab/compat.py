@@ -43,9 +43,10 @@ def global_rank() -> int:
 
 
 def is_ddp_child() -> bool:
-    """A process that Lightning's subprocess launcher started for a rank > 0. It re-runs the
-    command line with the same hydra.run.dir, and sets LOCAL_RANK in its environment."""
-    return os.environ.get("LOCAL_RANK", "0") != "0"
+    """A process of rank > 0, which joins rank 0's run dir: started by Lightning's subprocess
+    launcher (it re-runs the command line with the same hydra.run.dir and sets LOCAL_RANK), by
+    torchrun (RANK) or by srun (SLURM_PROCID), the variables Lightning reads its rank from."""
+    return any(os.environ.get(k, "0") != "0" for k in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
 
 
 def datamodule_state(checkpoint: dict, datamodule_class: str) -> dict:

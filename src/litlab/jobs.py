@@ -12,7 +12,9 @@ epochs it completed and its checkpoints, and exits with 128 + the signal's numbe
 
 import json
 import logging
+import os
 import shlex
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -102,8 +104,19 @@ def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) 
     if path.exists():  # the error says so; keep that run's record
         return
     output_dir.mkdir(parents=True, exist_ok=True)
-    entry = {"status": status, **fields, "wall_time_s": round(wall_time_s, 3), "overrides": job_overrides()}
+    entry = {"status": status, **fields, "wall_time_s": round(wall_time_s, 3), "overrides": job_overrides(),
+             "environment": where_it_ran()}  # fmt: skip
     path.write_text(json.dumps(entry, indent=2))
+
+
+# What a cluster or launcher told the job about where it runs.
+PLACEMENT = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_NODELIST")
+
+
+def where_it_ran() -> dict[str, str | int]:
+    """The host, the process and the placement variables that are set (which GPUs, which SLURM job)."""
+    placement = {k: os.environ[k] for k in PLACEMENT if k in os.environ}
+    return {"host": socket.gethostname(), "pid": os.getpid(), **placement}
 
 
 def note_in_sweep_log(status: str, detail: str) -> None:

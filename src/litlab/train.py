@@ -28,6 +28,7 @@ from litlab.console import (
 from litlab.data import InMemoryDataModule
 from litlab.errors import UserError
 from litlab.interrupts import InterruptCheckpoint
+from litlab.jobs import where_it_ran
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
 from litlab.overrides import job_overrides
@@ -209,9 +210,12 @@ def train(cfg: DictConfig) -> dict:
         "best_ckpt": best,
         "resumed_from": str(resume) if resume is not None else None,
         "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,  # optimizer steps: under DDP each rank's, on its shard
         "wall_time_s": round(time.perf_counter() - start, 3),
         "fit_time_s": round(fit_time, 3),  # trainer.fit alone: no imports, data loading or testing
         "overrides": job_overrides(),
+        "world_size": trainer.world_size,
+        "environment": where_it_ran(),
         **log_tensorboard(cfg, trainer, model, {**val, **test}),
     }
     if trainer.is_global_zero:

@@ -1,0 +1,119 @@
+"""`hydra/launcher=local_gpus`: the jobs of a sweep on this machine's GPUs, one job per GPU at a
+time, the rest queued.
+
+N worker processes, one per GPU; each takes its GPU when it starts (CUDA_VISIBLE_DEVICES, set
+before torch is imported there) and keeps it. A job runs on its worker's GPU, so no two running
+jobs share one, and a worker takes the next queued job when its job ends. Why not an existing
+launcher: submitit's local executor gives every job the same GPUs and starts all jobs at once,
+and joblib cannot give its workers an initializer.
+"""
+
+import functools
+import logging
+import multiprocessing as mp
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+from litlab.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def take_gpu(free: "mp.Queue[str]") -> None:
+    """A worker's initializer: this process and the jobs it runs see only the GPU it takes."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = free.get(timeout=60)
+
+
+def run_pickled(job: bytes) -> JobReturn:
+    # The task function is the entry point's `main`, defined in __main__: only cloudpickle
+    # carries it to another process.
+    return cloudpickle.loads(job)()
+
+
+def execute_job(
+    idx: int,
+    overrides: Sequence[str],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> JobReturn:
+    """One job in a worker, as Hydra's own launchers run it: the sweep config of its overrides."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
+    HydraConfig.instance().set_config(sweep_config)
+    return run_job(
+        hydra_context=hydra_context,
+        config=sweep_config,
+        task_function=task_function,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+
+
+def visible_gpus() -> list[int]:
+    import torch
+
+    count = torch.cuda.device_count()
+    if count == 0:
+        raise UserError("hydra/launcher=local_gpus found no GPU here; list them with hydra.launcher.gpus=[0,1]")
+    return list(range(count))
+
+
+class LocalGpusLauncher(Launcher):
+    """Runs a sweep's jobs on `gpus` (indices; None: every GPU torch sees), one job per GPU at once."""
+
+    def __init__(self, gpus: list[int] | None = None) -> None:
+        self.gpus = gpus
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        # Hydra calls setup() first
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        gpus = [str(g) for g in (self.gpus if self.gpus is not None else visible_gpus())]
+        log.info("local_gpus: %d jobs on GPUs %s, %d at a time", len(job_overrides), ",".join(gpus), len(gpus))
+        for idx, overrides in enumerate(job_overrides):
+            log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
+        context = mp.get_context("spawn")  # fresh processes: no CUDA state inherited
+        free: mp.Queue[str] = context.Queue()
+        for gpu in gpus:
+            free.put(gpu)
+        state = Singleton.get_state()
+        jobs = [
+            functools.partial(
+                execute_job,
+                initial_job_idx + idx,
+                overrides,
+                self.hydra_context,
+                self.config,
+                self.task_function,
+                state,
+            )  # fmt: skip
+            for idx, overrides in enumerate(job_overrides)
+        ]
+        with ProcessPoolExecutor(len(gpus), mp_context=context, initializer=take_gpu, initargs=(free,)) as pool:
+            futures = [pool.submit(run_pickled, cloudpickle.dumps(job)) for job in jobs]
+            return [f.result() for f in futures]

@@ -1,0 +1,88 @@
+"""Sweeps, DDP and Optuna through a real SLURM cluster (tests/slurm_cluster.py), with the launcher
+users run on their clusters: `hydra/launcher=slurm_gpu` (hydra-submitit-launcher, sbatch + srun).
+`pytest -m slurm` runs exactly these; they skip, saying why, where SLURM is not installed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, job_metrics
+from tests.slurm_cluster import LocalCluster, missing
+
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(missing() is not None, reason=str(missing()))]
+
+# Small jobs on the local node (2 CPUs, 2 fake GPUs): one CPU each, torch on the CPU.
+ON_NODE = ["hydra/launcher=slurm_gpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+           "hydra.launcher.timeout_min=10", "trainer.accelerator=cpu"]  # fmt: skip
+SMALL = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=none", "extras.print_config=false"]
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory):
+    cluster = LocalCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def sweep(cluster: LocalCluster, sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python train.py -m ...` submitting its jobs to `cluster`."""
+    cmd = [sys.executable, "train.py", "-m", *ON_NODE, *SMALL, f"hydra.sweep.dir={sweep_dir}", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=240)
+
+
+def test_grid_sweep_gives_each_job_its_own_gpu_and_records_a_failed_job(slurm, tmp_path):
+    proc = sweep(slurm, tmp_path / "grid", "optimizer.lr=0.05,-1")  # -1: the model refuses it
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the sweep ends saying a job failed
+    jobs = job_metrics(tmp_path / "grid")
+    assert jobs["0"]["status"] == "completed" and jobs["0"]["test"]["test/acc"] > 0.8
+    assert jobs["1"]["status"] == "failed" and "optimizer.lr=-1" in jobs["1"]["error"]
+    # Both jobs ran at once (2 CPUs, one each), each on the GPU SLURM gave it.
+    where = [jobs[j]["environment"] for j in ("0", "1")]
+    assert sorted(w["CUDA_VISIBLE_DEVICES"] for w in where) == ["0", "1"]
+    assert all(w["SLURM_JOB_ID"] for w in where)
+    assert "1 of 2 jobs failed" in proc.stdout + proc.stderr
+
+
+def test_ddp_job_with_two_tasks_through_srun(slurm, tmp_path):
+    ddp = ["hydra.launcher.tasks_per_node=2", "hydra.launcher.gpus_per_node=0", "trainer=ddp", "trainer.devices=2"]
+    proc = sweep(slurm, tmp_path / "ddp", *ddp, "seed=7")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = job_metrics(tmp_path / "ddp")
+    assert list(jobs) == ["0"] and jobs["0"]["status"] == "completed" and jobs["0"]["world_size"] == 2
+    assert jobs["0"]["test"]["test/acc"] > 0.8
+    # srun started the two ranks: one submitit log per task, each rank joined the process group.
+    logs = sorted((tmp_path / "ddp" / ".submitit").rglob("*_log.err"))
+    assert len(logs) == 2
+    for rank, log in enumerate(logs):
+        assert f"GLOBAL_RANK: {rank}, MEMBER: {rank + 1}/2" in log.read_text()
+
+
+@pytest.mark.slow  # over a minute: two searches, three SLURM jobs
+def test_optuna_search_prunes_trials_running_at_once_as_slurm_jobs(slurm, tmp_path):
+    """A good trial, then two hopeless ones (lr 1e-7) submitted together (n_jobs=2): each SLURM
+    job reports its epochs to the study in a journal file, and the median pruner stops both."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal, sweep_dir = tmp_path / "journal.log", tmp_path / "study"
+    search = ["hparams_search=digits_mlp", "trainer.max_epochs=3", f"hydra.sweeper.storage=journal:{journal}",
+              "hydra.sweeper.pruner=median", "hydra.sweeper.pruner_args={n_startup_trials:1}",
+              "hydra.sweeper.n_jobs=2"]  # fmt: skip
+    first = sweep(slurm, sweep_dir, *search, "hydra.sweeper.n_trials=1", "optimizer.lr=interval(0.05, 0.05)")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = sweep(slurm, sweep_dir, *search, "hydra.sweeper.n_trials=3", "optimizer.lr=interval(1e-7, 1e-7)")
+    assert second.returncode == 0, second.stderr[-3000:]
+    study = optuna.load_study(study_name="digits_mlp", storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED", "PRUNED"]
+    jobs = job_metrics(sweep_dir)
+    assert [jobs[j]["status"] for j in ("0", "1", "2")] == ["completed", "pruned", "pruned"]
+    # the two pruned trials were tasks of one SLURM array, on the two CPUs at once
+    pruned = [jobs[j]["environment"] for j in ("1", "2")]
+    assert pruned[0]["SLURM_ARRAY_JOB_ID"] == pruned[1]["SLURM_ARRAY_JOB_ID"]
+    assert {p["SLURM_ARRAY_TASK_ID"] for p in pruned} == {"0", "1"}
