@@ -96,6 +96,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a server or daemon a test started, by its own PID: SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def job_metrics(sweep_dir: Path) -> dict[str, dict]:
     """Each job's metrics.json in a sweep dir, by job dir name ("0", "1", ...)."""
     return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/metrics.json")}

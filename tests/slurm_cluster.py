@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "srun", "sinfo", "scontrol", "scancel", "squeue")
@@ -114,9 +114,4 @@ class LocalCluster:
         # Jobs a failed test left behind first (scancel talks to this cluster only: SLURM_CONF).
         subprocess.run(["scancel", "--user=root"], env=self.env, capture_output=True, timeout=30)
         for proc in reversed(self.procs):  # slurmd, slurmctld, then munged: each by its own PID
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+            stop(proc)

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import QUICK, ROOT, free_port
+from tests.conftest import QUICK, ROOT, free_port, stop
 
 
 @pytest.fixture(scope="module")
@@ -44,5 +44,4 @@ def test_the_dashboard_serves_the_sweeps_study(study_dir, tmp_path):
         assert detail["name"] == "digits_mlp" and detail["directions"] == ["maximize"]
         assert len(detail["trials"]) == 2 and {t["state"] for t in detail["trials"]} <= {"Complete", "Fail"}
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)

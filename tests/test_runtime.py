@@ -36,6 +36,7 @@ def test_compiled_model_trains_and_its_checkpoint_loads_uncompiled(make_cfg, tmp
     assert not any("_orig_mod" in k for k in state)  # Module.compile() keeps the parameter names
 
 
+@pytest.mark.slow  # two Lightning processes; CI's 2-rank DDP run is tests/test_slurm.py (DDP through srun)
 def test_ddp_on_cpu_with_two_processes(tmp_path):
     run_dir = tmp_path / "run"
     run_script(

@@ -2,8 +2,10 @@
 users run on their clusters: `hydra/launcher=slurm_gpu` (hydra-submitit-launcher, sbatch + srun).
 `pytest -m slurm` runs exactly these; they skip, saying why, where SLURM is not installed."""
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,31 @@ def test_optuna_search_prunes_trials_running_at_once_as_slurm_jobs(slurm, tmp_pa
     pruned = [jobs[j]["environment"] for j in ("1", "2")]
     assert pruned[0]["SLURM_ARRAY_JOB_ID"] == pruned[1]["SLURM_ARRAY_JOB_ID"]
     assert {p["SLURM_ARRAY_TASK_ID"] for p in pruned} == {"0", "1"}
+
+
+@pytest.mark.slow  # about a minute: a job trained, requeued and trained on
+def test_a_requeued_job_saves_its_state_and_finishes_from_where_it_stopped(slurm, tmp_path):
+    """`scontrol requeue` (what preemption does): SLURM sends SIGTERM, the job saves its state
+    and records the interrupt; SLURM starts it again in the same dir, where it resumes from its
+    last checkpoint, ends as a completed run, and keeps the interrupted attempt's record."""
+    sweep_dir = tmp_path / "requeue"
+    cmd = [sys.executable, "train.py", "-m", *ON_NODE, *SMALL, "trainer.max_epochs=40", "~callbacks.early_stopping",
+           f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    log = open(tmp_path / "launcher.log", "w")  # noqa: SIM115 - closed below; a pipe could fill and block it
+    launcher = subprocess.Popen(cmd, cwd=ROOT, env=slurm.env, stdout=log, stderr=subprocess.STDOUT)
+    job_dir, deadline = sweep_dir / "0", time.monotonic() + 120
+    while not (job_dir / "checkpoints" / "last.ckpt").exists():  # an epoch done: requeue it now
+        assert time.monotonic() < deadline and launcher.poll() is None, "the job never saved a checkpoint"
+        time.sleep(0.2)
+    squeue = subprocess.run(["squeue", "-h", "-o", "%A"], env=slurm.env, capture_output=True, text=True, timeout=30)
+    job_id = squeue.stdout.split()
+    subprocess.run(["scontrol", "requeue", *job_id], env=slurm.env, check=True, timeout=30)
+    launcher.wait(timeout=240)
+    log.close()
+    assert launcher.returncode == 0, (tmp_path / "launcher.log").read_text()[-3000:]
+    before = json.loads((job_dir / "metrics_before_restart_1.json").read_text())
+    assert before["status"] == "interrupted" and before["signal"] == "SIGTERM" and before["epochs_completed"] >= 1
+    after = json.loads((job_dir / "metrics.json").read_text())
+    assert after["status"] == "completed" and after["epochs"] == 40
+    assert after["resumed_from"] == str(job_dir / "checkpoints" / "last.ckpt")
+    assert after["environment"]["SLURM_RESTART_COUNT"] == "1"

@@ -141,7 +141,8 @@ def test_report_names_a_dir_without_jobs(tmp_path):
 @pytest.mark.slow  # over 30 s on 2 cores: three or more Python processes, each importing Lightning
 def test_optuna_search_records_failed_trials_and_resumes(tmp_path):
     sweep = tmp_path / "study"
-    search = ["hparams_search=digits_mlp", "logger=none", "hydra.sweeper.sampler.n_startup_trials=10"]
+    search = ["hparams_search=digits_mlp", "logger=none", "hydra.sweeper.sampler.n_startup_trials=10",
+              "hydra.sweeper.pruner=none"]  # fmt: skip
     # -1 is refused by the model: those trials fail; the study goes on and exits 0
     first = multirun(sweep, *search, "hydra.sweeper.n_trials=4", "optimizer.lr=choice(0.01,-1)")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -190,8 +191,8 @@ def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_p
     """The Optuna sweeper on optuna's ask-and-tell API, run as `python train.py -m` in this process."""
     sweep = tmp_path / "study"
     space = ["optimizer.lr=choice(0.01,-1)", "model.dropout=interval(0.0, 0.2)"]
-    search = ["-m", "hparams_search=digits_mlp", *QUICK, "hydra.sweeper.sampler.n_startup_trials=10",
-              f"hydra.sweep.dir={sweep}", *space]  # fmt: skip
+    search = ["-m", "hparams_search=digits_mlp", *QUICK, "logger=none", "hydra.sweeper.sampler.n_startup_trials=10",
+              "hydra.sweeper.pruner=none", f"hydra.sweep.dir={sweep}", *space]  # fmt: skip
     code, _, err = cli("train.py", *search, "hydra.sweeper.n_trials=3")
     assert code == 0, err[-3000:]  # failed trials are results of a search
     code, out, err = cli("train.py", *search, "hydra.sweeper.n_trials=5")
@@ -224,15 +225,16 @@ def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
         "-m",
         "hparams_search=digits_mlp",
         *QUICK,
+        "logger=none",
         f"hydra.sweep.dir={sweep}",
         f"hydra.sweeper.storage=journal:{journal}",
     ]
-    for n_trials in (2, 3):
+    for n_trials in (1, 2):
         code, out, err = cli("train.py", *search, f"hydra.sweeper.n_trials={n_trials}")
         assert code == 0, err[-3000:]
-    assert "2 trial(s) done, 1 to go" in out + err and not (sweep / "optuna.db").exists()
+    assert "1 trial(s) done, 1 to go" in out + err and not (sweep / "optuna.db").exists()
     study = optuna.load_study(study_name="digits_mlp", storage=JournalStorage(JournalFileBackend(str(journal))))
-    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert [t.number for t in study.trials] == [0, 1]
     assert OmegaConf.load(sweep / "best.yaml").storage == f"journal:{journal}"
 
 
@@ -263,6 +265,7 @@ def test_optuna_pruner_stops_a_trial_that_falls_behind(tmp_path, cli):
     assert "3 jobs: 1 completed, 2 pruned, 0 interrupted, 0 failed or unfinished." in report
 
 
+@pytest.mark.slow  # over 30 s on 2 cores: two worker processes, each importing Lightning
 def test_local_gpus_runs_one_job_per_gpu_at_a_time(tmp_path):
     """hydra/launcher=local_gpus with 2 GPUs listed (none needed: torch stays on the CPU): 2 worker
     processes, each with its own CUDA_VISIBLE_DEVICES for all the jobs it runs, so no two
@@ -277,3 +280,11 @@ def test_local_gpus_runs_one_job_per_gpu_at_a_time(tmp_path):
         env = m["environment"]
         assert gpu_of_worker.setdefault(env["pid"], env["CUDA_VISIBLE_DEVICES"]) == env["CUDA_VISIBLE_DEVICES"]
     assert len(gpu_of_worker) == 2 and sorted(gpu_of_worker.values()) == ["0", "1"]
+
+
+def test_an_unknown_pruner_is_one_line_before_any_trial(tmp_path, cli):
+    sweep = tmp_path / "study"
+    code, out, err = cli("train.py", "-m", "hparams_search=digits_mlp", *QUICK, f"hydra.sweep.dir={sweep}",
+                         "hydra.sweeper.pruner=bogus")  # fmt: skip
+    assert code == 2 and "hydra.sweeper.pruner='bogus' is not a pruner; use one of none, median" in out + err
+    assert not list(sweep.glob("*/metrics.json"))

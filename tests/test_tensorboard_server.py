@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUICK
+from tests.conftest import QUICK, stop
 
 SWEPT = {"model.hidden_sizes": ("[8]", "[16]"), "optimizer.lr": ("0.001", "0.01")}
 
@@ -46,12 +46,7 @@ def serve(logdir: Path, tmp: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield f"http://127.0.0.1:{found.group(1)}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -110,7 +110,8 @@ def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) 
 
 
 # What a cluster or launcher told the job about where it runs.
-PLACEMENT = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_NODELIST")
+PLACEMENT = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_NODELIST",
+             "SLURM_RESTART_COUNT")  # fmt: skip
 
 
 def where_it_ran() -> dict[str, str | int]:

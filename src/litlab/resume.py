@@ -1,5 +1,7 @@
 """What a run resumed from a checkpoint needs to end exactly as an uninterrupted one would."""
 
+import json
+import os
 import random
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import numpy as np
 import torch
 
 from litlab import checkpoint
+from litlab.compat import global_rank
 from litlab.errors import UserError
 
 
@@ -53,3 +56,27 @@ def check_resumable(path: Path, model: L.LightningModule) -> None:
             f"ckpt_path={str(path)!r} holds a different model ({wrong[0]} does not match): resume with the model "
             "and data it was trained with, as in the config.yaml of its run"
         )
+
+
+def requeued_checkpoint(output_dir: Path) -> Path | None:
+    """A SLURM job that was requeued (preempted, or `scontrol requeue`) runs its command again,
+    in the same dir: SLURM_RESTART_COUNT > 0 and metrics.json says the attempt before was
+    interrupted (it saved its state on SLURM's SIGTERM). Returns that run's last.ckpt to resume
+    from (None: start again). Rank 0 keeps the interrupted attempt's record as
+    metrics_before_restart_<N>.json; every rank reads the same answer from either file."""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+    if restarts == 0:
+        return None
+    record, kept = output_dir / "metrics.json", output_dir / f"metrics_before_restart_{restarts}.json"
+    for path in (record, kept):
+        try:
+            if json.loads(path.read_text()).get("status") == "interrupted":
+                break
+        except FileNotFoundError:
+            continue
+    else:
+        return None
+    if global_rank() == 0 and record.exists():
+        record.rename(kept)
+    last = output_dir / "checkpoints" / checkpoint.LAST
+    return last if last.is_file() else None

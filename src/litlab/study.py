@@ -39,6 +39,8 @@ def make_pruner(name: str, args: dict | None = None) -> "optuna.pruners.BasePrun
     }
     if name not in classes:
         raise UserError(f"hydra.sweeper.pruner={name!r} is not a pruner; use one of {', '.join(PRUNERS)}")
+    if name == "none":  # takes no arguments: pruner_args that a preset sets for its pruner are moot
+        return pruners.NopPruner()
     try:
         return classes[name](**(args or {}))
     except TypeError as e:

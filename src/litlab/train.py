@@ -33,7 +33,7 @@ from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
 from litlab.overrides import job_overrides
 from litlab.pruning import TrialPruning
-from litlab.resume import RandomState, check_resumable
+from litlab.resume import RandomState, check_resumable, requeued_checkpoint
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
@@ -149,17 +149,22 @@ def check_seed(seed: object) -> int:
     return seed
 
 
-def start_run(cfg: DictConfig) -> Path:
-    """Seed everything and check the run dir holds no finished run; return the run dir."""
+def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
+    """Seed everything and check the run dir holds no finished run; return the run dir and the
+    checkpoint to resume from: `ckpt_path`'s, or for a requeued SLURM job the one its interrupted
+    attempt left in the run dir."""
     allow_fast_cuda_checks()
     L.seed_everything(check_seed(cfg.seed), workers=True, verbose=False)  # config.yaml records it
     output_dir = Path(cfg.paths.output_dir)
-    if (output_dir / "metrics.json").exists():
+    requeued = requeued_checkpoint(output_dir)
+    if requeued is None and (output_dir / "metrics.json").exists():
         raise UserError(
             f"paths.output_dir={str(output_dir)!r} already holds a finished run; give each run a new dir "
             "(the default hydra.run.dir does) so that its checkpoints and metrics are not overwritten"
         )
-    return output_dir
+    if requeued is None and cfg.get("ckpt_path"):
+        return output_dir, checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir)
+    return output_dir, requeued
 
 
 def record_config(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> None:
@@ -177,8 +182,7 @@ def train(cfg: DictConfig) -> dict:
     """Run one training job described by `cfg`; return what it writes to metrics.json."""
     start = time.perf_counter()
     quiet_third_party()
-    output_dir = start_run(cfg)
-    resume = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir) if cfg.get("ckpt_path") else None
+    output_dir, resume = start_run(cfg)
     # Data first: loading it checks it, and it decides what the model looks like.
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
@@ -200,11 +204,9 @@ def train(cfg: DictConfig) -> dict:
         val, test, best = test_best(trainer, model, datamodule) if pruned_at is None else last_validation(trainer)
 
     metrics = {
-        "status": "completed" if pruned_at is None else "pruned",
-        **({"pruned_at_epoch": pruned_at} if pruned_at is not None else {}),
+        **outcome(pruned_at, metric, val),
         "monitor": metric,
         "mode": mode,
-        "optimized_metric": finite(val.get(metric), metric) if pruned_at is None else None,
         "val": val,
         "test": test,
         "best_ckpt": best,
@@ -229,6 +231,13 @@ def write_metrics(output_dir: Path, metrics: dict) -> None:
     log.info("metrics written to %s", output_dir / "metrics.json")
     tensorboard_root = str(Path(metrics["tensorboard"]).parent) if metrics.get("tensorboard") else None
     print_result(metrics, str(output_dir), tensorboard_root)
+
+
+def outcome(pruned_at: int | None, metric: str, val: dict) -> dict:
+    """status and the optimized metric: the best checkpoint's, or none where the pruner stopped the run."""
+    if pruned_at is None:
+        return {"status": "completed", "optimized_metric": finite(val.get(metric), metric)}
+    return {"status": "pruned", "pruned_at_epoch": pruned_at, "optimized_metric": None}
 
 
 def finite(value: float | None, metric: str) -> float | None:

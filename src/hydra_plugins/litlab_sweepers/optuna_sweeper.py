@@ -27,7 +27,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from litlab.errors import UserError
+from litlab.errors import UserError, exit_on_user_error
 from litlab.study import make_pruner, open_storage
 
 if TYPE_CHECKING:
@@ -113,6 +113,11 @@ class OptunaSweeper(Sweeper):
         )
         self.sweep_dir = Path(config.hydra.sweep.dir)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)  # the SQLite file lives there, before any job
+        self.show_traceback = bool(config.get("extras", {}).get("traceback", False))
+        exit_on_user_error(lambda: self.check(config), self.show_traceback)
+
+    def check(self, config: DictConfig) -> None:
+        """The search's settings, before any trial: one line for a bad one (litlab.errors)."""
         mode = config.get("monitor", {}).get("mode")
         if mode in ("min", "max") and self.directions != [f"{mode}imize"]:
             raise UserError(
@@ -155,7 +160,7 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         from optuna.trial import TrialState
 
-        space, fixed = self.search_space(arguments)
+        space, fixed = exit_on_user_error(lambda: self.search_space(arguments), self.show_traceback)
         study = self.study(open_storage(self.storage))
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
