@@ -49,6 +49,13 @@ def is_ddp_child() -> bool:
     return any(os.environ.get(k, "0") != "0" for k in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
 
 
+def started_together() -> bool:
+    """All ranks started at once by torchrun (WORLD_SIZE) or srun (SLURM_NTASKS), as opposed to
+    rank 0 starting the others (Lightning's launcher): then rank 0 may find that another rank
+    already wrote Hydra's files into the shared run dir."""
+    return any(int(os.environ.get(k, "1") or 1) > 1 for k in ("WORLD_SIZE", "SLURM_NTASKS"))
+
+
 def datamodule_state(checkpoint: dict, datamodule_class: str) -> dict:
     """The DataModule's `state_dict()` in a Lightning checkpoint: stored under the class's
     `__qualname__` (the last part of its dotted name, for litlab's top-level classes)."""

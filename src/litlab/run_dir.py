@@ -6,7 +6,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from litlab.compat import is_ddp_child
+from litlab.compat import is_ddp_child, started_together
 from litlab.errors import UserError, exit_on_user_error
 
 
@@ -28,12 +28,22 @@ class FreshRunDir(Callback):
 
 def check_run_dir(config: DictConfig) -> None:
     run_dir = Path(config.hydra.run.dir)
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    if holds_a_run(run_dir):
         raise UserError(
             f"hydra.run.dir={str(run_dir)!r} already holds a run; give each run a new dir (leave hydra.run.dir "
             "unset for a fresh, dated one). To continue that run: python train.py ckpt_path=" + str(run_dir)
         )
     creatable(run_dir, "hydra.run.dir", config)
+
+
+def holds_a_run(run_dir: Path) -> bool:
+    """Anything in it; when all ranks start at once (torchrun, srun), only a run's results count:
+    the other ranks of this run may already have written Hydra's .hydra/ and log there."""
+    if not run_dir.is_dir():
+        return False
+    if started_together():
+        return (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists()
+    return any(run_dir.iterdir())
 
 
 def creatable(folder: Path, key: str, config: DictConfig) -> None:
