@@ -33,8 +33,9 @@ from omegaconf import open_dict
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from litlab.compat import allow_fast_cuda_checks
 from litlab.data.images import MNIST_FILES
-from litlab.train import build_datamodule, build_model, fast_cuda_checks
+from litlab.train import build_datamodule, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"mlp": ["model=mlp", "model.hidden_sizes=[256]"], "cnn": ["model=cnn"]}  # 784-256-10; the classic CNN
@@ -218,7 +219,7 @@ def main() -> None:
     args = p.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but no CUDA device is available")
-    fast_cuda_checks()
+    allow_fast_cuda_checks()
     L.seed_everything(0, verbose=False)
     device = torch.device(args.device)
     repeats = args.repeats or (3 if args.quick else 5)

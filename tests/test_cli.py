@@ -3,6 +3,7 @@ is imported before Hydra has parsed it (timings: scripts/cli_startup.py)."""
 
 import os
 import re
+import runpy
 import subprocess
 import sys
 
@@ -57,3 +58,10 @@ def test_fast_help_with_a_bad_override_says_why_in_one_message():
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Could not find 'model/nope'" in proc.stderr and "mlp" in proc.stderr
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "scripts").glob("*.py")))
+def test_every_script_still_imports(script):
+    """A script's imports and definitions run (not its main): a rename in src/ that a script
+    still uses fails here, not when someone next runs the benchmark."""
+    runpy.run_path(str(ROOT / "scripts" / script), run_name="imported_by_test")
