@@ -27,18 +27,16 @@ class TrialPruning(L.Callback):
 
     def __init__(self, storage: str, study_name: str, trial: int, pruner: str, pruner_args: dict, monitor: str) -> None:
         self.storage, self.study_name, self.number, self.monitor = storage, study_name, trial, monitor
-        self.pruner, self.pruner_args = pruner, pruner_args
+        self.pruner = make_pruner(pruner, pruner_args)  # a bad name fails before training
         self.pruned_epoch: int | None = None
         self.trial: optuna.Trial | None = None
-        make_pruner(pruner, pruner_args)  # a bad name fails before training
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if trainer.is_global_zero and self.trial is None:
             import optuna
 
             storage = optuna.storages.get_storage(open_storage(self.storage))
-            pruner = make_pruner(self.pruner, self.pruner_args)
-            study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=pruner)
+            study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)
             # The trial in another process: Trial(study, trial_id), its id looked up with the
             # storage's public API (Study hides its own id).
             study_id = storage.get_study_id_from_name(self.study_name)

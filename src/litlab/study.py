@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     import optuna
 
 JOURNAL = "journal:"
-PRUNERS = ("none", "median", "hyperband", "successive_halving")
 
 
 def open_storage(storage: str | None) -> "str | optuna.storages.BaseStorage | None":
@@ -38,10 +37,10 @@ def make_pruner(name: str, args: dict | None = None) -> "optuna.pruners.BasePrun
         "successive_halving": pruners.SuccessiveHalvingPruner,
     }
     if name not in classes:
-        raise UserError(f"hydra.sweeper.pruner={name!r} is not a pruner; use one of {', '.join(PRUNERS)}")
-    if name == "none":  # takes no arguments: pruner_args that a preset sets for its pruner are moot
-        return pruners.NopPruner()
+        raise UserError(f"hydra.sweeper.pruner={name!r} is not a pruner; use one of {', '.join(classes)}")
+    # NopPruner takes no arguments: pruner_args that a preset sets for its pruner are moot with none.
+    kwargs = {} if name == "none" else (args or {})
     try:
-        return classes[name](**(args or {}))
+        return classes[name](**kwargs)
     except TypeError as e:
         raise UserError(f"hydra.sweeper.pruner_args={args}: {e}; see optuna.pruners.{classes[name].__name__}") from None

@@ -176,8 +176,14 @@ class OptunaSweeper(Sweeper):
             batch = [tuple(self.job_overrides(study, t, fixed)) for t in trials]
             self.validate_batch_is_legal(batch)
             assert self.launcher is not None  # set in setup()
-            for trial, result in zip(trials, self.launcher.launch(batch, initial_job_idx=job_idx), strict=True):
-                self.tell(study, trial, result)
+            results = self.launcher.launch(batch, initial_job_idx=job_idx)
+            # A job whose pruner stopped it has told the study itself: read those once per batch.
+            pruned = {t.number: t.last_step for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))}
+            for trial, result in zip(trials, results, strict=True):
+                if trial.number in pruned:
+                    log.info("trial %d pruned at epoch %s", trial.number, pruned[trial.number])
+                else:
+                    self.tell(study, trial, result)
             job_idx += len(trials)
         self.write_best(study)
 
@@ -193,12 +199,9 @@ class OptunaSweeper(Sweeper):
                 f"optuna.pruner_args={as_text(self.pruner_args)}"]  # fmt: skip
 
     def tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:
+        """The job's outcome: its value, or FAIL for an error or a NaN/inf/None value."""
         from optuna.trial import TrialState
 
-        told = study.get_trials(deepcopy=False)[trial.number]  # read again: the job may have told it
-        if told.state == TrialState.PRUNED:
-            log.info("trial %d pruned at epoch %s", trial.number, told.last_step)
-            return
         try:
             value = result.return_value  # raises the job's exception if it failed
         except Exception as e:
