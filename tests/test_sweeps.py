@@ -288,3 +288,11 @@ def test_an_unknown_pruner_is_one_line_before_any_trial(tmp_path, cli):
                          "hydra.sweeper.pruner=bogus")  # fmt: skip
     assert code == 2 and "hydra.sweeper.pruner='bogus' is not a pruner; use one of none, median" in out + err
     assert not list(sweep.glob("*/metrics.json"))
+
+
+def test_local_gpus_refuses_a_bad_gpu_list_before_any_job(tmp_path, cli):
+    sweep = tmp_path / "gpus"
+    code, out, err = cli("train.py", "-m", "hydra/launcher=local_gpus", "hydra.launcher.gpus=[]", *QUICK,
+                         "optimizer.lr=0.01,0.02", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert code == 2 and "hydra.launcher.gpus=[] is invalid: give GPU indices" in out + err
+    assert not list(sweep.glob("*/metrics.json"))

@@ -25,7 +25,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
-from litlab.errors import UserError
+from litlab.errors import UserError, exit_on_user_error
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,17 @@ def execute_job(
     )
 
 
-def visible_gpus() -> list[int]:
-    import torch
+def gpu_ids(gpus: list[int] | None) -> list[str]:
+    """The GPUs to use, as CUDA_VISIBLE_DEVICES values: `gpus`, or every GPU torch sees."""
+    if gpus is None:
+        import torch
 
-    count = torch.cuda.device_count()
-    if count == 0:
-        raise UserError("hydra/launcher=local_gpus found no GPU here; list them with hydra.launcher.gpus=[0,1]")
-    return list(range(count))
+        gpus = list(range(torch.cuda.device_count()))
+        if not gpus:
+            raise UserError("hydra/launcher=local_gpus found no GPU here; list them with hydra.launcher.gpus=[0,1]")
+    if not gpus or not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpus):
+        raise UserError(f"hydra.launcher.gpus={gpus} is invalid: give GPU indices, e.g. hydra.launcher.gpus=[0,1]")
+    return [str(g) for g in gpus]
 
 
 class LocalGpusLauncher(Launcher):
@@ -86,6 +90,8 @@ class LocalGpusLauncher(Launcher):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+        show = bool(config.get("extras", {}).get("traceback", False))
+        self.gpu_ids = exit_on_user_error(lambda: gpu_ids(self.gpus), show)  # before any job
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         # Hydra calls setup() first
@@ -93,7 +99,7 @@ class LocalGpusLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        gpus = [str(g) for g in (self.gpus if self.gpus is not None else visible_gpus())]
+        gpus = self.gpu_ids
         log.info("local_gpus: %d jobs on GPUs %s, %d at a time", len(job_overrides), ",".join(gpus), len(gpus))
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
