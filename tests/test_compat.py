@@ -7,6 +7,7 @@ import lightning
 import torch
 from lightning.fabric.strategies.launchers import subprocess_script
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loops import utilities
 
 from litlab import compat
 from litlab.checkpoint import ENTRY
@@ -58,3 +59,16 @@ def test_model_checkpoint_state_still_has_the_keys_we_move(tmp_path):
     restored = ModelCheckpoint(dirpath=str(tmp_path / "x"), monitor="val/loss")
     restored.load_state_dict(moved)
     assert restored.best_model_path == str(tmp_path / "x" / "e.ckpt") and float(restored.best_model_score) == 0.5
+
+
+def test_manual_optimization_still_counts_its_steps_where_steps_per_call_adds_them():
+    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    loop = trainer.fit_loop.epoch_loop
+    compat.count_optimizer_steps(trainer, 3)
+    compat.count_logged_steps(trainer, 2)
+    assert loop.manual_optimization.optim_step_progress.total.completed == 3 and loop._batches_that_stepped == 2
+    # global_step under manual optimization, and the step loggers get, still read those counters:
+    assert "manual_optimization.optim_step_progress.total.completed" in inspect.getsource(type(loop).global_step.fget)
+    assert "_batches_that_stepped" in inspect.getsource(type(trainer._logger_connector).should_update_logs.fget)
+    # and a training_step naming `dataloader_iter` still gets the iterator:
+    assert '"dataloader_iter", explicit=True' in inspect.getsource(utilities._select_data_fetcher)

@@ -75,3 +75,17 @@ def best_checkpoint_moved(state_dict: dict, copy: Path) -> dict:
         "kth_value": score,
         "last_model_path": "",
     }
+
+
+def count_optimizer_steps(trainer: Any, n: int) -> None:
+    """Count `n` optimizer steps that `model.steps_per_call` took with the bare torch optimizer.
+    Under manual optimization Lightning counts a step (trainer.global_step, which max_steps,
+    checkpoints and resume read) only when its LightningOptimizer wrapper steps, and that
+    wrapper's hooks cost about as much as a small model's step."""
+    trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress.increment_by(n)
+
+
+def count_logged_steps(trainer: Any, n: int) -> None:
+    """Advance the step loggers put on the x-axis by `n` more than Lightning's one per call,
+    so that curves of runs with any `model.steps_per_call` share the optimizer-step axis."""
+    trainer.fit_loop.epoch_loop._batches_that_stepped += n

@@ -25,6 +25,11 @@ NOISE_WARNINGS = (
     # train/loss_step is logged every log_every_n_steps; the epoch metrics are logged anyway
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r"The `srun` command is available on your system but is not used",  # local runs on a SLURM node
+    # model.steps_per_call > 1 pulls its own batches (litlab.models.steps): tested there, not experimental to users
+    r"Found `dataloader_iter` argument in the `training_step`",
+    r"You are using the `dataloader_iter` step flavor",
+    # our batches do resume mid-epoch: InMemoryDataModule keeps their position in its own state
+    r"You're resuming from a checkpoint that ended before the epoch ended",
 )
 NOISE_LOGS = ("💡 Tip:",)  # Lightning's adverts for litlogger and litmodels
 LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")

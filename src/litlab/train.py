@@ -31,6 +31,7 @@ from litlab.interrupts import InterruptCheckpoint
 from litlab.jobs import where_it_ran
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
+from litlab.models.steps import check_trainer
 from litlab.overrides import job_overrides
 from litlab.pruning import TrialPruning
 from litlab.resume import RandomState, check_resumable, requeued_checkpoint
@@ -193,6 +194,8 @@ def train(cfg: DictConfig) -> dict:
     interrupts = InterruptCheckpoint(output_dir / "checkpoints")
     trial = trial_pruning(cfg, metric)
     trainer = build_trainer(cfg, metric, mode, extra_callbacks=[RandomState(), interrupts, *filter(None, [trial])])
+    if model.stepper is not None:
+        check_trainer(trainer)
     record_config(cfg, trainer, output_dir)
 
     with interrupts.recorded():
@@ -213,6 +216,7 @@ def train(cfg: DictConfig) -> dict:
         "resumed_from": str(resume) if resume is not None else None,
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,  # optimizer steps: under DDP each rank's, on its shard
+        "steps_per_call": model.stepper.k if model.stepper else 1,  # what model.steps_per_call=auto chose
         "wall_time_s": round(time.perf_counter() - start, 3),
         "fit_time_s": round(fit_time, 3),  # trainer.fit alone: no imports, data loading or testing
         "overrides": job_overrides(),

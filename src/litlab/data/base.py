@@ -79,6 +79,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._rows: dict[str, np.ndarray] = {}
         self._pixel_max: float | None = None
         self._fingerprint: dict | None = None
+        self._train_batches: TensorBatches | None = None
+        self._train_resume_at: tuple[int, int] | None = None  # from a checkpoint's train_position
         self.save_hyperparameters()
 
     @abstractmethod
@@ -175,7 +177,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         return self._splits[name]
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", shuffle=True)
+        self._train_batches = self._batches("train", shuffle=True)
+        self._train_batches.resume_at = self._train_resume_at
+        return self._train_batches
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches("val", shuffle=False)
@@ -195,10 +199,20 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             "categorical_columns": self.arrays.categorical_columns,
             "pixel_max": self._pixel_max,
             "fingerprint": self.fingerprint,
+            # Where the train batches are within the epoch (mid-epoch checkpoints). Here and not
+            # as the loader's own state, which Lightning skips restoring when the loader was built
+            # before the restore, as for a one-cycle schedule's length.
+            "train_position": [self._train_batches.epoch(), self._train_batches.position]
+            if self._train_batches is not None
+            else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.scaler.load_state_dict(state["scaler"])
+        position = state.get("train_position")
+        self._train_resume_at = (position[0], position[1]) if position else None
+        if self._train_batches is not None:
+            self._train_batches.resume_at = self._train_resume_at
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # TensorBatches already delivers (x, y) on the model's device; Lightning's default walks

@@ -20,6 +20,10 @@ class TensorBatches:
     padded by repeating its start to a multiple of `world_size`, and rank r takes every
     world_size-th index from r. Lightning only adds a DistributedSampler to a torch
     DataLoader, so these batches do the sharding themselves.
+
+    `position` counts the batches delivered in the current pass. Set `resume_at` to an
+    (epoch, position) a checkpoint kept (InMemoryDataModule.state_dict), and the next pass of that
+    epoch starts there: a run resumed mid-epoch sees the batches an uninterrupted run would.
     """
 
     def __init__(
@@ -47,6 +51,8 @@ class TensorBatches:
         self.batch_size = min(batch_size, self.num_samples)
         # Pinned host memory lets the copy to the GPU overlap with compute.
         self._pin = self.x.device.type == "cpu" and self.device.type == "cuda"
+        self.position = 0
+        self.resume_at: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return -(-self.num_samples // self.batch_size)  # ceil: the last, smaller batch is kept
@@ -70,7 +76,11 @@ class TensorBatches:
         whole = not self.shuffle and self.world_size == 1
         if not whole:
             order = order.to(self.x.device)
-        for start in range(0, len(order), self.batch_size):
+        skip = 0
+        if self.resume_at is not None and self.resume_at[0] == self.epoch():  # the pass a checkpoint cut short
+            skip = self.resume_at[1]
+        self.resume_at = None
+        for i, start in enumerate(range(skip * self.batch_size, len(order), self.batch_size), skip):
             if whole:  # in order: a view, no copy
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
             else:
@@ -80,4 +90,5 @@ class TensorBatches:
                 if self._pin:
                     xb, yb = xb.pin_memory(), yb.pin_memory()
                 xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            self.position = i + 1
             yield self.transform(xb), yb

@@ -6,13 +6,14 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim import Optimizer
+from torch.optim import LBFGS, Optimizer
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
 
 from litlab.checkpoint import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.errors import UserError
+from litlab.models import steps
 from litlab.models.metrics import task_metrics
 from litlab.task import Task
 
@@ -74,6 +75,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         l1: float = 0.0,
         l2: float = 0.0,
         compile: bool = False,
+        steps_per_call: int | str = 1,
     ) -> None:
         super().__init__()
         self.task, self.num_outputs = Task.parse(task), num_outputs
@@ -90,6 +92,19 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self._epoch_outputs: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {
             s: {} for s in STAGES
         }
+        k = steps.parse(steps_per_call)  # None: auto
+        self.stepper: steps.StepsPerCall | None = None  # None: Lightning's automatic optimization
+        if k != 1:
+            if getattr(optimizer, "func", None) is LBFGS:
+                raise UserError(
+                    f"model.steps_per_call={steps_per_call} does not apply to L-BFGS, which takes one full-batch "
+                    "step per epoch: leave model.steps_per_call at 1"
+                )
+            # Lightning hands training_step an iterator over the batches when its signature names
+            # `dataloader_iter`, and leaves the optimizer to the module (manual optimization).
+            self.automatic_optimization = False
+            self.training_step = self._training_steps  # type: ignore[method-assign,assignment]
+            self.stepper = steps.StepsPerCall(k)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
 
     def configure_model(self) -> None:
@@ -138,12 +153,28 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self._step(batch, batch_idx, "train")
-        # Only on the steps the loggers write (log_every_n_steps): reading the loss syncs with the device.
-        every = getattr(self.trainer, "log_every_n_steps", 50)  # set on the Trainer by Lightning at init
-        if (self.global_step + 1) % max(every, 1) == 0:
-            self._check_finite(loss)
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.check_and_log_step_loss(loss)
         return loss
+
+    def _training_steps(self, dataloader_iter) -> None:
+        """training_step with model.steps_per_call != 1: several optimizer steps (litlab.models.steps)."""
+        assert self.stepper is not None
+        self.stepper.run(self, dataloader_iter)
+
+    def check_and_log_step_loss(self, loss: torch.Tensor, to_loggers: bool = False) -> None:
+        """On the steps the loggers write (log_every_n_steps): NaN check and train/loss_step. Not on
+        the others: reading the loss waits for the device. `to_loggers`: write it to the loggers at
+        this optimizer step ourselves; Lightning writes logged values only once per call."""
+        every = getattr(self.trainer, "log_every_n_steps", 50)  # set on the Trainer by Lightning at init
+        if (self.global_step + 1) % max(every, 1):
+            return
+        self._check_finite(loss)
+        self.log(
+            "train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, logger=not to_loggers, batch_size=1
+        )
+        if to_loggers:
+            for logger in self.loggers:
+                logger.log_metrics({"train/loss_step": loss.item()}, step=self.global_step)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, batch_idx, "val")
@@ -171,6 +202,8 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
+        if not self.automatic_optimization:  # Lightning steps schedulers only for automatic optimization
+            steps.step_epoch_schedulers(self.trainer)
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
@@ -193,7 +226,9 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         if stage == "train":
             self._check_finite(values["train/loss"])
         # Already synced by torchmetrics; sync_dist only averages equal values (and quiets a DDP warning).
-        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
+        # batch_size: no weighting to infer, the values are whole-epoch ones (and under dataloader_iter
+        # Lightning cannot see a batch to infer it from).
+        self.log_dict(values, prog_bar=stage == "val", sync_dist=True, batch_size=1)
         loss_mean.reset()
         metrics.reset()
 
