@@ -28,6 +28,7 @@ NOISE_WARNINGS = (
     # model.steps_per_call > 1 pulls its own batches (litlab.models.steps): tested there, not experimental to users
     r"Found `dataloader_iter` argument in the `training_step`",
     r"You are using the `dataloader_iter` step flavor",
+    r"The lr scheduler dict contains the key\(s\) \['monitor'\], but the keys will be ignored",  # we step it with it
     # our batches do resume mid-epoch: InMemoryDataModule keeps their position in its own state
     r"You're resuming from a checkpoint that ended before the epoch ended",
 )
