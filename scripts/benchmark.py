@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from litlab.compat import allow_fast_cuda_checks
+from litlab.console import quiet_third_party
 from litlab.data.images import MNIST_FILES
 from litlab.train import build_datamodule, build_model
 
@@ -260,7 +261,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no time-to-accuracy run (< 2 min)")
-    p.add_argument("--out", type=Path, default=Path("benchmark.json"), help="JSON rows; markdown goes beside it (.md)")
+    p.add_argument("--out", type=Path, default=Path("benchmark.json"), help="JSON (rows, time_to_accuracy); markdown beside it")
     p.add_argument(
         "--data-dir", type=Path, default=ROOT / "data", help="where the MNIST files are (see conf/data/mnist)"
     )
@@ -279,6 +280,7 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but no CUDA device is available")
     allow_fast_cuda_checks()
+    quiet_third_party()
     L.seed_everything(0, verbose=False)
     device = torch.device(args.device)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -319,7 +321,7 @@ def main() -> None:
     wants_tta = not args.quick and (not args.only or "tta" in args.only.split(","))
     tta = None if not wants_tta else time_to_accuracy(args.device, data_dir, args.probe, args.tta_repeats)
     md = markdown(rows, tta, args.device)
-    args.out.write_text(json.dumps(rows, indent=2))
+    args.out.write_text(json.dumps({"rows": rows, "time_to_accuracy": tta}, indent=2))
     args.out.with_suffix(".md").write_text(md)
     print(md)
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
