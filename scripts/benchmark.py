@@ -261,7 +261,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats, no time-to-accuracy run (< 2 min)")
-    p.add_argument("--out", type=Path, default=Path("benchmark.json"), help="JSON (rows, time_to_accuracy); markdown beside it")
+    p.add_argument("--out", type=Path, default=Path("benchmark.json"), help="JSON: rows, time_to_accuracy")
     p.add_argument(
         "--data-dir", type=Path, default=ROOT / "data", help="where the MNIST files are (see conf/data/mnist)"
     )
