@@ -130,7 +130,9 @@ class StepsPerCall:
                     torch.cuda.synchronize(x.device)
                 times.append(time.perf_counter() - start)
         step_s = sorted(times)[2]  # the median of 5
-        k = choose_k(step_s)
+        # Every rank must take the same K: DDP's collectives (a gradient all-reduce per step,
+        # Lightning's per-call ones) pair up only if all ranks step alike. Rank 0's choice wins.
+        k = module.trainer.strategy.broadcast(choose_k(step_s), src=0)
         log.info(
             "model.steps_per_call=auto: %d (a forward and backward take %.2f ms; Lightning adds ~%.1f ms per call)",
             k,
