@@ -80,7 +80,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._pixel_max: float | None = None
         self._fingerprint: dict | None = None
         self._train_batches: TensorBatches | None = None
-        self._train_resume_at: tuple[int, int] | None = None  # from a checkpoint's train_position
+        self._train_resume_at: tuple[int, int] | None = None  # a checkpoint's, for the next train loader
         self.save_hyperparameters()
 
     @abstractmethod
@@ -178,7 +178,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     def train_dataloader(self) -> TensorBatches:
         self._train_batches = self._batches("train", shuffle=True)
-        self._train_batches.resume_at = self._train_resume_at
+        self._train_batches.resume_at, self._train_resume_at = self._train_resume_at, None  # used once
         return self._train_batches
 
     def val_dataloader(self) -> TensorBatches:
@@ -210,9 +210,11 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def load_state_dict(self, state: dict) -> None:
         self.scaler.load_state_dict(state["scaler"])
         position = state.get("train_position")
-        self._train_resume_at = (position[0], position[1]) if position else None
-        if self._train_batches is not None:
-            self._train_batches.resume_at = self._train_resume_at
+        resume_at = (position[0], position[1]) if position else None
+        if self._train_batches is not None:  # built before the restore (a one-cycle schedule's length)
+            self._train_batches.resume_at = resume_at
+        else:
+            self._train_resume_at = resume_at
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # TensorBatches already delivers (x, y) on the model's device; Lightning's default walks
