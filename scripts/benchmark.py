@@ -72,7 +72,13 @@ class StepTimer(L.Callback):
 
 
 def compose_cfg(
-    model: str, batch_size: int, steps: int, device: str, data_dir: Path, mlp_hidden: int = 256, steps_per_call: int = 1
+    model: str,
+    batch_size: int,
+    steps: int,
+    device: str,
+    data_dir: Path,
+    mlp_hidden: int = 256,
+    steps_per_call: int | str = 1,
 ):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
@@ -294,7 +300,7 @@ def main() -> None:
         keep = {(m, int(b)) for m, b in (item.split(":") for item in args.only.split(",") if ":" in item)}
         steps = {k: v for k, v in steps.items() if k in keep}
     data_dir = args.data_dir.absolute()
-    ks = [k if k == "auto" else int(k) for k in args.steps_per_call.split(",")]
+    ks: list[int | str] = [k if k == "auto" else int(k) for k in args.steps_per_call.split(",")]
     if 1 not in ks:
         ks.insert(0, 1)  # b and c are built from the K=1 config
 
@@ -306,7 +312,7 @@ def main() -> None:
         dm = build_datamodule(cfgs[1])
         dm.setup()
         mnist_root = mnist_root or torchvision_layout(dm, tmp)
-        a: dict[int, list[float]] = {k: [] for k in ks}
+        a: dict[int | str, list[float]] = {k: [] for k in ks}
         bb, c = [], []
         for _ in range(repeats):  # interleaved, so that drifts in machine speed hit all alike
             for k in ks:

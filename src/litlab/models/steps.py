@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 MAX_AUTO = 64
-# Lightning's own cost per training step on CPU (hooks, progress, logging), measured with
-# `python scripts/benchmark.py --mlp-hidden 8` on 2 cores; `auto` keeps it under 5% of a call.
+# Lightning's own cost per training step on CPU (hooks, progress, logging): 0.35-0.45 ms in
+# issue 14's profile on a fast 2-core machine. `auto` keeps it under 5% of a call. A fixed
+# figure: on a slower CPU the cost is larger (2.2 ms on the 2 cores of README's Speed section),
+# so there `auto` picks a smaller K than that 5% asks for.
 LIGHTNING_CALL_S, OVERHEAD_SHARE = 0.4e-3, 0.05
 
 
