@@ -1,6 +1,7 @@
 """How long the command line takes to answer when nothing trains: `python train.py --help`,
 `--cfg job`, `--info` and `evaluate.py --help`, against `python -c "import hydra"` (the floor:
-Hydra itself). Runs are interleaved (A B C ... A B C ...) so that machine noise hits all alike.
+Hydra itself), and what a training run pays before it starts: `import torch` (all a plain
+PyTorch script needs) and `import lightning`. Runs are interleaved (A B C ... A B C ...) so that machine noise hits all alike.
 
     python scripts/cli_startup.py --repeats 7
 """
@@ -19,6 +20,8 @@ COMMANDS = {
     "train.py --cfg job": [sys.executable, "train.py", "--cfg", "job"],
     "train.py --info": [sys.executable, "train.py", "--info"],
     "evaluate.py --help": [sys.executable, "evaluate.py", "--help"],
+    "import torch": [sys.executable, "-c", "import torch"],
+    "import lightning": [sys.executable, "-c", "import lightning"],
 }
 
 
