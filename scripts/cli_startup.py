@@ -1,7 +1,8 @@
 """How long the command line takes to answer when nothing trains: `python train.py --help`,
 `--cfg job`, `--info` and `evaluate.py --help`, against `python -c "import hydra"` (the floor:
 Hydra itself), and what a training run pays before it starts: `import torch` (all a plain
-PyTorch script needs) and `import lightning`. Runs are interleaved (A B C ... A B C ...) so that machine noise hits all alike.
+PyTorch script needs) and `import lightning`. Runs are interleaved (A B C ... A B C ...) so
+that machine noise hits all alike.
 
     python scripts/cli_startup.py --repeats 7
 """
