@@ -32,7 +32,6 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import open_dict
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
@@ -40,7 +39,7 @@ from torchvision import datasets, transforms
 from litlab.compat import allow_fast_cuda_checks
 from litlab.console import quiet_third_party
 from litlab.data.images import MNIST_FILES
-from litlab.train import build_datamodule, build_model
+from litlab.train import build_datamodule, build_model, build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"mlp": ["model=mlp", "model.hidden_sizes=[256]"], "cnn": ["model=cnn"]}  # 784-256-10; the classic CNN
@@ -98,6 +97,7 @@ def compose_cfg(
                 "++trainer.num_sanity_val_steps=0",
                 "trainer.enable_progress_bar=false",
                 "trainer.enable_model_summary=false",
+                "++trainer.enable_checkpointing=false",
                 "callbacks=none",
                 "logger=none",
             ],
@@ -111,7 +111,7 @@ def run_litlab(cfg, dm, warmup: int, device: torch.device) -> float:
     """(a): `dm` is built by litlab.train.build_datamodule from the same config, once per row."""
     model = build_model(cfg, dm)
     timer = StepTimer(warmup, device)
-    trainer = instantiate(cfg.trainer, callbacks=[timer], logger=False, enable_checkpointing=False)
+    trainer = build_trainer(cfg, "val/loss", "min", extra_callbacks=[timer])  # as train.py builds it
     trainer.fit(model, datamodule=dm)
     return timer.steps * cfg.data.batch_size / timer.seconds
 

@@ -9,6 +9,7 @@ from lightning.fabric.strategies.launchers import subprocess_script
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loops import utilities
 
+import litlab.train
 from litlab import compat
 from litlab.checkpoint import ENTRY
 from litlab.train import train
@@ -72,3 +73,29 @@ def test_manual_optimization_still_counts_its_steps_where_steps_per_call_adds_th
     assert "_batches_that_stepped" in inspect.getsource(type(trainer._logger_connector).should_update_logs.fget)
     # and a training_step naming `dataloader_iter` still gets the iterator:
     assert '"dataloader_iter", explicit=True' in inspect.getsource(utilities._select_data_fetcher)
+
+
+def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
+    from lightning.pytorch.profilers import PassThroughProfiler, Profiler
+
+    calls = []
+
+    class Counting(compat.NoProfiler):
+        def profile(self, action_name):
+            calls.append(action_name)
+            return super().profile(action_name)
+
+    cfg = make_cfg("trainer.max_epochs=1", "++trainer.limit_train_batches=4", "callbacks=none", "logger=none")
+    trainer = litlab.train.build_trainer(cfg, "val/loss", "min", extra_callbacks=[])
+    assert isinstance(trainer.profiler, compat.NoProfiler)  # what train.py gives Lightning when none is asked for
+    trainer.profiler = Counting()
+    dm = litlab.train.build_datamodule(cfg)
+    trainer.fit(litlab.train.build_model(cfg, dm), datamodule=dm)
+    per_step = sum("training_step" in name for name in calls)
+    assert per_step == 4 and len(calls) > 10 * per_step  # many contexts per step: why one shared one pays
+    # Lightning's own default still makes a new generator-based context per call (else drop NoProfiler):
+    assert PassThroughProfiler.profile is Profiler.profile and inspect.isgeneratorfunction(
+        inspect.unwrap(Profiler.profile)
+    )
+    with compat.NoProfiler().profile("x") as entered, compat.NoProfiler().profile("y"):
+        assert entered is None

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from litlab.data import BreastCancerDataModule, CSVDataModule, DigitsDataModule, SyntheticRegressionDataModule
@@ -52,6 +53,35 @@ def test_images_are_scaled_per_channel():
     dm = DigitsDataModule()
     dm.setup()
     assert dm.scaler.shift.shape == (1, 1, 1)  # one statistic for the one channel
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 0], ids=["scaled-once", "scaled-per-batch"])
+def test_batches_are_the_scaled_rows_of_the_permutation(budget, monkeypatch):
+    """Whether the DataModule keeps a scaled copy (it fits the budget) or scales each batch, a
+    batch is the scaler applied to the raw rows the epoch's order picks."""
+    monkeypatch.setattr("litlab.data.base.PRESCALED_BYTES", budget)
+    dm = DigitsDataModule(batch_size=64)
+    loader = dm.train_dataloader()
+    assert (loader.transform is None) == (budget > 0)
+    raw = dm.split_tensors("train")
+    order = loader.indices()
+    for i, (x, y) in enumerate(loader):
+        rows = order[i * 64 : (i + 1) * 64]
+        assert x.dtype == torch.float32 and torch.allclose(x, dm.scaler(raw.x[rows]))
+        assert torch.equal(y, raw.y[rows])
+    ((x_val, _),) = list(DigitsDataModule(batch_size="full").val_dataloader())
+    assert torch.allclose(x_val, dm.scaler(dm.split_tensors("val").x))
+
+
+def test_a_restored_scaler_reaches_loaders_built_before_it():
+    dm = DigitsDataModule(batch_size="full")
+    loader = dm.train_dataloader()  # scaled with this module's own statistics
+    other = DigitsDataModule(batch_size="full", seed=7)
+    other.setup()
+    assert not torch.equal(other.scaler.shift, dm.scaler.shift)
+    dm.load_state_dict(other.state_dict())
+    ((x, _),) = list(loader)
+    assert torch.allclose(x, other.scaler(dm.split_tensors("train").x[loader.indices()]))
 
 
 def test_batch_sizes_full_online_and_reshuffled_each_epoch():

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import checkpoint, tensorboard
-from litlab.compat import allow_fast_cuda_checks
+from litlab.compat import NoProfiler, allow_fast_cuda_checks
 from litlab.console import (
     NetSummary,
     print_config_summary,
@@ -119,7 +119,10 @@ def build_trainer(cfg: DictConfig, metric: str, mode: str, extra_callbacks: list
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, metric, mode, has_logger=bool(loggers)), *extra_callbacks]
     # Lightning's own summary lists the metric modules too: NetSummary replaces it.
-    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, enable_model_summary=False)
+    profiler = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}  # debug=profiler sets one
+    return build(
+        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, enable_model_summary=False, **profiler
+    )
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:

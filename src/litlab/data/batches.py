@@ -9,10 +9,12 @@ import torch
 class TensorBatches:
     """An iterable of `(x, y)` batches over tensors that already hold the whole split.
 
-    Lightning accepts any iterable with a length as a dataloader. Each batch is one indexing
-    op on the stored tensors, a copy to `device` when the data is stored elsewhere (pinned
-    and non_blocking from CPU to GPU), then `transform` (augmentation and scaling) on that
-    device. The Python cost per step does not grow with the batch size.
+    Lightning accepts any iterable with a length as a dataloader. Each batch is one
+    `index_select` on the stored tensors (a view when unshuffled), a copy to `device` when
+    the data is stored elsewhere (pinned and non_blocking from CPU to GPU), then `transform`
+    (augmentation and scaling) on that device; `transform=None` when `x` is already scaled
+    (InMemoryDataModule keeps a scaled copy when it fits). The Python cost per step does not
+    grow with the batch size.
 
     Under DDP each of `world_size` ranks gets its own shard of every epoch's order, exactly
     as `torch.utils.data.DistributedSampler` gives it: the order is seeded by `seed + epoch()`
@@ -32,7 +34,7 @@ class TensorBatches:
         y: torch.Tensor,
         batch_size: int,
         shuffle: bool,
-        transform: Callable[[torch.Tensor], torch.Tensor],
+        transform: Callable[[torch.Tensor], torch.Tensor] | None,
         device: torch.device | None = None,
         seed: int = 0,
         epoch: Callable[[], int] = lambda: 0,
@@ -83,12 +85,12 @@ class TensorBatches:
         for i, start in enumerate(range(skip * self.batch_size, len(order), self.batch_size), skip):
             if whole:  # in order: a view, no copy
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
-            else:
+            else:  # index_select: a third of the cost of x[idx] for a small batch on CPU
                 idx = order[start : start + self.batch_size]
-                xb, yb = self.x[idx], self.y[idx]
+                xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if xb.device != self.device:
                 if self._pin:
                     xb, yb = xb.pin_memory(), yb.pin_memory()
                 xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             self.position = i + 1
-            yield self.transform(xb), yb
+            yield (xb if self.transform is None else self.transform(xb)), yb
