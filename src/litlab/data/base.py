@@ -36,6 +36,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     not the model config, decides the `task`, `input_shape` and `num_outputs` that the
     model is built with. `device`: where the tensors live. `auto` keeps them on the GPU
     when the model is on one (moved once; batches never touch the host), else on the CPU.
+    Where the tensors live on the model's device and a float32 copy of the whole dataset fits
+    in PRESCALED_BYTES, splits without augmentation are scaled once and batches are cut from
+    the scaled copy; otherwise each batch is scaled as it is cut.
     """
 
     # True for datasets that come with a fixed test set (MNIST...): data.split is then
