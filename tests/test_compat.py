@@ -76,7 +76,7 @@ def test_manual_optimization_still_counts_its_steps_where_steps_per_call_adds_th
 
 
 def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
-    from lightning.pytorch.profilers import PassThroughProfiler, Profiler
+    from lightning.pytorch.profilers import PassThroughProfiler, Profiler, SimpleProfiler
 
     calls = []
 
@@ -99,3 +99,5 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
     )
     with compat.NoProfiler().profile("x") as entered, compat.NoProfiler().profile("y"):
         assert entered is None
+    asked = litlab.train.build_trainer(make_cfg("debug=profiler"), "val/loss", "min", extra_callbacks=[])
+    assert isinstance(asked.profiler, SimpleProfiler)  # a profiler the user asks for is Lightning's own
