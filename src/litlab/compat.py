@@ -33,8 +33,8 @@ class CheapHookName:
 class NoProfiler(Profiler):
     """The Trainer's profiler when none is asked for. Lightning wraps each hook call, about 45 a
     training step, in `with trainer.profiler.profile(name)`; its default PassThroughProfiler makes
-    a fresh generator-based context manager each time (~2% of a small MLP's step on CPU). This
-    one hands back the same do-nothing context every time."""
+    a fresh generator-based context manager each time, a measurable part of a small model's step
+    on CPU. This one hands back the same do-nothing context every time."""
 
     _null = nullcontext()
 

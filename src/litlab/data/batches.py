@@ -85,7 +85,7 @@ class TensorBatches:
         for i, start in enumerate(range(skip * self.batch_size, len(order), self.batch_size), skip):
             if whole:  # in order: a view, no copy
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
-            else:  # index_select: a third of the cost of x[idx] for a small batch on CPU
+            else:  # index_select: cheaper than x[idx] (advanced indexing) for a small batch on CPU
                 idx = order[start : start + self.batch_size]
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if xb.device != self.device:
