@@ -79,6 +79,8 @@ def test_a_restored_scaler_reaches_loaders_built_before_it():
     other = DigitsDataModule(batch_size="full", seed=7)
     other.setup()
     assert not torch.equal(other.scaler.shift, dm.scaler.shift)
+    assert dm.scaler.holds(dm.state_dict()["scaler"]) and not dm.scaler.holds(other.state_dict()["scaler"])
+    assert not DigitsDataModule().scaler.holds(dm.state_dict()["scaler"])  # not fitted yet
     dm.load_state_dict(other.state_dict())
     ((x, _),) = list(loader)
     assert torch.allclose(x, other.scaler(dm.split_tensors("train").x[loader.indices()]))

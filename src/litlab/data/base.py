@@ -212,10 +212,11 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.scaler.load_state_dict(state["scaler"])
-        for (name, storage, scaled), s in self._on_device.items():  # in place: loaders built already see it too
-            if scaled:
-                s.x.copy_(self.scaler(self._stored(name, storage).x))
+        if not self.scaler.holds(state["scaler"]):  # validate/test on a checkpoint of this run: unchanged
+            self.scaler.load_state_dict(state["scaler"])
+            for (name, storage, scaled), s in self._on_device.items():  # in place: built loaders see it too
+                if scaled:
+                    s.x.copy_(self.scaler(self._stored(name, storage).x))
         position = state.get("train_position")
         resume_at = (position[0], position[1]) if position else None
         if self._train_batches is not None:  # built before the restore (a one-cycle schedule's length)
@@ -261,9 +262,12 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         """Split `name` on `storage`, raw or scaled, made once per device and not per epoch."""
         key = (name, storage, scaled)
         if key not in self._on_device:
-            s = self.split_tensors(name) if not scaled else self._stored(name, storage)
-            x = self.scaler(s.x) if scaled else s.x.to(storage)
-            self._on_device[key] = Split(x, s.y.to(storage))
+            if scaled:
+                raw = self._stored(name, storage)
+                self._on_device[key] = Split(self.scaler(raw.x), raw.y)
+            else:
+                s = self.split_tensors(name)
+                self._on_device[key] = Split(s.x.to(storage), s.y.to(storage))
         return self._on_device[key]
 
     def _prescaled_fits(self) -> bool:

@@ -51,5 +51,14 @@ class Scaler:
     def state_dict(self) -> dict[str, torch.Tensor | str | None]:
         return {"method": self.method, "shift": self.shift, "scale": self.scale}
 
+    def holds(self, state: dict) -> bool:
+        """Whether this scaler is fitted and has the method and statistics of `state` (a state_dict)."""
+        if self.shift is None or self.scale is None or state["method"] != self.method:
+            return False
+        return all(
+            other is not None and torch.equal(mine.cpu(), other.cpu())
+            for mine, other in ((self.shift, state["shift"]), (self.scale, state["scale"]))
+        )
+
     def load_state_dict(self, state: dict) -> None:
         self.method, self.shift, self.scale = state["method"], state["shift"], state["scale"]
