@@ -11,8 +11,8 @@ from omegaconf import DictConfig
 def main(cfg: DictConfig) -> float | None:
     # Imported here, after Hydra has parsed the command line: --help, --cfg and --info need
     # no torch or Lightning, and answer at once.
-    from litlab.jobs import run_recorded
-    from litlab.train import train
+    from litlab.run.record import run_recorded
+    from litlab.run.train import train
 
     # The returned value is what Hydra sweepers optimize. A failure or an interrupt is recorded
     # in the run dir (metrics.json); in a multirun the other jobs go on after a failure.
@@ -20,7 +20,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from litlab.cli_help import answer_help  # Hydra's own --help takes over a second: see there
+    from litlab.run.cli_help import answer_help  # Hydra's own --help takes over a second: see there
 
     if not answer_help(Path(__file__), "train", sys.argv[1:]):
         main()

@@ -30,7 +30,7 @@ def main() -> None:
     storage = storage_of(args.sweep_dir)
     import optuna_dashboard  # after the checks: it imports optuna and its web stack
 
-    from litlab.study import open_storage
+    from litlab.sweeps.study import open_storage
 
     print(f"Optuna dashboard for {storage} at http://127.0.0.1:{args.port}/", flush=True)
     optuna_dashboard.run_server(open_storage(storage), host="127.0.0.1", port=args.port)

@@ -5,7 +5,7 @@
 
 Each preset runs `python train.py experiment=NAME` in its own process; the table gives
 the test metrics from its metrics.json, the wall time of the whole command and, for
-comparison, scikit-learn on the same split (litlab.reference): LogisticRegression(C) for
+comparison, scikit-learn on the same split (litlab.review.reference): LogisticRegression(C) for
 classes, LinearRegression (or Ridge(alpha)) for a target, with the preset's C or alpha if it
 is a linear model and scikit-learn's defaults otherwise.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from litlab.reference import fit_reference_like, scores_on_test
-from litlab.train import build_datamodule
+from litlab.review.reference import fit_reference_like, scores_on_test
+from litlab.run.train import build_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SETS = ("mnist", "fashion", "cifar10")

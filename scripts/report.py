@@ -2,13 +2,13 @@
 
 Prints the jobs (sorted by the monitored metric) and, over seeds/folds, mean ± std; writes
 report.csv, report.md and PNG plots into SWEEP_DIR. Runs by itself at the end of every
-multirun (litlab.sweep_callback.SweepEnd); run it by hand on any finished or running sweep.
+multirun (litlab.sweeps.sweep_end.SweepEnd); run it by hand on any finished or running sweep.
 """
 
 import argparse
 from pathlib import Path
 
-from litlab.report import SweepReport
+from litlab.sweeps.report import SweepReport
 
 
 def main() -> None:

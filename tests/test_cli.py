@@ -34,7 +34,7 @@ def test_tab_completion_offers_the_options_of_a_group():
 
 @pytest.mark.parametrize("script,config", [("train.py", "train"), ("evaluate.py", "eval")])
 def test_fast_help_prints_what_hydras_own_help_prints(script, config):
-    """litlab.cli_help answers --help without Hydra's; `-cn` sends the same request to Hydra's."""
+    """litlab.run.cli_help answers --help without Hydra's; `-cn` sends the same request to Hydra's."""
     args = ["trainer.max_epochs=7", "--resolve"]
     ours, hydras = (
         subprocess.run(

@@ -12,7 +12,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.utils import get_class, instantiate
 
 from litlab.models.metrics import resolve_monitor
-from litlab.train import build_callbacks, build_datamodule, build_loggers, build_model
+from litlab.run.train import build_callbacks, build_datamodule, build_loggers, build_model
 from tests.conftest import CONF, write_image_sets
 
 # A dataset each model can train on, for groups that need a model to instantiate.

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from litlab.data import CSVDataModule
-from litlab.evaluate import load_checkpoint
-from litlab.reference import fit_reference, scores_on_test
-from litlab.train import train
+from litlab.review.reference import fit_reference, scores_on_test
+from litlab.run.evaluate import load_checkpoint
+from litlab.run.train import train
 from tests.conftest import write_csv
 
 

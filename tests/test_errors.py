@@ -6,7 +6,7 @@ import pytest
 
 from litlab.data import CSVDataModule
 from litlab.errors import UserError
-from litlab.train import train
+from litlab.run.train import train
 from tests.conftest import write_csv
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from litlab.errors import UserError
-from litlab.evaluate import evaluate
-from litlab.train import train
+from litlab.run.evaluate import evaluate
+from litlab.run.train import train
 from tests.conftest import compose_cfg, write_mnist
 
 

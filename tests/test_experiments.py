@@ -2,8 +2,8 @@
 
 import pytest
 
-from litlab.reference import fit_reference_like, scores_on_test
-from litlab.train import build_datamodule, train
+from litlab.review.reference import fit_reference_like, scores_on_test
+from litlab.run.train import build_datamodule, train
 from tests.conftest import REAL_DATA_DIR, needs_real_mnist
 
 FLOORS = {

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from litlab import checkpoint
-from litlab.callbacks import BestCheckpoint
+from litlab.checkpoints import store
+from litlab.checkpoints.callbacks import BestCheckpoint
 from litlab.errors import USER_ERROR_EXIT, UserError
-from litlab.train import train
+from litlab.run.train import train
 from tests.conftest import ROOT, SHRINK, compose_cfg
 from tests.test_user_errors import crafted_checkpoint
 
@@ -135,12 +135,12 @@ def test_latest_and_a_run_dir_name_the_newest_last_checkpoint(tmp_path):
         (folder / "epoch_001.ckpt").write_bytes(b"x")
         time.sleep(0.01)  # distinct modification times
     newest = tmp_path / "train" / "runs" / "2026-01-02" / "checkpoints"
-    assert checkpoint.resolve("latest", tmp_path) == newest / "last.ckpt"
-    assert checkpoint.resolve("latest", tmp_path, prefer="best") == newest / "epoch_001.ckpt"
-    assert checkpoint.resolve(str(newest.parent), tmp_path) == newest / "last.ckpt"
-    assert checkpoint.resolve(str(newest.parent), tmp_path, prefer="best") == newest / "epoch_001.ckpt"
+    assert store.resolve("latest", tmp_path) == newest / "last.ckpt"
+    assert store.resolve("latest", tmp_path, prefer="best") == newest / "epoch_001.ckpt"
+    assert store.resolve(str(newest.parent), tmp_path) == newest / "last.ckpt"
+    assert store.resolve(str(newest.parent), tmp_path, prefer="best") == newest / "epoch_001.ckpt"
     with pytest.raises(UserError, match="ckpt_path=latest: no run with checkpoints/last.ckpt"):
-        checkpoint.resolve("latest", tmp_path / "elsewhere")
+        store.resolve("latest", tmp_path / "elsewhere")
 
 
 @pytest.fixture

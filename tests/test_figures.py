@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, r2_score
 
-from litlab.figures import MAX_CLASSES, confusion_figure, regression_figure
+from litlab.review.figures import MAX_CLASSES, confusion_figure, regression_figure
 
 
 def predictions(num_classes: int, n: int, right: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +50,7 @@ def test_regression_figure_has_r2_target_name_and_residuals():
 
 
 def test_an_image_run_logs_its_mistakes_and_worst_rows(tmp_path):
-    from litlab.train import train
+    from litlab.run.train import train
     from tests.conftest import compose_cfg, write_mnist
     from tests.test_train import events
 

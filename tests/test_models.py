@@ -8,7 +8,7 @@ from torch import nn
 
 from litlab.models import CNN, MLP
 from litlab.models.nets import ACTIVATIONS, INITS
-from litlab.train import build_datamodule, build_model, train
+from litlab.run.train import build_datamodule, build_model, train
 
 # Linear models default to full-batch L-BFGS (lr 1 is its first trial step); the rest to Adam.
 COMPATIBLE = [

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from litlab.callbacks import BestCheckpoint
+from litlab.checkpoints.callbacks import BestCheckpoint
 from litlab.models.metrics import resolve_monitor
-from litlab.train import build_datamodule, build_model, train
+from litlab.run.train import build_datamodule, build_model, train
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from sklearn import datasets
 from sklearn.linear_model import LinearRegression
 
 from litlab.errors import UserError
-from litlab.evaluate import evaluate, load_checkpoint
-from litlab.predict import predict
-from litlab.reference import scaled_split
-from litlab.train import build_datamodule, train
+from litlab.review.reference import scaled_split
+from litlab.run.evaluate import evaluate, load_checkpoint
+from litlab.run.predict import predict
+from litlab.run.train import build_datamodule, train
 from tests.conftest import compose_cfg, write_mnist
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from litlab.evaluate import load_checkpoint
-from litlab.reference import fit_reference, scaled_split, scores_on_test
-from litlab.train import train
+from litlab.review.reference import fit_reference, scaled_split, scores_on_test
+from litlab.run.evaluate import load_checkpoint
+from litlab.run.train import train
 
 CASES = [
     ("logistic_regression", "breast_cancer"),  # binary: one logit

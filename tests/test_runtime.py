@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from litlab.train import build_datamodule, build_model, train
+from litlab.run.train import build_datamodule, build_model, train
 from tests.conftest import ROOT, free_port, run_script
 
 

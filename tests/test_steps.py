@@ -8,10 +8,10 @@ import lightning as L
 import pytest
 import torch
 
-import litlab.train
+import litlab.run.train
 from litlab.errors import UserError
 from litlab.models.steps import choose_k
-from litlab.train import train
+from litlab.run.train import train
 from tests.conftest import compose_cfg
 
 # Dropout draws random numbers every step and one-cycle changes the rate every step: both must
@@ -19,7 +19,7 @@ from tests.conftest import compose_cfg
 RUN = ["model=mlp", "model.dropout=0.2", "data.batch_size=32", "scheduler=onecycle", "callbacks=default"]
 
 
-BUILD_TRAINER = litlab.train.build_trainer
+BUILD_TRAINER = litlab.run.train.build_trainer
 
 
 class Batches(L.Callback):
@@ -43,9 +43,10 @@ def fit(tmp_path: Path, name: str, *overrides: str) -> tuple[dict, dict]:
 def spy_on(monkeypatch: pytest.MonkeyPatch, spy: L.Callback) -> None:
     """Give the next run's Trainer the callback `spy` as well."""
     build = BUILD_TRAINER
-    monkeypatch.setattr(
-        litlab.train, "build_trainer", lambda *a, extra_callbacks: build(*a, extra_callbacks=[*extra_callbacks, spy])
-    )
+    def with_spy(*args, extra_callbacks):
+        return build(*args, extra_callbacks=[*extra_callbacks, spy])
+
+    monkeypatch.setattr(litlab.run.train, "build_trainer", with_spy)
 
 
 def assert_same_run(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:

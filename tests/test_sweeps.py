@@ -12,8 +12,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from litlab.errors import UserError
-from litlab.report import SweepReport
-from litlab.report_plots import read_curve
+from litlab.sweeps.plots import read_curve
+from litlab.sweeps.report import SweepReport
 from tests.conftest import QUICK, ROOT, job_metrics
 from tests.test_train import events, experiment_summary, session_hparams
 
@@ -177,7 +177,7 @@ def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path):
 
 
 def test_plot_labels_and_scales_read_alike():
-    from litlab.report_plots import _axis_values, color_range, short_label
+    from litlab.sweeps.plots import _axis_values, color_range, short_label
 
     assert [short_label(v) for v in ("[64]", "[64,64]", "[64, 64, 64, 64]")] == ["1x64", "2x64", "4x64"]
     assert short_label("[64,32]") == "[64,32]" and short_label(0.001) == "0.001"

@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from litlab.evaluate import load_checkpoint
-from litlab.train import train
+from litlab.run.evaluate import load_checkpoint
+from litlab.run.train import train
 from tests.conftest import run_in_process
 
 

@@ -139,7 +139,7 @@ def test_a_refused_rerun_leaves_the_earlier_run_byte_identical(cli, tmp_path):
 def test_ranks_started_together_share_the_run_dir_but_not_a_finished_one(tmp_path, monkeypatch):
     """Under torchrun or srun every rank starts at once: rank 0 may find another rank's Hydra
     files in the run dir already (allowed), but never an earlier run's checkpoints or metrics."""
-    from litlab.run_dir import holds_a_run
+    from litlab.run.run_dir import holds_a_run
 
     (tmp_path / ".hydra").mkdir()
     (tmp_path / "train.log").write_text("rank 1 was here first\n")

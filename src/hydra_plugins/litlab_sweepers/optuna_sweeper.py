@@ -8,7 +8,7 @@ an interrupted run left RUNNING are marked failed, only the trials still missing
 run, and job dirs are numbered on. A trial whose job fails is a failed trial and the search goes
 on. At the end, best.yaml in the sweep dir holds the best value and the overrides that give it.
 
-Each job gets its trial as config values (`optuna.*`, see litlab.pruning): it reports its val
+Each job gets its trial as config values (`optuna.*`, see litlab.sweeps.pruning): it reports its val
 metric every epoch to the study, and `pruner` (none, median, hyperband, successive_halving) stops
 the trials that fall behind; the job itself tells the study a trial is PRUNED.
 """
@@ -28,7 +28,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_on_user_error
-from litlab.study import make_pruner, open_storage
+from litlab.sweeps.study import make_pruner, open_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -189,7 +189,7 @@ class OptunaSweeper(Sweeper):
 
     def job_overrides(self, study: "optuna.Study", trial: "optuna.Trial", fixed: list[str]) -> list[str]:
         """The trial's values, the fixed overrides, and where the job reports its epochs
-        (litlab.pruning.TrialPruning), as config values; not with a study in memory, which no
+        (litlab.sweeps.pruning.TrialPruning), as config values; not with a study in memory, which no
         job can reach."""
         params = [f"{k}={as_text(v)}" for k, v in trial.params.items()]
         if self.storage is None:

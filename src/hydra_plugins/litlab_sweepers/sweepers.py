@@ -2,7 +2,7 @@
 
 `KeepGoingSweeper` (hydra/sweeper=keep_going, the default): Hydra's grid sweeper, except that
 a failed job does not stop the sweep. Failures reach the exit code through
-litlab.sweep_callback.SweepEnd, which runs after the sweep and first writes the report.
+litlab.sweeps.sweep_end.SweepEnd, which runs after the sweep and first writes the report.
 The Optuna sweeper is in optuna_sweeper.py.
 """
 

@@ -10,7 +10,7 @@ from torch.optim import LBFGS, Optimizer
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
 
-from litlab.checkpoint import ENTRY, entry
+from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.errors import UserError
 from litlab.models import steps
@@ -184,7 +184,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         return {
             "preds": self.predict_outputs(out.detach()),
             "target": batch[1],
-        }  # for callbacks (litlab.callbacks.TestFigures)
+        }  # for callbacks (litlab.review.test_figures.TestFigures)
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         """Class probabilities (B, C) or values (B,) of a batch `(x, y)` or `x`."""

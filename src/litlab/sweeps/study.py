@@ -1,5 +1,5 @@
 """An Optuna study's storage and pruner, opened alike by the sweeper (hydra_plugins/litlab_sweepers)
-and by each trial's job (litlab.pruning). Light to import: Hydra imports the sweeper plugin, and so
+and by each trial's job (litlab.sweeps.pruning). Light to import: Hydra imports the sweeper plugin, and so
 this module, even for `--help`; optuna itself is imported only when called."""
 
 from typing import TYPE_CHECKING

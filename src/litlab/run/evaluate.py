@@ -10,14 +10,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import checkpoint
-from litlab.checkpoint import recorded_class
+from litlab.checkpoints import store
+from litlab.checkpoints.store import recorded_class
 from litlab.compat import datamodule_state
 from litlab.data import InMemoryDataModule
 from litlab.data import fingerprint as fp
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
-from litlab.outputs import outputs_frame
+from litlab.run.outputs import outputs_frame
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[Supervi
             "they are encoded, so the checkpoint's own value is used. Only where the data is may change "
             "(data.path, data.data_dir)"
         )
-    classes, ckpt = checkpoint.checkpoint_classes(path)
+    classes, ckpt = store.checkpoint_classes(path)
     saved = datamodule_state(ckpt, classes["datamodule_class"]).get("fingerprint")
     gone = fp.missing_files(saved) if saved and not data else []
     if saved and gone:
@@ -59,7 +59,7 @@ def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[Supervi
 
 def evaluate(cfg: DictConfig) -> dict:
     """Test a checkpoint; write `metrics.json` to the run dir and return it."""
-    path = checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir, prefer="best")
+    path = store.resolve(cfg.ckpt_path, cfg.paths.log_dir, prefer="best")
     given = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
     data = {str(k): v for k, v in given.items() if v is not None} if isinstance(given, dict) else {}
     model, datamodule = load_checkpoint(path, data)

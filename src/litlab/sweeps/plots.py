@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 
 class Report(Protocol):
-    """What the plots read of a sweep report (litlab.report.SweepReport): no import of it here."""
+    """What the plots read of a sweep report (litlab.sweeps.report.SweepReport): no import of it here."""
 
     sweep_dir: Path
     jobs: pd.DataFrame  # one row per job: status, swept parameters, final metrics

@@ -21,8 +21,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from tensorboard.plugins.hparams import summary_v2 as hp
 from torch.utils.tensorboard import SummaryWriter
 
+from litlab.hydra_job import in_multirun, job_overrides, parse_overrides
 from litlab.models.metrics import task_metrics
-from litlab.overrides import in_multirun, job_overrides, parse_overrides
 from litlab.task import Task
 
 FINAL = "best"  # the sub-run with the best checkpoint's final metrics

@@ -7,15 +7,15 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from litlab.report import SweepReport
-from litlab.tensorboard import write_sweep_summary
+from litlab.review.tensorboard import write_sweep_summary
+from litlab.sweeps.report import SweepReport
 
 log = logging.getLogger(__name__)
 
 
 class SweepEnd(Callback):
     """Writes the sweep report (tables and plots, as scripts/report.py does) and TensorBoard's
-    experiment summary (litlab.tensorboard), then fails the
+    experiment summary (litlab.review.tensorboard), then fails the
     multirun if any of its jobs failed: the other jobs have all run by then.
 
     The failure is a SystemExit (message on stderr, exit code 1): Hydra turns any other

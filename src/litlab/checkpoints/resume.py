@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from litlab import checkpoint
+from litlab.checkpoints import store
 from litlab.compat import global_rank
 from litlab.errors import UserError
 
@@ -46,7 +46,7 @@ class RandomState(L.Callback):
 def check_resumable(path: Path, model: L.LightningModule) -> None:
     """Fail before training if checkpoint `path` cannot continue `model`: a file of another kind,
     or the weights of another model (another model=, hidden sizes or data)."""
-    ckpt = checkpoint.load(path)
+    ckpt = store.load(path)
     weights = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
     if not isinstance(weights, dict) or "loops" not in ckpt:
         raise UserError(f"ckpt_path={str(path)!r} holds no training state to resume; give a .ckpt written by train.py")
@@ -78,5 +78,5 @@ def requeued_checkpoint(output_dir: Path) -> Path | None:
         return None
     if global_rank() == 0 and record.exists():
         record.rename(kept)
-    last = output_dir / "checkpoints" / checkpoint.LAST
+    last = output_dir / "checkpoints" / store.LAST
     return last if last.is_file() else None

@@ -4,9 +4,9 @@ A failed job leaves `metrics.json` with `status: failed`, the error and its trac
 its run dir, and, inside a multirun, a line in the sweep's `sweep.log`. A single run then
 exits: with one line and code 2 for a user error (litlab.errors), else with the traceback.
 In a multirun the error is raised again: Hydra's launcher records the job as failed and goes
-on with the others (see hydra_plugins/litlab_sweepers and litlab.sweep_callback).
+on with the others (see hydra_plugins/litlab_sweepers and litlab.sweeps.sweep_end).
 
-An interrupted job (SIGINT, SIGTERM: litlab.interrupts) leaves `status: interrupted`, the
+An interrupted job (SIGINT, SIGTERM: litlab.run.interrupts) leaves `status: interrupted`, the
 epochs it completed and its checkpoints, and exits with 128 + the signal's number.
 """
 
@@ -26,8 +26,8 @@ from omegaconf import DictConfig
 
 from litlab.compat import global_rank
 from litlab.errors import UserError, exit_with, wants_traceback
-from litlab.interrupts import Interrupted, signals_raise
-from litlab.overrides import in_multirun, job_overrides
+from litlab.hydra_job import in_multirun, job_overrides
+from litlab.run.interrupts import Interrupted, signals_raise
 
 log = logging.getLogger(__name__)
 

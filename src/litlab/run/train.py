@@ -16,25 +16,26 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import checkpoint, tensorboard
+from litlab.checkpoints import store
+from litlab.checkpoints.resume import RandomState, check_resumable, requeued_checkpoint
 from litlab.compat import NoProfiler, allow_fast_cuda_checks
-from litlab.console import (
+from litlab.data import InMemoryDataModule
+from litlab.errors import UserError
+from litlab.hydra_job import job_overrides
+from litlab.models import SupervisedModule
+from litlab.models.metrics import resolve_monitor
+from litlab.models.steps import check_trainer
+from litlab.review import tensorboard
+from litlab.review.console import (
     NetSummary,
     print_config_summary,
     print_result,
     quiet_checkpoint_loading,
     quiet_third_party,
 )
-from litlab.data import InMemoryDataModule
-from litlab.errors import UserError
-from litlab.interrupts import InterruptCheckpoint
-from litlab.jobs import where_it_ran
-from litlab.models import SupervisedModule
-from litlab.models.metrics import resolve_monitor
-from litlab.models.steps import check_trainer
-from litlab.overrides import job_overrides
-from litlab.pruning import TrialPruning
-from litlab.resume import RandomState, check_resumable, requeued_checkpoint
+from litlab.run.interrupts import InterruptCheckpoint
+from litlab.run.record import where_it_ran
+from litlab.sweeps.pruning import TrialPruning
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
             "(the default hydra.run.dir does) so that its checkpoints and metrics are not overwritten"
         )
     if requeued is None and cfg.get("ckpt_path"):
-        return output_dir, checkpoint.resolve(cfg.ckpt_path, cfg.paths.log_dir)
+        return output_dir, store.resolve(cfg.ckpt_path, cfg.paths.log_dir)
     return output_dir, requeued
 
 
@@ -269,7 +270,7 @@ def test_best(
 
 
 def trial_pruning(cfg: DictConfig, metric: str) -> TrialPruning | None:
-    """The callback reporting to this job's Optuna trial (litlab.pruning); None outside a search."""
+    """The callback reporting to this job's Optuna trial (litlab.sweeps.pruning); None outside a search."""
     trial = cfg.get("optuna")
     if not trial or trial.trial is None:
         return None
@@ -286,7 +287,7 @@ def last_validation(trainer: L.Trainer) -> tuple[dict, dict, str | None]:
 
 
 def log_tensorboard(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, final: dict) -> dict:
-    """The run's HParams session and final metrics in TensorBoard (litlab.tensorboard); returns
+    """The run's HParams session and final metrics in TensorBoard (litlab.review.tensorboard); returns
     what metrics.json records of it: the hyperparameters and the run's TensorBoard dir."""
     logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
     if logger is None:

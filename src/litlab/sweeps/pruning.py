@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 
-from litlab.study import make_pruner, open_storage
+from litlab.sweeps.study import make_pruner, open_storage
 
 if TYPE_CHECKING:
     import optuna

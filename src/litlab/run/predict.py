@@ -9,13 +9,13 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from litlab import checkpoint
+from litlab.checkpoints import store
 from litlab.compat import datamodule_state
 from litlab.data.csv import read_table
 from litlab.data.scaling import Scaler
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
-from litlab.outputs import outputs_frame
+from litlab.run.outputs import outputs_frame
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, dict]:
     """The trained model (eval mode, CPU) and the DataModule's state (litlab.data.base.state_dict)."""
-    classes, ckpt = checkpoint.checkpoint_classes(ckpt_path)
+    classes, ckpt = store.checkpoint_classes(ckpt_path)
     state = datamodule_state(ckpt, classes["datamodule_class"])
-    model_class = checkpoint.recorded_class(classes, "model_class", SupervisedModule)
+    model_class = store.recorded_class(classes, "model_class", SupervisedModule)
     model = model_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     return model.eval(), state
 
@@ -129,7 +129,7 @@ def predict(ckpt_path: str, input: str, output: str, log_dir: str = "logs") -> p
     out = Path(output)
     if out.exists():
         raise UserError(f"output={output!r} exists; predict.py does not overwrite files, give a new path")
-    model, state = load_for_inference(checkpoint.resolve(ckpt_path, log_dir, prefer="best"))
+    model, state = load_for_inference(store.resolve(ckpt_path, log_dir, prefer="best"))
     x, ids = read_inputs(input, state)
     frame = pd.concat([ids, predict_frame(model, state, x)], axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)

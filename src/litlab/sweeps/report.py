@@ -1,7 +1,7 @@
 """The report of a sweep dir: every job's overrides, metrics, status and wall time, the jobs
 grouped over seeds and folds (mean ± std, n), written as CSV, markdown and PNG plots.
 
-Used by scripts/report.py and, after every multirun, by litlab.sweep_callback.SweepEnd.
+Used by scripts/report.py and, after every multirun, by litlab.sweeps.sweep_end.SweepEnd.
 """
 
 import json
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from litlab.errors import UserError
-from litlab.overrides import parse_overrides
+from litlab.hydra_job import parse_overrides
 
 # Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
 REPLICATE_KEYS = ("seed", "data.fold")
@@ -56,7 +56,7 @@ def interrupt_note(m: dict) -> str:
 
 
 def prune_note(m: dict) -> str:
-    """Where an Optuna trial was pruned (litlab.pruning): its epoch and monitored value then."""
+    """Where an Optuna trial was pruned (litlab.sweeps.pruning): its epoch and monitored value then."""
     if m["status"] != "pruned":
         return ""
     return f"pruned at epoch {m.get('pruned_at_epoch')} ({m.get('monitor')}={m.get('val', {}).get(m.get('monitor'))})"
@@ -158,7 +158,7 @@ class SweepReport:
     # --- output ------------------------------------------------------------------------------
     def write(self, show: bool = True) -> list[Path]:
         """report.csv, report_grouped.csv (with seeds/folds), the PNG plots and report.md."""
-        from litlab.report_plots import write_plots  # matplotlib only when writing
+        from litlab.sweeps.plots import write_plots  # matplotlib only when writing
 
         out = [self.sweep_dir / "report.csv"]
         self.jobs.to_csv(out[0], index=False)

@@ -1,0 +1,1 @@
+"""What a person sees: the console, TensorBoard, figures, the scikit-learn reference."""

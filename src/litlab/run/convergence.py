@@ -1,0 +1,99 @@
+"""When full-batch training has converged, and whether val/loss was still improving at the end."""
+
+import logging
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+
+log = logging.getLogger(__name__)
+
+class Convergence(EarlyStopping):
+    """Stops full-batch training (one step an epoch, e.g. L-BFGS) once an epoch lowers the
+    train loss by less than `min_delta`, and warns if `max_epochs` ends the run before that.
+    Does nothing for minibatch training, whose epoch losses are noisy."""
+
+    def __init__(self, min_delta: float = 1e-6) -> None:
+        super().__init__(
+            monitor="train/loss", min_delta=min_delta, patience=1, mode="min", check_on_train_epoch_end=True
+        )
+        self.active = False
+        self.last_change: float | None = None
+        self._last_loss: float | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.active = trainer.num_training_batches == 1
+        if not self.active and any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers):
+            log.warning(
+                "L-BFGS on %d minibatches an epoch: each runs up to optimizer.max_iter iterations on its own "
+                "batch; L-BFGS is a full-batch method, use data.batch_size=full",
+                trainer.num_training_batches,
+            )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loss = trainer.callback_metrics.get(self.monitor)
+        if not self.active or loss is None:
+            return
+        if self._last_loss is not None:
+            self.last_change = self._last_loss - float(loss)
+        self._last_loss = float(loss)
+        super().on_train_epoch_end(trainer, pl_module)
+        if self.stopped_epoch:
+            log.info(
+                "converged at epoch %d: train/loss %.6g changed by %.2g (< min_delta %.2g)",
+                self.stopped_epoch,
+                self._last_loss,
+                self.last_change or 0.0,
+                abs(self.min_delta),
+            )
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "last_loss": self._last_loss, "last_change": self.last_change}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._last_loss, self.last_change = state_dict.get("last_loss"), state_dict.get("last_change")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.active and not self.stopped_epoch and trainer.current_epoch >= (trainer.max_epochs or 0):
+            log.warning(
+                "train/loss had not converged when trainer.max_epochs=%d ended the run (the last epoch lowered it "
+                "by %.2g; converged means < %.2g): raise trainer.max_epochs, or optimizer.max_iter for L-BFGS",
+                trainer.max_epochs,
+                self.last_change or float("nan"),
+                abs(self.min_delta),
+            )
+
+
+class StillImproving(L.Callback):
+    """At the end of fitting, says in one log line whether `metric` was still improving: its best
+    value over the last `epochs` epochs beats the best before them by more than `min_rel_delta`."""
+
+    def __init__(self, metric: str = "val/loss", epochs: int = 3, min_rel_delta: float = 1e-3) -> None:
+        self.metric, self.epochs, self.min_rel_delta = metric, epochs, min_rel_delta
+        self.history: list[float] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.metric)
+        if not trainer.sanity_checking and value is not None:
+            self.history.append(float(value))
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if len(self.history) <= self.epochs:
+            return
+        before, recent = min(self.history[: -self.epochs]), min(self.history[-self.epochs :])
+        if before - recent > self.min_rel_delta * abs(before):
+            log.warning(
+                "%s was still improving at the end (%.6g in the last %d epochs, %.6g before): "
+                "more epochs may help, raise trainer.max_epochs",
+                self.metric,
+                recent,
+                self.epochs,
+                before,
+            )
