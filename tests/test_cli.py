@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.config import ROOT
 
 HEAVY = ("torch", "lightning", "torchvision", "sklearn", "optuna")
 

@@ -1,7 +1,10 @@
 """Tripwires for litlab.compat: each fails loudly when the upstream behaviour it relies on changes."""
 
 import inspect
+import json
 import os
+import subprocess
+import sys
 
 import lightning
 import torch
@@ -13,6 +16,7 @@ import litlab.run.train
 from litlab import compat
 from litlab.checkpoints.store import ENTRY
 from litlab.run.train import train
+from tests.helpers.config import ROOT
 
 
 def test_lightning_still_sets_the_hook_name_we_make_cheap():
@@ -37,8 +41,33 @@ def test_importing_lightning_still_sets_the_nvml_check():
     assert compat.NVML_CHECK not in os.environ
 
 
+# What a process reports of its rank: Lightning's rank_zero_only.rank, and litlab's view of it.
+RANK_PROBE = """import json
+from lightning.pytorch.utilities import rank_zero_only
+from litlab import compat
+print(json.dumps([type(rank_zero_only.rank).__name__, compat.global_rank(), compat.is_ddp_child()]))"""
+
+
 def test_rank_zero_only_still_carries_the_rank():
+    """Lightning sets rank_zero_only.rank from the launcher's environment when it is imported, and
+    global_rank() reads it: this process is rank 0, and a process started as rank 1 is rank 1,
+    by Lightning's launcher (LOCAL_RANK) or by torchrun on a second node (RANK; local rank 0)."""
     assert isinstance(lightning.pytorch.utilities.rank_zero_only.rank, int) and compat.global_rank() == 0
+    launchers = {
+        "Lightning's launcher": {"LOCAL_RANK": "1"},
+        "torchrun, second node": {"RANK": "1", "LOCAL_RANK": "0", "WORLD_SIZE": "2"},
+    }
+    ours = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "WORLD_SIZE")  # launchers set them
+    clean = {k: v for k, v in os.environ.items() if k not in ours}
+    probe = [sys.executable, "-c", RANK_PROBE]
+    procs = {  # all at once: each spends its seconds importing Lightning
+        name: subprocess.Popen(probe, cwd=ROOT, env={**clean, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for name, env in launchers.items()
+    }
+    for name, proc in procs.items():
+        out = proc.communicate(timeout=180)[0].decode()
+        assert proc.returncode == 0, f"{name}: {out[-3000:]}"
+        assert json.loads(out.strip().splitlines()[-1]) == ["int", 1, True], f"{name}: {out[-3000:]}"
 
 
 def test_lightnings_ddp_children_still_get_local_rank():

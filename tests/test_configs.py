@@ -13,7 +13,8 @@ from hydra.utils import get_class, instantiate
 
 from litlab.models.metrics import resolve_monitor
 from litlab.run.train import build_callbacks, build_datamodule, build_loggers, build_model
-from tests.conftest import CONF, write_image_sets
+from tests.helpers.config import CONF
+from tests.helpers.data_files import write_image_sets
 
 # A dataset each model can train on, for groups that need a model to instantiate.
 MODEL_DATA = {"cnn": "digits", "linear_regression": "diabetes", "logistic_regression": "breast_cancer", "mlp": "digits"}

@@ -11,7 +11,7 @@ from litlab.data import CSVDataModule
 from litlab.review.reference import fit_reference, scores_on_test
 from litlab.run.evaluate import load_checkpoint
 from litlab.run.train import train
-from tests.conftest import write_csv
+from tests.helpers.data_files import write_csv
 
 
 def table(n: int = 60, seed: int = 0, **columns) -> pd.DataFrame:

@@ -8,13 +8,12 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import QUICK, ROOT, free_port, stop
+from tests.helpers.config import QUICK, ROOT
+from tests.helpers.processes import free_port, run_in_process, stop
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
-    from tests.conftest import run_in_process
-
     sweep = tmp_path_factory.mktemp("study")
     code, _, err = run_in_process("train.py", "-m", "hparams_search=digits_mlp", *QUICK, "hydra.sweeper.n_trials=2",
                                   f"hydra.sweep.dir={sweep}")  # fmt: skip

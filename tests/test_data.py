@@ -7,7 +7,7 @@ import torch
 
 from litlab.data import BreastCancerDataModule, CSVDataModule, DigitsDataModule, SyntheticRegressionDataModule
 from litlab.task import Task
-from tests.conftest import write_csv
+from tests.helpers.data_files import write_csv
 
 
 def test_split_is_70_15_15_stratified_and_disjoint():

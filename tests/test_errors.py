@@ -7,7 +7,7 @@ import pytest
 from litlab.data import CSVDataModule
 from litlab.errors import UserError
 from litlab.run.train import train
-from tests.conftest import write_csv
+from tests.helpers.data_files import write_csv
 
 
 @pytest.mark.parametrize(

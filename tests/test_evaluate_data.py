@@ -10,7 +10,8 @@ import torch
 from litlab.errors import UserError
 from litlab.run.evaluate import evaluate
 from litlab.run.train import train
-from tests.conftest import compose_cfg, write_mnist
+from tests.helpers.config import compose_cfg
+from tests.helpers.data_files import write_mnist
 
 
 def evaluate_cfg(tmp_path, ckpt: str, *overrides: str):

@@ -4,7 +4,8 @@ import pytest
 
 from litlab.review.reference import fit_reference_like, scores_on_test
 from litlab.run.train import build_datamodule, train
-from tests.conftest import REAL_DATA_DIR, needs_real_mnist
+from tests.helpers.config import compose_cfg
+from tests.helpers.data_files import REAL_DATA_DIR, needs_real_mnist
 
 FLOORS = {
     "digits_mlp": ("test/acc", 0.97),
@@ -24,8 +25,6 @@ MNIST_FLOORS = {"mnist_fast": 0.99, "mnist_mlp": 0.98}
 def test_preset_reaches_its_floor_and_scikit_learn(tmp_path, preset):
     """The floor, and scikit-learn on the same split: equal for the linear presets, at least
     LogisticRegression's accuracy (or least squares' R²) for the MLP and CNN ones."""
-    from tests.conftest import compose_cfg
-
     cfg = compose_cfg(tmp_path, f"experiment={preset}", "extras.print_config=false", shrink=False)
     cfg.trainer.enable_progress_bar = False
     metric, floor = FLOORS[preset]
@@ -43,8 +42,6 @@ def test_preset_reaches_its_floor_and_scikit_learn(tmp_path, preset):
 @needs_real_mnist
 @pytest.mark.parametrize("preset", sorted(MNIST_FLOORS))
 def test_mnist_preset_reaches_its_floor(tmp_path, preset):
-    from tests.conftest import compose_cfg
-
     cfg = compose_cfg(
         tmp_path, f"experiment={preset}", "extras.print_config=false", f"paths.data_dir={REAL_DATA_DIR}", shrink=False
     )

@@ -18,8 +18,8 @@ from litlab.checkpoints import store
 from litlab.checkpoints.callbacks import BestCheckpoint
 from litlab.errors import USER_ERROR_EXIT, UserError
 from litlab.run.train import train
-from tests.conftest import ROOT, SHRINK, compose_cfg
-from tests.test_user_errors import crafted_checkpoint
+from tests.helpers.config import ROOT, SHRINK, compose_cfg
+from tests.helpers.crafted import crafted_checkpoint
 
 # Dropout draws random numbers every step: a resume is exact only if the generators are restored.
 RUN = ["model.dropout=0.3", "data.batch_size=16"]

@@ -51,8 +51,9 @@ def test_regression_figure_has_r2_target_name_and_residuals():
 
 def test_an_image_run_logs_its_mistakes_and_worst_rows(tmp_path):
     from litlab.run.train import train
-    from tests.conftest import compose_cfg, write_mnist
-    from tests.test_train import events
+    from tests.helpers.config import compose_cfg
+    from tests.helpers.data_files import write_mnist
+    from tests.helpers.outputs import events
 
     write_mnist(tmp_path / "MNIST" / "raw", n_train=200, n_test=40)
     cfg = compose_cfg(tmp_path / "run", "data=mnist", f"data.data_dir={tmp_path}", "logger=tensorboard",

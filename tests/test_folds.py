@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from litlab.data import DiabetesDataModule, DigitsDataModule, MNISTDataModule
-from tests.conftest import write_mnist
+from tests.helpers.data_files import write_mnist
 
 
 def rows(t: torch.Tensor) -> list[bytes]:

@@ -13,8 +13,8 @@ from litlab.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataMod
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.files import DataFilesError
-from tests.conftest import REAL_DATA_DIR, idx_bytes, needs_real_mnist, tiny_images, write_cifar10, write_mnist
-from tests.test_user_errors import MakesADir
+from tests.helpers.crafted import MakesADir
+from tests.helpers.data_files import REAL_DATA_DIR, idx_bytes, needs_real_mnist, tiny_images, write_cifar10, write_mnist
 
 
 @pytest.mark.parametrize("layout", ["torchvision", "flat-uncompressed"])

@@ -15,7 +15,8 @@ from litlab.review.reference import scaled_split
 from litlab.run.evaluate import evaluate, load_checkpoint
 from litlab.run.predict import predict
 from litlab.run.train import build_datamodule, train
-from tests.conftest import compose_cfg, write_mnist
+from tests.helpers.config import compose_cfg
+from tests.helpers.data_files import write_mnist
 
 
 def train_and_evaluate(tmp_path, *overrides: str) -> tuple[str, pd.DataFrame]:

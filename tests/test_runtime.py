@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from litlab.run.train import build_datamodule, build_model, train
-from tests.conftest import ROOT, free_port, run_script
+from tests.helpers.config import ROOT
+from tests.helpers.processes import free_port, run_script
 
 
 def test_bf16_mixed_precision_trains_on_cpu(make_cfg):

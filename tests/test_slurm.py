@@ -1,4 +1,4 @@
-"""Sweeps, DDP and Optuna through a real SLURM cluster (tests/slurm_cluster.py), with the launcher
+"""Sweeps, DDP and Optuna through a real SLURM cluster (tests/helpers/slurm_cluster.py), with the launcher
 users run on their clusters: `hydra/launcher=slurm_gpu` (hydra-submitit-launcher, sbatch + srun).
 `pytest -m slurm` runs exactly these; they skip, saying why, where SLURM is not installed."""
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, job_metrics
-from tests.slurm_cluster import LocalCluster, missing
+from tests.helpers.config import ROOT
+from tests.helpers.outputs import job_metrics
+from tests.helpers.slurm_cluster import LocalCluster, missing
 
 pytestmark = [pytest.mark.slurm, pytest.mark.skipif(missing() is not None, reason=str(missing()))]
 

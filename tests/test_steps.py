@@ -12,7 +12,7 @@ import litlab.run.train
 from litlab.errors import UserError
 from litlab.models.steps import choose_k
 from litlab.run.train import train
-from tests.conftest import compose_cfg
+from tests.helpers.config import compose_cfg
 
 # Dropout draws random numbers every step and one-cycle changes the rate every step: both must
 # happen in the same order. 40 batches per epoch (1257 digits rows / 32).

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
 from litlab.sweeps.report import SweepReport
-from tests.conftest import QUICK, ROOT, job_metrics
-from tests.test_train import events, experiment_summary, session_hparams
+from tests.helpers.config import QUICK, ROOT
+from tests.helpers.outputs import events, experiment_summary, job_metrics, session_hparams
 
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:

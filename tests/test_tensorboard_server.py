@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUICK, stop
+from tests.helpers.config import QUICK
+from tests.helpers.processes import run_in_process, stop
 
 SWEPT = {"model.hidden_sizes": ("[8]", "[16]"), "optimizer.lr": ("0.001", "0.01")}
 
@@ -21,8 +22,6 @@ SWEPT = {"model.hidden_sizes": ("[8]", "[16]"), "optimizer.lr": ("0.001", "0.01"
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     logs = tmp_path_factory.mktemp("logs")
-    from tests.conftest import run_in_process
-
     overrides = [f"{k}={','.join(v)}" for k, v in SWEPT.items()]
     quick = [o for o in QUICK if not o.startswith(("logger=", "model.hidden_sizes="))]
     code, _, err = run_in_process("train.py", "-m", *overrides, *quick, "trainer.max_epochs=2", f"paths.log_dir={logs}")
@@ -119,8 +118,6 @@ def test_val_curves_end_at_the_last_trained_epoch(server, sweep):
 def test_a_mixed_logdir_keeps_each_runs_own_metrics(sweep, tmp_path):
     """`--logdir logs` with the sweep and a regression run: TensorBoard applies the sweep's
     summary to both, and the regression run's metrics are still there."""
-    from tests.conftest import run_in_process
-
     logs = sweep.parents[2]
     regression = ["data=diabetes", "model=linear_regression", *QUICK[:-1], f"paths.log_dir={logs}"]
     code, _, err = run_in_process("train.py", *regression)

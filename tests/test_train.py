@@ -8,37 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litlab.run.evaluate import load_checkpoint
 from litlab.run.train import train
-from tests.conftest import run_in_process
-
-
-def events(folder: Path) -> EventAccumulator:
-    ea = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
-    ea.Reload()
-    return ea
+from tests.helpers.outputs import events, experiment_summary, session_hparams
+from tests.helpers.processes import run_in_process
 
 
 def tensorboard_run(run_dir: Path) -> Path:
     """The run's TensorBoard dir, as its metrics.json records it."""
     return Path(json.loads((run_dir / "metrics.json").read_text())["tensorboard"])
-
-
-def session_hparams(ea: EventAccumulator) -> dict[str, object]:
-    """The hyperparameters of the run's HParams session, as TensorBoard reads them (bool, number, string)."""
-    content = ea.PluginTagToContent("hparams")
-    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
-    return {k: getattr(v, v.WhichOneof("kind")) for k, v in start.session_start_info.hparams.items()}
-
-
-def experiment_summary(sweep_dir: Path) -> tuple[set[str], set[str]]:
-    """(hyperparameter names, metric names) of the experiment summary at a sweep's root."""
-    content = events(sweep_dir).PluginTagToContent("hparams")
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    return {h.name for h in experiment.hparam_infos}, {f"{m.name.group}:{m.name.tag}" for m in experiment.metric_infos}
 
 
 @pytest.fixture(scope="module")

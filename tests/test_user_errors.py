@@ -8,23 +8,9 @@ import pytest
 import torch
 
 from litlab.errors import USER_ERROR_EXIT
+from tests.helpers.crafted import crafted_checkpoint
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "extras.print_config=false"]
-
-
-class MakesADir:
-    """Unpickling this runs os.mkdir(path): a stand-in for any code a crafted checkpoint could run."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return os.mkdir, (self.path,)
-
-
-def crafted_checkpoint(path, marker) -> str:
-    torch.save({"state_dict": {}, "payload": MakesADir(str(marker))}, path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")

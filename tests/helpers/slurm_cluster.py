@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import free_port, stop
+from tests.helpers.processes import free_port, stop
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "srun", "sinfo", "scontrol", "scancel", "squeue")

@@ -1,0 +1,69 @@
+"""Data files written in their real formats: CSVs, and tiny learnable MNIST (idx), Fashion-MNIST
+and CIFAR-10 (python pickles) in torchvision's layout; and where real MNIST is, for the tests
+that need it."""
+
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers.config import ROOT
+
+# Real MNIST for the tests that use it (skipped without it): $LITLAB_DATA_DIR, else ../shared/data.
+REAL_DATA_DIR = Path(os.environ.get("LITLAB_DATA_DIR", ROOT.parent / "shared" / "data"))
+needs_real_mnist = pytest.mark.skipif(
+    not (REAL_DATA_DIR / "MNIST" / "raw").is_dir(), reason=f"real MNIST not found in {REAL_DATA_DIR}/MNIST/raw"
+)
+
+
+def write_csv(folder: Path, df, name: str = "t.csv") -> str:
+    """`df` as folder/name, without the index; returns the path."""
+    path = folder / name
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+def idx_bytes(a: np.ndarray) -> bytes:
+    """The idx format of unsigned bytes: magic 0x00000800 + ndim, big-endian dims, data."""
+    return bytes([0, 0, 8, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.astype(np.uint8).tobytes()
+
+
+def tiny_images(n: int, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n images whose class (0..9) is written into their brightness, so they are learnable."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    x = rng.integers(0, 40, (n, *shape)) + (y * 20).reshape(-1, *[1] * len(shape))
+    return x.astype(np.uint8), y.astype(np.uint8)
+
+
+def write_mnist(folder: Path, n_train: int = 100, n_test: int = 20, gz: bool = True) -> Path:
+    """Tiny MNIST-format files (train-images-idx3-ubyte[.gz]...) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        x, y = tiny_images(n, (28, 28), seed)
+        for kind, a in (("images-idx3", x), ("labels-idx1", y)):
+            path = folder / f"{prefix}-{kind}-ubyte{'.gz' if gz else ''}"
+            path.write_bytes(gzip.compress(idx_bytes(a)) if gz else idx_bytes(a))
+    return folder
+
+
+def write_cifar10(folder: Path, per_batch: int = 20) -> Path:
+    """Tiny CIFAR-10 python batches (data_batch_1..5, test_batch) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate([*(f"data_batch_{k}" for k in range(1, 6)), "test_batch"]):
+        x, y = tiny_images(per_batch, (3, 32, 32), i)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": x.reshape(per_batch, -1), b"labels": y.tolist()}, f)
+    return folder
+
+
+def write_image_sets(data_dir: Path) -> Path:
+    """Tiny MNIST, Fashion-MNIST and CIFAR-10 in torchvision's layout under `data_dir`."""
+    write_mnist(data_dir / "MNIST" / "raw")
+    write_mnist(data_dir / "FashionMNIST" / "raw", gz=False)
+    write_cifar10(data_dir / "cifar-10-batches-py")
+    return data_dir

@@ -1,0 +1,68 @@
+"""The entry points run as a user runs them (a new process, or this one), and the servers and
+daemons a test starts: on a free port, stopped by their own PID."""
+
+import contextlib
+import io
+import logging
+import runpy
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+
+from tests.helpers.config import ROOT
+
+
+def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 240) -> subprocess.CompletedProcess:
+    """Run one of the entry points as a user would; fail with its output if it fails."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{script} {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+def run_in_process(script: str, *args: str) -> tuple[int, str, str]:
+    """Run an entry point in this process as the command line would (`python train.py ARGS`),
+    without the ~10 s a new process spends importing: (exit code, stdout, stderr). Hydra's
+    state and logging setup are undone afterwards."""
+    root, argv = logging.getLogger(), sys.argv
+    handlers, level = list(root.handlers), root.level
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = [str(ROOT / script), *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(str(ROOT / script), run_name="__main__")
+                code = 0
+            except SystemExit as e:
+                if isinstance(e.code, str):  # what the interpreter does with SystemExit("message")
+                    print(e.code, file=sys.stderr)
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = argv
+        HydraConfig.instance().cfg = None  # a later in-process train() is not inside this run
+        root.handlers[:], root.level = handlers, level
+    return code, out.getvalue(), err.getvalue()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a server or daemon a test started, by its own PID: SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
