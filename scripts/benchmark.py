@@ -111,7 +111,7 @@ def run_litlab(cfg, dm, warmup: int, device: torch.device) -> float:
     """(a): `dm` is built by litlab.run.train.build_datamodule from the same config, once per row."""
     model = build_model(cfg, dm)
     timer = StepTimer(warmup, device)
-    trainer = build_trainer(cfg, "val/loss", "min", extra_callbacks=[timer])  # as train.py builds it
+    trainer = build_trainer(cfg, extra_callbacks=[timer])  # as train.py builds it
     trainer.fit(model, datamodule=dm)
     return timer.steps * cfg.data.batch_size / timer.seconds
 

@@ -79,7 +79,7 @@ def test_checkpoints_still_keep_the_datamodule_state_under_its_class_name(make_c
     ckpt = torch.load(train(make_cfg("trainer.max_epochs=1"))["best_ckpt"], weights_only=True)
     state = compat.datamodule_state(ckpt, ckpt[ENTRY]["datamodule_class"])
     assert ckpt[ENTRY]["datamodule_class"] == "litlab.data.sklearn_sets.DigitsDataModule"
-    assert {"scaler", "fingerprint", "task"} <= set(state)
+    assert {"scaler", "fingerprint", "spec"} <= set(state)
 
 
 def test_model_checkpoint_state_still_has_the_keys_we_move(tmp_path):
@@ -115,7 +115,7 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
             return super().profile(action_name)
 
     cfg = make_cfg("trainer.max_epochs=1", "++trainer.limit_train_batches=4", "callbacks=none", "logger=none")
-    trainer = litlab.run.train.build_trainer(cfg, "val/loss", "min", extra_callbacks=[])
+    trainer = litlab.run.train.build_trainer(cfg, extra_callbacks=[])
     assert isinstance(trainer.profiler, compat.NoProfiler)  # what train.py gives Lightning when none is asked for
     trainer.profiler = Counting()
     dm = litlab.run.train.build_datamodule(cfg)
@@ -128,5 +128,5 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
     )
     with compat.NoProfiler().profile("x") as entered, compat.NoProfiler().profile("y"):
         assert entered is None
-    asked = litlab.run.train.build_trainer(make_cfg("debug=profiler"), "val/loss", "min", extra_callbacks=[])
+    asked = litlab.run.train.build_trainer(make_cfg("debug=profiler", "monitor.mode=min"), extra_callbacks=[])
     assert isinstance(asked.profiler, SimpleProfiler)  # a profiler the user asks for is Lightning's own

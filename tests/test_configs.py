@@ -11,8 +11,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.utils import get_class, instantiate
 
-from litlab.models.metrics import resolve_monitor
-from litlab.run.train import build_callbacks, build_datamodule, build_loggers, build_model
+from hydra_plugins.litlab_sweepers.optuna_sweeper import OptunaSweeper
+from litlab.run.train import build_callbacks, build_datamodule, build_loggers, build_model, resolve_cfg_monitor
 from tests.helpers.config import CONF
 from tests.helpers.data_files import write_image_sets
 
@@ -58,11 +58,11 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
     buf = io.BytesIO()
     torch.save({"state": dm.state_dict(), "hparams": dict(dm.hparams)}, buf)
     buf.seek(0)
-    assert torch.load(buf, weights_only=True)["state"]["class_names"] == dm.class_names
+    assert torch.load(buf, weights_only=True)["state"]["spec"] == dm.spec.to_state()
     model = build_model(cfg, dm)
-    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
+    resolve_cfg_monitor(cfg, model)
     x, _ = next(iter(dm.train_dataloader()))
-    assert model(x).shape == (len(x), dm.num_outputs)
+    assert model(x).shape == (len(x), dm.spec.num_outputs)
 
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     assert optimizer.param_groups[0]["lr"] == cfg.optimizer.lr
@@ -72,7 +72,7 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
         assert short.lr_scheduler_configs or option == "none"
 
     loggers = build_loggers(cfg)
-    callbacks = build_callbacks(cfg, metric, mode, has_logger=bool(loggers))
+    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         pytest.skip("composed, and data and model built; a Trainer with accelerator=gpu needs a GPU")
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -103,4 +103,6 @@ def test_hparams_search_uses_the_optuna_sweeper_with_storage_in_the_sweep_dir():
         sweeper = cfg.hydra.sweeper
         assert sweeper._target_.endswith("optuna_sweeper.OptunaSweeper") and sweeper.params
         assert sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"
-        assert sweeper.direction == f"{cfg.monitor.mode}imize"
+        # auto: the way the monitored metric is better, as the metric declares it (val/acc: maximize)
+        assert sweeper.direction == "auto" and cfg.monitor.metric == "val/acc"
+        assert OptunaSweeper.objective_direction(sweeper.direction, cfg.monitor) == "maximize"

@@ -112,14 +112,14 @@ def test_state_dict_restores_preprocessing():
     fresh.load_state_dict(dm.state_dict())
     fresh.setup()
     assert torch.equal(fresh.scaler.shift, dm.scaler.shift)
-    assert dm.state_dict()["class_names"] == ["malignant", "benign"]
-    assert dm.state_dict()["feature_names"][0] == "mean radius"
+    assert dm.state_dict()["spec"]["class_names"] == ["malignant", "benign"]
+    assert dm.state_dict()["spec"]["columns"]["features"][0] == "mean radius"
 
 
 def test_synthetic_regression_is_seeded():
     a, b = SyntheticRegressionDataModule(seed=5), SyntheticRegressionDataModule(seed=5)
     assert np.array_equal(a.arrays.y, b.arrays.y)
-    assert a.task is Task.REGRESSION and a.input_shape == (5,)
+    assert a.task is Task.REGRESSION and a.spec.input_shape == (5,)
     sine = SyntheticRegressionDataModule(function="sine", input_dim=1, noise=0.0)
     x, y = sine.arrays.x[:, 0], sine.arrays.y
     assert np.allclose(y, np.sin(x * sine.true_weight[0]), atol=1e-5)
@@ -135,7 +135,7 @@ def test_csv_one_hot_and_string_labels(tmp_path):
         }
     )
     dm = CSVDataModule(write_csv(tmp_path, df), target="species")
-    assert dm.task is Task.MULTICLASS and dm.num_outputs == 3
+    assert dm.task is Task.MULTICLASS and dm.spec.num_outputs == 3
     assert dm.class_names == ["setosa", "versicolor", "virginica"]
     assert dm.arrays.feature_names == ["size", "colour_blue", "colour_green", "colour_red"]
     assert [dm.class_names[i] for i in dm.arrays.y[:5]] == df.species[:5].tolist()

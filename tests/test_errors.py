@@ -26,6 +26,8 @@ from tests.helpers.data_files import write_csv
         (["model=mlp", "model.init=he"], UserError, r"model.init='he' is invalid"),
         (["monitor.metric=val/auroc"], UserError, r"monitor.metric='val/auroc'.*valid: val/loss, val/acc"),
         (["monitor.mode=up"], UserError, r"monitor.mode='up' is invalid; valid: auto, min, max"),
+        (["monitor.metric=val/acc", "monitor.mode=min"], UserError, r"monitor.mode=min contradicts val/acc.*higher"),
+        (["monitor.metric=val/brier"], UserError, r"monitor.metric='val/brier'.*valid: val/loss, val/acc"),
         (["model=logistic_regression", "model.C=0"], UserError, r"model.C=0 is invalid: C must be > 0.*null"),
         (["data=diabetes", "model=linear_regression", "model.alpha=-1"], UserError, r"model.alpha=-1 is invalid"),
         (["data=csv", "data.path=/nonexistent.csv", "data.target=y"], UserError, r"/nonexistent.csv"),

@@ -104,8 +104,8 @@ def test_an_interrupt_saves_the_state_and_says_so(tmp_path, name, code):
 
 
 def test_last_ckpt_is_the_last_epoch_even_when_the_metric_did_not_improve(tmp_path):
-    # mode max on a falling loss: the best is epoch 0, and no later epoch improves on it
-    metrics = train(compose_cfg(tmp_path, "trainer.max_epochs=3", "monitor.mode=max"))
+    # the best checkpoint set by hand to mode max on a falling loss: the best is epoch 0, no later epoch improves
+    metrics = train(compose_cfg(tmp_path, "trainer.max_epochs=3", "callbacks.model_checkpoint.mode=max"))
     assert Path(metrics["best_ckpt"]).name == "epoch_000.ckpt"
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     first = torch.load(metrics["best_ckpt"], weights_only=True)
@@ -133,6 +133,8 @@ def test_latest_and_a_run_dir_name_the_newest_last_checkpoint(tmp_path):
         folder.mkdir(parents=True)
         (folder / "last.ckpt").write_bytes(b"x")
         (folder / "epoch_001.ckpt").write_bytes(b"x")
+        (folder / "epoch_000.ckpt").write_bytes(b"x")  # kept too (save_top_k=2): the record says which is best
+        (folder.parent / "metrics.json").write_text(json.dumps({"best_ckpt": str(folder / "epoch_001.ckpt")}))
         time.sleep(0.01)  # distinct modification times
     newest = tmp_path / "train" / "runs" / "2026-01-02" / "checkpoints"
     assert store.resolve("latest", tmp_path) == newest / "last.ckpt"

@@ -25,7 +25,7 @@ def test_mnist_reads_idx_files_and_keeps_the_official_test_set(tmp_path, layout)
         write_mnist(tmp_path, gz=False)
     dm = MNISTDataModule(data_dir=str(tmp_path), download=False, split=(0.8, 0.2, 0))
     dm.setup()
-    assert dm.input_shape == (1, 28, 28) and dm.num_outputs == 10 and dm.task.value == "multiclass"
+    assert dm.spec.input_shape == (1, 28, 28) and dm.spec.num_outputs == 10 and dm.task.value == "multiclass"
     x_test, y_test = tiny_images(20, (28, 28), seed=1)
     test = dm.split_tensors("test")
     assert test.x.dtype == torch.uint8  # stored as decoded bytes; scaled per batch
@@ -68,7 +68,7 @@ def test_cifar10_reads_python_batches_and_rejects_a_corrupt_one(tmp_path):
     write_cifar10(tmp_path / "cifar-10-batches-py")
     dm = CIFAR10DataModule(data_dir=str(tmp_path), download=False)
     dm.setup()
-    assert dm.input_shape == (3, 32, 32) and len(dm.split_tensors("test").y) == 20
+    assert dm.spec.input_shape == (3, 32, 32) and len(dm.split_tensors("test").y) == 20
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape[1:] == (3, 32, 32) and x.dtype == torch.float32
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"\x80\x04not a pickle")

@@ -22,7 +22,8 @@ from litlab.run.train import build_datamodule, build_model, train
         ("breast_cancer", ["monitor.metric=val/acc"], ("val/acc", "max")),
         ("diabetes", ["monitor.metric=val/r2"], ("val/r2", "max")),
         ("diabetes", ["monitor.metric=val/mae"], ("val/mae", "min")),
-        ("digits", ["monitor.metric=val/acc", "monitor.mode=min"], ("val/acc", "min")),
+        ("digits", ["monitor.metric=val/acc", "monitor.mode=max"], ("val/acc", "max")),
+        ("diabetes", ["monitor.metric=val/rmse"], ("val/rmse", "min")),
     ],
 )
 def test_the_monitor_is_val_loss_unless_told_otherwise(make_cfg, data, overrides, expected):

@@ -92,7 +92,7 @@ class OptunaSweeper(Sweeper):
     def __init__(
         self,
         sampler: functools.partial | None = None,
-        direction: str | list[str] = "minimize",
+        direction: str | list[str] = "auto",
         study_name: str | None = None,
         storage: str | None = None,
         n_trials: int = 20,
@@ -118,18 +118,30 @@ class OptunaSweeper(Sweeper):
 
     def check(self, config: DictConfig) -> None:
         """The search's settings, before any trial: one line for a bad one (litlab.errors)."""
-        mode = config.get("monitor", {}).get("mode")
-        if mode in ("min", "max") and self.directions != [f"{mode}imize"]:
-            raise UserError(
-                f"hydra.sweeper.direction={self.directions} does not match monitor.mode={mode!r} "
-                f"({config.monitor.metric}); set hydra.sweeper.direction={mode}imize"
-            )
+        if len(self.directions) == 1:
+            self.directions = [self.objective_direction(self.directions[0], config.get("monitor", {}))]
         make_pruner(self.pruner, self.pruner_args)  # a bad name fails now
         if self.storage is None and self.pruner != "none":
             raise UserError(
                 f"hydra.sweeper.pruner={self.pruner} needs a storage the jobs can report to, not "
                 "hydra.sweeper.storage=null; e.g. hydra.sweeper.storage=sqlite:///optuna.db"
             )
+
+    @staticmethod
+    def objective_direction(direction: str, monitor: DictConfig) -> str:
+        """'minimize' or 'maximize': the way the monitored metric is better, as the metric declares it
+        (litlab.models.metrics, the source train.py resolves monitor.mode from). `auto` takes it; an
+        explicit direction that contradicts it would search for the worst settings and is refused."""
+        from litlab.models.metrics import checked_mode  # imports torchmetrics: only once a search starts
+
+        metric = monitor.get("metric", "val/loss")
+        wanted = f"{checked_mode(metric, monitor.get('mode', 'auto'), 'monitor.mode')}imize"
+        if direction not in ("auto", wanted):
+            raise UserError(
+                f"hydra.sweeper.direction={direction} contradicts monitor.metric={metric}, which is better when "
+                f"{'lower' if wanted == 'minimize' else 'higher'}: leave hydra.sweeper.direction=auto"
+            )
+        return wanted
 
     def search_space(self, arguments: list[str]) -> tuple[dict[str, "BaseDistribution"], list[str]]:
         """The distributions of `params` and of the sweep overrides in `arguments`; the other

@@ -68,3 +68,12 @@ class LastCheckpoint(ModelCheckpoint):
     def load_state_dict(self, state_dict: dict) -> None:
         if state_dict.get("dirpath") == self.dirpath:  # from another run's dir there is nothing to keep
             super().load_state_dict(state_dict)
+
+
+def best_checkpoint(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The callback that keeps the best checkpoint: the one watching a metric, wherever it stands
+    in the callbacks config (Lightning's `trainer.checkpoint_callback` is merely the first). With
+    none (callbacks=none), Lightning's default one, which keeps the latest epoch; never last.ckpt's."""
+    every = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+    kept = [c for c in every if not isinstance(c, LastCheckpoint)]
+    return next((c for c in kept if c.monitor), next(iter(kept), None))

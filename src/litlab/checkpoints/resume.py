@@ -78,5 +78,5 @@ def requeued_checkpoint(output_dir: Path) -> Path | None:
         return None
     if global_rank() == 0 and record.exists():
         record.rename(kept)
-    last = output_dir / "checkpoints" / store.LAST
+    last = output_dir / store.CHECKPOINTS / store.LAST
     return last if last.is_file() else None

@@ -3,6 +3,8 @@ holds tensors and plain values, and one that would build other objects (and so c
 is refused. A URL is downloaded first and then loaded the same way."""
 
 import hashlib
+import json
+import logging
 import os
 import shutil
 import urllib.parse
@@ -18,13 +20,17 @@ from litlab.errors import UserError
 ENTRY = "litlab"  # the key litlab adds to Lightning's checkpoint: the classes that wrote it
 URL_SCHEMES = ("http://", "https://")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 DOWNLOAD_TIMEOUT_S = 60
-LAST = "last.ckpt"
+CHECKPOINTS = "checkpoints"  # a run dir's folder of checkpoints
+LAST = "last.ckpt"  # the end of the latest epoch (checkpoints.callbacks.LastCheckpoint)
+INTERRUPTED = "interrupted.ckpt"  # the moment a signal stopped the run (run.interrupts)
+RECORD = "metrics.json"  # a run's own record (run.record, run.train): names its best checkpoint
 
 
 def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
     """The local checkpoint file that `ckpt_path` names: a file; a run dir or its checkpoints
-    dir (its `last.ckpt`, or with prefer='best' its best `epoch_*.ckpt`); `latest`, the same in
+    dir (its `last.ckpt`, or with prefer='best' the best one its metrics.json names); `latest`, the same in
     the run under `log_dir` that wrote a last.ckpt most recently; or an http(s) URL, downloaded
     to torch's hub cache."""
     text = str(ckpt_path)
@@ -46,18 +52,31 @@ def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
 
 
 def in_run_dir(path: Path, prefer: str) -> Path:
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    best = sorted(folder.glob("epoch_*.ckpt"))
-    if prefer == "best" and len(best) == 1:
-        return best[0]
+    """The checkpoint of run dir `path` (or of its checkpoints dir): its `last.ckpt`, or with
+    prefer='best' the best checkpoint its own record (metrics.json's `best_ckpt`) names."""
+    folder = path / CHECKPOINTS if (path / CHECKPOINTS).is_dir() else path
+    if prefer == "best":
+        best = recorded_best(folder.parent if folder.name == CHECKPOINTS else folder)
+        if best is not None and (folder / best).is_file():
+            return folder / best
+        log.warning("%s records no best checkpoint (an unfinished run?): using its %s", path, LAST)
     if (folder / LAST).is_file():
         return folder / LAST
     raise UserError(f"ckpt_path={str(path)!r}: no {LAST} in {folder}; give a run dir of train.py or a .ckpt file")
 
 
+def recorded_best(run_dir: Path) -> str | None:
+    """The file name of the best checkpoint that run `run_dir` recorded in its metrics.json, if any."""
+    try:
+        best = json.loads((run_dir / RECORD).read_text()).get("best_ckpt")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(best).name if isinstance(best, str) and best else None
+
+
 def latest_run(log_dir: Path) -> Path:
     """The run dir (or sweep job dir) under `log_dir` whose last.ckpt was written most recently."""
-    patterns = ("train/runs/*/checkpoints/" + LAST, "train/multiruns/*/*/checkpoints/" + LAST)
+    patterns = (f"train/runs/*/{CHECKPOINTS}/{LAST}", f"train/multiruns/*/*/{CHECKPOINTS}/{LAST}")
     found = [p for pattern in patterns for p in log_dir.glob(pattern)]
     if not found:
         raise UserError(

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.task import Task
 
@@ -15,6 +16,7 @@ class Arrays:
     x: np.ndarray  # (N, F) tabular, or (N, C, H, W) images (uint8 pixels are kept as uint8)
     y: np.ndarray  # (N,) class ids 0..C-1, or float targets for regression
     task: Task
+    kind: InputKind  # what one row of x is: the loader says so, nothing guesses it from x's shape
     class_names: list[str] | None = None  # classification only, index = class id
     feature_names: list[str] | None = None  # tabular only
     num_test: int = 0  # the last num_test rows are the dataset's official test set, if it has one
@@ -31,11 +33,13 @@ class Arrays:
         self.class_names, self.feature_names = plain(self.class_names), plain(self.feature_names)
         self.input_columns = plain(self.input_columns) or self.feature_names
         self.categorical_columns = plain(self.categorical_columns) or []
+        if self.x.ndim != 1 + self.kind.dims:  # a loader's bug, not the user's
+            raise ValueError(f"Arrays: {self.kind} data needs x of {1 + self.kind.dims} dims, not {self.x.shape}")
 
     @property
     def pixel_max(self) -> float | None:
         """Images only: the brightest value the pixels can take (255 for uint8 images)."""
-        if self.x.ndim != 4:
+        if self.kind is not InputKind.IMAGE:
             return None
         return 255.0 if self.x.dtype == np.uint8 else float(self.x.max())
 
@@ -49,7 +53,7 @@ def checked(a: Arrays, name: str, official_test: bool) -> Arrays:
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
         where = ""
-        if a.feature_names is not None and a.x.ndim == 2:
+        if a.feature_names is not None and a.kind is InputKind.TABLE:
             cols = [a.feature_names[j] for j in np.unique(np.nonzero(bad)[1])]
             where = f" in column(s) {cols}"
         raise UserError(

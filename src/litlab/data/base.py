@@ -14,6 +14,7 @@ from litlab.data.arrays import Arrays, checked
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.scaling import Scaler
+from litlab.data.spec import Columns, DataSpec, InputKind
 from litlab.data.splits import Splitter, checked_split
 from litlab.errors import UserError
 from litlab.task import Task
@@ -47,6 +48,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     default_split: tuple[float, float, float] = (0.7, 0.15, 0.15)  # data.split when none is given
     augment: BatchAugment | None = None
     location_key: str = "data"  # the setting that says where the data's files are (data.path...)
+    target_name: str = "target"  # what figures call a regression target (a CSV's column name)
 
     def __init__(
         self,
@@ -81,7 +83,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._arrays: Arrays | None = None
         self._splits: dict[str, Split] | None = None
         self._rows: dict[str, np.ndarray] = {}
-        self._pixel_max: float | None = None
+        self._spec: DataSpec | None = None
         self._fingerprint: dict | None = None
         self._train_batches: TensorBatches | None = None
         self._train_resume_at: tuple[int, int] | None = None  # a checkpoint's, for the next train loader
@@ -99,33 +101,38 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         return self._arrays
 
     @property
+    def spec(self) -> DataSpec:
+        """What the rest of litlab knows of this data (litlab.data.spec), decided once."""
+        if self._spec is None:
+            a = self.arrays
+            columns = None
+            if a.feature_names is not None and a.kind is InputKind.TABLE:
+                inputs, categorical = a.input_columns or a.feature_names, a.categorical_columns or []
+                columns = Columns(tuple(inputs), tuple(categorical), tuple(a.feature_names))
+            mean, std = self._target_stats()
+            self._spec = DataSpec(
+                task=a.task,
+                kind=a.kind,
+                input_shape=tuple(a.x.shape[1:]),
+                class_names=tuple(a.class_names) if a.task.is_classification and a.class_names else None,
+                target_name=self.target_name,
+                train_size=len(self.split_tensors("train").y),
+                target_mean=mean,
+                target_std=std,
+                columns=columns,
+                pixel_max=a.pixel_max,
+            )
+        return self._spec
+
+    @property
     def task(self) -> Task:
         return self.arrays.task
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.arrays.x.shape[1:])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.arrays.class_names or []) if self.task.is_classification else 0
-
-    @property
-    def num_outputs(self) -> int:
-        """Width of the network's last layer: one logit for binary, one value for regression."""
-        return self.num_classes if self.task is Task.MULTICLASS else 1
 
     @property
     def class_names(self) -> list[str] | None:
         return self.arrays.class_names
 
-    @property
-    def train_size(self) -> int:
-        """Rows in the train split (penalties in scikit-learn's terms are per dataset)."""
-        return len(self.split_tensors("train").y)
-
-    @property
-    def target_stats(self) -> tuple[float, float]:
+    def _target_stats(self) -> tuple[float, float]:
         """(mean, std) of the train split's regression target, which the model standardizes
         its target with; (0, 1), no change, for classification or a constant target."""
         y = self.split_tensors("train").y
@@ -164,10 +171,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._splits = {
             name: Split(x[idx], y[idx]) for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
         }
-        self._pixel_max = a.pixel_max
         self._rows = {"train": train_idx, "val": val_idx, "test": test_idx}
         if not self.scaler.fitted:  # a checkpoint may already have restored it
-            self.scaler.fit(self._splits["train"].x)
+            self.scaler.fit(self._splits["train"].x, a.kind)
 
     def row_indices(self, name: str) -> np.ndarray:
         """Which rows of the source data (e.g. of the CSV file) make up split `name`."""
@@ -194,14 +200,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def state_dict(self) -> dict:
         """Everything needed to preprocess new inputs exactly as in training."""
         return {
+            "spec": self.spec.to_state(),
             "scaler": self.scaler.state_dict(),
-            "task": self.task.value,
-            "input_shape": list(self.input_shape),
-            "class_names": self.class_names,
-            "feature_names": self.arrays.feature_names,
-            "input_columns": self.arrays.input_columns,
-            "categorical_columns": self.arrays.categorical_columns,
-            "pixel_max": self._pixel_max,
             "fingerprint": self.fingerprint,
             # Where the train batches are within the epoch (mid-epoch checkpoints). Here and not
             # as the loader's own state, which Lightning skips restoring when the loader was built

@@ -9,6 +9,7 @@ import pandas as pd
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import InMemoryDataModule
+from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.task import Task
 
@@ -68,6 +69,7 @@ class CSVDataModule(InMemoryDataModule):
         path = str(Path(path).resolve())
         super().__init__(**shared)
         self.path, self.target, self.target_type, self.encoding = path, target, target_type, encoding
+        self.target_name = target
         self.features = None if features is None else list(features)
         self.drop_columns = list(drop_columns or [])
 
@@ -97,13 +99,14 @@ class CSVDataModule(InMemoryDataModule):
             classes, y = np.unique(y_raw.astype(str) if y_raw.dtype == object else y_raw, return_inverse=True)
             self._check_classes(y_raw, classes)
             task = Task.BINARY if len(classes) == 2 else Task.MULTICLASS
-            return Arrays(x, y, task, list(classes), list(features.columns), **columns)
+            return Arrays(x, y, task, InputKind.TABLE, list(classes), list(features.columns), **columns)
         if not pd.api.types.is_numeric_dtype(y_raw):
             raise UserError(
                 f"data.target={self.target!r} is not numeric (dtype {y_raw.dtype}), so it cannot be a "
                 "regression target; use data.target_type=classification or auto"
             )
-        return Arrays(x, y_raw.to_numpy("float32"), Task.REGRESSION, feature_names=list(features.columns), **columns)
+        y = y_raw.to_numpy("float32")
+        return Arrays(x, y, Task.REGRESSION, InputKind.TABLE, feature_names=list(features.columns), **columns)
 
     def _select_columns(self, df: pd.DataFrame) -> pd.DataFrame:
         """The target and the feature columns: all but `drop_columns`, or only `features`."""

@@ -19,6 +19,7 @@ from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
 from litlab.data.base import InMemoryDataModule
 from litlab.data.files import DataFilesError, locate
+from litlab.data.spec import InputKind
 from litlab.task import Task
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -190,7 +191,7 @@ class MNISTDataModule(ImageFilesDataModule):
             parts.append((x[:, None], _checked_labels(y, 10, files[labels])))  # (N, 1, 28, 28)
         (x_train, y_train), (x_test, y_test) = parts
         x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
-        return Arrays(x, y, Task.MULTICLASS, list(self.labels), num_test=len(x_test))
+        return Arrays(x, y, Task.MULTICLASS, InputKind.IMAGE, list(self.labels), num_test=len(x_test))
 
 
 class FashionMNISTDataModule(MNISTDataModule):
@@ -235,4 +236,4 @@ class CIFAR10DataModule(ImageFilesDataModule):
         batches = [read_cifar_batch(files[name]) for name in CIFAR10_FILES]
         x = np.concatenate([b[0] for b in batches])
         y = np.concatenate([_checked_labels(b[1], 10, files[n]) for b, n in zip(batches, CIFAR10_FILES, strict=True)])
-        return Arrays(x, y, Task.MULTICLASS, CIFAR10_CLASSES, num_test=len(batches[-1][0]))
+        return Arrays(x, y, Task.MULTICLASS, InputKind.IMAGE, CIFAR10_CLASSES, num_test=len(batches[-1][0]))

@@ -2,6 +2,7 @@
 
 import torch
 
+from litlab.data.spec import InputKind
 from litlab.errors import UserError
 
 SCALINGS = ("standard", "minmax", "none")
@@ -25,10 +26,10 @@ class Scaler:
     def fitted(self) -> bool:
         return self.shift is not None
 
-    def fit(self, x: torch.Tensor) -> "Scaler":
-        """x: (N, F) features or (N, C, H, W) images."""
+    def fit(self, x: torch.Tensor, kind: InputKind) -> "Scaler":
+        """x: (N, F) features or (N, C, H, W) images, as `kind` says."""
         x = x.double()
-        dims = [0] if x.ndim == 2 else [0, *range(2, x.ndim)]  # all but the feature/channel dim
+        dims = [0] if kind is InputKind.TABLE else [0, 2, 3]  # all but the feature/channel dim
         if self.method == "standard":
             shift, scale = x.mean(dims, keepdim=True), x.std(dims, keepdim=True)
         elif self.method == "minmax":

@@ -4,6 +4,7 @@ from sklearn import datasets
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import InMemoryDataModule
+from litlab.data.spec import InputKind
 from litlab.task import Task
 
 
@@ -13,7 +14,7 @@ class DigitsDataModule(InMemoryDataModule):
     def load(self) -> Arrays:
         d = datasets.load_digits()
         x = d.images.reshape(-1, 1, 8, 8).astype("float32")  # (N, C, H, W), values 0..16
-        return Arrays(x, d.target, Task.MULTICLASS, list(d.target_names))
+        return Arrays(x, d.target, Task.MULTICLASS, InputKind.IMAGE, list(d.target_names))
 
 
 class BreastCancerDataModule(InMemoryDataModule):
@@ -21,7 +22,7 @@ class BreastCancerDataModule(InMemoryDataModule):
 
     def load(self) -> Arrays:
         d = datasets.load_breast_cancer()
-        return Arrays(d.data, d.target, Task.BINARY, list(d.target_names), list(d.feature_names))
+        return Arrays(d.data, d.target, Task.BINARY, InputKind.TABLE, list(d.target_names), list(d.feature_names))
 
 
 class DiabetesDataModule(InMemoryDataModule):
@@ -29,4 +30,5 @@ class DiabetesDataModule(InMemoryDataModule):
 
     def load(self) -> Arrays:
         d = datasets.load_diabetes()
-        return Arrays(d.data, d.target.astype("float32"), Task.REGRESSION, feature_names=list(d.feature_names))
+        y = d.target.astype("float32")
+        return Arrays(d.data, y, Task.REGRESSION, InputKind.TABLE, feature_names=list(d.feature_names))

@@ -6,6 +6,7 @@ import numpy as np
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import InMemoryDataModule
+from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.task import Task
 
@@ -45,4 +46,5 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         z = x @ self.true_weight
         y = z + self.true_bias if self.function == "linear" else np.sin(z)
         y = y + self.noise * self._rng.standard_normal(self.num_samples)
-        return Arrays(x, y.astype("float32"), Task.REGRESSION, feature_names=[f"x{i}" for i in range(self.input_dim)])
+        names = [f"x{i}" for i in range(self.input_dim)]
+        return Arrays(x, y.astype("float32"), Task.REGRESSION, InputKind.TABLE, feature_names=names)

@@ -13,8 +13,7 @@ from torchmetrics import MeanMetric
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.errors import UserError
-from litlab.models import steps
-from litlab.models.metrics import task_metrics
+from litlab.models import metrics, steps
 from litlab.task import Task
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -85,7 +84,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
         num_classes = 2 if self.task is Task.BINARY else num_outputs
         for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
-            setattr(self, f"{stage}_metrics", task_metrics(self.task, num_classes, stage))
+            setattr(self, f"{stage}_metrics", metrics.task_metrics(self.task, num_classes, stage))
             setattr(self, f"{stage}_loss", MeanMetric())
         self._compiled = False
         # (network output, targets, loss) of each batch of the running epoch, by batch index; see _step.
@@ -119,7 +118,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     def metric_names(self, stage: str) -> list[str]:
         """Every name logged for `stage` ('train', 'val' or 'test'), loss included."""
-        return [f"{stage}/loss", *getattr(self, f"{stage}_metrics").keys()]
+        return metrics.names(self.task, stage)
 
     def predict_outputs(self, out: torch.Tensor) -> torch.Tensor:
         """Network output (B, K) -> class probabilities (B, C) or regression values (B,)."""
@@ -213,16 +212,16 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     def _log_epoch(self, stage: str) -> None:
         """Compute (synced across DDP ranks by torchmetrics), log and reset the stage's metrics."""
-        loss_mean, metrics = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_metrics")
+        loss_mean, collection = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_metrics")
         outputs = self._epoch_outputs[stage]
         if not outputs:  # a stage with no batches (limit_*_batches=0) has nothing to report
             return
         outs, targets, losses = zip(*outputs.values(), strict=True)
-        metrics.update(self.predict_outputs(torch.cat(outs)), torch.cat(targets))
+        collection.update(self.predict_outputs(torch.cat(outs)), torch.cat(targets))
         sizes = torch.tensor([len(t) for t in targets], dtype=torch.float32, device=losses[0].device)
         loss_mean.update(torch.stack(losses), sizes)  # the mean over samples, not over batches
         outputs.clear()
-        values = {f"{stage}/loss": loss_mean.compute(), **metrics.compute()}
+        values = {f"{stage}/loss": loss_mean.compute(), **collection.compute()}
         if stage == "train":
             self._check_finite(values["train/loss"])
         # Already synced by torchmetrics; sync_dist only averages equal values (and quiets a DDP warning).
@@ -230,7 +229,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         # Lightning cannot see a batch to infer it from).
         self.log_dict(values, prog_bar=stage == "val", sync_dist=True, batch_size=1)
         loss_mean.reset()
-        metrics.reset()
+        collection.reset()
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss):

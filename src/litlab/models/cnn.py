@@ -5,13 +5,15 @@ from typing import Any
 
 import torch
 
-from litlab.errors import UserError
+from litlab.data.spec import InputKind
 from litlab.models.base import SupervisedModule
 from litlab.models.nets import CNNNet, init_weights
 
 
 class CNN(SupervisedModule):
     """Conv blocks and a dense head (see CNNNet); the defaults are the classic MNIST net."""
+
+    input_kinds = (InputKind.IMAGE,)  # (C, H, W) inputs: run.train.build_model checks the data's kind
 
     def __init__(
         self,
@@ -26,11 +28,6 @@ class CNN(SupervisedModule):
         channels_last: bool = False,
         **shared: Any,  # task, num_outputs, optimizer, loss, l1, l2...: SupervisedModule's
     ) -> None:
-        if len(input_shape) != 3:
-            raise UserError(
-                f"model=cnn needs image data of shape (C, H, W), but the data gives input_shape={tuple(input_shape)} "
-                "(tabular features); use model=mlp for tabular data, or an image dataset such as data=digits"
-            )
         super().__init__(**shared)
         self.net = CNNNet(
             input_shape, self.num_outputs, list(channels), kernel_size, pool_every, batch_norm, list(fc_sizes), dropout

@@ -1,8 +1,12 @@
 """The test-set figures a run logs to TensorBoard, made to be read at thumbnail size: a
 normalized confusion matrix with counts, and predicted-vs-true with residuals."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from matplotlib.figure import Figure
+
+from litlab.task import Task
 
 MAX_CLASSES = 20  # more classes than this: the most-confused ones only
 
@@ -83,10 +87,13 @@ def mistakes_figure(mistakes: list[tuple[np.ndarray, int, int, float]], names: l
     return fig
 
 
-def worst_rows_markdown(probs_or_values: np.ndarray, targets: np.ndarray, names: list[str] | None, k: int = 10) -> str:
-    """The `k` test rows predicted worst, as a markdown table: for classes the lowest probability
-    of the true class, for regression the largest error. Rows are numbered as in the test split."""
-    if probs_or_values.ndim == 2:
+def worst_rows_markdown(
+    probs_or_values: np.ndarray, targets: np.ndarray, task: Task, names: Sequence[str] | None, k: int = 10
+) -> str:
+    """The `k` test rows predicted worst, as a markdown table: for classes (probabilities (N, C)) the
+    lowest probability of the true class, for regression (values (N,)) the largest error. Rows are
+    numbered as in the test split."""
+    if task.is_classification:
         p_true = probs_or_values[np.arange(len(targets)), targets.astype(np.int64)]
         worst = np.argsort(p_true, kind="stable")[:k]
         label = (lambda c: str(names[c])) if names else str

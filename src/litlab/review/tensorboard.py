@@ -22,7 +22,7 @@ from tensorboard.plugins.hparams import summary_v2 as hp
 from torch.utils.tensorboard import SummaryWriter
 
 from litlab.hydra_job import in_multirun, job_overrides, parse_overrides
-from litlab.models.metrics import task_metrics
+from litlab.models.metrics import names as logged_names
 from litlab.task import Task
 
 FINAL = "best"  # the sub-run with the best checkpoint's final metrics
@@ -156,9 +156,7 @@ def write_experiment(sweep_dir: Path, swept: list[str], sessions: list[dict[str,
 
 def every_final_metric() -> list[str]:
     """Every name a litlab run can log in best/, whatever its task."""
-    names = [f"{stage}/loss" for stage in ("val", "test")]
-    names += [str(name) for stage in ("val", "test") for task in Task for name in task_metrics(task, 2, stage)]
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(name for stage in ("val", "test") for task in Task for name in logged_names(task, stage)))
 
 
 def write_sweep_summary(sweep_dir: Path, swept: list[str]) -> None:

@@ -6,7 +6,14 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from litlab.data.spec import DataSpec, InputKind
 from litlab.review.figures import confusion_figure, mistakes_figure, regression_figure, worst_rows_markdown
+
+
+def data_spec(trainer: L.Trainer) -> DataSpec | None:
+    """The DataSpec of the trainer's DataModule; None when the data came without one (bare loaders)."""
+    spec = getattr(getattr(trainer, "datamodule", None), "spec", None)
+    return spec if isinstance(spec, DataSpec) else None
 
 
 def gathered(pl_module: L.LightningModule, shard: torch.Tensor) -> torch.Tensor:
@@ -32,11 +39,13 @@ class TestFigures(L.Callback):
         self._preds, self._targets, self._mistakes = [], [], []
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        preds, target = outputs["preds"].cpu(), outputs["target"].cpu()
+        preds, target = outputs["preds"].cpu(), outputs["target"].cpu()  # (B, C) probabilities or (B,) values
         self._preds.append(preds)
         self._targets.append(target)
+        spec = data_spec(trainer)
         x = batch[0]  # (B, C, H, W) for images
-        if preds.ndim == 2 and x.ndim == 4 and len(self._mistakes) < self.max_mistakes:
+        images = spec is not None and spec.kind is InputKind.IMAGE and spec.task.is_classification
+        if images and len(self._mistakes) < self.max_mistakes:
             wrong = (preds.argmax(1) != target).nonzero().flatten()[: self.max_mistakes - len(self._mistakes)]
             for i in wrong.tolist():
                 image = x[i].detach().float().cpu().numpy()
@@ -51,14 +60,16 @@ class TestFigures(L.Callback):
             preds, targets = gathered(pl_module, preds), gathered(pl_module, targets)
         if not trainer.is_global_zero:
             return
-        datamodule = getattr(trainer, "datamodule", None)
-        names = getattr(datamodule, "class_names", None)
+        spec = data_spec(trainer)
+        if spec is None:
+            return
+        names = list(spec.class_names) if spec.class_names else None
         p, t, step = preds.numpy(), targets.numpy(), trainer.global_step
-        if preds.ndim == 2:  # (N, C) class probabilities
+        if spec.task.is_classification:  # (N, C) class probabilities
             tb.experiment.add_figure("test/confusion_matrix", confusion_figure(p, t, names), global_step=step)
         else:  # (N,) regression values
-            target = getattr(datamodule, "target", None) or "target"
-            tb.experiment.add_figure("test/pred_vs_true", regression_figure(p, t, target), global_step=step)
+            tb.experiment.add_figure("test/pred_vs_true", regression_figure(p, t, spec.target_name), global_step=step)
         if self._mistakes:
             tb.experiment.add_figure("test/misclassified", mistakes_figure(self._mistakes, names), global_step=step)
-        tb.experiment.add_text("test/worst_predictions", worst_rows_markdown(p, t, names), global_step=step)
+        text = worst_rows_markdown(p, t, spec.task, names)
+        tb.experiment.add_text("test/worst_predictions", text, global_step=step)

@@ -71,7 +71,7 @@ def evaluate(cfg: DictConfig) -> dict:
     # The test set's predictions, in predict.py's format, with each row's place in the source data.
     batches = trainer.predict(model, dataloaders=datamodule.test_dataloader()) or []
     outputs = torch.cat([b for b in batches if isinstance(b, torch.Tensor)])  # (N, C) or (N,)
-    frame = outputs_frame(outputs.cpu(), datamodule.task, datamodule.class_names)
+    frame = outputs_frame(outputs.cpu(), datamodule.spec)
     frame.insert(0, "row", datamodule.row_indices("test"))
     frame.to_csv(output_dir / "test_predictions.csv", index=False)
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -10,6 +10,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from litlab.checkpoints import store
+
 
 class Interrupted(BaseException):
     """The run was stopped by `signal_name`. A BaseException, like KeyboardInterrupt: no
@@ -67,7 +69,7 @@ class InterruptCheckpoint(L.Callback):
     """Saves `dirpath/interrupted.ckpt`, the state at the moment a SIGINT or SIGTERM stopped
     fit (or validate, test), and keeps what happened for metrics.json (`interrupted`)."""
 
-    FILENAME = "interrupted.ckpt"
+    FILENAME = store.INTERRUPTED
 
     def __init__(self, dirpath: str | Path) -> None:
         self.dirpath = Path(dirpath)

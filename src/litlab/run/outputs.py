@@ -3,15 +3,16 @@
 import pandas as pd
 import torch
 
+from litlab.data.spec import DataSpec
 from litlab.task import Task
 
 
-def outputs_frame(outputs: torch.Tensor, task: Task, class_names: list[str] | None) -> pd.DataFrame:
+def outputs_frame(outputs: torch.Tensor, spec: DataSpec) -> pd.DataFrame:
     """`SupervisedModule.predict_outputs` (probabilities (N, C) or values (N,)) as a table:
     `pred_class`, `pred_label` and one `prob_<label>` per class, or `prediction`."""
-    if task is Task.REGRESSION:
+    if spec.task is Task.REGRESSION:
         return pd.DataFrame({"prediction": outputs.numpy()})
-    names = class_names or [str(i) for i in range(outputs.shape[1])]
+    names = list(spec.class_names or [str(i) for i in range(outputs.shape[1])])
     probs = outputs.numpy()
     pred = probs.argmax(axis=1)
     frame = pd.DataFrame({"pred_class": pred, "pred_label": [names[i] for i in pred]})

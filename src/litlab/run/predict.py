@@ -13,41 +13,42 @@ from litlab.checkpoints import store
 from litlab.compat import datamodule_state
 from litlab.data.csv import read_table
 from litlab.data.scaling import Scaler
+from litlab.data.spec import Columns, DataSpec, InputKind, from_datamodule_state
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.run.outputs import outputs_frame
-from litlab.task import Task
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, dict]:
-    """The trained model (eval mode, CPU) and the DataModule's state (litlab.data.base.state_dict)."""
+def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, DataSpec, Scaler]:
+    """The trained model (eval mode, CPU), its data's DataSpec and the fitted scaler, from the checkpoint."""
     classes, ckpt = store.checkpoint_classes(ckpt_path)
     state = datamodule_state(ckpt, classes["datamodule_class"])
     model_class = store.recorded_class(classes, "model_class", SupervisedModule)
     model = model_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
-    return model.eval(), state
+    scaler = Scaler(state["scaler"]["method"])
+    scaler.load_state_dict(state["scaler"])
+    return model.eval(), from_datamodule_state(state), scaler
 
 
-def read_inputs(path: str | Path, state: dict) -> tuple[torch.Tensor, pd.DataFrame]:
+def read_inputs(path: str | Path, spec: DataSpec) -> tuple[torch.Tensor, pd.DataFrame]:
     """Raw inputs (N, ...) as the training data held them, and an id column per input
     (`row` of a CSV or .npy, `file` of an image)."""
     path = Path(path)
-    shape = tuple(state["input_shape"])
     if path.is_dir():
-        return read_image_folder(path, shape, state["pixel_max"])
+        return read_image_folder(path, spec)
     if path.suffix == ".npy":
-        return read_npy(path, shape)
+        return read_npy(path, spec.input_shape, spec.kind)
     if path.suffix == ".csv":
-        if state["input_columns"] is None:
+        if spec.columns is None:
             raise UserError(
-                f"input={str(path)!r}: this model was trained on images of shape {shape}; "
+                f"input={str(path)!r}: this model was trained on images of shape {spec.input_shape}; "
                 "give a folder of PNG/JPG files or a .npy array"
             )
-        x = read_csv(path, state)
+        x = read_csv(path, spec.columns)
         return x, pd.DataFrame({"row": np.arange(len(x))})
     raise UserError(
         f"input={str(path)!r} is not a folder of images, a .npy file or a .csv file"
@@ -55,10 +56,10 @@ def read_inputs(path: str | Path, state: dict) -> tuple[torch.Tensor, pd.DataFra
     )
 
 
-def read_csv(path: Path, state: dict) -> torch.Tensor:
+def read_csv(path: Path, columns: Columns) -> torch.Tensor:
     """The training feature columns of `path`, one-hot encoded as in training."""
     df = read_table(str(path), key="input")
-    expected, categorical = state["input_columns"], state["categorical_columns"]
+    expected, categorical = list(columns.inputs), list(columns.categorical)
     missing = [c for c in expected if c not in df.columns]
     if missing:
         raise UserError(f"input={str(path)!r} lacks the column(s) {missing}; the model was trained on {expected}")
@@ -69,31 +70,31 @@ def read_csv(path: Path, state: dict) -> torch.Tensor:
     if df.isna().any().any():
         raise UserError(f"input={str(path)!r} has missing values in {list(df.columns[df.isna().any()])}")
     features = pd.get_dummies(df, columns=categorical, dtype="float32")
-    unseen = [c for c in features.columns if c not in state["feature_names"]]
+    unseen = [c for c in features.columns if c not in columns.features]
     if unseen:  # a category training never saw: all its one-hot columns stay 0
         log.warning("categories not seen in training (encoded as all-zero): %s", unseen)
-    features = features.reindex(columns=state["feature_names"], fill_value=0.0)
+    features = features.reindex(columns=list(columns.features), fill_value=0.0)
     return torch.as_tensor(features.to_numpy(dtype="float32"))
 
 
-def read_npy(path: Path, shape: tuple[int, ...]) -> tuple[torch.Tensor, pd.DataFrame]:
+def read_npy(path: Path, shape: tuple[int, ...], kind: InputKind) -> tuple[torch.Tensor, pd.DataFrame]:
     x = np.load(path)
-    if x.ndim == len(shape) and len(shape) == 3 and shape[0] == 1:  # (N, H, W) for one channel
+    one_channel = kind is InputKind.IMAGE and shape[0] == 1
+    if one_channel and x.ndim == 3:  # (N, H, W) for one channel
         x = x[:, None]
     if tuple(x.shape[1:]) != shape:
-        alt = f" or (N, {shape[1]}, {shape[2]})" if len(shape) == 3 and shape[0] == 1 else ""
+        alt = f" or (N, {shape[1]}, {shape[2]})" if one_channel else ""
         expected = f"(N, {', '.join(map(str, shape))}){alt}"
         raise UserError(f"input={str(path)!r} has shape {tuple(x.shape)}; this model expects {expected}")
     tensor = torch.as_tensor(x if x.dtype == np.uint8 else x.astype("float32"))
     return tensor, pd.DataFrame({"row": np.arange(len(x))})
 
 
-def read_image_folder(
-    folder: Path, shape: tuple[int, ...], pixel_max: float | None
-) -> tuple[torch.Tensor, pd.DataFrame]:
+def read_image_folder(folder: Path, spec: DataSpec) -> tuple[torch.Tensor, pd.DataFrame]:
     """Every image file in `folder`, converted to the training's channels and (H, W) size,
     with pixels rescaled from 0..255 to the training data's range."""
-    if len(shape) != 3:
+    shape, pixel_max = spec.input_shape, spec.pixel_max
+    if spec.kind is not InputKind.IMAGE:
         raise UserError(
             f"input={str(folder)!r} is a folder of images, but this model takes {shape[0]} features; give a .csv"
         )
@@ -116,12 +117,12 @@ def read_image_folder(
 
 
 @torch.no_grad()
-def predict_frame(model: SupervisedModule, state: dict, x: torch.Tensor, batch_size: int = 1024) -> pd.DataFrame:
+def predict_frame(
+    model: SupervisedModule, spec: DataSpec, scaler: Scaler, x: torch.Tensor, batch_size: int = 1024
+) -> pd.DataFrame:
     """Class, label and probabilities (classification) or the value (regression) per input."""
-    scaler = Scaler(state["scaler"]["method"])
-    scaler.load_state_dict(state["scaler"])
     outputs = [model.predict_outputs(model(scaler(x[i : i + batch_size]))) for i in range(0, len(x), batch_size)]
-    return outputs_frame(torch.cat(outputs), Task.parse(state["task"]), state["class_names"])
+    return outputs_frame(torch.cat(outputs), spec)
 
 
 def predict(ckpt_path: str, input: str, output: str, log_dir: str = "logs") -> pd.DataFrame:
@@ -129,9 +130,9 @@ def predict(ckpt_path: str, input: str, output: str, log_dir: str = "logs") -> p
     out = Path(output)
     if out.exists():
         raise UserError(f"output={output!r} exists; predict.py does not overwrite files, give a new path")
-    model, state = load_for_inference(store.resolve(ckpt_path, log_dir, prefer="best"))
-    x, ids = read_inputs(input, state)
-    frame = pd.concat([ids, predict_frame(model, state, x)], axis=1)
+    model, spec, scaler = load_for_inference(store.resolve(ckpt_path, log_dir, prefer="best"))
+    x, ids = read_inputs(input, spec)
+    frame = pd.concat([ids, predict_frame(model, spec, scaler, x)], axis=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     log.info("%d predictions written to %s", len(frame), out)

@@ -24,6 +24,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from litlab.checkpoints import store
 from litlab.compat import global_rank
 from litlab.errors import UserError, exit_with, wants_traceback
 from litlab.hydra_job import in_multirun, job_overrides
@@ -71,7 +72,7 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
 def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> None:
     """metrics.json of an interrupted run: the signal, the epochs done, the checkpoints to resume from."""
     output_dir = Path(cfg.paths.output_dir)
-    last = output_dir / "checkpoints" / "last.ckpt"
+    last = output_dir / store.CHECKPOINTS / store.LAST
     resume = resume_command(output_dir) if last.exists() else None
     detail = (
         f"by {stop.signal_name} after {stop.epochs_completed} epoch(s)" if stop.epochs_completed is not None else ""

@@ -10,16 +10,18 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.checkpoints import store
+from litlab.checkpoints.callbacks import best_checkpoint
 from litlab.checkpoints.resume import RandomState, check_resumable, requeued_checkpoint
 from litlab.compat import NoProfiler, allow_fast_cuda_checks
 from litlab.data import InMemoryDataModule
+from litlab.data.spec import DataSpec, InputKind
 from litlab.errors import UserError
 from litlab.hydra_job import job_overrides
 from litlab.models import SupervisedModule
@@ -67,17 +69,19 @@ def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
 
 
 def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
-    """The data tells the model its task, input shape, output width, train rows and target scale."""
-    target_mean, target_std = dm.target_stats
+    """The data tells the model its task, input shape, output width, train rows and target scale
+    (its DataSpec); a model that takes only some kinds of input says so first."""
+    spec = dm.spec
+    check_input_kind(cfg.model, spec)
     model = build(
         cfg.model,
         "model",
-        task=dm.task.value,
-        input_shape=list(dm.input_shape),
-        num_outputs=dm.num_outputs,
-        train_size=dm.train_size,
-        target_mean=target_mean,
-        target_std=target_std,
+        task=spec.task.value,
+        input_shape=list(spec.input_shape),
+        num_outputs=spec.num_outputs,
+        train_size=spec.train_size,
+        target_mean=spec.target_mean,
+        target_std=spec.target_std,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         _convert_="all",
@@ -92,6 +96,18 @@ def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
     return model
 
 
+def check_input_kind(model_cfg: DictConfig, spec: DataSpec) -> None:
+    """The model class's `input_kinds` (e.g. the CNN's: images only) against the data's kind."""
+    model_class = get_class(model_cfg._target_)
+    accepted = getattr(model_class, "input_kinds", tuple(InputKind))
+    if spec.kind not in accepted:
+        name = model_class.__name__.lower()
+        raise UserError(
+            f"model={name} needs {' or '.join(accepted)} data, but the data gives {spec.kind} rows of "
+            f"input_shape={spec.input_shape}; use model=mlp for tabular data, or an image dataset such as data=digits"
+        )
+
+
 # Trainer arguments Lightning takes on trust: a string there fails mid-training, far from the cause.
 TRAINER_INTS = (
     "max_epochs",
@@ -104,9 +120,9 @@ TRAINER_INTS = (
 )
 
 
-def build_trainer(cfg: DictConfig, metric: str, mode: str, extra_callbacks: list[L.Callback]) -> L.Trainer:
-    """The Trainer with the `logger` and `callbacks` groups (watching `metric` in `mode`) and
-    `extra_callbacks`, the ones every run has."""
+def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
+    """The Trainer with the `logger` and `callbacks` groups and `extra_callbacks`, the ones every
+    run has. `cfg.monitor` must be resolved (resolve_monitor): the callbacks interpolate it."""
     for key in TRAINER_INTS:
         value = cfg.trainer.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -118,7 +134,7 @@ def build_trainer(cfg: DictConfig, metric: str, mode: str, extra_callbacks: list
             "or trainer.accelerator=auto to take a GPU when there is one"
         )
     loggers = build_loggers(cfg)
-    callbacks = [*build_callbacks(cfg, metric, mode, has_logger=bool(loggers)), *extra_callbacks]
+    callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), *extra_callbacks]
     # Lightning's own summary lists the metric modules too: NetSummary replaces it.
     profiler = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}  # debug=profiler sets one
     return build(
@@ -130,15 +146,12 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
     return [instantiate(c) for c in (cfg.get("logger") or {}).values()]
 
 
-def build_callbacks(cfg: DictConfig, metric: str, mode: str, has_logger: bool) -> list[L.Callback]:
-    """The `callbacks` group. Those whose `monitor` is `???` (best checkpoint, early stopping)
-    watch `metric` in `mode`. Left out: those Lightning would refuse in this run, a learning-rate
+def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
+    """The `callbacks` group (the best checkpoint and early stopping watch `monitor.*` by
+    interpolation). Left out: those Lightning would refuse in this run, a learning-rate
     monitor without a logger, a progress bar with `trainer.enable_progress_bar=false` and the
     network summary with `trainer.enable_model_summary=false`."""
-    callbacks = []
-    for node in (cfg.get("callbacks") or {}).values():
-        watch = {"monitor": metric, "mode": mode} if OmegaConf.is_missing(node, "monitor") else {}
-        callbacks.append(instantiate(node, **watch))
+    callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
     if not has_logger:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if not cfg.trainer.get("enable_progress_bar", True):
@@ -146,6 +159,14 @@ def build_callbacks(cfg: DictConfig, metric: str, mode: str, has_logger: bool) -
     if not cfg.trainer.get("enable_model_summary", True):
         callbacks = [c for c in callbacks if not isinstance(c, NetSummary)]
     return callbacks
+
+
+def resolve_cfg_monitor(cfg: DictConfig, model: SupervisedModule) -> tuple[str, str]:
+    """`monitor.metric` checked against what `model` logs, and `monitor.mode` resolved to the metric's
+    declared direction (models.metrics): the callbacks interpolate it, and config.yaml records it."""
+    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
+    cfg.monitor.mode = mode
+    return metric, mode
 
 
 def check_seed(seed: object) -> int:
@@ -193,11 +214,10 @@ def train(cfg: DictConfig) -> dict:
     model = build_model(cfg, datamodule)
     if resume is not None:
         check_resumable(resume, model)
-    metric, mode = resolve_monitor(cfg.monitor.metric, cfg.monitor.mode, model.metric_names("val"))
-    cfg.monitor.mode = mode  # config.yaml records the mode that ran, not 'auto'
+    metric, mode = resolve_cfg_monitor(cfg, model)
     interrupts = InterruptCheckpoint(output_dir / "checkpoints")
     trial = trial_pruning(cfg, metric)
-    trainer = build_trainer(cfg, metric, mode, extra_callbacks=[RandomState(), interrupts, *filter(None, [trial])])
+    trainer = build_trainer(cfg, extra_callbacks=[RandomState(), interrupts, *filter(None, [trial])])
     if model.stepper is not None:
         check_trainer(trainer)
     record_config(cfg, trainer, output_dir)
@@ -259,8 +279,8 @@ def test_best(
     trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule
 ) -> tuple[dict, dict, str | None]:
     """Validation and test metrics of the best checkpoint (the final weights if there is none), and its path."""
-    ckpt = trainer.checkpoint_callback
-    best = ckpt.best_model_path if isinstance(ckpt, ModelCheckpoint) and ckpt.best_model_path else None
+    ckpt = best_checkpoint(trainer)
+    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
     if best is None:
         log.warning("no checkpoint was saved (fast_dev_run or checkpointing off): testing the final weights")
     with quiet_checkpoint_loading():
@@ -282,8 +302,8 @@ def last_validation(trainer: L.Trainer) -> tuple[dict, dict, str | None]:
     """test_best's result for a run stopped early by its pruner: the last epoch's validation
     metrics, no test, and the best checkpoint so far."""
     val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    ckpt = trainer.checkpoint_callback
-    return val, {}, (ckpt.best_model_path or None) if isinstance(ckpt, ModelCheckpoint) else None
+    ckpt = best_checkpoint(trainer)
+    return val, {}, (ckpt.best_model_path or None) if ckpt is not None else None
 
 
 def log_tensorboard(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, final: dict) -> dict:

@@ -1,0 +1,70 @@
+"""The best checkpoint is the one the run recorded (metrics.json's best_ckpt), whatever else its
+checkpoints dir holds and wherever the best checkpoint stands in the callbacks config."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf, open_dict
+from sklearn import datasets
+
+from litlab.checkpoints import store
+from litlab.run.evaluate import evaluate
+from litlab.run.predict import predict
+from litlab.run.train import train
+from tests.helpers.config import compose_cfg
+
+TOP_K = ["callbacks.model_checkpoint.save_top_k=3", "trainer.max_epochs=5", "callbacks.early_stopping.patience=100"]
+
+
+def evaluate_run(run_dir: Path, out: Path) -> dict:
+    cfg = compose_cfg(out, f"ckpt_path={run_dir}", config_name="eval", shrink=False)
+    with open_dict(cfg):
+        cfg.trainer.accelerator, cfg.trainer.enable_progress_bar = "cpu", False
+    return evaluate(cfg)
+
+
+def test_with_save_top_k_3_evaluate_and_predict_use_the_recorded_best(tmp_path):
+    run = tmp_path / "run"
+    metrics = train(compose_cfg(run, "model=logistic_regression", "optimizer=adam", "optimizer.lr=0.01", *TOP_K))
+    kept = sorted(p.name for p in (run / "checkpoints").glob("epoch_*.ckpt"))
+    best = Path(metrics["best_ckpt"])
+    assert len(kept) == 3 and best.name in kept  # three epoch checkpoints: a glob cannot tell the best
+    assert store.resolve(str(run), tmp_path, prefer="best") == best
+    assert store.resolve(str(run / "checkpoints"), tmp_path, prefer="best") == best
+    assert store.resolve(str(run), tmp_path) == run / "checkpoints" / store.LAST  # resume takes the last
+
+    evaluated = evaluate_run(run, tmp_path / "eval")
+    assert evaluated["ckpt_path"] == str(best)
+    assert evaluated["test"]["test/acc"] == metrics["test"]["test/acc"]  # the best's test score, not the last's
+
+    np.save(tmp_path / "new.npy", datasets.load_digits().images[:5].reshape(5, 1, 8, 8))  # (N, C, H, W)
+    from_dir = predict(str(run), str(tmp_path / "new.npy"), str(tmp_path / "from_dir.csv"))
+    from_best = predict(str(best), str(tmp_path / "new.npy"), str(tmp_path / "from_best.csv"))
+    pd.testing.assert_frame_equal(from_dir, from_best)
+
+
+def test_the_best_checkpoint_does_not_depend_on_the_callbacks_order(tmp_path):
+    """Lightning's trainer.checkpoint_callback is the first ModelCheckpoint: with last.ckpt's callback
+    first it would be last.ckpt. litlab finds the one that watches the monitored metric."""
+    cfg = compose_cfg(tmp_path, "trainer.max_epochs=2")
+    callbacks = OmegaConf.to_container(cfg.callbacks)
+    assert isinstance(callbacks, dict)
+    reordered = {"last_checkpoint": callbacks.pop("last_checkpoint"), **callbacks}
+    with open_dict(cfg):
+        cfg.callbacks = OmegaConf.create(reordered)
+        cfg.callbacks.model_checkpoint.dirpath = str(tmp_path / "checkpoints")
+        cfg.callbacks.last_checkpoint.dirpath = str(tmp_path / "checkpoints")
+    assert next(iter(cfg.callbacks)) == "last_checkpoint"
+    metrics = train(cfg)
+    assert Path(metrics["best_ckpt"]).name.startswith("epoch_")
+    assert json.loads((tmp_path / "metrics.json").read_text())["best_ckpt"] == metrics["best_ckpt"]
+
+
+def test_a_run_without_a_recorded_best_uses_its_last_checkpoint(tmp_path):
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "last.ckpt").write_bytes(b"x")
+    (folder / "epoch_003.ckpt").write_bytes(b"x")  # no metrics.json: an interrupted run
+    assert store.resolve(str(tmp_path / "run"), tmp_path, prefer="best") == folder / "last.ckpt"
