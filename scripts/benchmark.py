@@ -39,7 +39,7 @@ from torchvision import datasets, transforms
 from litlab.compat import allow_fast_cuda_checks
 from litlab.data.images import MNIST_FILES
 from litlab.review.console import quiet_third_party
-from litlab.run.train import build_datamodule, build_model, build_trainer
+from litlab.run.build import build_datamodule, build_model, build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"mlp": ["model=mlp", "model.hidden_sizes=[256]"], "cnn": ["model=cnn"]}  # 784-256-10; the classic CNN
@@ -108,7 +108,7 @@ def compose_cfg(
 
 
 def run_litlab(cfg, dm, warmup: int, device: torch.device) -> float:
-    """(a): `dm` is built by litlab.run.train.build_datamodule from the same config, once per row."""
+    """(a): `dm` is built by litlab.run.build.build_datamodule from the same config, once per row."""
     model = build_model(cfg, dm)
     timer = StepTimer(warmup, device)
     trainer = build_trainer(cfg, extra_callbacks=[timer])  # as train.py builds it

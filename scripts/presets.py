@@ -20,7 +20,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from litlab.review.reference import fit_reference_like, scores_on_test
-from litlab.run.train import build_datamodule
+from litlab.run.build import build_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SETS = ("mnist", "fashion", "cifar10")

@@ -12,7 +12,7 @@ from lightning.fabric.strategies.launchers import subprocess_script
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loops import utilities
 
-import litlab.run.train
+import litlab.run.build
 from litlab import compat
 from litlab.checkpoints.store import ENTRY
 from litlab.run.train import train
@@ -115,11 +115,11 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
             return super().profile(action_name)
 
     cfg = make_cfg("trainer.max_epochs=1", "++trainer.limit_train_batches=4", "callbacks=none", "logger=none")
-    trainer = litlab.run.train.build_trainer(cfg, extra_callbacks=[])
+    trainer = litlab.run.build.build_trainer(cfg, extra_callbacks=[])
     assert isinstance(trainer.profiler, compat.NoProfiler)  # what train.py gives Lightning when none is asked for
     trainer.profiler = Counting()
-    dm = litlab.run.train.build_datamodule(cfg)
-    trainer.fit(litlab.run.train.build_model(cfg, dm), datamodule=dm)
+    dm = litlab.run.build.build_datamodule(cfg)
+    trainer.fit(litlab.run.build.build_model(cfg, dm), datamodule=dm)
     per_step = sum("training_step" in name for name in calls)
     assert per_step == 4 and len(calls) > 10 * per_step  # many contexts per step: why one shared one pays
     # Lightning's own default still makes a new generator-based context per call (else drop NoProfiler):
@@ -128,5 +128,5 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
     )
     with compat.NoProfiler().profile("x") as entered, compat.NoProfiler().profile("y"):
         assert entered is None
-    asked = litlab.run.train.build_trainer(make_cfg("debug=profiler", "monitor.mode=min"), extra_callbacks=[])
+    asked = litlab.run.build.build_trainer(make_cfg("debug=profiler", "monitor.mode=min"), extra_callbacks=[])
     assert isinstance(asked.profiler, SimpleProfiler)  # a profiler the user asks for is Lightning's own

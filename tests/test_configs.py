@@ -12,7 +12,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.utils import get_class, instantiate
 
 from hydra_plugins.litlab_sweepers.optuna_sweeper import OptunaSweeper
-from litlab.run.train import build_callbacks, build_datamodule, build_loggers, build_model, resolve_cfg_monitor
+from litlab.run.build import build_callbacks, build_datamodule, build_loggers, build_model, resolve_cfg_monitor
 from tests.helpers.config import CONF
 from tests.helpers.data_files import write_image_sets
 

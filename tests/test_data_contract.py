@@ -10,8 +10,8 @@ from sklearn import datasets
 from litlab.checkpoints import store
 from litlab.compat import datamodule_state
 from litlab.data.spec import Columns, DataSpec, InputKind, from_datamodule_state
+from litlab.run.build import build_datamodule
 from litlab.run.predict import predict
-from litlab.run.train import build_datamodule
 from litlab.task import Task
 from tests.helpers.config import ROOT, compose_cfg
 

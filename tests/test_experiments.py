@@ -3,7 +3,8 @@
 import pytest
 
 from litlab.review.reference import fit_reference_like, scores_on_test
-from litlab.run.train import build_datamodule, train
+from litlab.run.build import build_datamodule
+from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import REAL_DATA_DIR, needs_real_mnist
 

@@ -10,7 +10,8 @@ from torch import nn
 
 from litlab.models import CNN, MLP
 from litlab.models.nets import ACTIVATIONS, INITS
-from litlab.run.train import build_datamodule, build_model, train
+from litlab.run.build import build_datamodule, build_model
+from litlab.run.train import train
 
 # Linear models default to full-batch L-BFGS (lr 1 is its first trial step); the rest to Adam.
 COMPATIBLE = [

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from litlab.checkpoints.callbacks import BestCheckpoint
 from litlab.models.metrics import resolve_monitor
-from litlab.run.train import build_datamodule, build_model, train
+from litlab.run.build import build_datamodule, build_model
+from litlab.run.train import train
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,10 @@ from sklearn.linear_model import LinearRegression
 
 from litlab.errors import UserError
 from litlab.review.reference import scaled_split
+from litlab.run.build import build_datamodule
 from litlab.run.evaluate import evaluate, load_checkpoint
 from litlab.run.predict import predict
-from litlab.run.train import build_datamodule, train
+from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import write_mnist
 

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 import torch
 
-from litlab.run.train import build_datamodule, build_model, train
+from litlab.run.build import build_datamodule, build_model
+from litlab.run.train import train
 from tests.helpers.config import ROOT
 from tests.helpers.processes import free_port, run_script
 

@@ -8,6 +8,7 @@ import lightning as L
 import pytest
 import torch
 
+import litlab.run.build
 import litlab.run.train
 from litlab.errors import UserError
 from litlab.models.steps import choose_k
@@ -19,7 +20,7 @@ from tests.helpers.config import compose_cfg
 RUN = ["model=mlp", "model.dropout=0.2", "data.batch_size=32", "scheduler=onecycle", "callbacks=default"]
 
 
-BUILD_TRAINER = litlab.run.train.build_trainer
+BUILD_TRAINER = litlab.run.build.build_trainer
 
 
 class Batches(L.Callback):

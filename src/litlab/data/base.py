@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from typing_extensions import TypedDict
 
 from litlab.data import fingerprint
 from litlab.data.arrays import Arrays, checked
@@ -24,6 +25,19 @@ from litlab.task import Task
 class Split:
     x: torch.Tensor
     y: torch.Tensor
+
+
+class DataArgs(TypedDict, total=False):
+    """The arguments every DataModule takes besides its own (InMemoryDataModule's, conf/data/_base.yaml);
+    each DataModule takes them as `**shared: Unpack[DataArgs]`, so that mypy and an editor see them."""
+
+    split: Sequence[float] | None
+    seed: int
+    scaling: str
+    batch_size: int | str
+    device: str
+    num_folds: int
+    fold: int
 
 
 DEVICES = ("auto", "cpu", "cuda")

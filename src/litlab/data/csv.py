@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from typing_extensions import Unpack
 
 from litlab.data.arrays import Arrays
-from litlab.data.base import InMemoryDataModule
+from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.task import Task
@@ -59,7 +60,7 @@ class CSVDataModule(InMemoryDataModule):
         features: list[str] | None = None,
         drop_columns: list[str] | None = None,
         encoding: str = "utf-8",
-        **shared: Any,  # split, seed, scaling, batch_size, device, num_folds, fold: InMemoryDataModule
+        **shared: Unpack[DataArgs],
     ) -> None:
         if target_type not in TARGET_TYPES:
             raise UserError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")

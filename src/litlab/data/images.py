@@ -10,14 +10,14 @@ import pickle
 import struct
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from torchvision import datasets
+from typing_extensions import Unpack
 
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
-from litlab.data.base import InMemoryDataModule
+from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.files import DataFilesError, locate
 from litlab.data.spec import InputKind
 from litlab.task import Task
@@ -93,6 +93,13 @@ def _checked_labels(y: np.ndarray, num_classes: int, where: Path) -> np.ndarray:
     return y.astype(np.int64)
 
 
+class ImageFileArgs(DataArgs, total=False):
+    """What the image sets with files take besides their own settings (ImageFilesDataModule's)."""
+
+    data_dir: str
+    download: bool
+
+
 class ImageFilesDataModule(InMemoryDataModule):
     """An image set with a fixed test set, read from files that `prepare_data` finds: in
     `data_dir` (see `search_dirs`), else with a torchvision download (`download=true`)."""
@@ -106,7 +113,7 @@ class ImageFilesDataModule(InMemoryDataModule):
         self,
         data_dir: str = "data",
         download: bool = True,
-        **shared: Any,  # split, seed, scaling, batch_size, device, num_folds, fold: InMemoryDataModule
+        **shared: Unpack[DataArgs],
     ) -> None:
         super().__init__(**shared)
         self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
@@ -165,7 +172,7 @@ class MNISTDataModule(ImageFilesDataModule):
         crop_padding: int = 0,
         translate: float = 0.0,
         rotate: float = 0.0,
-        **shared: Any,  # data_dir, download and InMemoryDataModule's
+        **shared: Unpack[ImageFileArgs],
     ) -> None:
         super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, translate=translate, rotate=rotate)
@@ -219,7 +226,7 @@ class CIFAR10DataModule(ImageFilesDataModule):
         self,
         crop_padding: int = 4,
         hflip: bool = True,
-        **shared: Any,  # data_dir, download and InMemoryDataModule's
+        **shared: Unpack[ImageFileArgs],
     ) -> None:
         super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip)

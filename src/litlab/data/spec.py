@@ -1,7 +1,7 @@
 """The data contract: what a DataModule tells the rest of litlab about its data.
 
 Every DataModule gives a `DataSpec` (its `spec` property). The model is built from it
-(run.train.build_model), predictions and figures read it (run.predict, run.evaluate,
+(run.build.build_model), predictions and figures read it (run.predict, run.evaluate,
 review.test_figures), and it goes into each checkpoint (the DataModule's state), so that
 predict.py can preprocess new inputs without the training data. Nothing outside the data package
 looks at array dimensions to find out what the data is: it reads `kind`.

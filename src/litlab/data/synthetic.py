@@ -1,11 +1,10 @@
 """Seeded synthetic regression, `y = f(x) + noise`, with the true function kept for checking."""
 
-from typing import Any
-
 import numpy as np
+from typing_extensions import Unpack
 
 from litlab.data.arrays import Arrays
-from litlab.data.base import InMemoryDataModule
+from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.task import Task
@@ -25,7 +24,7 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         input_dim: int = 5,
         function: str = "linear",
         noise: float = 0.1,
-        **shared: Any,  # split, seed, scaling, batch_size, device, num_folds, fold: InMemoryDataModule
+        **shared: Unpack[DataArgs],
     ) -> None:
         if function not in FUNCTIONS:
             raise UserError(f"data.function={function!r} is unknown; valid: {', '.join(FUNCTIONS)}")

@@ -1,6 +1,7 @@
 """The training logic every model shares: one step for train/val/test, losses, metrics, optimizers."""
 
 from collections.abc import Callable, Iterable
+from typing import Required
 
 import lightning as L
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 from torch.optim import LBFGS, Optimizer
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
+from typing_extensions import TypedDict
 
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
@@ -25,6 +27,25 @@ REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     "huber": F.huber_loss,
 }
 STAGES = ("train", "val", "test")
+
+
+class ModelArgs(TypedDict, total=False):
+    """The arguments every model takes besides its own settings (SupervisedModule's): what the data
+    tells it (run.build.build_model) and the shared settings of conf/model/_base.yaml. Each model
+    takes them as `**shared: Unpack[ModelArgs]`, so that mypy and an editor see them."""
+
+    task: Required[str]
+    num_outputs: Required[int]
+    train_size: int
+    target_mean: float
+    target_std: float
+    optimizer: OptimizerFactory | None
+    scheduler: SchedulerFactory | None
+    loss: str
+    l1: float
+    l2: float
+    compile: bool
+    steps_per_call: int | str
 
 
 def check_settings(task: Task, loss: str, l1: float, l2: float, lr: object, target_std: float) -> None:

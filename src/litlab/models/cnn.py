@@ -1,19 +1,19 @@
 """Convolutional network for images of any (C, H, W)."""
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
+from typing_extensions import Unpack
 
 from litlab.data.spec import InputKind
-from litlab.models.base import SupervisedModule
+from litlab.models.base import ModelArgs, SupervisedModule
 from litlab.models.nets import CNNNet, init_weights
 
 
 class CNN(SupervisedModule):
     """Conv blocks and a dense head (see CNNNet); the defaults are the classic MNIST net."""
 
-    input_kinds = (InputKind.IMAGE,)  # (C, H, W) inputs: run.train.build_model checks the data's kind
+    input_kinds = (InputKind.IMAGE,)  # (C, H, W) inputs: run.build.build_model checks the data's kind
 
     def __init__(
         self,
@@ -26,7 +26,7 @@ class CNN(SupervisedModule):
         dropout: float = 0.5,
         init: str = "default",
         channels_last: bool = False,
-        **shared: Any,  # task, num_outputs, optimizer, loss, l1, l2...: SupervisedModule's
+        **shared: Unpack[ModelArgs],
     ) -> None:
         super().__init__(**shared)
         self.net = CNNNet(

@@ -6,12 +6,12 @@ shared `l2` strength on the mean loss, which needs the number of train rows.
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 from torch import nn
+from typing_extensions import Unpack
 
 from litlab.errors import UserError
-from litlab.models.base import SupervisedModule
+from litlab.models.base import ModelArgs, SupervisedModule
 from litlab.models.nets import MLPNet, flat_size
 from litlab.task import Task
 
@@ -24,8 +24,8 @@ def _needs_rows(train_size: int, setting: str) -> None:
 class LinearModel(SupervisedModule):
     """One Linear layer on the flattened features (Flatten -> Linear), the net of both models."""
 
-    def __init__(self, input_shape: Sequence[int], **shared: Any) -> None:
-        super().__init__(**shared)  # task, num_outputs, train_size, optimizer, loss, l1...: SupervisedModule's
+    def __init__(self, input_shape: Sequence[int], **shared: Unpack[ModelArgs]) -> None:
+        super().__init__(**shared)
         self.net = MLPNet(flat_size(input_shape), [], self.num_outputs)
 
     @property
@@ -39,7 +39,7 @@ class LinearRegression(LinearModel):
     """y = Wx + b. With `loss=mse` and `alpha=0` (the defaults) this is ordinary least squares;
     `alpha` > 0 is ridge regression, minimising ||y - Xw||^2 + alpha ||w||^2 as `Ridge(alpha)` does."""
 
-    def __init__(self, input_shape: Sequence[int], alpha: float = 0.0, **shared: Any) -> None:
+    def __init__(self, input_shape: Sequence[int], alpha: float = 0.0, **shared: Unpack[ModelArgs]) -> None:
         super().__init__(input_shape, **shared)
         if self.task is not Task.REGRESSION:
             raise UserError(
@@ -63,7 +63,7 @@ class LogisticRegression(LinearModel):
     ||W||^2 / (2 C n). `C=null` fits without a penalty (scikit-learn's `penalty=None`).
     """
 
-    def __init__(self, input_shape: Sequence[int], C: float | None = 1.0, **shared: Any) -> None:
+    def __init__(self, input_shape: Sequence[int], C: float | None = 1.0, **shared: Unpack[ModelArgs]) -> None:
         super().__init__(input_shape, **shared)
         if self.task is Task.REGRESSION:
             raise UserError(

@@ -1,9 +1,10 @@
 """Multi-layer perceptron for classification or regression."""
 
 from collections.abc import Sequence
-from typing import Any
 
-from litlab.models.base import SupervisedModule
+from typing_extensions import Unpack
+
+from litlab.models.base import ModelArgs, SupervisedModule
 from litlab.models.nets import MLPNet, flat_size, init_weights
 
 
@@ -18,7 +19,7 @@ class MLP(SupervisedModule):
         dropout: float = 0.0,
         batch_norm: bool = False,
         init: str = "default",
-        **shared: Any,  # task, num_outputs, optimizer, loss, l1, l2...: SupervisedModule's
+        **shared: Unpack[ModelArgs],
     ) -> None:
         super().__init__(**shared)
         self.net = MLPNet(flat_size(input_shape), list(hidden_sizes), self.num_outputs, activation, dropout, batch_norm)
