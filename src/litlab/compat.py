@@ -14,6 +14,7 @@ from typing import Any
 
 from lightning.pytorch.profilers import Profiler
 from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
@@ -23,6 +24,7 @@ class CheapHookName:
     hook call, about 40 times a step; nn.Module.__setattr__ first looks for parameters, buffers
     and submodules of that name, ~20% of Lightning's per-step cost for a small model."""
 
+    @override
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "_current_fx_name":
             object.__setattr__(self, name, value)
@@ -38,12 +40,16 @@ class NoProfiler(Profiler):
 
     _null = nullcontext()
 
+    @override
     def start(self, action_name: str) -> None:
         pass
 
+    @override
     def stop(self, action_name: str) -> None:
         pass
 
+    @override
+    @override
     def profile(self, action_name: str) -> nullcontext:  # type: ignore[override]
         return self._null
 
@@ -109,3 +115,16 @@ def count_logged_steps(trainer: Any, n: int) -> None:
     """Advance the step loggers put on the x-axis by `n` more than Lightning's one per call,
     so that curves of runs with any `model.steps_per_call` share the optimizer-step axis."""
     trainer.fit_loop.epoch_loop._batches_that_stepped += n
+
+
+def batches_used_up(dataloader_iter: Any) -> bool:
+    """Whether the `dataloader_iter` Lightning hands a `training_step(dataloader_iter)` has given its
+    epoch's last batch: its `done` flag (Lightning's private _DataFetcherWrapper). Asked before
+    taking a batch, so that K steps of a call never reach into a batch that is not there."""
+    return bool(dataloader_iter.done)
+
+
+def sweep_params(sweeper: Any) -> list[str]:
+    """`hydra.sweeper.params` of Hydra's BasicSweeper as `key=value` overrides (its private
+    `_parse_config`), which the grid sweeps together with the command line's."""
+    return list(sweeper._parse_config())

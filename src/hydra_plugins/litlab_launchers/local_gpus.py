@@ -24,6 +24,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
+from typing_extensions import override
 
 from litlab.errors import UserError, exit_on_user_error
 
@@ -88,11 +89,13 @@ class LocalGpusLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
 
+    @override
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         show = bool(config.get("extras", {}).get("traceback", False))
         self.gpu_ids = exit_on_user_error(lambda: gpu_ids(self.gpus), show)  # before any job
 
+    @override
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         # Hydra calls setup() first
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None

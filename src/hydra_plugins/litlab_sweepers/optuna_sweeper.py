@@ -26,6 +26,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from typing_extensions import override
 
 from litlab.errors import UserError, exit_on_user_error
 from litlab.sweeps.study import make_pruner, open_storage
@@ -106,6 +107,7 @@ class OptunaSweeper(Sweeper):
         self.directions = [direction] if isinstance(direction, str) else list(direction)
         self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, dict(params or {})
 
+    @override
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -169,6 +171,7 @@ class OptunaSweeper(Sweeper):
             study.sampler = self.sampler(**({"seed": seed + offset} if seed is not None else {}))
         return study
 
+    @override
     def sweep(self, arguments: list[str]) -> None:
         from optuna.trial import TrialState
 

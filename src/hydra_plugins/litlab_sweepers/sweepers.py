@@ -14,6 +14,9 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # see litla
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from omegaconf import OmegaConf
+from typing_extensions import override
+
+from litlab.compat import sweep_params
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +26,11 @@ class KeepGoingSweeper(BasicSweeper):
     a failed job is logged, and the sweep goes on with the next (BasicSweeper raises at
     the first failed job of a batch, which also skips the end-of-sweep callbacks)."""
 
+    @override
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides([*self._parse_config(), *arguments])
+        overrides = parser.parse_overrides([*sweep_params(self), *arguments])
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

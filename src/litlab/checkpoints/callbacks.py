@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from typing_extensions import override
 
 from litlab.compat import best_checkpoint_moved
 
@@ -22,6 +23,7 @@ class BestCheckpoint(ModelCheckpoint):
         self.tie_breaker = tie_breaker
         self.best_tie_breaker: float | None = None  # tie_breaker's value at the best checkpoint
 
+    @override
     def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
         better = super().check_monitor_top_k(trainer, current)
         tie_value = trainer.callback_metrics.get(self.tie_breaker)
@@ -34,9 +36,11 @@ class BestCheckpoint(ModelCheckpoint):
             self.best_tie_breaker = float(tie_value)
         return better
 
+    @override
     def state_dict(self) -> dict:
         return {**super().state_dict(), "best_tie_breaker": self.best_tie_breaker}
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         # Resumed into a new run dir, Lightning would keep only the old best's path and forget its
         # score, and the resumed run's "best" would be the best of its own epochs. Instead the old
@@ -65,6 +69,7 @@ class LastCheckpoint(ModelCheckpoint):
     def __init__(self, dirpath: str) -> None:
         super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, enable_version_counter=False)
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         if state_dict.get("dirpath") == self.dirpath:  # from another run's dir there is nothing to keep
             super().load_state_dict(state_dict)

@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from typing_extensions import override
 
 from litlab.checkpoints import store
 from litlab.compat import global_rank
@@ -20,6 +21,7 @@ class RandomState(L.Callback):
     an uninterrupted run. Lightning keeps none of them. Batch order needs none: it is seeded
     by the epoch (litlab.data.batches)."""
 
+    @override
     def state_dict(self) -> dict:
         state = np.random.get_state()
         assert isinstance(state, tuple)  # the legacy tuple form, the default
@@ -32,6 +34,7 @@ class RandomState(L.Callback):
             "python": random.getstate(),
         }
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         torch.set_rng_state(state_dict["torch"])
         cuda = state_dict["cuda"]

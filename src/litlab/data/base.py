@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict, override
 
 from litlab.data import fingerprint
 from litlab.data.arrays import Arrays, checked
@@ -172,6 +172,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         return self._fingerprint
 
     # --- Lightning hooks ----------------------------------------------------------------
+    @override
     def setup(self, stage: str | None = None) -> None:
         if self._splits is not None:
             return
@@ -200,17 +201,21 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         assert self._splits is not None  # setup() made them
         return self._splits[name]
 
+    @override
     def train_dataloader(self) -> TensorBatches:
         self._train_batches = self._batches("train", shuffle=True)
         self._train_batches.resume_at, self._train_resume_at = self._train_resume_at, None  # used once
         return self._train_batches
 
+    @override
     def val_dataloader(self) -> TensorBatches:
         return self._batches("val", shuffle=False)
 
+    @override
     def test_dataloader(self) -> TensorBatches:
         return self._batches("test", shuffle=False)
 
+    @override
     def state_dict(self) -> dict:
         """Everything needed to preprocess new inputs exactly as in training."""
         return {
@@ -225,6 +230,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             else None,
         }
 
+    @override
     def load_state_dict(self, state: dict) -> None:
         if not self.scaler.holds(state["scaler"]):  # validate/test on a checkpoint of this run: unchanged
             self.scaler.load_state_dict(state["scaler"])
@@ -238,6 +244,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         else:
             self._train_resume_at = resume_at
 
+    @override
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # TensorBatches already delivers (x, y) on the model's device; Lightning's default walks
         # the batch with apply_to_collection and calls .to() on each tensor, every step.

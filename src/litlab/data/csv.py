@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from typing_extensions import Unpack
+from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import DataArgs, InMemoryDataModule
@@ -76,9 +76,11 @@ class CSVDataModule(InMemoryDataModule):
 
     location_key = "data.path"
 
+    @override
     def source_files(self) -> list[Path]:
         return [Path(self.path)]
 
+    @override
     def load(self) -> Arrays:
         df = read_table(self.path, self.encoding)
         if df.empty:

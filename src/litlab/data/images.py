@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from torchvision import datasets
-from typing_extensions import Unpack
+from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
@@ -65,6 +65,7 @@ class ArraysOnlyUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
     }
 
+    @override
     def find_class(self, module: str, name: str) -> type:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays")
@@ -127,6 +128,7 @@ class ImageFilesDataModule(InMemoryDataModule):
     def download_files(self) -> Path:
         """Download with torchvision into data_dir; return the folder that holds the files."""
 
+    @override
     def prepare_data(self) -> None:
         """Find the files: data_dir, then a system copy, then a torchvision download."""
         if self._files is None:
@@ -140,6 +142,7 @@ class ImageFilesDataModule(InMemoryDataModule):
 
     location_key = "data.data_dir"
 
+    @override
     def source_files(self) -> list[Path]:
         return list(self.files.values())
 
@@ -177,14 +180,17 @@ class MNISTDataModule(ImageFilesDataModule):
         super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, translate=translate, rotate=rotate)
 
+    @override
     def search_dirs(self) -> list[Path]:
         return [self.data_dir / self.folder / "raw", self.data_dir, *map(Path, self.system_dirs)]
 
+    @override
     def download_files(self) -> Path:
         for train in (True, False):
             self.torchvision_class(str(self.data_dir), train=train, download=True)
         return self.data_dir / self.folder / "raw"
 
+    @override
     def load(self) -> Arrays:
         files = self.files
         parts = []
@@ -231,13 +237,16 @@ class CIFAR10DataModule(ImageFilesDataModule):
         super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip)
 
+    @override
     def search_dirs(self) -> list[Path]:
         return [self.data_dir / self.folder, self.data_dir]
 
+    @override
     def download_files(self) -> Path:
         datasets.CIFAR10(str(self.data_dir), train=True, download=True)
         return self.data_dir / self.folder
 
+    @override
     def load(self) -> Arrays:
         files = self.files
         batches = [read_cifar_batch(files[name]) for name in CIFAR10_FILES]

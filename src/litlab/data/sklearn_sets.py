@@ -1,6 +1,7 @@
 """scikit-learn's bundled datasets: no download, always available."""
 
 from sklearn import datasets
+from typing_extensions import override
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import InMemoryDataModule
@@ -11,6 +12,7 @@ from litlab.task import Task
 class DigitsDataModule(InMemoryDataModule):
     """1,797 handwritten digits as 1x8x8 images, 10 classes."""
 
+    @override
     def load(self) -> Arrays:
         d = datasets.load_digits()
         x = d.images.reshape(-1, 1, 8, 8).astype("float32")  # (N, C, H, W), values 0..16
@@ -20,6 +22,7 @@ class DigitsDataModule(InMemoryDataModule):
 class BreastCancerDataModule(InMemoryDataModule):
     """569 tumours, 30 features, malignant vs benign."""
 
+    @override
     def load(self) -> Arrays:
         d = datasets.load_breast_cancer()
         return Arrays(d.data, d.target, Task.BINARY, InputKind.TABLE, list(d.target_names), list(d.feature_names))
@@ -28,6 +31,7 @@ class BreastCancerDataModule(InMemoryDataModule):
 class DiabetesDataModule(InMemoryDataModule):
     """442 patients, 10 features, disease progression after one year (regression)."""
 
+    @override
     def load(self) -> Arrays:
         d = datasets.load_diabetes()
         y = d.target.astype("float32")

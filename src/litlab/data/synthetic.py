@@ -1,7 +1,7 @@
 """Seeded synthetic regression, `y = f(x) + noise`, with the true function kept for checking."""
 
 import numpy as np
-from typing_extensions import Unpack
+from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import DataArgs, InMemoryDataModule
@@ -40,6 +40,7 @@ class SyntheticRegressionDataModule(InMemoryDataModule):
         self.true_bias = float(rng.standard_normal())
         self._rng = rng
 
+    @override
     def load(self) -> Arrays:
         x = self._rng.uniform(-3, 3, size=(self.num_samples, self.input_dim)).astype("float32")
         z = x @ self.true_weight

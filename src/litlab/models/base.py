@@ -10,7 +10,7 @@ from torch import nn
 from torch.optim import LBFGS, Optimizer
 from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict, override
 
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
@@ -127,6 +127,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             self.stepper = steps.StepsPerCall(k)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
 
+    @override
     def configure_model(self) -> None:
         # Lightning calls this at the start of fit/validate/test. Module.compile() compiles in
         # place, so parameter names, and with them checkpoints, stay as without compile.
@@ -134,6 +135,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             self.net.compile()
             self._compiled = True
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -171,6 +173,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self._epoch_outputs[stage][batch_idx] = (out.detach(), y, loss.detach())
         return loss, out
 
+    @override
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self._step(batch, batch_idx, "train")
         self.check_and_log_step_loss(loss)
@@ -196,9 +199,11 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             for logger in self.loggers:
                 logger.log_metrics({"train/loss_step": loss.item()}, step=self.global_step)
 
+    @override
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, batch_idx, "val")
 
+    @override
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         _, out = self._step(batch, batch_idx, "test")
         return {
@@ -206,28 +211,35 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             "target": batch[1],
         }  # for callbacks (litlab.review.test_figures.TestFigures)
 
+    @override
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         """Class probabilities (B, C) or values (B,) of a batch `(x, y)` or `x`."""
         x = batch[0] if isinstance(batch, list | tuple) else batch
         return self.predict_outputs(self(x))
 
+    @override
     def on_train_epoch_start(self) -> None:
         self._epoch_outputs["train"].clear()
 
+    @override
     def on_validation_epoch_start(self) -> None:
         self._epoch_outputs["val"].clear()
 
+    @override
     def on_test_epoch_start(self) -> None:
         self._epoch_outputs["test"].clear()
 
+    @override
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
         if not self.automatic_optimization:  # Lightning steps schedulers only for automatic optimization
             steps.step_epoch_schedulers(self.trainer)
 
+    @override
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
 
+    @override
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
@@ -265,6 +277,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         l2 = sum(w.pow(2).sum() for w in weights) if self.l2 else 0.0
         return self.l1 * l1 + self.l2 * l2
 
+    @override
     def configure_optimizers(self):
         if self.optimizer is None:
             raise RuntimeError("this module was built without an optimizer; pass optimizer= to train it")
@@ -282,6 +295,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             config["monitor"] = "val/loss"
         return {"optimizer": optimizer, "lr_scheduler": config}
 
+    @override
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # evaluate.py and predict.py rebuild model and data from the checkpoint alone.
         checkpoint[ENTRY] = entry(self, getattr(self.trainer, "datamodule", None))

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 
 import torch
-from typing_extensions import Unpack
+from typing_extensions import Unpack, override
 
 from litlab.data.spec import InputKind
 from litlab.models.base import ModelArgs, SupervisedModule
@@ -37,6 +37,7 @@ class CNN(SupervisedModule):
         if channels_last:  # NHWC: faster convolutions with oneDNN on CPU and tensor cores on GPU
             self.net = self.net.to(memory_format=torch.channels_last)
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # (B, C, H, W), stored as NHWC

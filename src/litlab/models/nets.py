@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from typing_extensions import override
 
 from litlab.errors import UserError
 
@@ -118,6 +119,7 @@ class CNNNet(nn.Module):
         self.features = nn.Sequential(*layers)  # (B, C, H, W) -> (B, c, h, w)
         self.head = MLPNet(c * h * w, fc_sizes, out_features, "relu", dropout, batch_norm)
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 

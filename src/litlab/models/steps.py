@@ -24,7 +24,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from litlab.compat import count_logged_steps, count_optimizer_steps
+from litlab.compat import batches_used_up, count_logged_steps, count_optimizer_steps
 from litlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class StepsPerCall:
         convert = trainer.precision_plugin.convert_input  # e.g. bf16-true: float inputs to bf16
         left = trainer.max_steps - trainer.global_step if trainer.max_steps >= 0 else math.inf
         taken = 0
-        while taken < min(self.k or MAX_AUTO, left) and not batches.done:  # type: ignore[attr-defined]
+        while taken < min(self.k or MAX_AUTO, left) and not batches_used_up(batches):
             try:
                 batch, batch_idx, _ = next(batches)
             except StopIteration:  # a pass resumed mid-epoch is shorter than the loader's length
@@ -106,7 +106,7 @@ class StepsPerCall:
             loss, _ = module._step(batch, batch_idx, "train")
             module.check_and_log_step_loss(loss, to_loggers=True)
             taken += 1
-            if self._direct and taken < min(self.k, left) and not batches.done:  # type: ignore[attr-defined]
+            if self._direct and taken < min(self.k, left) and not batches_used_up(batches):
                 loss.backward()
                 wrapped.optimizer.step()
                 wrapped.optimizer.zero_grad()

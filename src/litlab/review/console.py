@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from rich.table import Table
+from typing_extensions import override
 
 GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
 NOT_SHOWN = ("default_root_dir",)  # the run dir, shown once on its own line
@@ -43,6 +44,7 @@ class DropMessages(logging.Filter):
         super().__init__()
         self.prefixes = prefixes
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(self.prefixes)
 
@@ -108,6 +110,7 @@ def print_config_summary(cfg: DictConfig, config_file: str) -> None:
 class ProgressBar(RichProgressBar):
     """Lightning's rich progress bar without `v_num` (the logger's version: our run name)."""
 
+    @override
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float | dict]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
@@ -118,6 +121,7 @@ class NetSummary(L.Callback):
     """At the start of fit: the network's layers (`pl_module.net`) and their parameter counts.
     Lightning's own summary lists the metric modules too, with 0 parameters each."""
 
+    @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         net = getattr(pl_module, "net", pl_module)
         if not trainer.is_global_zero:

@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from tensorboard.plugins.hparams import summary_v2 as hp
 from torch.utils.tensorboard import SummaryWriter
+from typing_extensions import override
 
 from litlab.hydra_job import in_multirun, job_overrides, parse_overrides
 from litlab.models.metrics import names as logged_names
@@ -83,10 +84,12 @@ class RunLogger(TensorBoardLogger):
         super().__init__(save_dir=str(root), name="", version=name, default_hp_metric=False)
         self.fit_ended = False
 
+    @override
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if not self.fit_ended:
             super().log_metrics(metrics, step)
 
+    @override
     def finalize(self, status: str) -> None:  # Lightning calls this when fit (or a later stage) ends
         super().finalize(status)
         self.fit_ended = True

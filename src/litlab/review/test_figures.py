@@ -5,6 +5,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from typing_extensions import override
 
 from litlab.data.spec import DataSpec, InputKind
 from litlab.review.figures import confusion_figure, mistakes_figure, regression_figure, worst_rows_markdown
@@ -35,9 +36,11 @@ class TestFigures(L.Callback):
         self._targets: list[torch.Tensor] = []
         self._mistakes: list[tuple[np.ndarray, int, int, float]] = []
 
+    @override
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._preds, self._targets, self._mistakes = [], [], []
 
+    @override
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         preds, target = outputs["preds"].cpu(), outputs["target"].cpu()  # (B, C) probabilities or (B,) values
         self._preds.append(preds)
@@ -51,6 +54,7 @@ class TestFigures(L.Callback):
                 image = x[i].detach().float().cpu().numpy()
                 self._mistakes.append((image, int(target[i]), int(preds[i].argmax()), float(preds[i].max())))
 
+    @override
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tb is None or not self._preds:

@@ -5,6 +5,7 @@ import logging
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
+from typing_extensions import override
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ class Convergence(EarlyStopping):
         self.last_change: float | None = None
         self._last_loss: float | None = None
 
+    @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.active = trainer.num_training_batches == 1
         if not self.active and any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers):
@@ -30,6 +32,7 @@ class Convergence(EarlyStopping):
                 trainer.num_training_batches,
             )
 
+    @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loss = trainer.callback_metrics.get(self.monitor)
         if not self.active or loss is None:
@@ -47,13 +50,16 @@ class Convergence(EarlyStopping):
                 abs(self.min_delta),
             )
 
+    @override
     def state_dict(self) -> dict:
         return {**super().state_dict(), "last_loss": self._last_loss, "last_change": self.last_change}
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self._last_loss, self.last_change = state_dict.get("last_loss"), state_dict.get("last_change")
 
+    @override
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.active and not self.stopped_epoch and trainer.current_epoch >= (trainer.max_epochs or 0):
             log.warning(
@@ -73,17 +79,21 @@ class StillImproving(L.Callback):
         self.metric, self.epochs, self.min_rel_delta = metric, epochs, min_rel_delta
         self.history: list[float] = []
 
+    @override
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.metric)
         if not trainer.sanity_checking and value is not None:
             self.history.append(float(value))
 
+    @override
     def state_dict(self) -> dict:
         return {"history": self.history}
 
+    @override
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict.get("history", []))
 
+    @override
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if len(self.history) <= self.epochs:
             return

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from typing_extensions import override
 
 from litlab.checkpoints import store
 
@@ -75,10 +76,12 @@ class InterruptCheckpoint(L.Callback):
         self.dirpath = Path(dirpath)
         self.interrupted: Interrupted | None = None
 
+    @override
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if _received and self.interrupted is None:  # its exception was lost (see _received)
             raise Interrupted(_received[-1])
 
+    @override
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         name = signal_name(exception)
         if name is None or self.interrupted is not None:

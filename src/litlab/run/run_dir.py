@@ -5,6 +5,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+from typing_extensions import override
 
 from litlab.compat import is_ddp_child, started_together
 from litlab.errors import UserError, exit_on_user_error
@@ -15,12 +16,14 @@ class FreshRunDir(Callback):
     holds a run: Hydra would otherwise rewrite that run's `.hydra/` and append to its log
     before litlab could say no, and its record of how it was made would be lost."""
 
+    @override
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if is_ddp_child():
             return  # it joins rank 0's run dir
         show = config.get("extras", {}).get("traceback", False)
         exit_on_user_error(lambda: check_run_dir(config), show)
 
+    @override
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         show = config.get("extras", {}).get("traceback", False)
         exit_on_user_error(lambda: creatable(Path(config.hydra.sweep.dir), "hydra.sweep.dir", config), show)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
+from typing_extensions import override
 
 from litlab.sweeps.study import make_pruner, open_storage
 
@@ -31,6 +32,7 @@ class TrialPruning(L.Callback):
         self.pruned_epoch: int | None = None
         self.trial: optuna.Trial | None = None
 
+    @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if trainer.is_global_zero and self.trial is None:
             import optuna
@@ -42,6 +44,7 @@ class TrialPruning(L.Callback):
             study_id = storage.get_study_id_from_name(self.study_name)
             self.trial = optuna.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, self.number))
 
+    @override
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:  # not the post-fit validate
             return

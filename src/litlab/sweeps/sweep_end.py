@@ -6,6 +6,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+from typing_extensions import override
 
 from litlab.review.tensorboard import write_sweep_summary
 from litlab.sweeps.report import SweepReport
@@ -25,6 +26,7 @@ class SweepEnd(Callback):
     def __init__(self, fail_on_failed_jobs: bool = True) -> None:
         self.fail_on_failed_jobs = fail_on_failed_jobs
 
+    @override
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         report = SweepReport.load(sweep_dir)
