@@ -1,4 +1,4 @@
-"""Run every experiment preset as a user would and print the README results table.
+"""Run every experiment preset as a user would and print the results table (docs/results.md).
 
     python scripts/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs] [--data-dir DIR]
     python scripts/presets.py --command "model=mlp data=diabetes" [--command "..."]
