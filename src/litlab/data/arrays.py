@@ -3,8 +3,9 @@
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
-from litlab.data.spec import InputKind
+from litlab.data.spec import Columns, DataSpec, InputKind
 from litlab.errors import UserError
 from litlab.task import Task
 
@@ -67,3 +68,27 @@ def checked(a: Arrays, name: str, official_test: bool) -> Arrays:
     elif not np.isfinite(a.y).all():
         raise UserError(f"{name}: the regression target contains NaN or inf")
     return a
+
+
+def describe(a: Arrays, train_y: torch.Tensor, target_name: str) -> DataSpec:
+    """The DataSpec of dataset `a`, whose train split has targets `train_y` (N,)."""
+    columns = None
+    if a.feature_names is not None and a.kind is InputKind.TABLE:
+        inputs, categorical = a.input_columns or a.feature_names, a.categorical_columns or []
+        columns = Columns(tuple(inputs), tuple(categorical), tuple(a.feature_names))
+    mean, std = 0.0, 1.0  # no change: classification, or a constant target
+    if not a.task.is_classification:
+        spread = float(train_y.double().std(correction=0))
+        mean, std = float(train_y.double().mean()), spread if spread > 0 else 1.0
+    return DataSpec(
+        task=a.task,
+        kind=a.kind,
+        input_shape=tuple(a.x.shape[1:]),
+        class_names=tuple(a.class_names) if a.task.is_classification and a.class_names else None,
+        target_name=target_name,
+        train_size=len(train_y),
+        target_mean=mean,
+        target_std=std,
+        columns=columns,
+        pixel_max=a.pixel_max,
+    )

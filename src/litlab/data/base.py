@@ -11,11 +11,11 @@ import torch
 from typing_extensions import TypedDict, override
 
 from litlab.data import fingerprint
-from litlab.data.arrays import Arrays, checked
+from litlab.data.arrays import Arrays, checked, describe
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
 from litlab.data.scaling import Scaler
-from litlab.data.spec import Columns, DataSpec, InputKind
+from litlab.data.spec import DataSpec
 from litlab.data.splits import Splitter, checked_split
 from litlab.errors import UserError
 from litlab.task import Task
@@ -118,24 +118,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def spec(self) -> DataSpec:
         """What the rest of litlab knows of this data (litlab.data.spec), decided once."""
         if self._spec is None:
-            a = self.arrays
-            columns = None
-            if a.feature_names is not None and a.kind is InputKind.TABLE:
-                inputs, categorical = a.input_columns or a.feature_names, a.categorical_columns or []
-                columns = Columns(tuple(inputs), tuple(categorical), tuple(a.feature_names))
-            mean, std = self._target_stats()
-            self._spec = DataSpec(
-                task=a.task,
-                kind=a.kind,
-                input_shape=tuple(a.x.shape[1:]),
-                class_names=tuple(a.class_names) if a.task.is_classification and a.class_names else None,
-                target_name=self.target_name,
-                train_size=len(self.split_tensors("train").y),
-                target_mean=mean,
-                target_std=std,
-                columns=columns,
-                pixel_max=a.pixel_max,
-            )
+            self._spec = describe(self.arrays, self.split_tensors("train").y, self.target_name)
         return self._spec
 
     @property
@@ -145,15 +128,6 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     @property
     def class_names(self) -> list[str] | None:
         return self.arrays.class_names
-
-    def _target_stats(self) -> tuple[float, float]:
-        """(mean, std) of the train split's regression target, which the model standardizes
-        its target with; (0, 1), no change, for classification or a constant target."""
-        y = self.split_tensors("train").y
-        if self.task.is_classification:
-            return 0.0, 1.0
-        std = float(y.double().std(correction=0))
-        return float(y.double().mean()), std if std > 0 else 1.0
 
     def source_files(self) -> list[Path]:
         """The files the data is read from; none for built-in sets, whose arrays are fingerprinted."""

@@ -1,70 +1,23 @@
 """The training logic every model shares: one step for train/val/test, losses, metrics, optimizers."""
 
-from collections.abc import Callable, Iterable
-from typing import Required
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim import LBFGS, Optimizer
-from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
+from torch.optim import LBFGS
+from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
-from typing_extensions import TypedDict, override
+from typing_extensions import override
 
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.errors import UserError
 from litlab.models import metrics, steps
+from litlab.models.settings import REGRESSION_LOSSES, OptimizerFactory, SchedulerFactory, check_settings
 from litlab.task import Task
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-SchedulerFactory = Callable[..., LRScheduler | ReduceLROnPlateau]
-
-REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "mse": F.mse_loss,
-    "l1": F.l1_loss,
-    "huber": F.huber_loss,
-}
 STAGES = ("train", "val", "test")
-
-
-class ModelArgs(TypedDict, total=False):
-    """The arguments every model takes besides its own settings (SupervisedModule's): what the data
-    tells it (run.build.build_model) and the shared settings of conf/model/_base.yaml. Each model
-    takes them as `**shared: Unpack[ModelArgs]`, so that mypy and an editor see them."""
-
-    task: Required[str]
-    num_outputs: Required[int]
-    train_size: int
-    target_mean: float
-    target_std: float
-    optimizer: OptimizerFactory | None
-    scheduler: SchedulerFactory | None
-    loss: str
-    l1: float
-    l2: float
-    compile: bool
-    steps_per_call: int | str
-
-
-def check_settings(task: Task, loss: str, l1: float, l2: float, lr: object, target_std: float) -> None:
-    """One UserError for the first setting a model cannot train with."""
-    if loss not in REGRESSION_LOSSES:
-        raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
-    if loss != "mse" and task.is_classification:
-        raise UserError(
-            f"model.loss={loss!r} applies to regression only; {task.value} data is fitted with "
-            "cross-entropy: leave model.loss at mse"
-        )
-    if l1 < 0 or l2 < 0:
-        raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
-    if lr is not None and not (isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0):
-        raise UserError(
-            f"optimizer.lr={lr!r} is invalid: the learning rate must be a number > 0, e.g. optimizer.lr=0.001"
-        )
-    if not target_std > 0:
-        raise UserError(f"target_std={target_std} is invalid: the target's spread must be > 0")
 
 
 class SupervisedModule(CheapHookName, L.LightningModule):
@@ -112,20 +65,25 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self._epoch_outputs: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {
             s: {} for s in STAGES
         }
-        k = steps.parse(steps_per_call)  # None: auto
-        self.stepper: steps.StepsPerCall | None = None  # None: Lightning's automatic optimization
-        if k != 1:
-            if getattr(optimizer, "func", None) is LBFGS:
-                raise UserError(
-                    f"model.steps_per_call={steps_per_call} does not apply to L-BFGS, which takes one full-batch "
-                    "step per epoch: leave model.steps_per_call at 1"
-                )
-            # Lightning hands training_step an iterator over the batches when its signature names
-            # `dataloader_iter`, and leaves the optimizer to the module (manual optimization).
-            self.automatic_optimization = False
-            self.training_step = self._training_steps  # type: ignore[method-assign,assignment]
-            self.stepper = steps.StepsPerCall(k)
+        self.stepper: steps.StepsPerCall | None = self._stepper(steps_per_call, optimizer)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+
+    def _stepper(self, steps_per_call: int | str, optimizer: OptimizerFactory | None) -> "steps.StepsPerCall | None":
+        """model.steps_per_call != 1: several optimizer steps per training_step (litlab.models.steps);
+        None: Lightning's automatic optimization, one step per call."""
+        k = steps.parse(steps_per_call)  # None: auto
+        if k == 1:
+            return None
+        if getattr(optimizer, "func", None) is LBFGS:
+            raise UserError(
+                f"model.steps_per_call={steps_per_call} does not apply to L-BFGS, which takes one full-batch "
+                "step per epoch: leave model.steps_per_call at 1"
+            )
+        # Lightning hands training_step an iterator over the batches when its signature names
+        # `dataloader_iter`, and leaves the optimizer to the module (manual optimization).
+        self.automatic_optimization = False
+        self.training_step = self._training_steps  # type: ignore[method-assign,assignment]
+        return steps.StepsPerCall(k)
 
     @override
     def configure_model(self) -> None:

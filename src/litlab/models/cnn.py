@@ -6,8 +6,9 @@ import torch
 from typing_extensions import Unpack, override
 
 from litlab.data.spec import InputKind
-from litlab.models.base import ModelArgs, SupervisedModule
+from litlab.models.base import SupervisedModule
 from litlab.models.nets import CNNNet, init_weights
+from litlab.models.settings import ModelArgs
 
 
 class CNN(SupervisedModule):

@@ -11,8 +11,9 @@ from torch import nn
 from typing_extensions import Unpack
 
 from litlab.errors import UserError
-from litlab.models.base import ModelArgs, SupervisedModule
+from litlab.models.base import SupervisedModule
 from litlab.models.nets import MLPNet, flat_size
+from litlab.models.settings import ModelArgs
 from litlab.task import Task
 
 

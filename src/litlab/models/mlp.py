@@ -4,8 +4,9 @@ from collections.abc import Sequence
 
 from typing_extensions import Unpack
 
-from litlab.models.base import ModelArgs, SupervisedModule
+from litlab.models.base import SupervisedModule
 from litlab.models.nets import MLPNet, flat_size, init_weights
+from litlab.models.settings import ModelArgs
 
 
 class MLP(SupervisedModule):

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 AUTO = "auto"
 MAX_AUTO = 64
 # Lightning's own cost per training step on CPU (hooks, progress, logging): 0.4 ms on 2 cores
-# (docs/speed.md: an 8-unit MLP, K=1 against the plain loop). `auto` keeps it under 5% of a call. A fixed figure: on a slower CPU the cost
-# is larger, and there `auto` picks a smaller K than that 5% asks for.
+# (docs/speed.md: an 8-unit MLP, K=1 against the plain loop). `auto` keeps it under 5% of a
+# call. A fixed figure: on a slower CPU the cost is larger, and there `auto` picks a smaller K
+# than that 5% asks for.
 LIGHTNING_CALL_S, OVERHEAD_SHARE = 0.4e-3, 0.05
 
 

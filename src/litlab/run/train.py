@@ -81,7 +81,7 @@ def train(cfg: DictConfig) -> dict:
     if resume is not None:
         check_resumable(resume, model)
     metric, mode = resolve_cfg_monitor(cfg, model)
-    interrupts = InterruptCheckpoint(output_dir / "checkpoints")
+    interrupts = InterruptCheckpoint(output_dir / store.CHECKPOINTS)
     trial = trial_pruning(cfg, metric)
     trainer = build_trainer(cfg, extra_callbacks=[RandomState(), interrupts, *filter(None, [trial])])
     if model.stepper is not None:
@@ -104,6 +104,17 @@ def train(cfg: DictConfig) -> dict:
         "test": test,
         "best_ckpt": best,
         "resumed_from": str(resume) if resume is not None else None,
+        **run_facts(trainer, model, start, fit_time),
+        **log_tensorboard(cfg, trainer, model, {**val, **test}),
+    }
+    if trainer.is_global_zero:
+        write_metrics(output_dir, metrics)
+    return metrics
+
+
+def run_facts(trainer: L.Trainer, model: SupervisedModule, start: float, fit_time: float) -> dict:
+    """What metrics.json records of how the run went: its length, time, overrides and machine."""
+    return {
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,  # optimizer steps: under DDP each rank's, on its shard
         "steps_per_call": model.stepper.k if model.stepper else 1,  # what model.steps_per_call=auto chose
@@ -112,11 +123,7 @@ def train(cfg: DictConfig) -> dict:
         "overrides": job_overrides(),
         "world_size": trainer.world_size,
         "environment": where_it_ran(),
-        **log_tensorboard(cfg, trainer, model, {**val, **test}),
     }
-    if trainer.is_global_zero:
-        write_metrics(output_dir, metrics)
-    return metrics
 
 
 def write_metrics(output_dir: Path, metrics: dict) -> None:

@@ -1,0 +1,59 @@
+"""What every model takes besides its own settings, and the checks of those settings."""
+
+from collections.abc import Callable, Iterable
+from typing import Required
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from typing_extensions import TypedDict
+
+from litlab.errors import UserError
+from litlab.task import Task
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[..., LRScheduler | ReduceLROnPlateau]
+
+REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": F.mse_loss,
+    "l1": F.l1_loss,
+    "huber": F.huber_loss,
+}
+class ModelArgs(TypedDict, total=False):
+    """The arguments every model takes besides its own settings (SupervisedModule's): what the data
+    tells it (run.build.build_model) and the shared settings of conf/model/_base.yaml. Each model
+    takes them as `**shared: Unpack[ModelArgs]`, so that mypy and an editor see them."""
+
+    task: Required[str]
+    num_outputs: Required[int]
+    train_size: int
+    target_mean: float
+    target_std: float
+    optimizer: OptimizerFactory | None
+    scheduler: SchedulerFactory | None
+    loss: str
+    l1: float
+    l2: float
+    compile: bool
+    steps_per_call: int | str
+
+
+def check_settings(task: Task, loss: str, l1: float, l2: float, lr: object, target_std: float) -> None:
+    """One UserError for the first setting a model cannot train with."""
+    if loss not in REGRESSION_LOSSES:
+        raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
+    if loss != "mse" and task.is_classification:
+        raise UserError(
+            f"model.loss={loss!r} applies to regression only; {task.value} data is fitted with "
+            "cross-entropy: leave model.loss at mse"
+        )
+    if l1 < 0 or l2 < 0:
+        raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
+    if lr is not None and not (isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0):
+        raise UserError(
+            f"optimizer.lr={lr!r} is invalid: the learning rate must be a number > 0, e.g. optimizer.lr=0.001"
+        )
+    if not target_std > 0:
+        raise UserError(f"target_std={target_std} is invalid: the target's spread must be > 0")
