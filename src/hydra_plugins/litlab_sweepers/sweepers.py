@@ -16,8 +16,6 @@ from hydra.core.utils import JobReturn
 from omegaconf import OmegaConf
 from typing_extensions import override
 
-from litlab.compat import sweep_params
-
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +26,10 @@ class KeepGoingSweeper(BasicSweeper):
 
     @override
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        # Hydra imports every plugin module to find plugins, even for --help: Lightning (which
+        # litlab.compat imports) only once a sweep starts.
+        from litlab.compat import sweep_params
+
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*sweep_params(self), *arguments])
