@@ -10,6 +10,7 @@ from hydra.errors import MissingConfigException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
 
 from hydra_plugins.litlab_sweepers.optuna_sweeper import OptunaSweeper
 from litlab.run.build import build_callbacks, build_datamodule, build_loggers, build_model, resolve_cfg_monitor
@@ -106,3 +107,26 @@ def test_hparams_search_uses_the_optuna_sweeper_with_storage_in_the_sweep_dir():
         # auto: the way the monitored metric is better, as the metric declares it (val/acc: maximize)
         assert sweeper.direction == "auto" and cfg.monitor.metric == "val/acc"
         assert OptunaSweeper.objective_direction(sweeper.direction, cfg.monitor) == "maximize"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "optimizer", "batch_size", "precision"),
+    [
+        (["model=logistic_regression"], "LBFGS", "full", "64-true"),  # the linear models' own default
+        (["model=linear_regression", "data=diabetes"], "LBFGS", "full", "64-true"),
+        (["model=logistic_regression", "optimizer=adam"], "Adam", 64, "32-true"),  # the command line wins
+        (["model=mlp", "optimizer=lbfgs"], "LBFGS", "full", "64-true"),  # any model with L-BFGS
+        (["model=logistic_regression", "data.batch_size=64"], "LBFGS", 64, "64-true"),
+        (["experiment=synthetic_linear"], "Adam", 32, "32-true"),
+        (["model=mlp"], "Adam", 64, "32-true"),
+    ],
+)
+def test_lbfgs_brings_its_batch_and_precision_without_the_optimizer_file_writing_them(
+    overrides, optimizer, batch_size, precision
+):
+    lbfgs = OmegaConf.load(CONF / "optimizer" / "lbfgs.yaml")
+    assert "data" not in lbfgs and "trainer" not in lbfgs  # the optimizer file stays in its lane
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    assert cfg.optimizer._target_.endswith(optimizer)
+    assert (cfg.data.batch_size, cfg.trainer.precision) == (batch_size, precision)
