@@ -9,9 +9,10 @@ import sys
 import lightning
 import pandas as pd
 import torch
-from lightning.fabric.strategies.launchers import subprocess_script
+from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies.launchers import subprocess_script
 from torch.utils.data import DataLoader, TensorDataset
 
 import litlab.run.build
@@ -32,22 +33,47 @@ def test_lightning_still_sets_the_hook_name_we_make_cheap():
     spy = Spy()
     spy._current_fx_name = "training_step"
     assert spy.__dict__["_current_fx_name"] == "training_step" and seen == ["_current_fx_name"]
-    # Lightning still names the attribute so (else the override above saves nothing):
-    assert "_current_fx_name" in inspect.getsource(lightning.pytorch.trainer.call)
+    # Lightning still sets the attribute of that name around its hooks (else the override saves nothing):
+    hooked = []
+
+    class Watched(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def __setattr__(self, name, value):
+            if name == "_current_fx_name" and value:
+                hooked.append(value)
+            super().__setattr__(name, value)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    trainer = lightning.Trainer(
+        max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    trainer.fit(Watched(), DataLoader(TensorDataset(torch.zeros(4, 1)), batch_size=1))
+    assert hooked.count("training_step") == 2
 
 
 def test_importing_lightning_still_sets_the_nvml_check():
-    assert compat.NVML_CHECK in inspect.getsource(lightning.fabric)
+    """That importing Lightning sets it is checked in a fresh process: RANK_PROBE below."""
     os.environ[compat.NVML_CHECK] = "1"
     compat.allow_fast_cuda_checks()
     assert compat.NVML_CHECK not in os.environ
 
 
 # What a process reports of its rank: Lightning's rank_zero_only.rank, and litlab's view of it.
-RANK_PROBE = """import json
+# It also reports whether importing Lightning set PYTORCH_NVML_BASED_CUDA_CHECK (compat.allow_fast_cuda_checks).
+RANK_PROBE = """import json, os
+os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
 from lightning.pytorch.utilities import rank_zero_only
 from litlab import compat
-print(json.dumps([type(rank_zero_only.rank).__name__, compat.global_rank(), compat.is_ddp_child()]))"""
+nvml = os.environ.get(compat.NVML_CHECK)
+print(json.dumps([type(rank_zero_only.rank).__name__, compat.global_rank(), compat.is_ddp_child(), nvml]))"""
 
 
 def test_rank_zero_only_still_carries_the_rank():
@@ -69,12 +95,30 @@ def test_rank_zero_only_still_carries_the_rank():
     for name, proc in procs.items():
         out = proc.communicate(timeout=180)[0].decode()
         assert proc.returncode == 0, f"{name}: {out[-3000:]}"
-        assert json.loads(out.strip().splitlines()[-1]) == ["int", 1, True], f"{name}: {out[-3000:]}"
+        assert json.loads(out.strip().splitlines()[-1]) == ["int", 1, True, "1"], f"{name}: {out[-3000:]}"
 
 
-def test_lightnings_ddp_children_still_get_local_rank():
-    assert "LOCAL_RANK" in inspect.getsource(subprocess_script)
+CHILD = """import os, sys
+open(sys.argv[1], "w").write(os.environ.get("LOCAL_RANK", "unset"))
+"""
+
+
+def test_lightnings_ddp_children_still_get_local_rank(tmp_path, monkeypatch):
+    """Lightning's launcher starts rank 1 as the same command line with LOCAL_RANK=1, which
+    compat.is_ddp_child reads: here the command line is a script that writes what it got."""
     assert not compat.is_ddp_child()
+    (tmp_path / "child.py").write_text(CHILD)
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "child.py"), str(tmp_path / "rank1.txt")])
+    saved = dict(os.environ)  # the launcher also sets MASTER_ADDR/PORT etc. in this process
+    try:
+        launcher = subprocess_script._SubprocessScriptLauncher(LightningEnvironment(), num_processes=2, num_nodes=1)
+        launcher._call_children_scripts()
+        for child in launcher.procs:
+            child.wait(timeout=60)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert (tmp_path / "rank1.txt").read_text() == "1"
 
 
 def test_checkpoints_still_keep_the_datamodule_state_under_its_class_name(make_cfg, tmp_path):
