@@ -12,6 +12,7 @@ from typing_extensions import override
 
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
+from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.models import metrics, steps
 from litlab.models.settings import REGRESSION_LOSSES, OptimizerFactory, SchedulerFactory, check_settings
@@ -34,6 +35,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     """
 
     net: nn.Module
+    input_kinds: tuple[InputKind, ...] = (InputKind.TABLE, InputKind.IMAGE)  # what the net takes (CNN: images)
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from litlab.models.settings import ModelArgs
 class CNN(SupervisedModule):
     """Conv blocks and a dense head (see CNNNet); the defaults are the classic MNIST net."""
 
-    input_kinds = (InputKind.IMAGE,)  # (C, H, W) inputs: run.build.build_model checks the data's kind
+    input_kinds = (InputKind.IMAGE,)  # (C, H, W) inputs only: run.build.build_model checks the data's kind
 
     def __init__(
         self,

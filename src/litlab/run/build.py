@@ -109,7 +109,7 @@ def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
 def check_input_kind(model_cfg: DictConfig, spec: DataSpec) -> None:
     """The model class's `input_kinds` (e.g. the CNN's: images only) against the data's kind."""
     model_class = get_class(model_cfg._target_)
-    accepted = getattr(model_class, "input_kinds", tuple(InputKind))
+    accepted = model_class.input_kinds if issubclass(model_class, SupervisedModule) else tuple(InputKind)
     if spec.kind not in accepted:
         name = model_class.__name__.lower()
         raise UserError(
