@@ -40,6 +40,16 @@ def test_the_best_checkpoint_minimises_a_lower_is_better_metric(make_cfg, tmp_pa
     assert OmegaConf.load(tmp_path / "config.yaml").monitor.mode == "min"  # what ran, not 'auto'
 
 
+def search(cli, sweep, *overrides: str, trials: int = 3) -> tuple[int, str]:
+    """`python train.py -m hydra/sweeper=litlab_optuna` over the learning rate, in `sweep`:
+    (exit code, what it printed)."""
+    code, out, err = cli(
+        "train.py", "-m", "hydra/sweeper=litlab_optuna", *overrides, "optimizer.lr=tag(log, interval(1e-4, 1e-1))",
+        *QUICK, f"hydra.sweeper.n_trials={trials}", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    return code, out + err
+
+
 def study_direction_and_values(sweep_dir) -> tuple[str, list[float]]:
     with sqlite3.connect(sweep_dir / "optuna.db") as db:
         (direction_name,) = db.execute("select direction from study_directions").fetchone()
@@ -50,11 +60,8 @@ def study_direction_and_values(sweep_dir) -> tuple[str, list[float]]:
 def test_the_search_maximises_val_acc_with_the_default_direction(tmp_path, cli):
     """The plain sweeper with monitor.metric=val/acc and no direction given maximises accuracy."""
     sweep = tmp_path / "study"
-    code, out, err = cli(
-        "train.py", "-m", "hydra/sweeper=litlab_optuna", "monitor.metric=val/acc",
-        "optimizer.lr=tag(log, interval(1e-4, 1e-1))", *QUICK, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}",
-    )  # fmt: skip
-    assert code == 0, err[-3000:]
+    code, printed = search(cli, sweep, "monitor.metric=val/acc")
+    assert code == 0, printed[-3000:]
     name, values = study_direction_and_values(sweep)
     assert name == "MAXIMIZE" and len(values) == 3
     best = OmegaConf.load(sweep / "best.yaml")
@@ -65,11 +72,8 @@ def test_the_search_maximises_val_acc_with_the_default_direction(tmp_path, cli):
 
 def test_the_search_minimises_a_lower_is_better_metric(tmp_path, cli):
     sweep = tmp_path / "study"
-    code, out, err = cli(
-        "train.py", "-m", "hydra/sweeper=litlab_optuna", "data=diabetes", "monitor.metric=val/rmse",
-        "optimizer.lr=tag(log, interval(1e-4, 1e-1))", *QUICK, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}",
-    )  # fmt: skip
-    assert code == 0, err[-3000:]
+    code, printed = search(cli, sweep, "data=diabetes", "monitor.metric=val/rmse")
+    assert code == 0, printed[-3000:]
     name, values = study_direction_and_values(sweep)
     assert name == "MINIMIZE"
     best = OmegaConf.load(sweep / "best.yaml")
@@ -78,11 +82,8 @@ def test_the_search_minimises_a_lower_is_better_metric(tmp_path, cli):
 
 def test_a_direction_that_contradicts_the_metric_is_refused(tmp_path, cli):
     sweep = tmp_path / "study"
-    code, out, err = cli(
-        "train.py", "-m", "hydra/sweeper=litlab_optuna", "monitor.metric=val/acc", "hydra.sweeper.direction=minimize",
-        "optimizer.lr=tag(log, interval(1e-4, 1e-1))", *QUICK, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}",
-    )  # fmt: skip
+    code, printed = search(cli, sweep, "monitor.metric=val/acc", "hydra.sweeper.direction=minimize", trials=2)
     assert code == 2
-    lines = [line for line in (out + err).splitlines() if line.startswith("Error:")]
+    lines = [line for line in printed.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and "hydra.sweeper.direction=minimize contradicts monitor.metric=val/acc" in lines[0]
     assert not list(sweep.glob("*/metrics.json"))  # no trial ran
