@@ -215,3 +215,14 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
         assert entered is None
     asked = litlab.run.build.build_trainer(make_cfg("debug=profiler", "monitor.mode=min"), extra_callbacks=[])
     assert isinstance(asked.profiler, SimpleProfiler)  # a profiler the user asks for is Lightning's own
+
+
+def test_torchvision_still_decodes_png_and_jpeg_files(tmp_path):
+    from torchvision.io import write_jpeg, write_png
+
+    gray = torch.arange(64, dtype=torch.uint8).reshape(1, 8, 8)
+    write_png(gray, str(tmp_path / "g.png"))
+    write_jpeg(torch.full((3, 16, 8), 120, dtype=torch.uint8), str(tmp_path / "c.jpg"))
+    assert torch.equal(compat.decode_image_file(str(tmp_path / "g.png")), gray)  # lossless, as stored
+    color = compat.decode_image_file(str(tmp_path / "c.jpg"))
+    assert color.shape == (3, 16, 8) and color.dtype == torch.uint8 and (color.int() - 120).abs().max() <= 2

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from hydra_plugins.litlab_sweepers.optuna_sweeper import OptunaSweeper
 from litlab.run.build import build_callbacks, build_datamodule, build_loggers, build_model, resolve_cfg_monitor
 from tests.helpers.config import CONF
-from tests.helpers.data_files import write_image_sets
+from tests.helpers.data_files import write_image_folder, write_image_sets
 
 # A dataset each model can train on, for groups that need a model to instantiate.
 MODEL_DATA = {"cnn": "digits", "linear_regression": "diabetes", "logistic_regression": "breast_cancer", "mlp": "digits"}
@@ -46,6 +46,8 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
         csv = tmp_path / "t.csv"
         csv.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
         extra = [f"data.path={csv}", "data.target=y"]
+    if group == "data" and option == "image_folder":
+        extra = [f"data.path={write_image_folder(tmp_path / 'pictures', per_class=20)}"]
     if group == "model":
         extra = [f"data={MODEL_DATA[option]}"]
     cfg = make_cfg(f"{group}={option}", *extra)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers.config import ROOT
 
@@ -67,3 +68,25 @@ def write_image_sets(data_dir: Path) -> Path:
     write_mnist(data_dir / "FashionMNIST" / "raw", gz=False)
     write_cifar10(data_dir / "cifar-10-batches-py")
     return data_dir
+
+
+def write_image_folder(root: Path, layout: str = "classes", per_class: int | None = None) -> Path:
+    """scikit-learn's digits as 8x8 gray PNG files in class folders `root/<digit name>/NNNN.png`
+    (layout 'classes'), or under root/train, root/val and root/test (layout 'splits': 60/20/20 of
+    each class). `per_class`: at most that many images of each digit."""
+    from sklearn import datasets
+    from torchvision.io import write_png
+
+    digits = datasets.load_digits()
+    pixels = (digits.images * (255 / 16)).round().astype(np.uint8)  # 0..16 -> 0..255
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    seen: dict[int, int] = {}
+    for i, (image, label) in enumerate(zip(pixels, digits.target, strict=True)):
+        k = seen[label] = seen.get(label, 0) + 1
+        if per_class is not None and k > per_class:
+            continue
+        split = "" if layout == "classes" else ("train" if k % 5 < 3 else "val" if k % 5 == 3 else "test")
+        folder = root / split / names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        write_png(torch.as_tensor(image)[None], str(folder / f"{i:04d}.png"))
+    return root

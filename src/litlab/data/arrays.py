@@ -21,6 +21,7 @@ class Arrays:
     class_names: list[str] | None = None  # classification only, index = class id
     feature_names: list[str] | None = None  # tabular only
     num_test: int = 0  # the last num_test rows are the dataset's official test set, if it has one
+    num_val: int = 0  # the num_val rows before them are its given val set, if it has one (image folders)
     # Tabular only: the source's feature columns before encoding (default: feature_names), and
     # which of them were one-hot encoded into feature_names; predict.py encodes new rows alike.
     input_columns: list[str] | None = None

@@ -285,5 +285,5 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         labels = self.class_names if self.task.is_classification else None
-        num_test = self.arrays.num_test
-        return Splitter(self.split, self.seed, self.num_folds, self.fold, num_test, labels).indices(y)
+        a = self.arrays
+        return Splitter(self.split, self.seed, self.num_folds, self.fold, a.num_test, a.num_val, labels).indices(y)

@@ -44,6 +44,7 @@ class Splitter:
     num_folds: int = 0
     fold: int = 0
     num_test: int = 0
+    num_val: int = 0  # the num_val rows before the test rows are a given val set (unless k-fold)
     labels: list[str] | None = None
 
     def indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,6 +58,8 @@ class Splitter:
             rest, test = train_test_split(idx, test_size=test_frac, random_state=self.seed, stratify=self._strata(y))
         if self.num_folds:
             train, val = self._fold(rest, y[rest])
+        elif self.num_val:
+            train, val = rest[: -self.num_val], rest[-self.num_val :]
         else:
             self._check_stratifiable(y[rest], y)
             val_share = val_frac / (train_frac + val_frac)

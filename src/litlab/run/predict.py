@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
 from litlab.checkpoints import store
 from litlab.compat import datamodule_state
 from litlab.data.csv import read_table
+from litlab.data.image_folder import IMAGE_SUFFIXES, conform, decode, image_files
 from litlab.data.scaling import Scaler
 from litlab.data.spec import Columns, DataSpec, InputKind, from_datamodule_state
 from litlab.errors import UserError
@@ -19,9 +19,6 @@ from litlab.models import SupervisedModule
 from litlab.run.outputs import outputs_frame
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-
 
 def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, DataSpec, Scaler]:
     """The trained model (eval mode, CPU), its data's DataSpec and the fitted scaler, from the checkpoint."""
@@ -98,19 +95,12 @@ def read_image_folder(folder: Path, spec: DataSpec) -> tuple[torch.Tensor, pd.Da
         raise UserError(
             f"input={str(folder)!r} is a folder of images, but this model takes {shape[0]} features; give a .csv"
         )
-    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files:
         raise UserError(f"input={str(folder)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     channels, height, width = shape
-    images = []
-    for f in files:
-        with Image.open(f) as opened:
-            im = opened.convert("L" if channels == 1 else "RGB")
-            if im.size != (width, height):
-                im = im.resize((width, height), Image.Resampling.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
-        images.append(a[None] if channels == 1 else a.transpose(2, 0, 1))  # (C, H, W)
-    x = torch.as_tensor(np.stack(images))
+    # Decoded, converted and resized as data=image_folder does in training.
+    x = torch.stack([conform(decode(f, "input"), channels, (height, width)) for f in files])  # (N, C, H, W)
     if pixel_max is not None and pixel_max != 255.0:  # e.g. digits, whose pixels run 0..16
         x = x.float() * (pixel_max / 255.0)
     return x, pd.DataFrame({"file": [f.name for f in files]})

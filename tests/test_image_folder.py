@@ -1,0 +1,94 @@
+"""data=image_folder: a user's own pictures in class folders, trained, evaluated and predicted."""
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import open_dict
+from torchvision.io import write_jpeg, write_png
+
+from litlab.data import ImageFolderDataModule
+from litlab.data.spec import InputKind
+from litlab.errors import UserError
+from litlab.run.evaluate import evaluate
+from litlab.run.predict import predict
+from litlab.run.train import train
+from tests.helpers.config import compose_cfg
+from tests.helpers.data_files import write_image_folder
+
+NAMES = sorted(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_image_folder(tmp_path_factory.mktemp("pictures") / "digits")
+
+
+def test_class_folders_become_classes_sorted_as_torchvision_does(folder):
+    dm = ImageFolderDataModule(path=str(folder))
+    spec = dm.spec
+    assert spec.kind is InputKind.IMAGE and spec.input_shape == (1, 8, 8)
+    assert spec.class_names == tuple(NAMES) and spec.num_outputs == 10
+    sizes = [len(dm.split_tensors(s).y) for s in ("train", "val", "test")]
+    assert sum(sizes) == 1797 and sizes[2] == pytest.approx(0.15 * 1797, abs=2)  # the stratified 70/15/15
+    # The pixels are the files' own, as uint8, in class-folder order.
+    x = dm.arrays.x
+    assert x.dtype.name == "uint8" and x.max() == 255
+
+
+def test_train_val_test_folders_are_the_split(tmp_path):
+    root = write_image_folder(tmp_path / "splits", layout="splits", per_class=20)
+    dm = ImageFolderDataModule(path=str(root))
+    counts = {s: sum(1 for _ in (root / s).rglob("*.png")) for s in ("train", "val", "test")}
+    assert {s: len(dm.split_tensors(s).y) for s in counts} == counts
+    test_files = sorted((root / "test").rglob("*.png"))
+    assert [NAMES[int(i)] for i in dm.split_tensors("test").y] == [f.parent.name for f in test_files]
+
+
+def test_channels_and_size_follow_most_files_and_can_be_set(tmp_path):
+    root = tmp_path / "mixed"
+    for name, shade in (("dark", 40), ("light", 200)):
+        (root / name).mkdir(parents=True)
+        for i in range(6):  # 6 gray 20x20 PNGs and 2 RGB 30x24 JPEGs per class
+            write_png(torch.full((1, 20, 20), shade, dtype=torch.uint8), str(root / name / f"g{i}.png"))
+        for i in range(2):
+            write_jpeg(torch.full((3, 30, 24), shade, dtype=torch.uint8), str(root / name / f"c{i}.jpg"))
+    spec = ImageFolderDataModule(path=str(root)).spec
+    assert spec.input_shape == (1, 20, 20) and spec.task.value == "binary"
+    assert ImageFolderDataModule(path=str(root), channels=3, image_size=12).spec.input_shape == (3, 12, 12)
+
+
+def test_bad_folders_and_files_are_one_line(tmp_path):
+    with pytest.raises(UserError, match="is not a folder"):
+        ImageFolderDataModule(path=str(tmp_path / "nowhere")).load()
+    root = write_image_folder(tmp_path / "few", per_class=3)
+    (root / "ten").mkdir()
+    with pytest.raises(UserError, match=r"class folder\(s\) \['ten'\] hold no image files"):
+        ImageFolderDataModule(path=str(root)).load()
+    (root / "ten").rmdir()
+    (root / "one" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(UserError, match=r"broken.png is not a readable image"):
+        ImageFolderDataModule(path=str(root)).load()
+    with pytest.raises(UserError, match="data.channels=2 is invalid"):
+        ImageFolderDataModule(path=str(root), channels=2)
+
+
+def test_a_cnn_trains_on_the_folder_and_predicts_class_names_for_new_images(folder, tmp_path):
+    run = tmp_path / "run"
+    metrics = train(compose_cfg(run, "model=cnn", "data=image_folder", f"data.path={folder}", "trainer.max_epochs=8"))
+    assert metrics["test"]["test/acc"] >= 0.9
+
+    cfg = compose_cfg(tmp_path / "eval", f"ckpt_path={run}", config_name="eval", shrink=False)
+    with open_dict(cfg):
+        cfg.trainer.accelerator, cfg.trainer.enable_progress_bar = "cpu", False
+    assert evaluate(cfg)["test"]["test/acc"] == pytest.approx(metrics["test"]["test/acc"])
+
+    new = tmp_path / "new"
+    new.mkdir()
+    picked = sorted((folder / "seven").glob("*.png"))[:5]
+    for f in picked:
+        (new / f.name).write_bytes(f.read_bytes())
+    frame = predict(str(run), str(new), str(tmp_path / "predictions.csv"))
+    assert frame["file"].tolist() == [f.name for f in picked]
+    assert set(frame.columns) >= {"pred_label", *(f"prob_{n}" for n in NAMES)}
+    assert (frame["pred_label"] == "seven").mean() >= 0.8
+    assert pd.read_csv(tmp_path / "predictions.csv")["pred_label"].tolist() == frame["pred_label"].tolist()
