@@ -22,6 +22,7 @@ class Arrays:
     feature_names: list[str] | None = None  # tabular only
     num_test: int = 0  # the last num_test rows are the dataset's official test set, if it has one
     num_val: int = 0  # the num_val rows before them are its given val set, if it has one (image folders)
+    source_rows: np.ndarray | None = None  # row i is the source's row source_rows[i] (default: i)
     # Tabular only: the source's feature columns before encoding (default: feature_names), and
     # which of them were one-hot encoded into feature_names; predict.py encodes new rows alike.
     input_columns: list[str] | None = None

@@ -165,9 +165,10 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             self.scaler.fit(self._splits["train"].x, a.kind)
 
     def row_indices(self, name: str) -> np.ndarray:
-        """Which rows of the source data (e.g. of the CSV file) make up split `name`."""
+        """Which rows of the source data (e.g. of the CSV file's data rows) make up split `name`."""
         self.setup()
-        return self._rows[name]
+        rows = self.arrays.source_rows
+        return self._rows[name] if rows is None else rows[self._rows[name]]
 
     def split_tensors(self, name: str) -> Split:
         """The raw (unscaled) tensors of one split: 'train', 'val' or 'test'."""

@@ -1,5 +1,6 @@
 """Bring your own table: a CSV file with one target column."""
 
+import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,37 @@ from litlab.task import Task
 log = logging.getLogger(__name__)
 
 TARGET_TYPES = ("auto", "regression", "classification")
+MISSING_TARGET = ("error", "drop")
+DELIMITERS = (",", ";", "\t", "|")
+SNIFF_LINES = 20
 MAX_AUTO_CLASSES = 20  # an integer target with at most this many distinct values is taken as class ids
 MAX_CATEGORIES = 50  # a categorical feature with more distinct values gets a warning
 
 
-def read_table(path: str, encoding: str = "utf-8", key: str = "data.path") -> pd.DataFrame:
-    """The CSV file's rows, with surrounding whitespace stripped from every string value
-    ('N ' and 'N' are one label). predict.py reads new rows with it too (`key`: the setting
-    that named the file, for errors)."""
+def sniff_delimiter(path: str, encoding: str) -> str:
+    """The column separator of the CSV file at `path` (`,`, `;`, tab or `|`), by csv.Sniffer on its
+    first lines; `,` where the sample does not tell."""
     try:
-        df = pd.read_csv(path, encoding=encoding)
+        with open(path, encoding=encoding, newline="") as f:
+            sample = "".join(f.readline() for _ in range(SNIFF_LINES))
+        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except (csv.Error, UnicodeDecodeError, LookupError, OSError):
+        return ","  # pd.read_csv then names what is wrong with the file
+
+
+def read_table(
+    path: str, encoding: str = "utf-8", key: str = "data.path", delimiter: str | None = None
+) -> pd.DataFrame:
+    """The CSV file's rows, with surrounding whitespace stripped from every string value
+    ('N ' and 'N' are one label). `delimiter`: None detects it (logged when it is not `,`); with
+    `;`, the spreadsheets' separator where the comma is the decimal mark, `3,5` reads as 3.5.
+    predict.py reads new rows with it too (`key`: the setting that named the file, for errors)."""
+    if delimiter is None:
+        delimiter = sniff_delimiter(path, encoding)
+        if delimiter != ",":
+            log.info("%s: columns separated by %r (detected; data.delimiter sets it)", path, delimiter)
+    try:
+        df = pd.read_csv(path, encoding=encoding, sep=delimiter, decimal="," if delimiter == ";" else ".")
     except UnicodeDecodeError as e:
         fix = "give its encoding, e.g. data.encoding=latin-1" if key == "data.path" else "save it as UTF-8"
         raise UserError(f"{key}={path!r} is not valid {encoding} ({e.reason} at byte {e.start}); {fix}") from None
@@ -60,10 +82,17 @@ class CSVDataModule(InMemoryDataModule):
         features: list[str] | None = None,
         drop_columns: list[str] | None = None,
         encoding: str = "utf-8",
+        delimiter: str | None = None,
+        missing_target: str = "error",
         **shared: Unpack[DataArgs],
     ) -> None:
         if target_type not in TARGET_TYPES:
             raise UserError(f"data.target_type={target_type!r} is invalid; valid: {', '.join(TARGET_TYPES)}")
+        if missing_target not in MISSING_TARGET:
+            valid = ", ".join(MISSING_TARGET)
+            raise UserError(f"data.missing_target={missing_target!r} is invalid; valid: {valid}")
+        if delimiter is not None and len(delimiter) != 1:
+            raise UserError(f"data.delimiter={delimiter!r} is invalid: give one character, e.g. ';', or null (detect)")
         if not Path(path).is_file():
             raise UserError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
         # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
@@ -71,6 +100,7 @@ class CSVDataModule(InMemoryDataModule):
         super().__init__(**shared)
         self.path, self.target, self.target_type, self.encoding = path, target, target_type, encoding
         self.target_name = target
+        self.delimiter, self.missing_target = delimiter, missing_target
         self.features = None if features is None else list(features)
         self.drop_columns = list(drop_columns or [])
 
@@ -82,20 +112,19 @@ class CSVDataModule(InMemoryDataModule):
 
     @override
     def load(self) -> Arrays:
-        df = read_table(self.path, self.encoding)
+        df = read_table(self.path, self.encoding, delimiter=self.delimiter)
         if df.empty:
             raise UserError(f"data.path={self.path!r} has a header but no data rows; give a file with rows")
-        df = self._select_columns(df)
+        df = self._without_missing_targets(self._select_columns(df))
         y_raw = df.pop(self.target)
-        if y_raw.isna().any():
-            raise UserError(
-                f"data.target={self.target!r} has {int(y_raw.isna().sum())} missing value(s); "
-                "drop those rows or fill them"
-            )
         categorical = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
         warn_about_columns(df, categorical)
         features = pd.get_dummies(df, columns=categorical, dtype="float32")
-        columns: dict[str, Any] = {"input_columns": list(df.columns), "categorical_columns": categorical}
+        columns: dict[str, Any] = {
+            "input_columns": list(df.columns),
+            "categorical_columns": categorical,
+            "source_rows": df.index.to_numpy(),  # the file's data rows that remain (missing targets dropped)
+        }
         x = features.to_numpy(dtype="float32")
 
         if self._is_classification(y_raw):
@@ -110,6 +139,23 @@ class CSVDataModule(InMemoryDataModule):
             )
         y = y_raw.to_numpy("float32")
         return Arrays(x, y, Task.REGRESSION, InputKind.TABLE, feature_names=list(features.columns), **columns)
+
+    def _without_missing_targets(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`df` without the rows whose target is empty or only spaces (data.missing_target=drop),
+        or a UserError naming their lines (error, the default)."""
+        target = df[self.target]
+        missing = target.isna() | (target.astype(str).str.strip() == "") if target.dtype == object else target.isna()
+        if not missing.any():
+            return df
+        lines = [int(i) + 2 for i in np.flatnonzero(missing.to_numpy())]  # line 1 is the header
+        shown = ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+        if self.missing_target == "error":
+            raise UserError(
+                f"data.target={self.target!r} is empty on {len(lines)} line(s) of {self.path} ({shown}); fill them, "
+                "or leave those rows out with data.missing_target=drop"
+            )
+        log.warning("left out %d row(s) without a %r value (lines %s)", len(lines), self.target, shown)
+        return df[~missing]
 
     def _select_columns(self, df: pd.DataFrame) -> pd.DataFrame:
         """The target and the feature columns: all but `drop_columns`, or only `features`."""

@@ -1,6 +1,7 @@
 """Which rows are train, val and test: seeded, stratified for classes, with k-fold cross-validation
 of the train+val rows. Pure functions of the targets; InMemoryDataModule calls them once."""
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -8,6 +9,8 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from litlab.errors import UserError
+
+MIN_REGRESSION_ROWS = 2  # r2 of one row is undefined (torchmetrics refuses it)
 
 
 def rarest_class(y: np.ndarray) -> tuple[int, int]:
@@ -50,6 +53,7 @@ class Splitter:
     def indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(train, val, test) row indices."""
         train_frac, val_frac, test_frac = self.split
+        self._check_sizes(len(y))
         idx = np.arange(len(y))
         if self.num_test:
             rest, test = idx[: -self.num_test], idx[-self.num_test :]
@@ -67,6 +71,28 @@ class Splitter:
                 rest, test_size=val_share, random_state=self.seed, stratify=self._strata(y[rest])
             )
         return train, val, test
+
+    def _check_sizes(self, n: int) -> None:
+        """Each split drawn by fraction must hold a row of every class (a stratified split needs it)
+        and, for regression, 2 rows (r2 is undefined on one): one line before scikit-learn's error.
+        Folds and given val or test sets are not drawn by fraction here."""
+        train_frac, val_frac, test_frac = self.split
+        sizes = {}
+        rest = n - self.num_test
+        if not self.num_test:
+            sizes["test"] = math.ceil(test_frac * n)
+            rest = n - sizes["test"]
+        if not (self.num_val or self.num_folds):
+            sizes["val"] = math.ceil(val_frac / (train_frac + val_frac) * rest)
+            sizes["train"] = rest - sizes["val"]
+        needed = len(self.labels) if self.labels is not None else MIN_REGRESSION_ROWS
+        for name, size in sizes.items():
+            if size < needed:
+                what = f"the {needed} classes" if self.labels is not None else "the 2 rows r2 needs"
+                raise UserError(
+                    f"data.split={list(self.split)} on {n} rows gives the {name} split {size} row(s), fewer than "
+                    f"{what}: add rows, or give that split a larger fraction"
+                )
 
     def _strata(self, y: np.ndarray) -> np.ndarray | None:
         return y if self.labels is not None else None

@@ -75,7 +75,13 @@ def read_csv(path: Path, columns: Columns) -> torch.Tensor:
 
 
 def read_npy(path: Path, shape: tuple[int, ...], kind: InputKind) -> tuple[torch.Tensor, pd.DataFrame]:
-    x = np.load(path)
+    try:
+        x = np.load(path)  # allow_pickle=False: a file of pickled objects could run code
+    except (ValueError, OSError) as e:
+        raise UserError(
+            f"input={str(path)!r} is not a plain numeric .npy array ({str(e).splitlines()[0]}); save it with "
+            "np.save(path, array) from a numeric array (no objects)"
+        ) from None
     one_channel = kind is InputKind.IMAGE and shape[0] == 1
     if one_channel and x.ndim == 3:  # (N, H, W) for one channel
         x = x[:, None]
