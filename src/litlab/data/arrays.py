@@ -78,8 +78,10 @@ def describe(a: Arrays, train_y: torch.Tensor, target_name: str) -> DataSpec:
     if a.feature_names is not None and a.kind is InputKind.TABLE:
         inputs, categorical = a.input_columns or a.feature_names, a.categorical_columns or []
         columns = Columns(tuple(inputs), tuple(categorical), tuple(a.feature_names))
-    mean, std = 0.0, 1.0  # no change: classification, or a constant target
-    if not a.task.is_classification:
+    mean, std, counts = 0.0, 1.0, None  # mean, std: no change for classification or a constant target
+    if a.task.is_classification:
+        counts = tuple(int(c) for c in torch.bincount(train_y.long(), minlength=len(a.class_names or [])))
+    else:
         spread = float(train_y.double().std(correction=0))
         mean, std = float(train_y.double().mean()), spread if spread > 0 else 1.0
     return DataSpec(
@@ -93,4 +95,5 @@ def describe(a: Arrays, train_y: torch.Tensor, target_name: str) -> DataSpec:
         target_std=std,
         columns=columns,
         pixel_max=a.pixel_max,
+        class_counts=counts,
     )

@@ -54,6 +54,7 @@ class DataSpec:
     target_std: float = 1.0  # ... and standard deviation (ddof 0), which it divides by
     columns: Columns | None = None  # tables read from named columns (CSV, scikit-learn sets)
     pixel_max: float | None = None  # images: the brightest raw pixel value (255 for uint8 files)
+    class_counts: tuple[int, ...] | None = None  # classification: the train split's rows per class
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != self.kind.dims:
@@ -75,6 +76,7 @@ class DataSpec:
         state = asdict(self)
         state.update(task=self.task.value, kind=self.kind.value, input_shape=list(self.input_shape))
         state["class_names"] = list(self.class_names) if self.class_names is not None else None
+        state["class_counts"] = list(self.class_counts) if self.class_counts is not None else None
         if self.columns is not None:
             state["columns"] = {k: list(v) for k, v in asdict(self.columns).items()}
         return state
@@ -94,6 +96,7 @@ class DataSpec:
             target_std=float(state.get("target_std", 1.0)),
             columns=Columns(**{k: tuple(v) for k, v in columns.items()}) if columns else None,
             pixel_max=state.get("pixel_max"),
+            class_counts=tuple(state["class_counts"]) if state.get("class_counts") is not None else None,
         )
 
 

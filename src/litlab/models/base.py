@@ -15,7 +15,13 @@ from litlab.compat import CheapHookName
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.models import metrics, steps
-from litlab.models.settings import REGRESSION_LOSSES, OptimizerFactory, SchedulerFactory, check_settings
+from litlab.models.settings import (
+    REGRESSION_LOSSES,
+    OptimizerFactory,
+    SchedulerFactory,
+    check_settings,
+    class_weights,
+)
 from litlab.task import Task
 
 STAGES = ("train", "val", "test")
@@ -35,6 +41,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     """
 
     net: nn.Module
+    class_weights: torch.Tensor | None  # a buffer, set in __init__
     input_kinds: tuple[InputKind, ...] = (InputKind.TABLE, InputKind.IMAGE)  # what the net takes (CNN: images)
 
     def __init__(
@@ -51,6 +58,8 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         l2: float = 0.0,
         compile: bool = False,
         steps_per_call: int | str = 1,
+        class_weight: str | list[float] | None = None,
+        class_counts: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.task, self.num_outputs = Task.parse(task), num_outputs
@@ -58,6 +67,8 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self.optimizer, self.scheduler = optimizer, scheduler
         self.train_size, self.target_mean, self.target_std = train_size, target_mean, target_std
         self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
+        # (C,) per-class loss weights (model.class_weight); not saved: rebuilt from the hparams.
+        self.register_buffer("class_weights", class_weights(self.task, class_weight, class_counts), persistent=False)
         num_classes = 2 if self.task is Task.BINARY else num_outputs
         for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
             setattr(self, f"{stage}_metrics", metrics.task_metrics(self.task, num_classes, stage))
@@ -118,10 +129,14 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         """Loss and network output of one batch; the outputs are kept for the stage's epoch-end metrics."""
         x, y = batch  # x: (B, ...) scaled features, y: (B,) class ids or targets in their own units
         out = self(x)  # (B, num_outputs)
+        # With class weights, the mean over the batch of w[y_i] * loss_i: on the whole train split
+        # scikit-learn's class_weight objective divided by n, so L-BFGS reaches its optimum.
+        weight = self.class_weights[y] if self.class_weights is not None else None  # (B,)
         if self.task is Task.MULTICLASS:
-            loss = F.cross_entropy(out, y)
+            losses = F.cross_entropy(out, y, reduction="none")
+            loss = (losses * weight).mean() if weight is not None else losses.mean()
         elif self.task is Task.BINARY:
-            loss = F.binary_cross_entropy_with_logits(out[:, 0], y.float())
+            loss = F.binary_cross_entropy_with_logits(out[:, 0], y.float(), weight=weight)
         else:
             loss = REGRESSION_LOSSES[self.loss_name](out[:, 0], (y - self.target_mean) / self.target_std)
         if stage == "train" and (self.l1 or self.l2):

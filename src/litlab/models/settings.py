@@ -38,6 +38,32 @@ class ModelArgs(TypedDict, total=False):
     l2: float
     compile: bool
     steps_per_call: int | str
+    class_weight: str | list[float] | None
+    class_counts: list[int] | None
+
+
+def class_weights(
+    task: Task, class_weight: str | list[float] | None, counts: list[int] | None
+) -> torch.Tensor | None:
+    """Each class's weight in the loss (C,): scikit-learn's `class_weight='balanced'`,
+    n_samples / (n_classes * count) over the train split's `counts`, or the given list; None: all 1."""
+    if class_weight is None:
+        return None
+    if not task.is_classification:
+        raise UserError(f"model.class_weight={class_weight!r} applies to classification only; leave it null")
+    if class_weight == "balanced":
+        if not counts or min(counts) < 1:
+            raise UserError("model.class_weight=balanced needs the train split's rows per class; the data gave none")
+        return torch.tensor([sum(counts) / (len(counts) * c) for c in counts], dtype=torch.float32)
+    weights = list(class_weight) if isinstance(class_weight, list | tuple) else None
+    n = len(counts) if counts else None
+    positive = weights is not None and all(isinstance(w, int | float) and w > 0 for w in weights)
+    if weights is None or not positive or (n is not None and len(weights) != n):
+        raise UserError(
+            f"model.class_weight={class_weight!r} is invalid: use balanced, null, or one weight > 0 per class"
+            + (f" ({n} classes), e.g. {[1.0] * n}" if n else "")
+        )
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def check_settings(task: Task, loss: str, l1: float, l2: float, lr: object, target_std: float) -> None:

@@ -16,20 +16,27 @@ def scaled_split(dm: InMemoryDataModule, name: str) -> tuple[np.ndarray, np.ndar
     return dm.scaler(split.x).flatten(1).double().numpy(), split.y.numpy()
 
 
-def fit_reference(dm: InMemoryDataModule, C: float | None = 1.0, alpha: float = 0.0, tol: float = 1e-4):
+def fit_reference(
+    dm: InMemoryDataModule,
+    C: float | None = 1.0,
+    alpha: float = 0.0,
+    tol: float = 1e-4,
+    class_weight: str | list[float] | None = None,
+):
     """scikit-learn's counterpart of litlab's linear models on the train split:
-    LogisticRegression(C) for classes, LinearRegression (alpha = 0) or Ridge(alpha) for a target."""
+    LogisticRegression(C, class_weight) for classes, LinearRegression (alpha = 0) or Ridge(alpha) for a target."""
     x, y = scaled_split(dm, "train")
     if dm.task.is_classification:
-        model = LogisticRegression(C=np.inf if C is None else C, tol=tol, max_iter=10_000)
+        weights = dict(enumerate(class_weight)) if isinstance(class_weight, list | tuple) else class_weight
+        model = LogisticRegression(C=np.inf if C is None else C, tol=tol, max_iter=10_000, class_weight=weights)
     else:
         model = Ridge(alpha=alpha, tol=tol) if alpha else LinearRegression()
     return model.fit(x, y)
 
 
 def fit_reference_like(dm: InMemoryDataModule, model_cfg: Mapping) -> object:
-    """fit_reference with the penalty (`C` or `alpha`) of a litlab model config, if it has one."""
-    return fit_reference(dm, **{k: model_cfg[k] for k in ("C", "alpha") if k in model_cfg})
+    """fit_reference with the penalty (`C` or `alpha`) and `class_weight` of a litlab model config, where given."""
+    return fit_reference(dm, **{k: model_cfg[k] for k in ("C", "alpha", "class_weight") if k in model_cfg})
 
 
 def scores_on_test(dm: InMemoryDataModule, model) -> dict[str, float]:

@@ -3,6 +3,7 @@ instantiated with their values; a value litlab's own checks refuse, an unknown k
 upstream class refuses (the Trainer, a torch optimizer) is one line naming the group."""
 
 import inspect
+import logging
 from typing import Any, get_args, get_origin, get_type_hints
 
 import lightning as L
@@ -22,6 +23,8 @@ from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
 from litlab.review.console import NetSummary
+
+log = logging.getLogger(__name__)
 
 
 def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
@@ -83,6 +86,7 @@ def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
     (its DataSpec); a model that takes only some kinds of input says so first."""
     spec = dm.spec
     check_input_kind(cfg.model, spec)
+    suggest_class_weight(spec, cfg.model.get("class_weight"))
     model = build(
         cfg.model,
         "model",
@@ -92,6 +96,7 @@ def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
         train_size=spec.train_size,
         target_mean=spec.target_mean,
         target_std=spec.target_std,
+        class_counts=list(spec.class_counts) if spec.class_counts else None,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         _convert_="all",
@@ -104,6 +109,18 @@ def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
             f"optimizer: {e}; check the optimizer.* values (python train.py --cfg job shows them)"
         ) from None
     return model
+
+
+IMBALANCE_HINT = 3  # the largest class this many times the smallest: the log suggests model.class_weight
+
+
+def suggest_class_weight(spec: DataSpec, class_weight: object) -> None:
+    """A log line when the classes are imbalanced and model.class_weight is not set."""
+    counts = spec.class_counts
+    if counts and class_weight is None and max(counts) >= IMBALANCE_HINT * min(counts):
+        per_class = dict(zip(spec.class_names or (), counts, strict=True))
+        log.info("imbalanced classes (train rows per class: %s); model.class_weight=balanced weighs them as "
+                 "scikit-learn's class_weight='balanced' does", per_class)  # fmt: skip
 
 
 def check_input_kind(model_cfg: DictConfig, spec: DataSpec) -> None:
