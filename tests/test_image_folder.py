@@ -66,8 +66,13 @@ def test_bad_folders_and_files_are_one_line(tmp_path):
         ImageFolderDataModule(path=str(root)).load()
     (root / "ten").rmdir()
     (root / "one" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(UserError, match=r"broken.png is not a readable image"):
+    (root / "two" / "empty.jpg").write_bytes(b"")
+    listed = r"2 file\(s\) are not readable images \(.*broken.png; .*empty.jpg\).*bad_files=skip"
+    with pytest.raises(UserError, match=listed):
         ImageFolderDataModule(path=str(root)).load()
+    skipped = ImageFolderDataModule(path=str(root), bad_files="skip")
+    assert len(skipped.arrays.y) == 30  # the two bad files are left out, the 30 good ones kept
+    assert not any(f.name in ("broken.png", "empty.jpg") for f in skipped.source_files())
     with pytest.raises(UserError, match="data.channels=2 is invalid"):
         ImageFolderDataModule(path=str(root), channels=2)
 

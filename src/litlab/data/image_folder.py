@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # torchvision.io's formats, and BMP by Pillow
 SPLIT_FOLDERS = ("train", "val", "test")
 MAX_DEFAULT_SIZE = 64  # the default image_size: the most common size, at most this
+BAD_FILES = ("error", "skip")  # what a file that does not decode does: stop the run, or is left out
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -118,9 +119,13 @@ class ImageFolderDataModule(InMemoryDataModule):
         hflip: bool = False,
         translate: float = 0.0,
         rotate: float = 0.0,
+        bad_files: str = "error",
         **shared: Unpack[DataArgs],
     ) -> None:
         super().__init__(**shared)
+        if bad_files not in BAD_FILES:
+            raise UserError(f"data.bad_files={bad_files!r} is invalid; valid: {', '.join(BAD_FILES)}")
+        self.bad_files = bad_files
         if channels not in (None, 1, 3):
             raise UserError(f"data.channels={channels} is invalid: use 1 (gray), 3 (RGB) or null (as most files)")
         if image_size is not None and not (isinstance(image_size, int) and image_size >= 4):
@@ -128,6 +133,29 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.path, self.channels, self.image_size = Path(path).expanduser().absolute(), channels, image_size
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip, translate=translate, rotate=rotate)
         self._layout: dict[str, dict[str, list[Path]]] | None = None
+
+    def _decoded(self) -> dict[Path, torch.Tensor]:
+        """Every file decoded. Files that do not decode are one error listing them (data.bad_files=error),
+        or are left out of the layout with a warning (skip)."""
+        decoded, bad = {}, {}
+        for f in self.source_files():
+            try:
+                decoded[f] = decode(f)
+            except UserError as e:
+                bad[f] = str(e)
+        if not bad:
+            return decoded
+        shown = "; ".join(str(f) for f in list(bad)[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        if self.bad_files == "error":
+            raise UserError(
+                f"data.path: {len(bad)} file(s) are not readable images ({shown}); remove or replace them, or "
+                f"leave them out with data.bad_files=skip. The first: {next(iter(bad.values()))}"
+            )
+        log.warning("left out %d file(s) that are not readable images: %s", len(bad), shown)
+        assert self._layout is not None
+        layout = self._layout.items()
+        self._layout = {split: {c: [f for f in fs if f not in bad] for c, fs in cs.items()} for split, cs in layout}
+        return decoded
 
     @property
     def layout(self) -> dict[str, dict[str, list[Path]]]:
@@ -141,11 +169,12 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     @override
     def load(self) -> Arrays:
-        layout = self.layout
-        names = sorted({name for classes in layout.values() for name in classes})
+        names = sorted({name for classes in self.layout.values() for name in classes})
+        decoded = self._decoded()
+        layout = self.layout  # without the files left out (data.bad_files=skip)
         order = [s for s in ("all", *SPLIT_FOLDERS) if s in layout]  # train, val, test last: fixed splits
         files = [(f, names.index(c)) for s in order for c, fs in layout[s].items() for f in fs]
-        raw = [decode(f) for f, _ in files]
+        raw = [decoded[f] for f, _ in files]
         channels, size = most_common(raw, self.channels, self.image_size)
         x = torch.stack([conform(im, channels, size) for im in raw]).numpy()  # (N, C, H, W) uint8
         y = np.array([label for _, label in files], dtype=np.int64)
