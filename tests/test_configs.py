@@ -47,7 +47,7 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
         csv.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
         extra = [f"data.path={csv}", "data.target=y"]
     if group == "data" and option == "image_folder":
-        extra = [f"data.path={write_image_folder(tmp_path / 'pictures', per_class=20)}"]
+        extra = [f"data.path={write_image_folder(tmp_path / 'pictures', per_class=20)}", f"data.cache_dir={tmp_path}"]
     if group == "model":
         extra = [f"data={MODEL_DATA[option]}"]
     cfg = make_cfg(f"{group}={option}", *extra)

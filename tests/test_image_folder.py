@@ -1,5 +1,6 @@
 """data=image_folder: a user's own pictures in class folders, trained, evaluated and predicted."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -79,7 +80,8 @@ def test_bad_folders_and_files_are_one_line(tmp_path):
 
 def test_a_cnn_trains_on_the_folder_and_predicts_class_names_for_new_images(folder, tmp_path):
     run = tmp_path / "run"
-    metrics = train(compose_cfg(run, "model=cnn", "data=image_folder", f"data.path={folder}", "trainer.max_epochs=8"))
+    overrides = ["model=cnn", "data=image_folder", f"data.path={folder}", f"data.cache_dir={tmp_path / 'cache'}"]
+    metrics = train(compose_cfg(run, *overrides, "trainer.max_epochs=8"))
     assert metrics["test"]["test/acc"] >= 0.9
 
     cfg = compose_cfg(tmp_path / "eval", f"ckpt_path={run}", config_name="eval", shrink=False)
@@ -97,3 +99,24 @@ def test_a_cnn_trains_on_the_folder_and_predicts_class_names_for_new_images(fold
     assert set(frame.columns) >= {"pred_label", *(f"prob_{n}" for n in NAMES)}
     assert (frame["pred_label"] == "seven").mean() >= 0.8
     assert pd.read_csv(tmp_path / "predictions.csv")["pred_label"].tolist() == frame["pred_label"].tolist()
+
+
+def test_the_decoded_images_are_cached_and_a_changed_file_is_decoded_again(tmp_path, caplog):
+    root = write_image_folder(tmp_path / "pictures", per_class=20)
+    cache = tmp_path / "cache"
+    first = ImageFolderDataModule(path=str(root), cache_dir=str(cache))
+    x = first.arrays.x
+    assert len(list(cache.glob("*.npz"))) == 1 and not list(cache.glob("*.part"))  # written whole
+    with caplog.at_level("INFO"):
+        again = ImageFolderDataModule(path=str(root), cache_dir=str(cache))
+        np.testing.assert_array_equal(again.arrays.x, x)
+    assert "read from the cache" in caplog.text
+    assert again.fingerprint == first.fingerprint  # the cache changes nothing the checkpoint records
+    changed = sorted((root / "seven").glob("*.png"))[0]
+    write_png(torch.zeros(1, 8, 8, dtype=torch.uint8), str(changed))
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        fresh = ImageFolderDataModule(path=str(root), cache_dir=str(cache))
+        assert not np.array_equal(fresh.arrays.x, x)
+    assert "read from the cache" not in caplog.text and len(list(cache.glob("*.npz"))) == 2
+    assert ImageFolderDataModule(path=str(root), cache_dir=str(cache), image_size=6).spec.input_shape == (1, 6, 6)

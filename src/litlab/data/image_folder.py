@@ -4,7 +4,9 @@ folders, which then are the split. Decoded with torchvision's own decoders, conv
 number of channels and one size, and held in memory as uint8 like the built-in image sets."""
 
 import logging
+import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from torchvision.transforms.v2 import functional as TF
 from typing_extensions import Unpack, override
 
 from litlab.compat import decode_image_file
+from litlab.data import decode_cache, fingerprint
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
@@ -90,6 +93,14 @@ def conform(image: torch.Tensor, channels: int, size: tuple[int, int]) -> torch.
     return image.contiguous()
 
 
+def decoded_or_error(path: Path) -> torch.Tensor | str:
+    """decode(path), or why it failed (for one message about every bad file)."""
+    try:
+        return decode(path)
+    except UserError as e:
+        return str(e)
+
+
 def most_common(images: list[torch.Tensor], channels: int | None, size: int | None) -> tuple[int, tuple[int, int]]:
     """`channels` and `size` given, or what most images have (the size capped at MAX_DEFAULT_SIZE)."""
     if channels is None:
@@ -120,12 +131,13 @@ class ImageFolderDataModule(InMemoryDataModule):
         translate: float = 0.0,
         rotate: float = 0.0,
         bad_files: str = "error",
+        cache_dir: str | None = None,
         **shared: Unpack[DataArgs],
     ) -> None:
         super().__init__(**shared)
         if bad_files not in BAD_FILES:
             raise UserError(f"data.bad_files={bad_files!r} is invalid; valid: {', '.join(BAD_FILES)}")
-        self.bad_files = bad_files
+        self.bad_files, self.cache_dir = bad_files, cache_dir
         if channels not in (None, 1, 3):
             raise UserError(f"data.channels={channels} is invalid: use 1 (gray), 3 (RGB) or null (as most files)")
         if image_size is not None and not (isinstance(image_size, int) and image_size >= 4):
@@ -134,17 +146,25 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip, translate=translate, rotate=rotate)
         self._layout: dict[str, dict[str, list[Path]]] | None = None
 
-    def _decoded(self) -> dict[Path, torch.Tensor]:
-        """Every file decoded. Files that do not decode are one error listing them (data.bad_files=error),
-        or are left out of the layout with a warning (skip)."""
-        decoded, bad = {}, {}
-        for f in self.source_files():
-            try:
-                decoded[f] = decode(f)
-            except UserError as e:
-                bad[f] = str(e)
-        if not bad:
-            return decoded
+    def _decode_all(self, names: list[str], order: list[str]) -> dict[str, np.ndarray]:
+        """Every file decoded (in parallel threads), converted and resized: x (N, C, H, W) uint8, y (N,),
+        and the files they came from, relative to `path`, in split order. Files that do not decode are
+        one error listing them (data.bad_files=error), or are left out with a warning (skip)."""
+        files = [(f, names.index(c)) for s in order for c, fs in self.layout[s].items() for f in fs]
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            results = list(pool.map(decoded_or_error, [f for f, _ in files]))
+        bad = {f: r for (f, _), r in zip(files, results, strict=True) if isinstance(r, str)}
+        if bad:
+            self._report_bad(bad)
+        kept = [(f, label, r) for (f, label), r in zip(files, results, strict=True) if not isinstance(r, str)]
+        channels, size = most_common([r for _, _, r in kept], self.channels, self.image_size)
+        return {
+            "x": torch.stack([conform(r, channels, size) for _, _, r in kept]).numpy(),
+            "y": np.array([label for _, label, _ in kept], dtype=np.int64),
+            "files": np.array([str(f.relative_to(self.path)) for f, _, _ in kept]),
+        }
+
+    def _report_bad(self, bad: dict[Path, str]) -> None:
         shown = "; ".join(str(f) for f in list(bad)[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         if self.bad_files == "error":
             raise UserError(
@@ -152,10 +172,12 @@ class ImageFolderDataModule(InMemoryDataModule):
                 f"leave them out with data.bad_files=skip. The first: {next(iter(bad.values()))}"
             )
         log.warning("left out %d file(s) that are not readable images: %s", len(bad), shown)
-        assert self._layout is not None
-        layout = self._layout.items()
-        self._layout = {split: {c: [f for f in fs if f not in bad] for c, fs in cs.items()} for split, cs in layout}
-        return decoded
+
+    def _keep(self, files: np.ndarray) -> None:
+        """The layout restricted to `files` (relative paths): those left out are not trained on or fingerprinted."""
+        kept = {self.path / str(f) for f in files}
+        layout = self.layout.items()
+        self._layout = {split: {c: [f for f in fs if f in kept] for c, fs in cs.items()} for split, cs in layout}
 
     @property
     def layout(self) -> dict[str, dict[str, list[Path]]]:
@@ -170,14 +192,21 @@ class ImageFolderDataModule(InMemoryDataModule):
     @override
     def load(self) -> Arrays:
         names = sorted({name for classes in self.layout.values() for name in classes})
-        decoded = self._decoded()
-        layout = self.layout  # without the files left out (data.bad_files=skip)
-        order = [s for s in ("all", *SPLIT_FOLDERS) if s in layout]  # train, val, test last: fixed splits
-        files = [(f, names.index(c)) for s in order for c, fs in layout[s].items() for f in fs]
-        raw = [decoded[f] for f, _ in files]
-        channels, size = most_common(raw, self.channels, self.image_size)
-        x = torch.stack([conform(im, channels, size) for im in raw]).numpy()  # (N, C, H, W) uint8
-        y = np.array([label for _, label in files], dtype=np.int64)
+        order = [s for s in ("all", *SPLIT_FOLDERS) if s in self.layout]  # train, val, test last: fixed splits
+        every_file = fingerprint.of_files(self.source_files(), self.location_key)
+        settings = {"channels": self.channels, "image_size": self.image_size, "bad_files": self.bad_files}
+        cache = decode_cache.cache_file(self.cache_dir, every_file, settings) if self.cache_dir else None
+        decoded = decode_cache.read(cache) if cache is not None else None
+        if decoded is None:
+            decoded = self._decode_all(names, order)
+            if cache is not None:
+                decode_cache.write(cache, decoded)
+        else:
+            log.info("decoded images read from the cache %s (data.cache_dir)", cache)
+        self._keep(decoded["files"])
+        if len(decoded["files"]) == len(every_file["files"]):
+            self._fingerprint = every_file  # nothing left out: no second pass over the files
+        x, y, layout = decoded["x"], decoded["y"], self.layout
         sizes = {s: sum(len(fs) for fs in layout[s].values()) for s in order}
         if "all" not in layout:
             log.info("data.path holds %s: those folders are the split (data.split is not used)", ", ".join(sizes))
