@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from litlab.checkpoints.callbacks import best_checkpoint
 from litlab.checkpoints.resume import RandomState, check_resumable, requeued_checkpoint
 from litlab.compat import allow_fast_cuda_checks
 from litlab.data import InMemoryDataModule
+from litlab.data.check import data_report, summary_lines, warnings_for
 from litlab.errors import UserError
 from litlab.hydra_job import job_overrides
 from litlab.models import SupervisedModule
@@ -33,6 +35,8 @@ from litlab.sweeps.pruning import TrialPruning
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
+
+DATA_REPORT = "data_report.json"  # the data check's findings, in the run dir
 
 
 def check_seed(seed: object) -> int:
@@ -70,6 +74,25 @@ def record_config(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> None
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
 
+def record_data_check(datamodule: InMemoryDataModule, trainer: L.Trainer, output_dir: Path) -> None:
+    """The data check (litlab.data.check) before training: its lines in the log, its warnings,
+    data_report.json in the run dir (written whole) and the report in TensorBoard's Text tab."""
+    if not trainer.is_global_zero:
+        return
+    report = data_report(datamodule)
+    for line in summary_lines(report):
+        log.info("data: %s", line)
+    for warning in warnings_for(report):
+        log.warning("data: %s", warning)
+    text = json.dumps(report, indent=2)
+    partial = output_dir / f"{DATA_REPORT}.part"
+    partial.write_text(text)
+    os.replace(partial, output_dir / DATA_REPORT)
+    tensorboard_logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+    if tensorboard_logger is not None:
+        tensorboard_logger.experiment.add_text("data/report", f"```\n{text}\n```", global_step=0)
+
+
 def train(cfg: DictConfig) -> dict:
     """Run one training job described by `cfg`; return what it writes to metrics.json."""
     start = time.perf_counter()
@@ -87,6 +110,7 @@ def train(cfg: DictConfig) -> dict:
     if model.stepper is not None:
         check_trainer(trainer)
     record_config(cfg, trainer, output_dir)
+    record_data_check(datamodule, trainer, output_dir)
 
     with interrupts.recorded():
         fit_start = time.perf_counter()
