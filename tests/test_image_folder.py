@@ -7,14 +7,14 @@ import torch
 from omegaconf import open_dict
 from torchvision.io import write_jpeg, write_png
 
-from litlab.data import ImageFolderDataModule
+from litlab.data import ImageFolderDataModule, MNISTDataModule
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.run.evaluate import evaluate
 from litlab.run.predict import predict
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
-from tests.helpers.data_files import write_image_folder
+from tests.helpers.data_files import REAL_DATA_DIR, needs_real_mnist, write_image_folder
 
 NAMES = sorted(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 
@@ -120,3 +120,26 @@ def test_the_decoded_images_are_cached_and_a_changed_file_is_decoded_again(tmp_p
         assert not np.array_equal(fresh.arrays.x, x)
     assert "read from the cache" not in caplog.text and len(list(cache.glob("*.npz"))) == 2
     assert ImageFolderDataModule(path=str(root), cache_dir=str(cache), image_size=6).spec.input_shape == (1, 6, 6)
+
+
+@pytest.mark.slow
+@needs_real_mnist
+def test_mnist_written_as_png_files_trains_as_data_mnist_does(tmp_path):
+    """MNIST's 60,000 train and 10,000 test images as PNG files in train/ and test/ class folders:
+    experiment=mnist_fast on them reaches data=mnist's test accuracy, same model and seed, within 0.3 points."""
+    mnist = MNISTDataModule(data_dir=str(REAL_DATA_DIR), download=False).arrays
+    root = tmp_path / "mnist_png"
+    for i, (image, label) in enumerate(zip(mnist.x, mnist.y, strict=True)):
+        folder = root / ("test" if i >= len(mnist.y) - mnist.num_test else "train") / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_png(torch.as_tensor(image), str(folder / f"{i:05d}.png"))
+    common = ["experiment=mnist_fast", "seed=0", "extras.print_config=false", "logger=none"]
+    as_mnist = compose_cfg(tmp_path / "mnist", *common, f"paths.data_dir={REAL_DATA_DIR}", shrink=False)
+    as_files = compose_cfg(tmp_path / "files", *common, "data=image_folder", f"data.path={root}",
+                           f"data.cache_dir={tmp_path / 'cache'}", "data.batch_size=128", shrink=False)  # fmt: skip
+    for cfg in (as_mnist, as_files):
+        cfg.trainer.enable_progress_bar = False
+    files = train(as_files)
+    assert files["test"]["test/acc"] >= 0.985
+    assert abs(files["test"]["test/acc"] - train(as_mnist)["test"]["test/acc"]) <= 0.003
+    assert ImageFolderDataModule(path=str(root), cache_dir=str(tmp_path / "cache")).spec.input_shape == (1, 28, 28)

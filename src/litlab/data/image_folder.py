@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # torchvision.io's formats, and BMP by Pillow
 SPLIT_FOLDERS = ("train", "val", "test")
 MAX_DEFAULT_SIZE = 64  # the default image_size: the most common size, at most this
+OFFICIAL_TEST_SPLIT = (0.9, 0.1, 0.0)  # with DIR/test but no DIR/val: val is 10% of DIR/train
 BAD_FILES = ("error", "skip")  # what a file that does not decode does: stop the run, or is left out
 
 
@@ -134,6 +135,8 @@ class ImageFolderDataModule(InMemoryDataModule):
         cache_dir: str | None = None,
         **shared: Unpack[DataArgs],
     ) -> None:
+        if (Path(path).expanduser() / "test").is_dir():  # a given test set, as the built-in image sets have
+            self.official_test, self.default_split = True, OFFICIAL_TEST_SPLIT
         super().__init__(**shared)
         if bad_files not in BAD_FILES:
             raise UserError(f"data.bad_files={bad_files!r} is invalid; valid: {', '.join(BAD_FILES)}")
@@ -209,7 +212,8 @@ class ImageFolderDataModule(InMemoryDataModule):
         x, y, layout = decoded["x"], decoded["y"], self.layout
         sizes = {s: sum(len(fs) for fs in layout[s].values()) for s in order}
         if "all" not in layout:
-            log.info("data.path holds %s: those folders are the split (data.split is not used)", ", ".join(sizes))
+            how = "data.split is not used" if "val" in sizes else "val is data.split's share of train/"
+            log.info("data.path holds %s: those folders are the split (%s)", ", ".join(sizes), how)
         task = Task.BINARY if len(names) == 2 else Task.MULTICLASS
         return Arrays(
             x, y, task, InputKind.IMAGE, names, num_val=sizes.get("val", 0), num_test=sizes.get("test", 0)
