@@ -48,6 +48,11 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
         extra = [f"data.path={csv}", "data.target=y"]
     if group == "data" and option == "image_folder":
         extra = [f"data.path={write_image_folder(tmp_path / 'pictures', per_class=20)}", f"data.cache_dir={tmp_path}"]
+    if group == "data" and option == "image_csv":
+        root = write_image_folder(tmp_path / "pictures", per_class=20)
+        rows = [f"{f.relative_to(root)},{f.parent.name}\n" for f in sorted(root.rglob("*.png"))]
+        (root / "labels.csv").write_text("file,label\n" + "".join(rows))
+        extra = [f"data.path={root / 'labels.csv'}", "data.target=label", f"data.cache_dir={tmp_path}"]
     if group == "model":
         extra = [f"data={MODEL_DATA[option]}"]
     cfg = make_cfg(f"{group}={option}", *extra)

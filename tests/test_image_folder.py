@@ -7,7 +7,7 @@ import torch
 from omegaconf import open_dict
 from torchvision.io import write_jpeg, write_png
 
-from litlab.data import ImageFolderDataModule, MNISTDataModule
+from litlab.data import ImageCSVDataModule, ImageFolderDataModule, MNISTDataModule
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.run.evaluate import evaluate
@@ -143,3 +143,26 @@ def test_mnist_written_as_png_files_trains_as_data_mnist_does(tmp_path):
     assert files["test"]["test/acc"] >= 0.985
     assert abs(files["test"]["test/acc"] - train(as_mnist)["test"]["test/acc"]) <= 0.003
     assert ImageFolderDataModule(path=str(root), cache_dir=str(tmp_path / "cache")).spec.input_shape == (1, 28, 28)
+
+
+def test_image_csv_takes_labels_from_a_column_and_rows_from_the_file(tmp_path):
+    root = write_image_folder(tmp_path / "pictures", per_class=12)
+    files = sorted(root.rglob("*.png"))
+    parity = ["even" if NAMES.index(f.parent.name) % 2 == 0 else "odd" for f in files]
+    table = pd.DataFrame({"id": range(len(files)), "file": [str(f.relative_to(root)) for f in files], "kind": parity})
+    csv = root / "labels.csv"
+    table.to_csv(csv, index=False)
+    dm = ImageCSVDataModule(str(csv), target="kind", cache_dir=str(tmp_path / "cache"))
+    spec = dm.spec
+    assert spec.class_names == ("even", "odd") and spec.task.value == "binary" and spec.input_shape == (1, 8, 8)
+    for split in ("train", "val", "test"):  # row_indices are the CSV's data rows, labels as the file says
+        rows, y = dm.row_indices(split), dm.split_tensors(split).y
+        assert [parity[r] for r in rows] == [spec.class_names[int(i)] for i in y]
+    metrics = train(compose_cfg(tmp_path / "run", "data=image_csv", f"data.path={csv}", "data.target=kind",
+                                f"data.cache_dir={tmp_path / 'cache'}", "trainer.max_epochs=10"))  # fmt: skip
+    assert metrics["test"]["test/acc"] >= 0.8
+    with pytest.raises(UserError, match=r"data.image_column='picture' is not a column"):
+        ImageCSVDataModule(str(csv), target="kind", image_column="picture").load()
+    table.assign(file=table.file.str.replace(".png", ".jpg")).to_csv(csv, index=False)
+    with pytest.raises(UserError, match=r"image file\(s\) in column 'file' do not exist"):
+        ImageCSVDataModule(str(csv), target="kind").load()

@@ -3,6 +3,7 @@
 from litlab.data.arrays import Arrays
 from litlab.data.base import InMemoryDataModule
 from litlab.data.csv import CSVDataModule
+from litlab.data.image_csv import ImageCSVDataModule
 from litlab.data.image_folder import ImageFolderDataModule
 from litlab.data.images import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 from litlab.data.sklearn_sets import BreastCancerDataModule, DiabetesDataModule, DigitsDataModule
@@ -16,6 +17,7 @@ __all__ = [
     "DiabetesDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "ImageCSVDataModule",
     "ImageFolderDataModule",
     "InMemoryDataModule",
     "MNISTDataModule",

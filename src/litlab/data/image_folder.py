@@ -115,6 +115,19 @@ def most_common(images: list[torch.Tensor], channels: int | None, size: int | No
     return channels, (size, size)
 
 
+class ImageFolderArgs(DataArgs, total=False):
+    """What data=image_csv takes of ImageFolderDataModule's settings, besides the path."""
+
+    channels: int | None
+    image_size: int | None
+    crop_padding: int
+    hflip: bool
+    translate: float
+    rotate: float
+    bad_files: str
+    cache_dir: str | None
+
+
 class ImageFolderDataModule(InMemoryDataModule):
     """Pictures in class folders (see the module docstring). `channels`: 1 or 3 (default: what most
     files have); `image_size`: the side of the square every image is resized to (default: the most
@@ -164,7 +177,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         return {
             "x": torch.stack([conform(r, channels, size) for _, _, r in kept]).numpy(),
             "y": np.array([label for _, label, _ in kept], dtype=np.int64),
-            "files": np.array([str(f.relative_to(self.path)) for f, _, _ in kept]),
+            "files": np.array([str(f.relative_to(self.root)) for f, _, _ in kept]),
         }
 
     def _report_bad(self, bad: dict[Path, str]) -> None:
@@ -178,15 +191,25 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     def _keep(self, files: np.ndarray) -> None:
         """The layout restricted to `files` (relative paths): those left out are not trained on or fingerprinted."""
-        kept = {self.path / str(f) for f in files}
+        kept = {self.root / str(f) for f in files}
         layout = self.layout.items()
         self._layout = {split: {c: [f for f in fs if f in kept] for c, fs in cs.items()} for split, cs in layout}
 
     @property
+    def root(self) -> Path:
+        """The folder the image files' paths are relative to."""
+        return self.path
+
+    @property
     def layout(self) -> dict[str, dict[str, list[Path]]]:
+        """Split ('all', or train/val/test) -> class name -> image files."""
         if self._layout is None:
             self._layout = find_layout(self.path)
         return self._layout
+
+    def source_rows(self, files: list[Path]) -> np.ndarray | None:
+        """Where each of `files` stands in the data's own listing; None: in the layout's order."""
+        return None
 
     @override
     def source_files(self) -> list[Path]:
@@ -215,6 +238,9 @@ class ImageFolderDataModule(InMemoryDataModule):
             how = "data.split is not used" if "val" in sizes else "val is data.split's share of train/"
             log.info("data.path holds %s: those folders are the split (%s)", ", ".join(sizes), how)
         task = Task.BINARY if len(names) == 2 else Task.MULTICLASS
+        rows = self.source_rows([self.root / str(f) for f in decoded["files"]])
         return Arrays(
-            x, y, task, InputKind.IMAGE, names, num_val=sizes.get("val", 0), num_test=sizes.get("test", 0)
-        )
+            x, y, task, InputKind.IMAGE, names, num_val=sizes.get("val", 0), num_test=sizes.get("test", 0),
+            source_rows=rows,
+        )  # fmt: skip
+

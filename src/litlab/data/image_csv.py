@@ -1,0 +1,76 @@
+"""Pictures listed in a CSV file, with labels that are not folder names: data=image_csv."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typing_extensions import Unpack, override
+
+from litlab.data.csv import read_table
+from litlab.data.image_folder import IMAGE_SUFFIXES, ImageFolderArgs, ImageFolderDataModule
+from litlab.errors import UserError
+
+
+class ImageCSVDataModule(ImageFolderDataModule):
+    """Pictures listed in a CSV file: a column of image paths (relative to the CSV's folder) and a
+    label column, `target`, for labels that are not folder names. `image_column`: the paths' column
+    (default: the one whose values end in an image suffix). Decoding, sizes, augmentation and the
+    cache as for data=image_folder; `row` in test_predictions.csv is the CSV's data row."""
+
+    def __init__(
+        self,
+        path: str,
+        target: str,
+        image_column: str | None = None,
+        encoding: str = "utf-8",
+        delimiter: str | None = None,
+        **image: Unpack[ImageFolderArgs],
+    ) -> None:
+        if not Path(path).is_file():
+            raise UserError(f"data.path={path!r}: no such file. Give a CSV file with a column of image paths")
+        super().__init__(path, **image)
+        self.target, self.image_column, self.encoding, self.delimiter = target, image_column, encoding, delimiter
+        self._csv_rows: dict[Path, int] = {}
+
+    @property
+    @override
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    @override
+    def layout(self) -> dict[str, dict[str, list[Path]]]:
+        if self._layout is None:
+            table = read_table(str(self.path), self.encoding, delimiter=self.delimiter)
+            column = self._paths_column(table)
+            files = [self.root / str(p) for p in table[column]]
+            missing = [str(f) for f in files if not f.is_file()]
+            if missing:
+                raise UserError(
+                    f"data.path={str(self.path)!r}: {len(missing)} image file(s) in column {column!r} do not exist "
+                    f"(e.g. {missing[0]}); paths are relative to the CSV's folder"
+                )
+            labels = table[self.target].astype(str).str.strip()
+            self._csv_rows = {f: i for i, f in enumerate(files)}
+            self._layout = {"all": {name: [f for f, label in zip(files, labels, strict=True) if label == name]
+                                    for name in sorted(set(labels))}}  # fmt: skip
+        return self._layout
+
+    @override
+    def source_rows(self, files: list[Path]) -> np.ndarray | None:
+        return np.array([self._csv_rows[f] for f in files], dtype=np.int64)
+
+    def _paths_column(self, table: pd.DataFrame) -> str:
+        """`image_column`, or the column whose values all end in an image suffix; the target checked too."""
+        columns = list(table.columns)
+        if self.target not in columns:
+            raise UserError(f"data.target={self.target!r} is not a column of {self.path}; columns: {columns}")
+        if self.image_column is not None:
+            if self.image_column not in columns:
+                raise UserError(f"data.image_column={self.image_column!r} is not a column of {self.path}: {columns}")
+            return self.image_column
+        found = [c for c in columns if table[c].astype(str).str.lower().str.endswith(IMAGE_SUFFIXES).all()]
+        if not found:
+            suffixes = ", ".join(IMAGE_SUFFIXES)
+            raise UserError(f"{self.path}: no column holds image paths ({suffixes}); name it with data.image_column")
+        return found[0]
