@@ -27,9 +27,9 @@ def row_hashes(x: np.ndarray) -> np.ndarray:
         return (words * multipliers).sum(axis=1, dtype=np.uint64)
 
 
-def shared_rows(first: np.ndarray, second: np.ndarray) -> list[int]:
-    """Positions of the rows of `second` whose content is also a row of `first` (both (N, ...))."""
-    h1, h2 = row_hashes(first), row_hashes(second)
+def shared_rows(first: np.ndarray, second: np.ndarray, h1: np.ndarray, h2: np.ndarray) -> list[int]:
+    """Positions of the rows of `second` whose content is also a row of `first` (both (N, ...)),
+    given their row_hashes `h1` and `h2`."""
     candidates = np.flatnonzero(np.isin(h2, h1))
     if not len(candidates):
         return []
@@ -43,9 +43,10 @@ def duplicates_across(dm: InMemoryDataModule) -> dict[str, dict]:
     """For each pair of splits, the rows of the second whose content is also in the first,
     counted, with the first few as source rows."""
     arrays = {s: np.ascontiguousarray(dm.split_tensors(s).x.numpy()) for s in SPLITS}
+    hashes = {s: row_hashes(a) for s, a in arrays.items()}  # each split's once
     found = {}
     for first, second in combinations(SPLITS, 2):
-        shared = shared_rows(arrays[first], arrays[second])
+        shared = shared_rows(arrays[first], arrays[second], hashes[first], hashes[second])
         if shared:
             rows = dm.row_indices(second)[shared[:SHOWN]]
             found[f"{first}-{second}"] = {"rows": len(shared), f"{second}_rows": [int(r) for r in rows]}
