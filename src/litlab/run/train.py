@@ -113,12 +113,7 @@ def train(cfg: DictConfig) -> dict:
     record_data_check(datamodule, trainer, output_dir)
 
     with interrupts.recorded():
-        fit_start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
-        fit_time = time.perf_counter() - fit_start
-        pruned_at = trial.pruned_epoch if trial else None
-        # A pruned trial is not tested: its last validation is what the study saw.
-        val, test, best = test_best(trainer, model, datamodule) if pruned_at is None else last_validation(trainer)
+        val, test, best, pruned_at, fit_time = fit_and_test(trainer, model, datamodule, resume, trial)
 
     metrics = {
         **outcome(pruned_at, metric, val),
@@ -134,6 +129,21 @@ def train(cfg: DictConfig) -> dict:
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
     return metrics
+
+
+def fit_and_test(
+    trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule, resume: Path | None,
+    trial: TrialPruning | None,
+) -> tuple[dict, dict, str | None, int | None, float]:
+    """Fit, then the best checkpoint's val and test metrics: (val, test, best checkpoint, the epoch
+    the pruner stopped the trial at or None, seconds in trainer.fit)."""
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    fit_time = time.perf_counter() - start
+    pruned_at = trial.pruned_epoch if trial else None
+    # A pruned trial is not tested: its last validation is what the study saw.
+    val, test, best = test_best(trainer, model, datamodule) if pruned_at is None else last_validation(trainer)
+    return val, test, best, pruned_at, fit_time
 
 
 def run_facts(trainer: L.Trainer, model: SupervisedModule, start: float, fit_time: float) -> dict:
