@@ -163,6 +163,9 @@ def test_image_csv_takes_labels_from_a_column_and_rows_from_the_file(tmp_path):
     assert metrics["test"]["test/acc"] >= 0.8
     with pytest.raises(UserError, match=r"data.image_column='picture' is not a column"):
         ImageCSVDataModule(str(csv), target="kind", image_column="picture").load()
+    table.assign(kind=table.kind.where(table.index != 3, "  ")).to_csv(csv, index=False)
+    with pytest.raises(UserError, match=r"data.target='kind' is empty on 1 line\(s\) of .*labels.csv \(5\)"):
+        ImageCSVDataModule(str(csv), target="kind").load()
     table.assign(file=table.file.str.replace(".png", ".jpg")).to_csv(csv, index=False)
     with pytest.raises(UserError, match=r"image file\(s\) in column 'file' do not exist"):
         ImageCSVDataModule(str(csv), target="kind").load()

@@ -62,6 +62,17 @@ def read_table(
     return df
 
 
+def empty_cells(values: pd.Series) -> tuple[np.ndarray, str]:
+    """Which cells of a column read by read_table are missing or only spaces (N,), and the first of
+    their lines in the file, for a message ("5, 12"; line 1 is the header)."""
+    missing = values.isna().to_numpy()
+    if values.dtype == object:
+        missing |= (values.astype(str).str.strip() == "").to_numpy()
+    lines = [int(i) + 2 for i in np.flatnonzero(missing)]
+    shown = ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+    return missing, shown
+
+
 class CSVDataModule(InMemoryDataModule):
     """Features and target from a CSV file.
 
@@ -143,18 +154,15 @@ class CSVDataModule(InMemoryDataModule):
     def _without_missing_targets(self, df: pd.DataFrame) -> pd.DataFrame:
         """`df` without the rows whose target is empty or only spaces (data.missing_target=drop),
         or a UserError naming their lines (error, the default)."""
-        target = df[self.target]
-        missing = target.isna() | (target.astype(str).str.strip() == "") if target.dtype == object else target.isna()
+        missing, shown = empty_cells(df[self.target])
         if not missing.any():
             return df
-        lines = [int(i) + 2 for i in np.flatnonzero(missing.to_numpy())]  # line 1 is the header
-        shown = ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
         if self.missing_target == "error":
             raise UserError(
-                f"data.target={self.target!r} is empty on {len(lines)} line(s) of {self.path} ({shown}); fill them, "
+                f"data.target={self.target!r} is empty on {missing.sum()} line(s) of {self.path} ({shown}); fill them, "
                 "or leave those rows out with data.missing_target=drop"
             )
-        log.warning("left out %d row(s) without a %r value (lines %s)", len(lines), self.target, shown)
+        log.warning("left out %d row(s) without a %r value (lines %s)", missing.sum(), self.target, shown)
         return df[~missing]
 
     def _select_columns(self, df: pd.DataFrame) -> pd.DataFrame:

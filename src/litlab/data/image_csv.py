@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from typing_extensions import Unpack, override
 
-from litlab.data.csv import read_table
+from litlab.data.csv import empty_cells, read_table
 from litlab.data.image_folder import IMAGE_SUFFIXES, ImageFolderArgs, ImageFolderDataModule
 from litlab.errors import UserError
 
@@ -43,6 +43,13 @@ class ImageCSVDataModule(ImageFolderDataModule):
         if self._layout is None:
             table = read_table(str(self.path), self.encoding, delimiter=self.delimiter)
             column = self._paths_column(table)
+            for key, name in (("data.target", self.target), ("data.image_column", column)):
+                empty, shown = empty_cells(table[name])
+                if empty.any():  # an empty label would be a class of its own
+                    raise UserError(
+                        f"{key}={name!r} is empty on {empty.sum()} line(s) of {self.path} ({shown}); fill them or "
+                        "remove those rows"
+                    )
             files = [self.root / str(p) for p in table[column]]
             missing = [str(f) for f in files if not f.is_file()]
             if missing:
