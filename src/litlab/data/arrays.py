@@ -14,7 +14,9 @@ from litlab.task import Task
 class Arrays:
     """A whole dataset as loaded from its source, before splitting."""
 
-    x: np.ndarray  # (N, F) tabular, or (N, C, H, W) images (uint8 pixels are kept as uint8)
+    # (N, F) tabular, or (N, C, H, W) images (uint8 pixels are kept as uint8); None: the images stay in
+    # their files and are decoded batch by batch (the streamed path), and `streamed_shape` is one's shape.
+    x: np.ndarray | None
     y: np.ndarray  # (N,) class ids 0..C-1, or float targets for regression
     task: Task
     kind: InputKind  # what one row of x is: the loader says so, nothing guesses it from x's shape
@@ -27,6 +29,7 @@ class Arrays:
     # which of them were one-hot encoded into feature_names; predict.py encodes new rows alike.
     input_columns: list[str] | None = None
     categorical_columns: list[str] | None = field(default_factory=list)
+    streamed_shape: tuple[int, ...] | None = None  # (C, H, W) of one decoded image, where x is None
 
     def __post_init__(self) -> None:
         # Plain str, not numpy.str_: checkpoints must load with torch.load(weights_only=True).
@@ -36,15 +39,29 @@ class Arrays:
         self.class_names, self.feature_names = plain(self.class_names), plain(self.feature_names)
         self.input_columns = plain(self.input_columns) or self.feature_names
         self.categorical_columns = plain(self.categorical_columns) or []
-        if self.x.ndim != 1 + self.kind.dims:  # a loader's bug, not the user's
-            raise ValueError(f"Arrays: {self.kind} data needs x of {1 + self.kind.dims} dims, not {self.x.shape}")
+        if (self.x is None) == (self.streamed_shape is None):  # a loader's bug, not the user's
+            raise ValueError("Arrays: give x, or streamed_shape for images that stay in their files")
+        if len(self.input_shape) != self.kind.dims:
+            raise ValueError(f"Arrays: {self.kind} data needs inputs of {self.kind.dims} dims, not {self.input_shape}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One input's shape: (F,) or (C, H, W)."""
+        return tuple(self.x.shape[1:]) if self.x is not None else tuple(self.streamed_shape or ())
+
+    @property
+    def held(self) -> np.ndarray:
+        """x, for code that needs the inputs in memory; a DataModule's bug to ask where they are streamed."""
+        if self.x is None:
+            raise ValueError("Arrays.held: the inputs are streamed from their files (data.in_memory=false)")
+        return self.x
 
     @property
     def pixel_max(self) -> float | None:
-        """Images only: the brightest value the pixels can take (255 for uint8 images)."""
+        """Images only: the brightest value the pixels can take (255 for uint8 images; files decode to uint8)."""
         if self.kind is not InputKind.IMAGE:
             return None
-        return 255.0 if self.x.dtype == np.uint8 else float(self.x.max())
+        return 255.0 if self.x is None or self.x.dtype == np.uint8 else float(self.x.max())
 
 
 def checked(a: Arrays, name: str, official_test: bool) -> Arrays:
@@ -52,7 +69,8 @@ def checked(a: Arrays, name: str, official_test: bool) -> Arrays:
     `name`: the DataModule, for the error."""
     if official_test and not a.num_test:
         raise ValueError(f"{name}.load() gave no official test rows (Arrays.num_test)")
-    bad = ~np.isfinite(a.x) if np.issubdtype(a.x.dtype, np.floating) else np.zeros(1, dtype=bool)
+    x = a.x if a.x is not None else np.zeros((0, 1), dtype=np.uint8)  # streamed: decoded pixels are finite
+    bad = ~np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else np.zeros(1, dtype=bool)
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
         where = ""
@@ -87,7 +105,7 @@ def describe(a: Arrays, train_y: torch.Tensor, target_name: str) -> DataSpec:
     return DataSpec(
         task=a.task,
         kind=a.kind,
-        input_shape=tuple(a.x.shape[1:]),
+        input_shape=a.input_shape,
         class_names=tuple(a.class_names) if a.task.is_classification and a.class_names else None,
         target_name=target_name,
         train_size=len(train_y),

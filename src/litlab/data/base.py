@@ -1,7 +1,7 @@
 """The in-memory DataModule every dataset builds on: split, scaling, fast batches, checkpointed state."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +13,8 @@ from typing_extensions import TypedDict, override
 from litlab.data import fingerprint
 from litlab.data.arrays import Arrays, checked, describe
 from litlab.data.augment import BatchAugment
-from litlab.data.batches import TensorBatches
-from litlab.data.scaling import Scaler
+from litlab.data.batches import EpochBatches, OrderArgs, TensorBatches, Transform
+from litlab.data.scaling import Moments, Scaler
 from litlab.data.spec import DataSpec
 from litlab.data.splits import Splitter, checked_split
 from litlab.errors import UserError
@@ -95,11 +95,11 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self.scaler = Scaler(scaling)
         self._on_device: dict[tuple[str, torch.device, bool], Split] = {}  # (split, device, scaled)
         self._arrays: Arrays | None = None
-        self._splits: dict[str, Split] | None = None
+        self._splits: dict[str, Split] = {}
         self._rows: dict[str, np.ndarray] = {}
         self._spec: DataSpec | None = None
         self._fingerprint: dict | None = None
-        self._train_batches: TensorBatches | None = None
+        self._train_batches: EpochBatches | None = None
         self._train_resume_at: tuple[int, int] | None = None  # a checkpoint's, for the next train loader
         self.save_hyperparameters()
 
@@ -118,7 +118,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     def spec(self) -> DataSpec:
         """What the rest of litlab knows of this data (litlab.data.spec), decided once."""
         if self._spec is None:
-            self._spec = describe(self.arrays, self.split_tensors("train").y, self.target_name)
+            self._spec = describe(self.arrays, self.split_labels("train"), self.target_name)
         return self._spec
 
     @property
@@ -141,28 +141,23 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             self._fingerprint = (
                 fingerprint.of_files(files, self.location_key)
                 if files
-                else fingerprint.of_arrays(self.arrays.x, self.arrays.y)
+                else fingerprint.of_arrays(self.arrays.held, self.arrays.y)
             )
         return self._fingerprint
 
     # --- Lightning hooks ----------------------------------------------------------------
     @override
     def setup(self, stage: str | None = None) -> None:
-        if self._splits is not None:
+        if self._rows:
             return
-        a = self.arrays
-        train_idx, val_idx, test_idx = self._split_indices(a.y)
-        y_dtype = torch.long if a.task.is_classification else torch.float32
-        x = torch.as_tensor(a.x)
-        if x.dtype != torch.uint8:  # uint8 pixels stay 4x smaller; batches are scaled to float
-            x = x.float()
-        y = torch.as_tensor(a.y, dtype=y_dtype)
-        self._splits = {
-            name: Split(x[idx], y[idx]) for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
-        }
+        train_idx, val_idx, test_idx = self._split_indices(self.arrays.y)
         self._rows = {"train": train_idx, "val": val_idx, "test": test_idx}
         if not self.scaler.fitted:  # a checkpoint may already have restored it
-            self.scaler.fit(self._splits["train"].x, a.kind)
+            self.scaler.fit_moments(self.train_moments(), self.arrays.kind)
+
+    def train_moments(self) -> Moments:
+        """What the scaler is fitted to: the train split's statistics."""
+        return Moments.of(self.split_tensors("train").x, self.arrays.kind)
 
     def row_indices(self, name: str) -> np.ndarray:
         """Which rows of the source data (e.g. of the CSV file's data rows) make up split `name`."""
@@ -170,24 +165,39 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         rows = self.arrays.source_rows
         return self._rows[name] if rows is None else rows[self._rows[name]]
 
-    def split_tensors(self, name: str) -> Split:
-        """The raw (unscaled) tensors of one split: 'train', 'val' or 'test'."""
+    def split_labels(self, name: str) -> torch.Tensor:
+        """The targets of one split: 'train', 'val' or 'test'. (N,) class ids (long) or float targets."""
         self.setup()
-        assert self._splits is not None  # setup() made them
+        dtype = torch.long if self.task.is_classification else torch.float32
+        return torch.as_tensor(self.arrays.y[self._rows[name]], dtype=dtype)
+
+    def split_tensors(self, name: str) -> Split:
+        """The raw (unscaled) inputs and targets of one split, held in memory."""
+        if name not in self._splits:
+            self.setup()
+            x = torch.as_tensor(self.arrays.held[self._rows[name]])
+            if x.dtype != torch.uint8:  # uint8 pixels stay 4x smaller; batches are scaled to float
+                x = x.float()
+            self._splits[name] = Split(x, self.split_labels(name))
         return self._splits[name]
 
+    def contents(self, name: str) -> np.ndarray:
+        """What identifies each row's content in split `name`, for finding rows shared between splits:
+        the row itself, (N, ...)."""
+        return np.ascontiguousarray(self.split_tensors(name).x.numpy())
+
     @override
-    def train_dataloader(self) -> TensorBatches:
+    def train_dataloader(self) -> EpochBatches:
         self._train_batches = self._batches("train", shuffle=True)
         self._train_batches.resume_at, self._train_resume_at = self._train_resume_at, None  # used once
         return self._train_batches
 
     @override
-    def val_dataloader(self) -> TensorBatches:
+    def val_dataloader(self) -> EpochBatches:
         return self._batches("val", shuffle=False)
 
     @override
-    def test_dataloader(self) -> TensorBatches:
+    def test_dataloader(self) -> EpochBatches:
         return self._batches("test", shuffle=False)
 
     @override
@@ -229,30 +239,30 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         return x.to(device), y.to(device)
 
     # --- internals ----------------------------------------------------------------------
-    def _batches(self, name: str, shuffle: bool) -> TensorBatches:
+    def _batches(self, name: str, shuffle: bool) -> EpochBatches:
         storage, compute = self._placement()
-        augment = self.augment if name == "train" and self.augment is not None and self.augment.active else None
         s = self._stored(name, storage)
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = self.scaler
-        if augment is not None:  # on raw pixels, so that what a crop or shift moves in is black
-            transform = lambda x: self.scaler(augment(x))  # noqa: E731
-        elif storage == compute and self._prescaled_fits():  # scaled once, not per batch
+        transform: Transform | None = self._transform(name)
+        if transform is self.scaler and storage == compute and self._prescaled_fits():  # scaled once, not per batch
             s, transform = self._stored(name, storage, scaled=True), None
-        trainer = self.trainer
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         size = len(s.x) if self.batch_size == "full" else int(self.batch_size)
-        return TensorBatches(
-            s.x,
-            s.y,
-            size,
-            shuffle=shuffle,
-            transform=transform,
-            device=compute,
-            seed=self.seed,
-            epoch=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
-            rank=rank,
-            world_size=world_size,
-        )
+        return TensorBatches(s.x, s.y, size, shuffle, transform, compute, **self._order())
+
+    def _transform(self, name: str) -> Transform:
+        """What a batch of split `name` goes through on the model's device: scaling, after augmentation
+        for train batches (on raw pixels, so that what a crop or shift moves in is black)."""
+        augment = self.augment if name == "train" and self.augment is not None and self.augment.active else None
+        if augment is None:
+            return self.scaler
+        return lambda x: self.scaler(augment(x))
+
+    def _order(self) -> OrderArgs:
+        """How the epochs' orders are seeded and sharded: the trainer's epoch, rank and world size."""
+        trainer = self.trainer
+        if trainer is None:
+            return OrderArgs(seed=self.seed)
+        return OrderArgs(seed=self.seed, epoch=lambda: trainer.current_epoch, rank=trainer.global_rank,
+                         world_size=trainer.world_size)  # fmt: skip
 
     def _stored(self, name: str, storage: torch.device, scaled: bool = False) -> Split:
         """Split `name` on `storage`, raw or scaled, made once per device and not per epoch."""
@@ -270,7 +280,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         """Whether float32 copies of all splits fit in PRESCALED_BYTES. Scaling per batch costs
         three ops a step (to float, shift, divide): on CPU more than the indexing that cuts the
         batch. Data on another device than the model stays raw: uint8 crosses to the GPU 4x smaller."""
-        return self.arrays.x.size * 4 <= PRESCALED_BYTES
+        return self.arrays.held.size * 4 <= PRESCALED_BYTES
 
     def _placement(self) -> tuple[torch.device, torch.device]:
         """(where the split tensors live, where batches are delivered: the model's device)."""

@@ -42,7 +42,7 @@ def shared_rows(first: np.ndarray, second: np.ndarray, h1: np.ndarray, h2: np.nd
 def duplicates_across(dm: InMemoryDataModule) -> dict[str, dict]:
     """For each pair of splits, the rows of the second whose content is also in the first,
     counted, with the first few as source rows."""
-    arrays = {s: np.ascontiguousarray(dm.split_tensors(s).x.numpy()) for s in SPLITS}
+    arrays = {s: dm.contents(s) for s in SPLITS}
     hashes = {s: row_hashes(a) for s, a in arrays.items()}  # each split's once
     found = {}
     for first, second in combinations(SPLITS, 2):
@@ -58,20 +58,20 @@ def constant_columns(dm: InMemoryDataModule) -> list[str]:
     columns = dm.spec.columns
     if dm.spec.kind is not InputKind.TABLE or columns is None:
         return []
-    x = dm.arrays.x  # (N, F)
+    x = dm.arrays.held  # (N, F)
     return [name for j, name in enumerate(columns.features) if np.all(x[:, j] == x[0, j])]
 
 
 def rows_per_class(dm: InMemoryDataModule, split: str) -> dict[str, int]:
     names = dm.spec.class_names or ()
-    counts = np.bincount(dm.split_tensors(split).y.numpy(), minlength=len(names))
+    counts = np.bincount(dm.split_labels(split).numpy(), minlength=len(names))
     return dict(zip(names, counts.tolist(), strict=True))
 
 
 def data_report(dm: InMemoryDataModule) -> dict:
     """What the data check found (see the module docstring), as plain values."""
     spec = dm.spec
-    report: dict = {"rows": {s: len(dm.split_tensors(s).y) for s in SPLITS}}
+    report: dict = {"rows": {s: len(dm.split_labels(s)) for s in SPLITS}}
     if spec.task.is_classification:
         per_class = {s: rows_per_class(dm, s) for s in SPLITS}
         counts = list(per_class["train"].values())

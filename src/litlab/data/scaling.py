@@ -1,11 +1,41 @@
 """Feature scaling fitted on the train split, applied per batch, saved in the checkpoint."""
 
+from dataclasses import dataclass
+
 import torch
 
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
 
 SCALINGS = ("standard", "minmax", "none")
+
+
+@dataclass(frozen=True)
+class Moments:
+    """What every scaling needs of some rows, per feature (tables) or per channel (images): the count,
+    mean, sum of squared deviations from the mean (m2), min and max, in float64. Images decoded one
+    at a time (the streamed path) give one per image, and `pooled` combines them into the split's
+    exactly as `of` measures a split held in memory. (F,) or (C,) tensors."""
+
+    count: int
+    mean: torch.Tensor
+    m2: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+
+    @classmethod
+    def of(cls, x: torch.Tensor, kind: InputKind) -> "Moments":
+        """x: (N, F) features or (N, C, H, W) images, as `kind` says."""
+        x = x.double().movedim(1, 0).flatten(1)  # (F or C, values)
+        mean = x.mean(1)
+        return cls(x.shape[1], mean, ((x - mean[:, None]) ** 2).sum(1), x.amin(1), x.amax(1))
+
+    @classmethod
+    def pooled(cls, count: int, mean: torch.Tensor, m2: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> "Moments":
+        """The moments of N images together, given each one's (N, C) statistics over `count` pixels."""
+        pooled_mean = mean.mean(0)
+        between = count * ((mean - pooled_mean) ** 2).sum(0)  # Chan et al.'s term for equal-sized parts
+        return cls(count * len(mean), pooled_mean, m2.sum(0) + between, low.amin(0), high.amax(0))
 
 
 class Scaler:
@@ -28,18 +58,21 @@ class Scaler:
 
     def fit(self, x: torch.Tensor, kind: InputKind) -> "Scaler":
         """x: (N, F) features or (N, C, H, W) images, as `kind` says."""
-        x = x.double()
-        dims = [0] if kind is InputKind.TABLE else [0, 2, 3]  # all but the feature/channel dim
+        return self.fit_moments(Moments.of(x, kind), kind)
+
+    def fit_moments(self, m: Moments, kind: InputKind) -> "Scaler":
+        """Fitted to the train split's moments `m`."""
         if self.method == "standard":
-            shift, scale = x.mean(dims, keepdim=True), x.std(dims, keepdim=True)
+            shift, scale = m.mean, (m.m2 / (m.count - 1)).sqrt()  # the sample std, as torch.std
         elif self.method == "minmax":
-            shift = x.amin(dims, keepdim=True)
-            scale = x.amax(dims, keepdim=True) - shift
+            shift, scale = m.low, m.high - m.low
         else:
             shift, scale = torch.zeros(1), torch.ones(1)
         # A constant feature carries no information; leave it centred instead of dividing by 0.
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-        self.shift, self.scale = shift[0].float(), scale[0].float()  # drop the batch dim: (F,) or (C, 1, 1)
+        if kind is InputKind.IMAGE and self.method != "none":  # (C, 1, 1): broadcast over (B, C, H, W)
+            shift, scale = shift[:, None, None], scale[:, None, None]
+        self.shift, self.scale = shift.float(), scale.float()
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
