@@ -31,8 +31,10 @@ class Moments:
         return cls(x.shape[1], mean, ((x - mean[:, None]) ** 2).sum(1), x.amin(1), x.amax(1))
 
     @classmethod
-    def pooled(cls, count: int, mean: torch.Tensor, m2: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> "Moments":
-        """The moments of N images together, given each one's (N, C) statistics over `count` pixels."""
+    def pooled(cls, count: int, stats: torch.Tensor) -> "Moments":
+        """The moments of N images together, given each one's (N, C, 4) statistics over `count` pixels:
+        mean, m2, min and max per channel (image_files.pixel_stats)."""
+        mean, m2, low, high = stats.double().unbind(-1)  # each (N, C)
         pooled_mean = mean.mean(0)
         between = count * ((mean - pooled_mean) ** 2).sum(0)  # Chan et al.'s term for equal-sized parts
         return cls(count * len(mean), pooled_mean, m2.sum(0) + between, low.amin(0), high.amax(0))
