@@ -101,7 +101,10 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._fingerprint: dict | None = None
         self._train_batches: EpochBatches | None = None
         self._train_resume_at: tuple[int, int] | None = None  # a checkpoint's, for the next train loader
-        self.save_hyperparameters()
+        # Kept in the checkpoint (evaluate.py rebuilds the data from them), not merged into the logger's
+        # hparams: Lightning refuses a name both sides use with other values (data.channels and the
+        # CNN's channels), and litlab writes TensorBoard's hparams itself (review.tensorboard).
+        self.save_hyperparameters(logger=False)
 
     @abstractmethod
     def load(self) -> Arrays:

@@ -7,7 +7,8 @@ import pandas as pd
 from typing_extensions import Unpack, override
 
 from litlab.data.csv import empty_cells, read_table
-from litlab.data.image_folder import IMAGE_SUFFIXES, ImageFolderArgs, ImageFolderDataModule
+from litlab.data.image_files import IMAGE_SUFFIXES
+from litlab.data.image_folder import ImageFolderArgs, ImageFolderDataModule
 from litlab.errors import UserError
 
 

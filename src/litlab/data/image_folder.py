@@ -1,118 +1,45 @@
 """Your own pictures: `DIR/<class>/*.png|jpg|...`, one folder per class (class names sorted, as
 torchvision's ImageFolder sorts them), or `DIR/train`, `DIR/val`, `DIR/test` each holding class
 folders, which then are the split. Decoded with torchvision's own decoders, converted to one
-number of channels and one size, and held in memory as uint8 like the built-in image sets."""
+number of channels and one size, then held in memory as uint8 like the built-in image sets when
+they fit under data.memory_budget_gb, or else streamed from the files by DataLoader workers."""
 
 import logging
 import os
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from torchvision.transforms.v2 import functional as TF
 from typing_extensions import Unpack, override
 
-from litlab.compat import decode_image_file
 from litlab.data import decode_cache, fingerprint
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
+from litlab.data.batches import EpochBatches
+from litlab.data.image_files import SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
+from litlab.data.scaling import Moments
 from litlab.data.spec import InputKind
+from litlab.data.streamed import FileBatches, ImageFiles
 from litlab.errors import UserError
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # torchvision.io's formats, and BMP by Pillow
-SPLIT_FOLDERS = ("train", "val", "test")
-MAX_DEFAULT_SIZE = 64  # the default image_size: the most common size, at most this
 OFFICIAL_TEST_SPLIT = (0.9, 0.1, 0.0)  # with DIR/test but no DIR/val: val is 10% of DIR/train
 BAD_FILES = ("error", "skip")  # what a file that does not decode does: stop the run, or is left out
+IN_MEMORY = ("auto", True, False)
+MAX_WORKERS = 8  # data.num_workers=null: one per CPU core, at most this many
 
 
-def image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def class_folders(root: Path) -> dict[str, list[Path]]:
-    """Class name -> its image files, for every sub-folder of `root`, in sorted order."""
-    classes = {d.name: image_files(d) for d in sorted(root.iterdir()) if d.is_dir()}
-    empty = [name for name, files in classes.items() if not files]
-    if empty:
-        raise UserError(
-            f"data.path={str(root)!r}: the class folder(s) {empty} hold no image files ({', '.join(IMAGE_SUFFIXES)}); "
-            "add images or remove the folder"
-        )
-    return classes
-
-
-def find_layout(root: Path) -> dict[str, dict[str, list[Path]]]:
-    """Split name ('all', or train/val/test) -> class name -> files."""
-    if not root.is_dir():
-        raise UserError(f"data.path={str(root)!r} is not a folder; give a folder with one sub-folder per class")
-    if (root / "train").is_dir():
-        layout = {s: class_folders(root / s) for s in SPLIT_FOLDERS if (root / s).is_dir()}
-        if "test" not in layout:
-            raise UserError(f"data.path={str(root)!r} has train/ but no test/ folder; add test/ (val/ is optional)")
-        return layout
-    layout = {"all": class_folders(root)}
-    if len(layout["all"]) < 2:
-        raise UserError(
-            f"data.path={str(root)!r} holds {len(layout['all'])} class folder(s); give one sub-folder per class, "
-            "at least 2 (DIR/cat/*.jpg, DIR/dog/*.jpg)"
-        )
-    return layout
-
-
-def decode(path: Path, key: str = "data.path") -> torch.Tensor:
-    """The image at `path` as stored: (C, H, W) uint8, C = 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA).
-    torchvision's decoders; BMP, which they do not read, through Pillow. `key`: the setting, for errors."""
-    try:
-        if path.suffix.lower() == ".bmp":
-            with Image.open(path) as opened:
-                rgb = opened.mode not in ("L", "1", "I;16")
-                return torch.as_tensor(np.asarray(opened.convert("RGB" if rgb else "L"))).reshape(
-                    opened.height, opened.width, -1
-                ).permute(2, 0, 1).contiguous()
-        return decode_image_file(str(path))
-    except (RuntimeError, ValueError, OSError) as e:
-        raise UserError(f"{key}: {path} is not a readable image ({e}); remove or replace it") from None
-
-
-def conform(image: torch.Tensor, channels: int, size: tuple[int, int]) -> torch.Tensor:
-    """`image` (C, H, W) uint8 with `channels` (1 or 3) channels and (H, W) = `size`."""
-    image = image[:3] if image.shape[0] == 4 else image[:1] if image.shape[0] == 2 else image  # drop alpha
-    if channels == 1 and image.shape[0] == 3:
-        image = TF.rgb_to_grayscale(image)
-    elif channels == 3 and image.shape[0] == 1:
-        image = image.expand(3, -1, -1)
-    if tuple(image.shape[1:]) != size:
-        image = TF.resize(image, list(size), antialias=True)
-    return image.contiguous()
-
-
-def decoded_or_error(path: Path) -> torch.Tensor | str:
-    """decode(path), or why it failed (for one message about every bad file)."""
-    try:
-        return decode(path)
-    except UserError as e:
-        return str(e)
-
-
-def most_common(images: list[torch.Tensor], channels: int | None, size: int | None) -> tuple[int, tuple[int, int]]:
-    """`channels` and `size` given, or what most images have (the size capped at MAX_DEFAULT_SIZE)."""
-    if channels is None:
-        channels = Counter(1 if im.shape[0] <= 2 else 3 for im in images).most_common(1)[0][0]
-    if size is None:
-        h, w = Counter(tuple(im.shape[1:]) for im in images).most_common(1)[0][0]
-        side = min(max(h, w), MAX_DEFAULT_SIZE)
-        log.info("images resized to %dx%d, the most common size (capped at %d); data.image_size=N sets it",
-                 side, side, MAX_DEFAULT_SIZE)  # fmt: skip
-        return channels, (side, side)
-    return channels, (size, size)
+def physical_memory_gb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 class ImageFolderArgs(DataArgs, total=False):
@@ -126,12 +53,18 @@ class ImageFolderArgs(DataArgs, total=False):
     rotate: float
     bad_files: str
     cache_dir: str | None
+    in_memory: str | bool
+    memory_budget_gb: float | None
+    num_workers: int | None
 
 
 class ImageFolderDataModule(InMemoryDataModule):
     """Pictures in class folders (see the module docstring). `channels`: 1 or 3 (default: what most
     files have); `image_size`: the side of the square every image is resized to (default: the most
-    common size, at most 64). Augmentation of train batches as for the built-in image sets."""
+    common size, at most 64). `in_memory`: auto (held in memory when the decoded uint8 pixels fit in
+    `memory_budget_gb`, default a quarter of this machine's memory), true, or false (streamed from the
+    files by `num_workers` DataLoader workers, default one per core, at most 8). Augmentation of train
+    batches as for the built-in image sets, on either path."""
 
     location_key = "data.path"
 
@@ -146,36 +79,118 @@ class ImageFolderDataModule(InMemoryDataModule):
         rotate: float = 0.0,
         bad_files: str = "error",
         cache_dir: str | None = None,
+        in_memory: str | bool = "auto",
+        memory_budget_gb: float | None = None,
+        num_workers: int | None = None,
         **shared: Unpack[DataArgs],
     ) -> None:
         if (Path(path).expanduser() / "test").is_dir():  # a given test set, as the built-in image sets have
             self.official_test, self.default_split = True, OFFICIAL_TEST_SPLIT
         super().__init__(**shared)
+        self._check_settings(channels, image_size, bad_files, in_memory, memory_budget_gb, num_workers)
+        self.bad_files, self.cache_dir, self.in_memory = bad_files, cache_dir, in_memory
+        self.memory_budget_gb = physical_memory_gb() / 4 if memory_budget_gb is None else memory_budget_gb
+        self.num_workers = min(cpu_cores(), MAX_WORKERS) if num_workers is None else num_workers
+        self.path, self.channels, self.image_size = Path(path).expanduser().absolute(), channels, image_size
+        self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip, translate=translate, rotate=rotate)
+        self._layout: dict[str, dict[str, list[Path]]] | None = None
+        self._files: list[Path] = []  # the streamed path's files, in the rows' order
+        self._stats: np.ndarray | None = None  # ... and each one's pixel_stats, (N, C, 4)
+
+    @staticmethod
+    def _check_settings(
+        channels: int | None,
+        image_size: int | None,
+        bad_files: str,
+        in_memory: str | bool,
+        memory_budget_gb: float | None,
+        num_workers: int | None,
+    ) -> None:
         if bad_files not in BAD_FILES:
             raise UserError(f"data.bad_files={bad_files!r} is invalid; valid: {', '.join(BAD_FILES)}")
-        self.bad_files, self.cache_dir = bad_files, cache_dir
         if channels not in (None, 1, 3):
             raise UserError(f"data.channels={channels} is invalid: use 1 (gray), 3 (RGB) or null (as most files)")
         if image_size is not None and not (isinstance(image_size, int) and image_size >= 4):
             raise UserError(f"data.image_size={image_size!r} is invalid: give a side in pixels >= 4, e.g. 32, or null")
-        self.path, self.channels, self.image_size = Path(path).expanduser().absolute(), channels, image_size
-        self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip, translate=translate, rotate=rotate)
-        self._layout: dict[str, dict[str, list[Path]]] | None = None
+        if in_memory not in IN_MEMORY or isinstance(in_memory, int) and not isinstance(in_memory, bool):
+            raise UserError(f"data.in_memory={in_memory!r} is invalid; valid: auto, true (held in memory), "
+                            "false (streamed from the files)")  # fmt: skip
+        if memory_budget_gb is not None and not memory_budget_gb > 0:
+            raise UserError(f"data.memory_budget_gb={memory_budget_gb} is invalid: give a size in GB > 0, or null")
+        if num_workers is not None and not (isinstance(num_workers, int) and num_workers >= 0):
+            raise UserError(f"data.num_workers={num_workers!r} is invalid: give 0 (decode in the main process) "
+                            "or more worker processes, or null (one per core)")  # fmt: skip
 
-    def _decode_all(self, names: list[str], order: list[str]) -> dict[str, np.ndarray]:
-        """Every file decoded (in parallel threads), converted and resized: x (N, C, H, W) uint8, y (N,),
-        and the files they came from, relative to `path`, in split order. Files that do not decode are
-        one error listing them (data.bad_files=error), or are left out with a warning (skip)."""
+    # --- loading ------------------------------------------------------------------------
+    @override
+    def load(self) -> Arrays:
+        names = sorted({name for classes in self.layout.values() for name in classes})
+        order = [s for s in ("all", *SPLIT_FOLDERS) if s in self.layout]  # train, val, test last: fixed splits
         files = [(f, names.index(c)) for s in order for c, fs in self.layout[s].items() for f in fs]
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            results = list(pool.map(decoded_or_error, [f for f, _ in files]))
+        channels, size = probe([f for f, _ in files], self.channels, self.image_size, cpu_cores())
+        held = self._held(len(files), channels, size)
+        every_file = fingerprint.of_files(self.source_files(), self.location_key)
+        decoded = self._decoded(files, every_file, channels, size, held)
+        self._keep(decoded["files"])
+        if len(decoded["files"]) == len(every_file["files"]):
+            self._fingerprint = every_file  # nothing left out: no second pass over the files
+        sizes = {s: sum(len(fs) for fs in self.layout[s].values()) for s in order}
+        if "all" not in self.layout:
+            how = "data.split is not used" if "val" in sizes else "val is data.split's share of train/"
+            log.info("data.path holds %s: those folders are the split (%s)", ", ".join(sizes), how)
+        kept = [self.root / str(f) for f in decoded["files"]]
+        if not held:
+            self._files, self._stats = kept, decoded["stats"]
+        return Arrays(
+            decoded["x"] if held else None, decoded["y"], Task.BINARY if len(names) == 2 else Task.MULTICLASS,
+            InputKind.IMAGE, names, num_val=sizes.get("val", 0), num_test=sizes.get("test", 0),
+            source_rows=self.source_rows(kept), streamed_shape=None if held else (channels, *size),
+        )  # fmt: skip
+
+    def _held(self, n: int, channels: int, size: tuple[int, int]) -> bool:
+        """Whether the decoded images are held in memory (data.in_memory), and the log line that says so."""
+        need_gb = n * channels * size[0] * size[1] / 2**30  # uint8
+        held = need_gb <= self.memory_budget_gb if self.in_memory == "auto" else bool(self.in_memory)
+        how = "data.in_memory=auto" if self.in_memory == "auto" else f"data.in_memory={str(self.in_memory).lower()}"
+        where = "held in memory" if held else f"streamed from the files by {self.num_workers} DataLoader worker(s)"
+        log.info("%d images of %dx%dx%d: %.1f MB decoded, budget %.1f GB (data.memory_budget_gb): %s (%s)",
+                 n, channels, *size, need_gb * 1024, self.memory_budget_gb, where, how)  # fmt: skip
+        return held
+
+    def _decoded(self, files: list[tuple[Path, int]], every_file: dict, channels: int, size: tuple[int, int],
+                 held: bool) -> dict[str, np.ndarray]:  # fmt: skip
+        """_decode_all's result, from the cache where an earlier run left it."""
+        settings = {"channels": channels, "size": list(size), "bad_files": self.bad_files, "held": held}
+        cache = decode_cache.cache_file(self.cache_dir, every_file, settings) if self.cache_dir else None
+        decoded = decode_cache.read(cache) if cache is not None else None
+        if decoded is not None:
+            log.info("decoded images read from the cache %s (data.cache_dir)", cache)
+            return decoded
+        decoded = self._decode_all(files, channels, size, held)
+        if cache is not None:
+            decode_cache.write(cache, decoded)
+        return decoded
+
+    def _decode_all(self, files: list[tuple[Path, int]], channels: int, size: tuple[int, int],
+                    held: bool) -> dict[str, np.ndarray]:  # fmt: skip
+        """Every file decoded (in parallel threads), converted and resized; y (N,) and the files they
+        came from, relative to `path`, in split order; and x (N, C, H, W) uint8 when `held`, else each
+        image's pixel_stats (N, C, 4), the pixels let go. Files that do not decode are one error listing
+        them (data.bad_files=error), or are left out with a warning (skip)."""
+
+        def prepare(path: Path) -> torch.Tensor | np.ndarray | str:
+            image = prepared_or_error(path, channels, size)
+            return image if held or isinstance(image, str) else pixel_stats(image)
+
+        with ThreadPoolExecutor(max_workers=cpu_cores()) as pool:
+            results = list(pool.map(prepare, [f for f, _ in files]))
         bad = {f: r for (f, _), r in zip(files, results, strict=True) if isinstance(r, str)}
         if bad:
             self._report_bad(bad)
         kept = [(f, label, r) for (f, label), r in zip(files, results, strict=True) if not isinstance(r, str)]
-        channels, size = most_common([r for _, _, r in kept], self.channels, self.image_size)
+        pixels = [torch.as_tensor(r) for _, _, r in kept]
         return {
-            "x": torch.stack([conform(r, channels, size) for _, _, r in kept]).numpy(),
+            "x" if held else "stats": torch.stack(pixels).numpy(),
             "y": np.array([label for _, label, _ in kept], dtype=np.int64),
             "files": np.array([str(f.relative_to(self.root)) for f, _, _ in kept]),
         }
@@ -215,32 +230,36 @@ class ImageFolderDataModule(InMemoryDataModule):
     def source_files(self) -> list[Path]:
         return [f for classes in self.layout.values() for files in classes.values() for f in files]
 
-    @override
-    def load(self) -> Arrays:
-        names = sorted({name for classes in self.layout.values() for name in classes})
-        order = [s for s in ("all", *SPLIT_FOLDERS) if s in self.layout]  # train, val, test last: fixed splits
-        every_file = fingerprint.of_files(self.source_files(), self.location_key)
-        settings = {"channels": self.channels, "image_size": self.image_size, "bad_files": self.bad_files}
-        cache = decode_cache.cache_file(self.cache_dir, every_file, settings) if self.cache_dir else None
-        decoded = decode_cache.read(cache) if cache is not None else None
-        if decoded is None:
-            decoded = self._decode_all(names, order)
-            if cache is not None:
-                decode_cache.write(cache, decoded)
-        else:
-            log.info("decoded images read from the cache %s (data.cache_dir)", cache)
-        self._keep(decoded["files"])
-        if len(decoded["files"]) == len(every_file["files"]):
-            self._fingerprint = every_file  # nothing left out: no second pass over the files
-        x, y, layout = decoded["x"], decoded["y"], self.layout
-        sizes = {s: sum(len(fs) for fs in layout[s].values()) for s in order}
-        if "all" not in layout:
-            how = "data.split is not used" if "val" in sizes else "val is data.split's share of train/"
-            log.info("data.path holds %s: those folders are the split (%s)", ", ".join(sizes), how)
-        task = Task.BINARY if len(names) == 2 else Task.MULTICLASS
-        rows = self.source_rows([self.root / str(f) for f in decoded["files"]])
-        return Arrays(
-            x, y, task, InputKind.IMAGE, names, num_val=sizes.get("val", 0), num_test=sizes.get("test", 0),
-            source_rows=rows,
-        )  # fmt: skip
+    # --- the streamed path --------------------------------------------------------------
+    @property
+    def streamed(self) -> bool:
+        """Whether the images stay in their files (data.in_memory), decided by load()."""
+        return self.arrays.x is None
 
+    @override
+    def train_moments(self) -> Moments:
+        if not self.streamed:
+            return super().train_moments()
+        assert self._stats is not None  # load() kept them with the files
+        _, h, w = self.arrays.input_shape
+        return Moments.pooled(h * w, torch.as_tensor(self._stats[self._rows["train"]]))
+
+    @override
+    def contents(self, name: str) -> np.ndarray:
+        """Held in memory: the decoded pixels. Streamed: each file's sha256 (from the fingerprint)."""
+        if not self.streamed:
+            return super().contents(name)
+        self.setup()
+        digests = {Path(f["path"]): f["sha256"] for f in self.fingerprint["files"]}
+        return np.array([digests[self._files[i]] for i in self._rows[name]], dtype="S64")[:, None]  # (N, 1)
+
+    @override
+    def _batches(self, name: str, shuffle: bool) -> EpochBatches:
+        if not self.streamed:
+            return super()._batches(name, shuffle)
+        _, compute = self._placement()
+        rows = self._rows[name]
+        channels, h, w = self.arrays.input_shape
+        files = ImageFiles([self._files[i] for i in rows], self.split_labels(name), channels, (h, w))
+        size = len(files) if self.batch_size == "full" else int(self.batch_size)
+        return FileBatches(files, size, shuffle, self._transform(name), compute, self.num_workers, **self._order())

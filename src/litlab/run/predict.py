@@ -11,7 +11,7 @@ import torch
 from litlab.checkpoints import store
 from litlab.compat import datamodule_state
 from litlab.data.csv import read_table
-from litlab.data.image_folder import IMAGE_SUFFIXES, conform, decode, image_files
+from litlab.data.image_files import IMAGE_SUFFIXES, conform, decode, image_files
 from litlab.data.scaling import Scaler
 from litlab.data.spec import Columns, DataSpec, InputKind, from_datamodule_state
 from litlab.errors import UserError
