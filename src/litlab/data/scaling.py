@@ -8,6 +8,7 @@ from litlab.data.spec import InputKind
 from litlab.errors import UserError
 
 SCALINGS = ("standard", "minmax", "none")
+CHUNK = 1 << 22  # values measured at once by Moments.of: 32 MB as float64
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,33 @@ class Moments:
 
     @classmethod
     def of(cls, x: torch.Tensor, kind: InputKind) -> "Moments":
-        """x: (N, F) features or (N, C, H, W) images, as `kind` says."""
-        x = x.double().movedim(1, 0).flatten(1)  # (F or C, values)
-        mean = x.mean(1)
-        return cls(x.shape[1], mean, ((x - mean[:, None]) ** 2).sum(1), x.amin(1), x.amax(1))
+        """x: (N, F) features or (N, C, H, W) images, as `kind` says; measured CHUNK values at a time,
+        so that the float64 copies stay small whatever the size of x."""
+        rows = max(1, CHUNK // max(1, x[0].numel()))
+        parts = [cls.of_chunk(chunk) for chunk in x.split(rows)]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
+
+    @classmethod
+    def of_chunk(cls, x: torch.Tensor) -> "Moments":
+        values = x.movedim(1, 0).flatten(1).double()  # (F or C, values): one float64 copy, reused in place
+        mean, low, high = values.mean(1), values.amin(1), values.amax(1)
+        m2 = values.sub_(mean[:, None]).square_().sum(1)
+        return cls(values.shape[1], mean, m2, low, high)
+
+    def __add__(self, other: "Moments") -> "Moments":
+        """The moments of both sets of values together (Chan et al.'s parallel update)."""
+        n = self.count + other.count
+        delta = other.mean - self.mean
+        return Moments(
+            n,
+            self.mean + delta * other.count / n,
+            self.m2 + other.m2 + delta**2 * self.count * other.count / n,
+            torch.minimum(self.low, other.low),
+            torch.maximum(self.high, other.high),
+        )
 
     @classmethod
     def pooled(cls, count: int, stats: torch.Tensor) -> "Moments":
