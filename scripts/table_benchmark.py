@@ -14,12 +14,10 @@ with min and max.
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,16 +46,27 @@ def write_table(rows: int, columns: int, path: Path) -> Path:
     return path
 
 
+# Started by `measured` to start the command: a process's peak memory (ru_maxrss) begins at the size
+# of the process it was forked from, so the command is forked from this small one, not the benchmark.
+PEAK_OF_CHILD = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+open(sys.argv[1], "w").write(f"{usage.ru_maxrss} {time.perf_counter() - start}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def measured(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak memory in MB, stdout) of `cmd` as a child process (os.wait4's own rusage)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{cmd} failed with exit code {proc.returncode}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, out
+    """(wall seconds, peak memory in MB, stdout) of `cmd` as a child process."""
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        proc = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, peak.name, *cmd], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+        if proc.returncode:
+            raise SystemExit(f"{cmd} failed with exit code {proc.returncode}")
+        kb, seconds = peak.read().split()
+        return float(seconds), int(kb) / 1024, proc.stdout
 
 
 def run_litlab(table: Path, run_dir: Path) -> tuple[float, float, float]:

@@ -1,6 +1,8 @@
 """data.in_memory=false: pictures streamed from their files by DataLoader workers give the in-memory
 path's batches, shard under DDP as DistributedSampler does, and resume mid-epoch after kill -9."""
 
+import json
+import math
 import shutil
 import signal
 import subprocess
@@ -21,6 +23,7 @@ from litlab.run.predict import predict
 from litlab.run.train import train
 from tests.helpers.config import ROOT, SHRINK, compose_cfg
 from tests.helpers.data_files import write_image_folder
+from tests.helpers.processes import run_script
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,16 @@ def test_kill_9_mid_epoch_and_resume_on_the_streamed_path_ends_as_an_uninterrupt
     for key in weights[0]:
         torch.testing.assert_close(weights[1][key], weights[0][key], rtol=1e-5, atol=1e-6, msg=key)
     assert resumed["test"] == pytest.approx(whole["test"], rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.slow  # two Lightning processes, each with a DataLoader worker
+def test_ddp_on_two_cpu_ranks_streams_each_rank_its_shard(folder, tmp_path):
+    run_dir = tmp_path / "run"
+    shrink = [o for o in SHRINK if not o.startswith("trainer=")]
+    run_script("train.py", *shrink, *streamed_run(folder, tmp_path), "trainer=ddp", "trainer.devices=2",
+               "trainer.accelerator=cpu", f"hydra.run.dir={run_dir}")  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    train_rows, batch = 1257, 64  # 70% of the 1797 digits, the default batch size
+    assert metrics["world_size"] == 2 and metrics["steps"] == 3 * math.ceil(math.ceil(train_rows / 2) / batch)
+    assert metrics["test"]["test/acc"] >= 0.9
+    assert (run_dir / "train_ddp_process_1.log").exists()  # a second rank really ran
