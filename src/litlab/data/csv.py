@@ -130,7 +130,7 @@ class CSVDataModule(InMemoryDataModule):
         y_raw = df.pop(self.target)
         categorical = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
         warn_about_columns(df, categorical)
-        features = pd.get_dummies(df, columns=categorical, dtype="float32")
+        features = pd.get_dummies(df, columns=categorical, dtype="float32") if categorical else df  # no copy
         columns: dict[str, Any] = {
             "input_columns": list(df.columns),
             "categorical_columns": categorical,
