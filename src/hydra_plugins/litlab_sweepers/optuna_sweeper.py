@@ -28,6 +28,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from typing_extensions import override
 
+from litlab import files
 from litlab.errors import UserError, exit_on_user_error
 from litlab.sweeps.study import make_pruner, open_storage
 
@@ -260,5 +261,5 @@ class OptunaSweeper(Sweeper):
             "study_name": study.study_name,
             "storage": self.storage,
         }
-        OmegaConf.save(OmegaConf.create(best_yaml), self.sweep_dir / "best.yaml")
+        files.write_with(self.sweep_dir / "best.yaml", lambda path: OmegaConf.save(OmegaConf.create(best_yaml), path))
         log.info("best %s = %s with %s (written to best.yaml)", best_yaml["metric"], best.value, overrides)

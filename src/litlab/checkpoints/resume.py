@@ -13,6 +13,7 @@ from typing_extensions import override
 from litlab.checkpoints import store
 from litlab.compat import global_rank
 from litlab.errors import UserError
+from litlab.hydra_job import in_multirun
 
 
 class RandomState(L.Callback):
@@ -81,5 +82,26 @@ def requeued_checkpoint(output_dir: Path) -> Path | None:
         return None
     if global_rank() == 0 and record.exists():
         record.rename(kept)
+    last = output_dir / store.CHECKPOINTS / store.LAST
+    return last if last.is_file() else None
+
+
+def rerun_checkpoint(output_dir: Path) -> Path | None:
+    """A sweep's job run again in its own dir (the same `-m` command on the same hydra.sweep.dir;
+    the sweeper keeps the jobs that finished, litlab.sweeps.plan): one that was interrupted, failed
+    or killed resumes from its last.ckpt (None: it starts again). Rank 0 keeps the attempt's record
+    as metrics_before_rerun_<N>.json."""
+    if not in_multirun():
+        return None
+    record = output_dir / store.RECORD
+    if global_rank() == 0 and record.exists():
+        try:
+            status = json.loads(record.read_text()).get("status")
+        except (ValueError, AttributeError):
+            status = None  # unreadable: not a finished run
+        if status in ("completed", "pruned"):
+            return None  # a finished run: start_run refuses to overwrite it
+        attempt = 1 + len(list(output_dir.glob("metrics_before_rerun_*.json")))
+        record.rename(output_dir / f"metrics_before_rerun_{attempt}.json")
     last = output_dir / store.CHECKPOINTS / store.LAST
     return last if last.is_file() else None

@@ -7,10 +7,11 @@ the same folder, then a rename, so a crash never leaves a truncated cache under 
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
+
+from litlab import files
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,8 @@ def read(path: Path) -> dict[str, np.ndarray] | None:
 def write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """`arrays` saved at `path`, whole or not at all. A cache that cannot be written (a read-only or
     full disk) costs the next run a decode, nothing more: a warning, and training goes on."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "wb") as f:
+        with files.written_whole(path) as temporary, open(temporary, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]  # mypy cannot rule out a key named allow_pickle
-        os.replace(partial, path)
-    except OSError as e:
-        partial.unlink(missing_ok=True)
+    except OSError as e:  # DiskFull included
         log.warning("decode cache not written to %s (%s); the next run decodes again", path, e)

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 from typing_extensions import Unpack
 
+from litlab.checkpoints.io import WholeCheckpointIO
 from litlab.compat import NoProfiler
 from litlab.data import InMemoryDataModule
 from litlab.data.spec import DataSpec, InputKind
@@ -165,7 +166,13 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Train
     # Lightning's own summary lists the metric modules too: NetSummary replaces it.
     profiler = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}  # debug=profiler sets one
     return build(
-        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, enable_model_summary=False, **profiler
+        cfg.trainer,
+        "trainer",
+        callbacks=callbacks,
+        logger=loggers or False,
+        enable_model_summary=False,
+        plugins=[WholeCheckpointIO()],  # checkpoints written whole: a full disk leaves no truncated one
+        **profiler,
     )
 
 

@@ -1,7 +1,6 @@
 """Re-run the test stage from a checkpoint alone: model, data and preprocessing all come from it,
 and the data must be the data it was trained on (litlab.data.fingerprint)."""
 
-import json
 import logging
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from litlab import files
 from litlab.checkpoints import store
 from litlab.checkpoints.store import recorded_class
 from litlab.compat import datamodule_state
@@ -73,7 +73,7 @@ def evaluate(cfg: DictConfig) -> dict:
     outputs = torch.cat([b for b in batches if isinstance(b, torch.Tensor)])  # (N, C) or (N,)
     frame = outputs_frame(outputs.cpu(), datamodule.spec)
     frame.insert(0, "row", datamodule.row_indices("test"))
-    frame.to_csv(output_dir / "test_predictions.csv", index=False)
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    files.write_with(output_dir / "test_predictions.csv", lambda path: frame.to_csv(path, index=False))
+    files.write_json(output_dir / "metrics.json", metrics)
     log.info("metrics written to %s", output_dir / "metrics.json")
     return metrics

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from litlab import files
 from litlab.checkpoints import store
 from litlab.compat import datamodule_state
 from litlab.data.csv import read_table
@@ -129,7 +130,6 @@ def predict(ckpt_path: str, input: str, output: str, log_dir: str = "logs") -> p
     model, spec, scaler = load_for_inference(store.resolve(ckpt_path, log_dir, prefer="best"))
     x, ids = read_inputs(input, spec)
     frame = pd.concat([ids, predict_frame(model, spec, scaler, x)], axis=1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    files.write_with(out, lambda path: frame.to_csv(path, index=False))
     log.info("%d predictions written to %s", len(frame), out)
     return frame

@@ -10,7 +10,6 @@ An interrupted job (SIGINT, SIGTERM: litlab.run.interrupts) leaves `status: inte
 epochs it completed and its checkpoints, and exits with 128 + the signal's number.
 """
 
-import json
 import logging
 import os
 import shlex
@@ -24,9 +23,11 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from litlab import files
 from litlab.checkpoints import store
 from litlab.compat import global_rank
 from litlab.errors import UserError, exit_with, wants_traceback
+from litlab.files import DiskFull, disk_full, is_disk_full
 from litlab.hydra_job import in_multirun, job_overrides
 from litlab.run.interrupts import Interrupted, signals_raise
 
@@ -46,19 +47,15 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
         record_interrupt(cfg, stop, time.perf_counter() - start)
         raise SystemExit(stop.exit_code) from None
     except Exception as e:
-        error = f"{type(e).__name__}: {e}"
+        failure = disk_full(e) if is_disk_full(e) and not isinstance(e, DiskFull) else e
+        error = f"{type(failure).__name__}: {failure}"
         if global_rank() == 0:
-            record(
-                Path(cfg.paths.output_dir),
-                status="failed",
-                error=error,
-                traceback=traceback.format_exc(),
-                wall_time_s=time.perf_counter() - start,
-            )
-            note_in_sweep_log("failed", error)
-        if isinstance(e, UserError) and not in_multirun() and not wants_traceback(cfg.extras.traceback):
-            exit_with(e)
+            record_failure(Path(cfg.paths.output_dir), error, time.perf_counter() - start)
+        if isinstance(failure, UserError) and not in_multirun() and not wants_traceback(cfg.extras.traceback):
+            exit_with(failure)
         log.error("job failed: %s", error)
+        if failure is not e:
+            raise failure from e
         raise
     if global_rank() == 0:
         value = metrics.get("optimized_metric")
@@ -67,6 +64,15 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
             detail = f"at epoch {metrics.get('pruned_at_epoch')}"
         note_in_sweep_log(metrics.get("status", "completed"), detail)
     return metrics
+
+
+def record_failure(output_dir: Path, error: str, wall_time_s: float) -> None:
+    """metrics.json with `status: failed` and a sweep.log line, where the disk still takes them."""
+    try:
+        record(output_dir, status="failed", error=error, traceback=traceback.format_exc(), wall_time_s=wall_time_s)
+        note_in_sweep_log("failed", error)
+    except (OSError, DiskFull) as e:  # a full disk: the error itself is what the user sees
+        log.warning("the failure could not be recorded in %s: %s", output_dir, e)
 
 
 def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> None:
@@ -104,10 +110,9 @@ def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) 
     path = output_dir / "metrics.json"
     if path.exists():  # the error says so; keep that run's record
         return
-    output_dir.mkdir(parents=True, exist_ok=True)
     entry = {"status": status, **fields, "wall_time_s": round(wall_time_s, 3), "overrides": job_overrides(),
              "environment": where_it_ran()}  # fmt: skip
-    path.write_text(json.dumps(entry, indent=2))
+    files.write_json(path, entry)
 
 
 # What a cluster or launcher told the job about where it runs.
@@ -127,7 +132,4 @@ def note_in_sweep_log(status: str, detail: str) -> None:
         return
     hc = HydraConfig.get()
     line = f"{datetime.now():%Y-%m-%d %H:%M:%S} job {hc.job.num} {status} [{' '.join(job_overrides())}] {detail}"
-    sweep_dir = Path(hc.sweep.dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    with open(sweep_dir / SWEEP_LOG, "a") as f:  # one short append per job: safe with parallel launchers
-        f.write(line.replace("\n", " ") + "\n")
+    files.append_line(Path(hc.sweep.dir) / SWEEP_LOG, line)  # whole, under a lock: parallel jobs append

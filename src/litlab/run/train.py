@@ -3,7 +3,6 @@
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -11,9 +10,10 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from litlab import files
 from litlab.checkpoints import store
 from litlab.checkpoints.callbacks import best_checkpoint
-from litlab.checkpoints.resume import RandomState, check_resumable, requeued_checkpoint
+from litlab.checkpoints.resume import RandomState, check_resumable, requeued_checkpoint, rerun_checkpoint
 from litlab.compat import allow_fast_cuda_checks
 from litlab.data import InMemoryDataModule
 from litlab.data.check import data_report, summary_lines, warnings_for
@@ -47,12 +47,12 @@ def check_seed(seed: object) -> int:
 
 def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     """Seed everything and check the run dir holds no finished run; return the run dir and the
-    checkpoint to resume from: `ckpt_path`'s, or for a requeued SLURM job the one its interrupted
-    attempt left in the run dir."""
+    checkpoint to resume from: `ckpt_path`'s, or for a requeued SLURM job or a sweep's job run
+    again the one its interrupted attempt left in the run dir."""
     allow_fast_cuda_checks()
     L.seed_everything(check_seed(cfg.seed), workers=True, verbose=False)  # config.yaml records it
     output_dir = Path(cfg.paths.output_dir)
-    requeued = requeued_checkpoint(output_dir)
+    requeued = requeued_checkpoint(output_dir) or rerun_checkpoint(output_dir)
     if requeued is None and (output_dir / "metrics.json").exists():
         raise UserError(
             f"paths.output_dir={str(output_dir)!r} already holds a finished run; give each run a new dir "
@@ -70,8 +70,7 @@ def record_config(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> None
         return
     if cfg.extras.print_config:
         print_config_summary(cfg, str(output_dir / "config.yaml"))
-    output_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+    files.write_with(output_dir / "config.yaml", lambda path: OmegaConf.save(cfg, path, resolve=True))
 
 
 def record_data_check(datamodule: InMemoryDataModule, trainer: L.Trainer, output_dir: Path) -> None:
@@ -85,9 +84,7 @@ def record_data_check(datamodule: InMemoryDataModule, trainer: L.Trainer, output
     for warning in warnings_for(report):
         log.warning("data: %s", warning)
     text = json.dumps(report, indent=2)
-    partial = output_dir / f"{DATA_REPORT}.part"
-    partial.write_text(text)
-    os.replace(partial, output_dir / DATA_REPORT)
+    files.write_text(output_dir / DATA_REPORT, text)
     tensorboard_logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
     if tensorboard_logger is not None:
         tensorboard_logger.experiment.add_text("data/report", f"```\n{text}\n```", global_step=0)
@@ -162,7 +159,7 @@ def run_facts(trainer: L.Trainer, model: SupervisedModule, start: float, fit_tim
 
 def write_metrics(output_dir: Path, metrics: dict) -> None:
     """metrics.json, then the result on the console, last."""
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    files.write_json(output_dir / "metrics.json", metrics)
     log.info("metrics written to %s", output_dir / "metrics.json")
     tensorboard_root = str(Path(metrics["tensorboard"]).parent) if metrics.get("tensorboard") else None
     print_result(metrics, str(output_dir), tensorboard_root)

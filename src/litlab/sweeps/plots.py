@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from litlab import files
+
 
 class Report(Protocol):
     """What the plots read of a sweep report (litlab.sweeps.report.SweepReport): no import of it here."""
@@ -86,7 +88,7 @@ def metric_vs_param(report: Report, done: pd.DataFrame, param: str) -> Path:
     ax.grid(alpha=0.3)
     path = report.sweep_dir / f"metric_vs_{param}.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    files.write_with(path, lambda p: fig.savefig(p, dpi=110, format="png"))  # the temporary name has no .png
     plt.close(fig)
     return path
 
@@ -138,7 +140,7 @@ def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
     ax.set_title(f"{report.monitor} by {rows} and {cols}\n({mean}red: best in its row)", fontsize=9)
     path = report.sweep_dir / "heatmap.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    files.write_with(path, lambda p: fig.savefig(p, dpi=110, format="png"))  # the temporary name has no .png
     plt.close(fig)
     return path
 
@@ -182,6 +184,6 @@ def val_curves(report: Report, best: pd.DataFrame) -> Path | None:
     ax.grid(alpha=0.3)
     path = report.sweep_dir / "val_curves.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    files.write_with(path, lambda p: fig.savefig(p, dpi=110, format="png"))  # the temporary name has no .png
     plt.close(fig)
     return path

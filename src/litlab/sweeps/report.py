@@ -15,8 +15,10 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from litlab import files
 from litlab.errors import UserError
 from litlab.hydra_job import parse_overrides
+from litlab.sweeps.plan import read_plan
 
 # Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
 REPLICATE_KEYS = ("seed", "data.fold")
@@ -45,6 +47,13 @@ def read_job(job_dir: Path) -> dict:
         "wall_time_s": m.get("wall_time_s"),
         "error": m.get("error") or interrupt_note(m) or prune_note(m),
     }
+
+
+def planned_job(job: str, overrides: list[str]) -> dict:
+    """A row for a job of the sweep's plan that never started (litlab.sweeps.plan)."""
+    params = {k: v for k, v in parse_overrides(overrides).items() if not k.startswith(NOT_PARAMS)}
+    return {"job": job, "status": "not started", "params": params, "metrics": {}, "monitor": None, "mode": None,
+            "wall_time_s": None, "error": f"never started: {' '.join(overrides)}"}  # fmt: skip
 
 
 def interrupt_note(m: dict) -> str:
@@ -85,12 +94,16 @@ class SweepReport:
         if not sweep_dir.is_dir():
             raise UserError(f"{sweep_dir}: no such dir; give the dir of a multirun or an Optuna sweep")
         dirs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists() or (p / ".hydra").is_dir()]
-        if not dirs:
+        plan = read_plan(sweep_dir)
+        if not dirs and not plan:
             raise UserError(
                 f"{sweep_dir} holds no job dirs (subdirs with metrics.json or .hydra/); give the dir of a "
                 "multirun or an Optuna sweep, e.g. logs/train/multiruns/<date>"
             )
-        records = [read_job(d) for d in sorted(dirs, key=lambda p: _natural(p.name))]
+        records = [read_job(d) for d in dirs]
+        seen = {r["job"] for r in records}
+        records += [planned_job(job, overrides) for job, overrides in plan.items() if job not in seen]
+        records.sort(key=lambda r: _natural(r["job"]))
         all_params = [k for r in records for k in r["params"]]
         keys = list(dict.fromkeys(all_params))
         values = {k: {r["params"].get(k) for r in records} for k in keys}
@@ -161,14 +174,14 @@ class SweepReport:
         from litlab.sweeps.plots import write_plots  # matplotlib only when writing
 
         out = [self.sweep_dir / "report.csv"]
-        self.jobs.to_csv(out[0], index=False)
+        files.write_with(out[0], lambda path: self.jobs.to_csv(path, index=False))
         grouped = self.grouped()
         if grouped is not None:
             out.append(self.sweep_dir / "report_grouped.csv")
-            grouped.to_csv(out[-1], index=False)
+            files.write_with(out[-1], lambda path: grouped.to_csv(path, index=False))
         plots = write_plots(self)
         md = self.sweep_dir / "report.md"
-        md.write_text(self.markdown(grouped, plots))
+        files.write_text(md, self.markdown(grouped, plots))
         if show:
             self.print(grouped)
         return [*out, md, *plots]

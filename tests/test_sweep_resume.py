@@ -1,0 +1,88 @@
+"""A grid sweep resumes as a whole: Ctrl-C mid-way writes the report at once, listing the jobs
+that never started; the same `-m` command again keeps the finished jobs byte for byte, resumes the
+interrupted one from its own last.ckpt, runs the rest, and ends as an uninterrupted sweep."""
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from litlab.sweeps.plan import unfinished_runs
+from tests.helpers.config import ROOT, SHRINK
+from tests.helpers.outputs import job_metrics
+
+GRID = ["model=mlp", "model.hidden_sizes=[16],[32]", "seed=1,2", "trainer.max_epochs=12",
+        "callbacks.early_stopping.patience=100"]  # fmt: skip
+
+
+def command(sweep_dir: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), "-m", *GRID, *SHRINK, f"hydra.sweep.dir={sweep_dir}"]
+
+
+def sweep(sweep_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(command(sweep_dir), cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def interrupted_sweep(sweep_dir: Path) -> subprocess.CompletedProcess:
+    """The sweep, stopped by SIGINT once job 1 has written its first last.ckpt."""
+    proc = subprocess.Popen(command(sweep_dir), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (sweep_dir / "1" / "checkpoints" / "last.ckpt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "job 1 never wrote a checkpoint"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def digests(folder: Path) -> dict[str, str]:
+    paths = [p for p in folder.rglob("*") if p.is_file()]
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def finals(sweep_dir: Path) -> dict[str, dict]:
+    return {job: {**m["val"], **m["test"]} for job, m in job_metrics(sweep_dir).items()}
+
+
+def test_an_interrupted_grid_resumes_as_a_whole_and_ends_as_an_uninterrupted_one(tmp_path):
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    assert sweep(whole).returncode == 0
+
+    stopped = interrupted_sweep(resumed)
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    report = pd.read_csv(resumed / "report.csv", dtype={"job": str}).set_index("job")
+    assert report.loc["0", "status"] == "completed" and report.loc["1", "status"] == "interrupted"
+    assert list(report.loc[["2", "3"], "status"]) == ["not started", "not started"]
+    assert "model.hidden_sizes=[32]" in (resumed / "report.md").read_text()  # the never-started jobs' overrides
+    kept = digests(resumed / "0")
+
+    again = sweep(resumed)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert digests(resumed / "0") == kept  # the finished job untouched
+    before = json.loads((resumed / "1" / "metrics_before_rerun_1.json").read_text())
+    assert before["status"] == "interrupted"
+    assert job_metrics(resumed)["1"]["resumed_from"] == str(resumed / "1" / "checkpoints" / "last.ckpt")
+    assert pd.read_csv(resumed / "report.csv").status.eq("completed").sum() == 4
+    expected, got = finals(whole), finals(resumed)
+    assert set(got) == set(expected) == {"0", "1", "2", "3"}
+    for job in expected:
+        assert got[job] == pytest.approx(expected[job], rel=1e-4, abs=1e-5), job
+
+
+def test_jobs_to_run_again_are_launched_in_runs_of_consecutive_numbers():
+    batch = [["a=1"], ["a=2"], ["a=3"], ["a=4"], ["a=5"]]
+    done = {4, 6}  # job numbers, counted from 3
+    runs = unfinished_runs(batch, 3, lambda num, _: num in done)
+    assert runs == [(3, [["a=1"]]), (5, [["a=3"]]), (7, [["a=5"]])]
+    assert unfinished_runs(batch, 0, lambda num, _: False) == [(0, batch)]
