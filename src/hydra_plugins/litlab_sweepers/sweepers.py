@@ -7,6 +7,7 @@ The Optuna sweeper is in optuna_sweeper.py.
 """
 
 import logging
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,8 +50,10 @@ class KeepGoingSweeper(BasicSweeper):
         write_plan(sweep_dir, jobs)
         try:
             return self.run_batches(again)
-        except (KeyboardInterrupt, SystemExit):  # Ctrl-C: the report now, never-started jobs included
+        except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C: the report now, never-started jobs included
             report_now(sweep_dir)
+            if isinstance(e, KeyboardInterrupt):  # the parallel launcher's: exit as a job interrupted by SIGINT does
+                raise SystemExit(128 + signal.SIGINT) from None
             raise
 
     def run_batches(self, again: bool) -> list[Sequence[JobReturn]]:
