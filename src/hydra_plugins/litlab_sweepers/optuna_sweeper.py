@@ -4,8 +4,9 @@ on Optuna's public ask-and-tell API (optuna >= 4).
 The search space takes hydra-optuna-sweeper's syntax, in `hydra.sweeper.params` or on the command
 line: `interval(a, b)`, `tag(log, interval(a, b))`, `choice(...)`, `range(...)`. A study lives in
 its storage (default: SQLite in the sweep dir); running the same command again resumes it: trials
-an interrupted run left RUNNING are marked failed, only the trials still missing of `n_trials`
-run, and job dirs are numbered on. A trial whose job fails is a failed trial and the search goes
+an interrupted run left RUNNING are marked failed, and trials run until `n_trials` of them have
+finished (complete or pruned): a failed trial is replaced, up to `n_trials` failures in one run;
+job dirs are numbered on. A trial whose job fails is a failed trial and the search goes
 on. At the end, best.yaml in the sweep dir holds the best value and the overrides that give it.
 
 Each job gets its trial as config values (`optuna.*`, see litlab.sweeps.pruning): it reports its val
@@ -46,6 +47,14 @@ def next_job_num(sweep_dir: Path) -> int:
     """One past the highest numbered job dir already in `sweep_dir` (0 for a new sweep)."""
     nums = [int(p.name) for p in sweep_dir.glob("*") if p.is_dir() and p.name.isdigit()]
     return max(nums, default=-1) + 1
+
+
+def finished_trials(study: "optuna.Study") -> int:
+    """What `n_trials` counts: trials that ran to their end, complete or pruned. A failed trial, or
+    one a killed sweep left running, is replaced by a new one."""
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
 def as_text(value: Any) -> str:
@@ -181,11 +190,16 @@ class OptunaSweeper(Sweeper):
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
             study.tell(t.number, state=TrialState.FAIL)
-        done = len(study.trials)
-        if done:
-            log.info("resuming study %r: %d trial(s) done, %d to go", study.study_name, done, self.n_trials - done)
+        done, failed_before = finished_trials(study), len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        if study.trials:
+            log.info("resuming study %r: %d trial(s) finished, %d to go", study.study_name, done, self.n_trials - done)
         job_idx = next_job_num(self.sweep_dir)
-        while (remaining := self.n_trials - len(study.trials)) > 0:
+        while (remaining := self.n_trials - finished_trials(study)) > 0:
+            failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) - failed_before
+            if failed >= self.n_trials:  # a search that only fails would never end
+                log.error("%d trials failed in this run: stopping with %d of %d finished (see sweep.log)",
+                          failed, self.n_trials - remaining, self.n_trials)  # fmt: skip
+                break
             trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
             for trial in trials:
                 trial.set_user_attr("fixed_overrides", fixed)
