@@ -22,8 +22,8 @@ MODEL_DATA = {"cnn": "digits", "linear_regression": "diabetes", "logistic_regres
 
 
 def options(group: str) -> list[str]:
-    """The options a user picks; files starting with _ (conf/data/_base.yaml) are shared parts of them."""
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
+    """The options a user picks: every file of the group's folder."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())  # a new group is covered without edits here

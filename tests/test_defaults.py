@@ -15,7 +15,7 @@ GROUPS = ("model", "data", "callbacks", "scheduler", "optimizer", "logger")
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
 def targets(node: object) -> list[DictConfig]:

@@ -28,7 +28,7 @@ class Split:
 
 
 class DataArgs(TypedDict, total=False):
-    """The arguments every DataModule takes besides its own (InMemoryDataModule's, conf/data/_base.yaml);
+    """The arguments every DataModule takes besides its own (InMemoryDataModule's, conf/data_shared.yaml);
     each DataModule takes them as `**shared: Unpack[DataArgs]`, so that mypy and an editor see them."""
 
     split: Sequence[float] | None

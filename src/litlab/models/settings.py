@@ -23,7 +23,7 @@ REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor
 }
 class ModelArgs(TypedDict, total=False):
     """The arguments every model takes besides its own settings (SupervisedModule's): what the data
-    tells it (run.build.build_model) and the shared settings of conf/model/_base.yaml. Each model
+    tells it (run.build.build_model) and the shared settings of conf/model_shared.yaml. Each model
     takes them as `**shared: Unpack[ModelArgs]`, so that mypy and an editor see them."""
 
     task: Required[str]

@@ -26,11 +26,11 @@ HYDRA_FLAGS = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-
 
 def config_groups(conf_dir: Path) -> str:
     """`group: option, option` per config group of the app, as Hydra's $APP_CONFIG_GROUPS lists
-    them, less the files starting with `_` (shared bases such as data/_base.yaml, not options)."""
+    them (the shared parts of options, such as data_shared.yaml, sit beside the groups, not in them)."""
     lines = []
     for group in sorted(p for p in conf_dir.rglob("*") if p.is_dir()):
         name = group.relative_to(conf_dir).as_posix()
-        options = sorted(f.stem for f in group.glob("*.yaml") if not f.name.startswith("_"))
+        options = sorted(f.stem for f in group.glob("*.yaml"))
         if options and name.split("/")[0] != "hydra":
             lines.append(f"{name}: {', '.join(options)}")
     return "\n".join(lines) + "\n"
