@@ -143,8 +143,9 @@ def test_kill_9_mid_epoch_and_resume_on_the_streamed_path_ends_as_an_uninterrupt
 def test_ddp_on_two_cpu_ranks_streams_each_rank_its_shard(folder, tmp_path):
     run_dir = tmp_path / "run"
     shrink = [o for o in SHRINK if not o.startswith("trainer=")]
-    run_script("train.py", *shrink, *streamed_run(folder, tmp_path), "trainer=ddp", "trainer.devices=2",
-               "trainer.accelerator=cpu", f"hydra.run.dir={run_dir}")  # fmt: skip
+    proc = run_script("train.py", *shrink, *streamed_run(folder, tmp_path), "trainer=ddp", "trainer.devices=2",
+                      "trainer.accelerator=cpu", f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert "all_gather_into_tensor" not in proc.stderr  # torch's deprecation, raised inside Lightning's gathers
     metrics = json.loads((run_dir / "metrics.json").read_text())
     train_rows, batch = 1257, 64  # 70% of the 1797 digits, the default batch size
     assert metrics["world_size"] == 2 and metrics["steps"] == 3 * math.ceil(math.ceil(train_rows / 2) / batch)

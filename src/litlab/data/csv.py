@@ -136,7 +136,8 @@ class CSVDataModule(InMemoryDataModule):
             "categorical_columns": categorical,
             "source_rows": df.index.to_numpy(),  # the file's data rows that remain (missing targets dropped)
         }
-        x = features.to_numpy(dtype="float32")
+        with np.errstate(over="ignore"):  # past float32's range is inf, which Arrays' check names in one line
+            x = features.to_numpy(dtype="float32")
 
         if self._is_classification(y_raw):
             classes, y = np.unique(y_raw.astype(str) if y_raw.dtype == object else y_raw, return_inverse=True)

@@ -32,9 +32,18 @@ NOISE_WARNINGS = (
     r"The lr scheduler dict contains the key\(s\) \['monitor'\], but the keys will be ignored",  # we step it with it
     # our batches do resume mid-epoch: InMemoryDataModule keeps their position in its own state
     r"You're resuming from a checkpoint that ended before the epoch ended",
+    # logger=none: the metrics still reach the console, metrics.json and the checkpoints
+    r"You called `self\.log\(.*\)` but have no logger configured",
+    # called inside Lightning and torchmetrics when they gather across DDP ranks, not by us
+    r"`torch\.distributed\.all_gather_into_tensor` is deprecated",
 )
-NOISE_LOGS = ("💡 Tip:",)  # Lightning's adverts for litlogger and litmodels
 LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+# Log lines silenced by their start, per logger: Lightning's adverts for litlogger and litmodels, and
+# TensorBoard's reader passing from one event file to the next while the sweep summary reads them.
+NOISE_LOGS = {
+    **{name: ("💡 Tip:",) for name in LIGHTNING_INFO_LOGGERS},
+    "tensorboard": ("Directory watcher advancing",),
+}
 
 
 class DropMessages(logging.Filter):
@@ -57,10 +66,10 @@ def quiet_third_party() -> None:
         logging.getLogger("lightning").handlers.clear()
     for message in NOISE_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
-    for name in LIGHTNING_INFO_LOGGERS:
+    for name, prefixes in NOISE_LOGS.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropMessages) for f in logger.filters):
-            logger.addFilter(DropMessages(NOISE_LOGS))
+            logger.addFilter(DropMessages(prefixes))
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from typing_extensions import override
 
+from litlab.review.console import quiet_third_party
 from litlab.review.tensorboard import write_sweep_summary
 from litlab.sweeps.report import SweepReport
 
@@ -28,6 +29,7 @@ class SweepEnd(Callback):
 
     @override
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        quiet_third_party()  # jobs run by other launchers set it in their own processes
         sweep_dir = Path(config.hydra.sweep.dir)
         report = SweepReport.load(sweep_dir)
         try:

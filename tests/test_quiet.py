@@ -1,0 +1,37 @@
+"""Third-party notices that do not apply to a litlab run stay off the console (review.console)."""
+
+import subprocess
+import sys
+
+from tests.helpers.config import QUICK, ROOT
+
+NOISE = (
+    "no logger configured",  # Lightning, under logger=none
+    "Directory watcher advancing",  # TensorBoard's reader, while the sweep summary reads the jobs' events
+    "RuntimeWarning",  # numpy, casting a value past float32's range (the data check then names it)
+    "all_gather_into_tensor",  # torch, inside Lightning's and torchmetrics' DDP gathers
+)
+
+
+def console(*args: str) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_a_sweep_with_and_without_a_logger_prints_no_third_party_notices(tmp_path):
+    code, out = console("train.py", "-m", "logger=none,tensorboard", *QUICK, f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert code == 0, out[-3000:]
+    assert (tmp_path / "sweep" / "report.md").exists()
+    for noise in NOISE:
+        assert noise not in out, noise
+
+
+def test_a_value_too_large_for_float32_is_one_line_without_a_warning(tmp_path):
+    table = tmp_path / "big.csv"
+    rows = ["a,b,y", "1e300,2,0", *(f"{i},{i + 1},{i % 2}" for i in range(40))]
+    table.write_text("\n".join(rows) + "\n")
+    code, out = console("train.py", "data=csv", f"data.path={table}", "data.target=y", *QUICK,
+                        f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    assert code == 2 and "column(s) ['a']" in out and "Traceback" not in out
+    for noise in NOISE:
+        assert noise not in out, noise
