@@ -1,6 +1,11 @@
 """pytest's hooks and the fixtures the tests share. The helpers they import are in tests/helpers/."""
 
+import contextlib
+import ctypes
+import gc
 import os
+import signal
+import time
 
 import pytest
 import torch
@@ -10,7 +15,9 @@ from omegaconf import DictConfig
 pytest.register_assert_rewrite("tests.helpers")
 
 from tests.helpers.config import compose_cfg  # noqa: E402
-from tests.helpers.processes import run_in_process  # noqa: E402
+from tests.helpers.processes import descendants, run_in_process  # noqa: E402
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,6 +29,31 @@ def pytest_configure(config: pytest.Config) -> None:
         threads = max(1, len(os.sched_getaffinity(0)) // workers)
         torch.set_num_threads(threads)
         os.environ["OMP_NUM_THREADS"] = str(threads)
+    # Orphans of what a test starts (a launcher's jobs whose launcher died) come back to this
+    # process instead of init, so that no_leaked_processes sees them too.
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def new_processes(before: set[int]) -> dict[int, str]:
+    return {pid: cmd for pid, cmd in descendants(os.getpid()).items() if pid not in before}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_leaked_processes():
+    """Fails a module whose tests leave a process running, however they ended (a timeout, a failed
+    assert), after its own fixtures have stopped their servers; the processes are killed."""
+    before = set(descendants(os.getpid()))
+    yield
+    gc.collect()  # DataLoader workers of loaders no test holds any more end with their iterators
+    deadline = time.monotonic() + 10  # those that are ending get the time to end
+    while (left := new_processes(before)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        pytest.fail(f"processes left running by this module's tests (killed now): {left}")
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Tripwires for litlab.compat: each fails loudly when the upstream behaviour it relies on changes."""
 
+import contextlib
 import inspect
 import json
 import os
@@ -20,6 +21,7 @@ from litlab import compat
 from litlab.checkpoints.store import ENTRY
 from litlab.run.train import train
 from tests.helpers.config import ROOT
+from tests.helpers.processes import started
 
 
 def test_lightning_still_sets_the_hook_name_we_make_cheap():
@@ -88,14 +90,16 @@ def test_rank_zero_only_still_carries_the_rank():
     ours = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "WORLD_SIZE")  # launchers set them
     clean = {k: v for k, v in os.environ.items() if k not in ours}
     probe = [sys.executable, "-c", RANK_PROBE]
-    procs = {  # all at once: each spends its seconds importing Lightning
-        name: subprocess.Popen(probe, cwd=ROOT, env={**clean, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for name, env in launchers.items()
-    }
-    for name, proc in procs.items():
-        out = proc.communicate(timeout=180)[0].decode()
-        assert proc.returncode == 0, f"{name}: {out[-3000:]}"
-        assert json.loads(out.strip().splitlines()[-1]) == ["int", 1, True, "1"], f"{name}: {out[-3000:]}"
+    with contextlib.ExitStack() as stack:  # all at once: each spends its seconds importing Lightning
+        procs = {
+            name: stack.enter_context(started(probe, cwd=ROOT, env={**clean, **env}, stdout=subprocess.PIPE,
+                                              stderr=subprocess.STDOUT))[0]
+            for name, env in launchers.items()
+        }  # fmt: skip
+        for name, proc in procs.items():
+            out = proc.communicate(timeout=180)[0].decode()
+            assert proc.returncode == 0, f"{name}: {out[-3000:]}"
+            assert json.loads(out.strip().splitlines()[-1]) == ["int", 1, True, "1"], f"{name}: {out[-3000:]}"
 
 
 CHILD = """import os, sys

@@ -10,7 +10,7 @@ import torch
 from litlab.run.build import build_datamodule, build_model
 from litlab.run.train import train
 from tests.helpers.config import ROOT
-from tests.helpers.processes import free_port, run_script
+from tests.helpers.processes import free_port, run_script, started
 
 
 def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
@@ -70,8 +70,7 @@ def test_two_nodes_with_torchrun_on_localhost(tmp_path, cli):
     args = ["trainer=ddp", "trainer.num_nodes=2", "trainer.devices=1", "trainer.accelerator=cpu",
             "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "extras.print_config=false", "logger=none",
             f"hydra.run.dir={run_dir}"]  # fmt: skip
-    nodes = [
-        subprocess.Popen(
+    node_cmds = [
             [
                 "torchrun",
                 "--nnodes=2",
@@ -81,15 +80,11 @@ def test_two_nodes_with_torchrun_on_localhost(tmp_path, cli):
                 f"--master-port={port}",
                 str(ROOT / "train.py"),
                 *args,
-            ],  # fmt: skip
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+            ]  # fmt: skip
         for rank in (0, 1)
     ]
-    outputs = [node.communicate(timeout=240)[0] for node in nodes]
+    with started(*node_cmds, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as nodes:
+        outputs = [node.communicate(timeout=240)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]
     assert list(tmp_path.rglob("metrics.json")) == [run_dir / "metrics.json"]

@@ -8,7 +8,9 @@ import runpy
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 
@@ -56,6 +58,42 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The processes below `pid` that still run (zombies left out), with their command lines, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+        except OSError:
+            continue  # it ended meanwhile
+        if fields[0] != "Z":
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = {}, list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        try:
+            found[child] = (Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]).strip()
+        except OSError:
+            continue
+        todo += parents.get(child, [])
+    return found
+
+
+@contextlib.contextmanager
+def started(*cmds: list[str], **popen: Any) -> Iterator[list[subprocess.Popen]]:
+    """`cmds` started side by side; each one still running when the block ends (a failed assert, a
+    timeout) is stopped by its PID."""
+    procs: list[subprocess.Popen] = []
+    try:
+        for cmd in cmds:
+            procs.append(subprocess.Popen(cmd, **popen))
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20) -> None:

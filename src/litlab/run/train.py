@@ -30,6 +30,7 @@ from litlab.review.console import (
 )
 from litlab.run.build import build_datamodule, build_model, build_trainer, resolve_cfg_monitor
 from litlab.run.interrupts import InterruptCheckpoint
+from litlab.run.provenance import provenance
 from litlab.run.record import where_it_ran
 from litlab.sweeps.pruning import TrialPruning
 from litlab.task import Task
@@ -121,6 +122,7 @@ def train(cfg: DictConfig) -> dict:
         "best_ckpt": best,
         "resumed_from": str(resume) if resume is not None else None,
         **run_facts(trainer, model, start, fit_time),
+        "provenance": provenance(trainer, datamodule.fingerprint, cfg.seed),  # scripts/reproduce.py compares
         **log_tensorboard(cfg, trainer, model, {**val, **test}),
     }
     if trainer.is_global_zero:
