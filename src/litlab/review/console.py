@@ -42,7 +42,7 @@ LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fa
 # TensorBoard's reader passing from one event file to the next while the sweep summary reads them.
 NOISE_LOGS = {
     **{name: ("💡 Tip:",) for name in LIGHTNING_INFO_LOGGERS},
-    "tensorboard": ("Directory watcher advancing",),
+    "tensorboard": ("Directory watcher advancing", "No path found after"),
 }
 
 

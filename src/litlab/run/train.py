@@ -28,6 +28,7 @@ from litlab.review.console import (
     quiet_checkpoint_loading,
     quiet_third_party,
 )
+from litlab.review.mlflow import MLflowRun
 from litlab.run.build import build_datamodule, build_model, build_trainer, resolve_cfg_monitor
 from litlab.run.interrupts import InterruptCheckpoint
 from litlab.run.provenance import provenance
@@ -127,6 +128,7 @@ def train(cfg: DictConfig) -> dict:
     }
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
+        log_mlflow(cfg, trainer, model, metrics, output_dir)
     return metrics
 
 
@@ -210,6 +212,16 @@ def last_validation(trainer: L.Trainer) -> tuple[dict, dict, str | None]:
     val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     ckpt = best_checkpoint(trainer)
     return val, {}, (ckpt.best_model_path or None) if ckpt is not None else None
+
+
+def log_mlflow(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, metrics: dict, output_dir: Path) -> None:
+    """The run's settings, final metrics and record files in MLflow (litlab.review.mlflow), once
+    metrics.json is written."""
+    logger = next((lg for lg in trainer.loggers if isinstance(lg, MLflowRun)), None)
+    if logger is not None:
+        params = tensorboard.hparams(cfg, regression=model.task is Task.REGRESSION)
+        logger.log_final(params, {**metrics["val"], **metrics["test"]}, metrics.get("best_ckpt"))
+        logger.log_record(output_dir)
 
 
 def log_tensorboard(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, final: dict) -> dict:
