@@ -3,8 +3,6 @@ REST API of a real `mlflow server` on 127.0.0.1."""
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +14,7 @@ import pytest
 
 from tests.helpers.config import QUICK, ROOT
 from tests.helpers.outputs import job_metrics
-from tests.helpers.processes import free_port
+from tests.helpers.processes import free_port, stop
 
 pytest.importorskip("mlflow", reason="mlflow is not installed (requirements.txt lists it)")
 
@@ -42,13 +40,7 @@ def mlflow_server(store: Path, log: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop(proc, timeout=30, group=True)
 
 
 def api(url: str, path: str, body: dict | None = None) -> dict:

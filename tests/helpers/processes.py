@@ -4,7 +4,9 @@ daemons a test starts: on a free port, stopped by their own PID."""
 import contextlib
 import io
 import logging
+import os
 import runpy
+import signal
 import socket
 import subprocess
 import sys
@@ -96,11 +98,20 @@ def started(*cmds: list[str], **popen: Any) -> Iterator[list[subprocess.Popen]]:
                 stop(proc)
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """Stop a server or daemon a test started, by its own PID: SIGTERM, then SIGKILL if it lingers."""
-    proc.terminate()
+def stop(proc: subprocess.Popen, timeout: float = 20, group: bool = False) -> None:
+    """Stop a server or daemon a test started, by its own PID: SIGTERM, then SIGKILL if it lingers.
+    `group`: one started with start_new_session=True, stopped with the children it started."""
+
+    def send(sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+
+    send(signal.SIGTERM)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        send(signal.SIGKILL)
         proc.wait(timeout=timeout)
