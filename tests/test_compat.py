@@ -193,6 +193,11 @@ def test_basic_sweeper_still_gives_its_params_as_overrides():
     assert compat.sweep_params(sweeper) == ["optimizer.lr=0.1,0.01", "seed=1"]
 
 
+def test_the_trainer_still_keeps_overfit_batches():
+    assert compat.overfit_batches(lightning.Trainer(overfit_batches=2, logger=False)) == 2
+    assert compat.overfit_batches(lightning.Trainer(logger=False)) == 0
+
+
 def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
     from lightning.pytorch.profilers import PassThroughProfiler, Profiler, SimpleProfiler
 

@@ -174,3 +174,16 @@ def test_csv_run_round_trips_through_its_checkpoint(make_cfg, tmp_path):
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     again = trainer.test(model, datamodule=dm, verbose=False)[0]
     assert again["test/acc"] == pytest.approx(metrics["test"]["test/acc"])
+
+
+def test_debug_overfit_memorises_one_batch_of_digits(tmp_path, cli):
+    """The same batch every epoch (no reshuffle), so its loss goes to about zero, steadily."""
+    run_dir = tmp_path / "run"
+    code, _, err = cli("train.py", "debug=overfit", "logger=csv", "extras.print_config=false",
+                       "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+                       f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert code == 0, err[-3000:]
+    (table,) = run_dir.rglob("metrics.csv")
+    losses = pd.read_csv(table)["train/loss"].dropna().tolist()
+    assert len(losses) == 100 and losses[-1] < 0.01
+    assert sum(b > a for a, b in zip(losses, losses[1:], strict=False)) <= 2  # one batch: barely a step back

@@ -128,6 +128,11 @@ def batches_used_up(dataloader_iter: Any) -> bool:
     return bool(dataloader_iter.done)
 
 
+def overfit_batches(trainer: Any) -> float:
+    """`Trainer(overfit_batches=)` as the Trainer keeps it: an attribute its type does not declare."""
+    return float(trainer.overfit_batches)
+
+
 def sweep_params(sweeper: Any) -> list[str]:
     """`hydra.sweeper.params` of Hydra's BasicSweeper as `key=value` overrides (its private
     `_parse_config`), which the grid sweeps together with the command line's."""

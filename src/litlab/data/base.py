@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from typing_extensions import TypedDict, override
 
+from litlab import compat
 from litlab.data import fingerprint
 from litlab.data.arrays import Arrays, checked, describe
 from litlab.data.augment import BatchAugment
@@ -191,7 +192,9 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     @override
     def train_dataloader(self) -> EpochBatches:
-        self._train_batches = self._batches("train", shuffle=True)
+        # debug=overfit: the same first batches every epoch, as Lightning makes of a DataLoader
+        overfitting = self.trainer is not None and compat.overfit_batches(self.trainer) > 0
+        self._train_batches = self._batches("train", shuffle=not overfitting)
         self._train_batches.resume_at, self._train_resume_at = self._train_resume_at, None  # used once
         return self._train_batches
 
