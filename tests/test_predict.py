@@ -65,6 +65,8 @@ def test_csv_predictions_reproduce_evaluate(csv_run):
     assert list(predicted.columns) == ["row", "pred_class", "pred_label", "prob_no", "prob_yes"]
     assert_same_predictions(predicted.iloc[expected["row"]].reset_index(drop=True), expected)
     assert (predicted["pred_label"] == df["label"]).mean() > 0.85  # it learned the rule
+    assert list(expected.columns[:3]) == ["row", "true_class", "true_label"]  # the truth beside each prediction
+    assert (expected["true_label"] == df["label"].iloc[expected["row"]].to_numpy()).all()
     assert pd.read_csv(tmp / "out" / "pred.csv")["pred_label"].tolist() == predicted["pred_label"].tolist()
 
 
@@ -88,6 +90,9 @@ def test_regression_predictions_reproduce_evaluate(tmp_path):
     _, dm = load_checkpoint(ckpt)
     ols = LinearRegression().fit(*scaled_split(dm, "train"))
     np.testing.assert_allclose(expected["prediction"], ols.predict(scaled_split(dm, "test")[0]), rtol=1e-4)
+    target = datasets.load_diabetes().target[expected["row"]]  # the true value beside each prediction
+    assert list(expected.columns[:3]) == ["row", "target", "prediction"]
+    np.testing.assert_allclose(expected["target"], target, rtol=1e-6)
     features = datasets.load_diabetes(as_frame=True).data
     features.to_csv(tmp_path / "diabetes.csv", index=False)
     predicted = predict(ckpt, str(tmp_path / "diabetes.csv"), str(tmp_path / "pred.csv"))

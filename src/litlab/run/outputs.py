@@ -19,3 +19,14 @@ def outputs_frame(outputs: torch.Tensor, spec: DataSpec) -> pd.DataFrame:
     for i, name in enumerate(names):
         frame[f"prob_{name}"] = probs[:, i]
     return frame
+
+
+def with_truth(frame: pd.DataFrame, truth: torch.Tensor, spec: DataSpec) -> pd.DataFrame:
+    """`frame` (outputs_frame) with the true value before the prediction: `true_class` and
+    `true_label`, or `target`, so the rows predicted wrong can be read off the table."""
+    values = truth.numpy()
+    if spec.task is Task.REGRESSION:
+        return pd.concat([pd.DataFrame({"target": values}), frame], axis=1)
+    names = list(spec.class_names or [str(i) for i in range(int(values.max()) + 1)])
+    true = pd.DataFrame({"true_class": values, "true_label": [names[i] for i in values]})
+    return pd.concat([true, frame], axis=1)
