@@ -187,3 +187,19 @@ def test_debug_overfit_memorises_one_batch_of_digits(tmp_path, cli):
     losses = pd.read_csv(table)["train/loss"].dropna().tolist()
     assert len(losses) == 100 and losses[-1] < 0.01
     assert sum(b > a for a, b in zip(losses, losses[1:], strict=False)) <= 2  # one batch: barely a step back
+
+
+@pytest.mark.parametrize(
+    ("overrides", "shown", "left_out"),
+    [
+        (["model=mlp"], ["l2=0.0", "class_weight=None", "steps_per_call=1"], ["loss="]),  # a classifier
+        (["model=mlp", "data=diabetes"], ["loss=mse", "l2=0.0"], ["class_weight="]),  # regression
+        (["experiment=breast_cancer_logistic"], ["C=1.0"], ["steps_per_call=", "compile="]),  # L-BFGS
+    ],
+)
+def test_the_config_line_shows_only_settings_that_apply(tmp_path, cli, overrides, shown, left_out):
+    code, out, err = cli("train.py", *overrides, "trainer.max_epochs=1", "logger=none",
+                         "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    assert code == 0, err[-3000:]
+    (model_line,) = [line for line in out.splitlines() if line.startswith("model ")]
+    assert all(s in model_line for s in shown) and not any(s in model_line for s in left_out), model_line

@@ -110,6 +110,15 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def settings_not_applying(self) -> set[str]:
+        """Model settings that do nothing for this task and optimizer (the config line leaves them
+        out): the regression loss for a classifier, class weights for regression, and the per-step
+        options for L-BFGS, which takes one full-batch step per epoch."""
+        unused = {"loss"} if self.task.is_classification else {"class_weight"}
+        if getattr(self.optimizer, "func", None) is LBFGS:
+            unused |= {"steps_per_call", "compile"}
+        return unused
+
     def metric_names(self, stage: str) -> list[str]:
         """Every name logged for `stage` ('train', 'val' or 'test'), loss included."""
         return metrics.names(self.task, stage)

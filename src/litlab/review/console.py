@@ -6,7 +6,7 @@ import contextlib
 import logging
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 import lightning as L
@@ -88,13 +88,14 @@ def quiet_checkpoint_loading() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def inline(node: object) -> str:
-    """A group's settings on one line: `lr=0.001 weight_decay=0.0`, without `_target_`-style keys."""
+def inline(node: object, hidden: Collection[str] = ()) -> str:
+    """A group's settings on one line: `lr=0.001 weight_decay=0.0`, without `_target_`-style keys
+    and without `hidden` ones."""
     if not isinstance(node, DictConfig):
         return "" if node is None else str(node)
     values = OmegaConf.to_container(node, resolve=True)
     assert isinstance(values, dict)
-    shown = {k: v for k, v in values.items() if not str(k).startswith("_") and k not in NOT_SHOWN}
+    shown = {k: v for k, v in values.items() if not str(k).startswith("_") and k not in (*NOT_SHOWN, *hidden)}
     return " ".join(f"{k!s}={v}" for k, v in shown.items() if not isinstance(v, dict))
 
 
@@ -105,10 +106,14 @@ def print_lines(rows: list[tuple[str, str]]) -> None:
         rich.get_console().print(f"[bold]{name:<{width}}[/bold]  {value}", soft_wrap=True, highlight=False)
 
 
-def print_config_summary(cfg: DictConfig, config_file: str) -> None:
-    """One line per group (its option and settings), the overrides, and where the full config is."""
+def print_config_summary(cfg: DictConfig, config_file: str, hidden: Mapping[str, Collection[str]]) -> None:
+    """One line per group (its option and settings, less `hidden[group]`: those that do not apply),
+    the overrides, and where the full config is."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    rows = [(group, f"[cyan]{choices.get(group) or ''}[/cyan] {inline(cfg.get(group))}") for group in GROUPS]
+    rows = [
+        (group, f"[cyan]{choices.get(group) or ''}[/cyan] {inline(cfg.get(group), hidden.get(group, ()))}")
+        for group in GROUPS
+    ]
     if choices.get("experiment"):
         rows.append(("experiment", str(choices["experiment"])))
     overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else ListConfig([])

@@ -65,13 +65,13 @@ def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     return output_dir, requeued
 
 
-def record_config(cfg: DictConfig, trainer: L.Trainer, output_dir: Path) -> None:
-    """The config tree on the console and config.yaml in the run dir. Under DDP every rank runs
-    train(); only rank 0 prints and writes files."""
+def record_config(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, output_dir: Path) -> None:
+    """The config lines on the console (without the model settings that do not apply) and
+    config.yaml in the run dir. Under DDP every rank runs train(); only rank 0 prints and writes files."""
     if not trainer.is_global_zero:
         return
     if cfg.extras.print_config:
-        print_config_summary(cfg, str(output_dir / "config.yaml"))
+        print_config_summary(cfg, str(output_dir / "config.yaml"), {"model": model.settings_not_applying()})
     files.write_with(output_dir / "config.yaml", lambda path: OmegaConf.save(cfg, path, resolve=True))
 
 
@@ -108,7 +108,7 @@ def train(cfg: DictConfig) -> dict:
     trainer = build_trainer(cfg, extra_callbacks=[RandomState(), interrupts, *filter(None, [trial])])
     if model.stepper is not None:
         check_trainer(trainer)
-    record_config(cfg, trainer, output_dir)
+    record_config(cfg, trainer, model, output_dir)
     record_data_check(datamodule, trainer, output_dir)
 
     with interrupts.recorded():
