@@ -203,3 +203,16 @@ def test_the_config_line_shows_only_settings_that_apply(tmp_path, cli, overrides
     assert code == 0, err[-3000:]
     (model_line,) = [line for line in out.splitlines() if line.startswith("model ")]
     assert all(s in model_line for s in shown) and not any(s in model_line for s in left_out), model_line
+
+
+def test_messages_are_true_for_the_optimizer_and_the_bar_shows_no_zero_speed(tmp_path, cli):
+    from rich.progress import Progress
+
+    from litlab.review.console import Speed
+
+    code, out, err = cli("train.py", "debug=fast_dev_run", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 0, err[-3000:]
+    assert "not converged" not in out + err and "nan" not in out + err  # Adam's one smoke-test batch
+    progress = Progress()
+    progress.add_task("epoch 0", total=1)  # a full-batch epoch: one batch, no speed yet
+    assert Speed(style="").render(progress.tasks[0]).plain == ""

@@ -24,8 +24,9 @@ class Convergence(EarlyStopping):
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.active = trainer.num_training_batches == 1
-        if not self.active and any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers):
+        # full-batch training over more than one epoch (two epochs tell a change; fast_dev_run runs one)
+        self.active = trainer.num_training_batches == 1 and trainer.max_epochs != 1
+        if trainer.num_training_batches > 1 and any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers):
             log.warning(
                 "L-BFGS on %d minibatches an epoch: each runs up to optimizer.max_iter iterations on its own "
                 "batch; L-BFGS is a full-batch method, use data.batch_size=full",
@@ -41,9 +42,9 @@ class Convergence(EarlyStopping):
             self.last_change = self._last_loss - float(loss)
         self._last_loss = float(loss)
         super().on_train_epoch_end(trainer, pl_module)
-        if self.stopped_epoch:
+        if self.stopped_epoch:  # epochs count from 0, as "best epoch" does
             log.info(
-                "converged at epoch %d: train/loss %.6g changed by %.2g (< min_delta %.2g)",
+                "converged: epoch %d changed train/loss (%.6g) by only %.2g (< min_delta %.2g); training stops",
                 self.stopped_epoch,
                 self._last_loss,
                 self.last_change or 0.0,
@@ -61,14 +62,18 @@ class Convergence(EarlyStopping):
 
     @override
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.active and not self.stopped_epoch and trainer.current_epoch >= (trainer.max_epochs or 0):
-            log.warning(
-                "train/loss had not converged when trainer.max_epochs=%d ended the run (the last epoch lowered it "
-                "by %.2g; converged means < %.2g): raise trainer.max_epochs, or optimizer.max_iter for L-BFGS",
-                trainer.max_epochs,
-                self.last_change or float("nan"),
-                abs(self.min_delta),
-            )
+        if not self.active or self.stopped_epoch or trainer.current_epoch < (trainer.max_epochs or 0):
+            return
+        lbfgs = any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers)
+        change = f"the last epoch lowered it by {self.last_change:.2g}" if self.last_change is not None else "one epoch"
+        log.warning(
+            "train/loss had not converged when trainer.max_epochs=%d ended the run (%s; converged means < %.2g): "
+            "raise trainer.max_epochs%s",
+            trainer.max_epochs,
+            change,
+            abs(self.min_delta),
+            ", or optimizer.max_iter" if lbfgs else "",
+        )
 
 
 class StillImproving(L.Callback):
