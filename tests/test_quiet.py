@@ -35,3 +35,13 @@ def test_a_value_too_large_for_float32_is_one_line_without_a_warning(tmp_path):
     assert code == 2 and "column(s) ['a']" in out and "Traceback" not in out
     for noise in NOISE:
         assert noise not in out, noise
+
+
+def test_evaluate_prints_each_line_once_and_no_adverts(tmp_path, cli):
+    code, _, err = cli("train.py", *QUICK, f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 0, err[-3000:]
+    code, out = console("evaluate.py", f"ckpt_path={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert code == 0, out[-3000:]
+    assert out.count("GPU available") == 1  # Lightning's own handler printed each line a second time
+    for noise in ("Tip:", "LeafSpec", "srun", *NOISE):
+        assert noise not in out, noise

@@ -17,6 +17,7 @@ from litlab.data import InMemoryDataModule
 from litlab.data import fingerprint as fp
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
+from litlab.review.console import quiet_third_party
 from litlab.run.outputs import outputs_frame, with_truth
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[Supervi
 
 def evaluate(cfg: DictConfig) -> dict:
     """Test a checkpoint; write `metrics.json` to the run dir and return it."""
+    quiet_third_party()
     path = store.resolve(cfg.ckpt_path, cfg.paths.log_dir, prefer="best")
     given = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
     data = {str(k): v for k, v in given.items() if v is not None} if isinstance(given, dict) else {}

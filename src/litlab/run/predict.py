@@ -17,6 +17,7 @@ from litlab.data.scaling import Scaler
 from litlab.data.spec import Columns, DataSpec, InputKind, from_datamodule_state
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
+from litlab.review.console import quiet_third_party
 from litlab.run.outputs import outputs_frame
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def predict_frame(
 
 def predict(ckpt_path: str, input: str, output: str, log_dir: str = "logs") -> pd.DataFrame:
     """Write the predictions for `input` to the CSV file `output`; return them."""
+    quiet_third_party()
     out = Path(output)
     if out.exists():
         raise UserError(f"output={output!r} exists; predict.py does not overwrite files, give a new path")
