@@ -302,3 +302,16 @@ def test_local_gpus_refuses_a_bad_gpu_list_before_any_job(tmp_path, cli):
                          "optimizer.lr=0.01,0.02", f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert code == 2 and "hydra.launcher.gpus=[] is invalid: give GPU indices" in out + err
     assert not list(sweep.glob("*/metrics.json"))
+
+
+def test_an_optuna_study_refuses_to_resume_under_other_settings(tmp_path, cli):
+    sweep = tmp_path / "study"
+    search = ["-m", "hparams_search=digits_mlp", *QUICK, "logger=none", "hydra.sweeper.n_trials=1",
+              "hydra.sweeper.pruner=none", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    code, _, err = cli("train.py", *search)
+    assert code == 0, err[-3000:]
+    longer = [o.replace("trainer.max_epochs=1", "trainer.max_epochs=2") for o in search]
+    code, _, err = cli("train.py", *longer, "hydra.sweeper.n_trials=2")
+    assert code == 2 and "Traceback" not in err, err[-3000:]
+    assert "trainer.max_epochs=1" in err and "trainer.max_epochs=2" in err and "hydra.sweep.dir=" in err
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0"]  # no trial of the other settings ran

@@ -31,7 +31,7 @@ from typing_extensions import override
 
 from litlab import files
 from litlab.errors import UserError, exit_on_user_error
-from litlab.sweeps.study import make_pruner, open_storage
+from litlab.sweeps.study import check_same_settings, make_pruner, open_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -187,6 +187,7 @@ class OptunaSweeper(Sweeper):
 
         space, fixed = exit_on_user_error(lambda: self.search_space(arguments), self.show_traceback)
         study = self.study(open_storage(self.storage))
+        exit_on_user_error(lambda: check_same_settings(study, fixed), self.show_traceback)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
             study.tell(t.number, state=TrialState.FAIL)

@@ -44,3 +44,17 @@ def make_pruner(name: str, args: dict | None = None) -> "optuna.pruners.BasePrun
         return classes[name](**kwargs)
     except TypeError as e:
         raise UserError(f"hydra.sweeper.pruner_args={args}: {e}; see optuna.pruners.{classes[name].__name__}") from None
+
+
+def check_same_settings(study: "optuna.Study", fixed: list[str]) -> None:
+    """A study resumes only under the settings its trials ran with (the command line's overrides
+    outside the search space): trials of 5 and of 15 epochs would be compared as if alike."""
+    before = next((t.user_attrs["fixed_overrides"] for t in study.trials if "fixed_overrides" in t.user_attrs), None)
+    if before is None or sorted(before) == sorted(fixed):
+        return
+    was, now = sorted(set(before) - set(fixed)), sorted(set(fixed) - set(before))
+    raise UserError(
+        f"study {study.study_name!r} ran its trials with {' '.join(was) or 'no such override'}, this command gives "
+        f"{' '.join(now) or 'none of them'}; start a new study with a new hydra.sweep.dir= (or "
+        "hydra.sweeper.study_name=), or resume this one with its own settings"
+    )
