@@ -19,9 +19,6 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from litlab.review.reference import fit_reference_like, scores_on_test
-from litlab.run.build import build_datamodule
-
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SETS = ("mnist", "fashion", "cifar10")
 HEADLINE = {"regression": ("test/r2", "test/mse"), "classification": ("test/acc", "test/f1")}
@@ -46,6 +43,10 @@ def run(overrides: list[str], log_dir: Path, data_dir: Path | None) -> dict:
 
 def reference(run_dir: Path) -> dict[str, float]:
     """scikit-learn's test metrics on the run's own split, rebuilt from its saved config."""
+    # Imported here: they bring torch and Lightning, and `--help` should answer at once.
+    from litlab.review.reference import fit_reference_like, scores_on_test
+    from litlab.run.build import build_datamodule
+
     cfg = OmegaConf.load(run_dir / "config.yaml")
     dm = build_datamodule(cfg)
     dm.setup()

@@ -8,13 +8,13 @@ multirun (litlab.sweeps.sweep_end.SweepEnd); run it by hand on any finished or r
 import argparse
 from pathlib import Path
 
-from litlab.sweeps.report import SweepReport
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/multiruns/<date> or logs/train/hparams_search/<name>")
     args = p.parse_args()
+    from litlab.sweeps.report import SweepReport  # pandas and matplotlib: after --help has answered
+
     try:
         report = SweepReport.load(args.sweep_dir)
     except FileNotFoundError as e:

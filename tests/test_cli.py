@@ -24,6 +24,20 @@ def test_help_cfg_and_info_import_nothing_heavy(args):
     assert "model" in proc.stdout  # it did answer
 
 
+# Every script but the two benchmarks, which import torch to define their timed loops.
+QUICK_HELP = ["cli_startup.py", "dashboard.py", "mlflow_ui.py", "presets.py", "pruning_benchmark.py", "report.py",
+              "reproduce.py", "table_benchmark.py"]  # fmt: skip
+
+
+@pytest.mark.parametrize("script", QUICK_HELP)
+def test_a_scripts_help_imports_nothing_heavy(script):
+    proc = subprocess.run([sys.executable, "-X", "importtime", f"scripts/{script}", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
 def test_tab_completion_offers_the_options_of_a_group():
     env = {**os.environ, "COMP_LINE": "python train.py model=c", "COMP_POINT": "23"}
     proc = subprocess.run([sys.executable, "train.py", "-sc", "query=bash"], cwd=ROOT, env=env, capture_output=True,
