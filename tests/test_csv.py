@@ -1,6 +1,7 @@
 """Real CSV files just work: whitespace, ID columns, case variants, rare classes, encodings,
 column selection, and a messy table trained end to end against scikit-learn."""
 
+import json
 import logging
 
 import numpy as np
@@ -11,6 +12,7 @@ from litlab.data import CSVDataModule
 from litlab.review.reference import fit_reference, scores_on_test
 from litlab.run.evaluate import load_checkpoint
 from litlab.run.train import train
+from tests.helpers.config import QUICK, ROOT
 from tests.helpers.data_files import write_csv
 
 
@@ -132,3 +134,18 @@ def test_a_messy_table_trains_to_scikit_learns_accuracy(make_cfg, tmp_path, capl
     one_row = 1 / len(dm.split_tensors("test").y)
     assert abs(metrics["test"]["test/acc"] - theirs) <= one_row + 1e-9
     assert theirs > 0.7  # the table is learnable
+
+
+def test_the_shipped_example_csv_trains_and_predicts_as_the_readme_says(tmp_path, cli):
+    table = ROOT / "examples" / "breast_cancer.csv"
+    code, _, err = cli("train.py", "data=csv", f"data.path={table}", "data.target=diagnosis", *QUICK,
+                       "trainer.max_epochs=5", f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    assert code == 0, err[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["test/acc"] >= 0.9
+    out_dir = tmp_path / "p"
+    code, _, err = cli("predict.py", f"ckpt_path={tmp_path / 'run'}", f"input={table}", f"hydra.run.dir={out_dir}")
+    assert code == 0, err[-3000:]
+    predicted = pd.read_csv(tmp_path / "p" / "predictions.csv")
+    assert len(predicted) == 569 and set(predicted.pred_label) <= {"benign", "malignant"}
+    assert "CC BY 4.0" in (ROOT / "examples" / "README.md").read_text()  # its source and licence
