@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from litlab.sweeps.plan import unfinished_runs
-from tests.helpers.config import ROOT, SHRINK
+from tests.helpers.config import QUICK, ROOT, SHRINK
 from tests.helpers.outputs import job_metrics
 
 GRID = ["model=mlp", "model.hidden_sizes=[16],[32]", "seed=1,2", "trainer.max_epochs=12",
@@ -86,3 +86,13 @@ def test_jobs_to_run_again_are_launched_in_runs_of_consecutive_numbers():
     runs = unfinished_runs(batch, 3, lambda num, _: num in done)
     assert runs == [(3, [["a=1"]]), (5, [["a=3"]]), (7, [["a=5"]])]
     assert unfinished_runs(batch, 0, lambda num, _: False) == [(0, batch)]
+
+
+def test_another_grid_on_a_sweep_dir_is_refused_and_rewrites_nothing(tmp_path, cli):
+    sweep_dir = tmp_path / "sweep"
+    code, _, err = cli("train.py", "-m", "optimizer.lr=0.01", *QUICK, f"hydra.sweep.dir={sweep_dir}")
+    assert code == 0, err[-3000:]
+    kept = digests(sweep_dir)
+    code, _, err = cli("train.py", "-m", "optimizer.lr=0.05", *QUICK, f"hydra.sweep.dir={sweep_dir}")
+    assert code == 2 and "holds a sweep of other jobs" in err and "optimizer.lr=0.01" in err
+    assert digests(sweep_dir) == kept  # multirun.yaml and the plan included

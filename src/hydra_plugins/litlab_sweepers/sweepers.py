@@ -43,10 +43,10 @@ class KeepGoingSweeper(BasicSweeper):
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         again = sweep_dir.is_dir() and any(p.is_dir() for p in sweep_dir.iterdir())
+        jobs = [job for batch in self.overrides for job in batch]
+        exit_on_user_error(lambda: check_same_jobs(sweep_dir, jobs))  # before anything in the dir is rewritten
         sweep_dir.mkdir(parents=True, exist_ok=True)
         files.write_with(sweep_dir / "multirun.yaml", lambda path: OmegaConf.save(self.config, path))
-        jobs = [job for batch in self.overrides for job in batch]
-        exit_on_user_error(lambda: check_same_jobs(sweep_dir, jobs))
         write_plan(sweep_dir, jobs)
         try:
             return self.run_batches(again)
