@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from litlab.sweeps.plan import finished
+from litlab.checkpoints.store import finished
 from tests.helpers.config import ROOT
 from tests.helpers.outputs import job_metrics
 from tests.helpers.processes import started

@@ -77,10 +77,9 @@ class KeepGoingSweeper(BasicSweeper):
 
     def kept(self, num: int, overrides: Sequence[str]) -> bool:
         """Job `num` finished in an earlier run of this sweep: it is not run again."""
-        from litlab.sweeps.plan import finished
+        from litlab.checkpoints.store import finished
 
-        job_dir = self.job_dir(num, overrides)
-        if finished(job_dir):
+        if finished(self.job_dir(num, overrides)):
             log.info("job %d [%s] finished in an earlier run of this sweep: kept as it is", num, " ".join(overrides))
             return True
         return False

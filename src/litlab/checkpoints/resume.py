@@ -82,8 +82,7 @@ def requeued_checkpoint(output_dir: Path) -> Path | None:
         return None
     if global_rank() == 0 and record.exists():
         record.rename(kept)
-    last = output_dir / store.CHECKPOINTS / store.LAST
-    return last if last.is_file() else None
+    return store.last_checkpoint(output_dir)
 
 
 def rerun_checkpoint(output_dir: Path) -> Path | None:
@@ -95,13 +94,8 @@ def rerun_checkpoint(output_dir: Path) -> Path | None:
         return None
     record = output_dir / store.RECORD
     if global_rank() == 0 and record.exists():
-        try:
-            status = json.loads(record.read_text()).get("status")
-        except (ValueError, AttributeError):
-            status = None  # unreadable: not a finished run
-        if status in ("completed", "pruned"):
+        if store.finished(output_dir):
             return None  # a finished run: start_run refuses to overwrite it
         attempt = 1 + len(list(output_dir.glob("metrics_before_rerun_*.json")))
         record.rename(output_dir / f"metrics_before_rerun_{attempt}.json")
-    last = output_dir / store.CHECKPOINTS / store.LAST
-    return last if last.is_file() else None
+    return store.last_checkpoint(output_dir)

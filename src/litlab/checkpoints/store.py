@@ -26,6 +26,7 @@ CHECKPOINTS = "checkpoints"  # a run dir's folder of checkpoints
 LAST = "last.ckpt"  # the end of the latest epoch (checkpoints.callbacks.LastCheckpoint)
 INTERRUPTED = "interrupted.ckpt"  # the moment a signal stopped the run (run.interrupts)
 RECORD = "metrics.json"  # a run's own record (run.record, run.train): names its best checkpoint
+FINISHED = ("completed", "pruned")  # statuses of a run that ran to its end (a pruned trial: the search stopped it)
 
 
 def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
@@ -65,13 +66,30 @@ def in_run_dir(path: Path, prefer: str) -> Path:
     raise UserError(f"ckpt_path={str(path)!r}: no {LAST} in {folder}; give a run dir of train.py or a .ckpt file")
 
 
+def read_record(run_dir: Path) -> dict:
+    """Run `run_dir`'s own record (metrics.json); empty where it has none or it is unreadable."""
+    try:
+        record = json.loads((run_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def recorded_best(run_dir: Path) -> str | None:
     """The file name of the best checkpoint that run `run_dir` recorded in its metrics.json, if any."""
-    try:
-        best = json.loads((run_dir / RECORD).read_text()).get("best_ckpt")
-    except (OSError, ValueError, AttributeError):
-        return None
+    best = read_record(run_dir).get("best_ckpt")
     return Path(best).name if isinstance(best, str) and best else None
+
+
+def finished(run_dir: Path) -> bool:
+    """Run `run_dir`'s own record says it ran to its end."""
+    return read_record(run_dir).get("status") in FINISHED
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The run's checkpoints/last.ckpt, where there is one."""
+    last = run_dir / CHECKPOINTS / LAST
+    return last if last.is_file() else None
 
 
 def latest_run(log_dir: Path) -> Path:

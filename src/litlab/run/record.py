@@ -78,8 +78,8 @@ def record_failure(output_dir: Path, error: str, wall_time_s: float) -> None:
 def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> None:
     """metrics.json of an interrupted run: the signal, the epochs done, the checkpoints to resume from."""
     output_dir = Path(cfg.paths.output_dir)
-    last = output_dir / store.CHECKPOINTS / store.LAST
-    resume = resume_command(output_dir) if last.exists() else None
+    last = store.last_checkpoint(output_dir)
+    resume = resume_command(output_dir) if last is not None else None
     detail = (
         f"by {stop.signal_name} after {stop.epochs_completed} epoch(s)" if stop.epochs_completed is not None else ""
     )
@@ -90,7 +90,7 @@ def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> 
             signal=stop.signal_name,
             epochs_completed=stop.epochs_completed,
             checkpoint=stop.checkpoint,  # the state when the signal came, mid-epoch
-            last_ckpt=str(last) if last.exists() else None,  # the end of the last completed epoch
+            last_ckpt=str(last) if last is not None else None,  # the end of the last completed epoch
             resume=resume,
             wall_time_s=wall_time_s,
         )

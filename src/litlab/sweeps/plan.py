@@ -8,11 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from litlab import files
-from litlab.checkpoints import store
 from litlab.errors import UserError
 
 PLAN = "sweep_plan.json"
-FINISHED = ("completed", "pruned")  # a pruned trial finished too: the search stopped it
 
 
 def write_plan(sweep_dir: Path, jobs: Sequence[Sequence[str]]) -> None:
@@ -40,14 +38,6 @@ def read_plan(sweep_dir: Path) -> dict[str, list[str]]:
     except (OSError, ValueError):
         return {}
     return {str(k): [str(o) for o in v] for k, v in jobs.items()} if isinstance(jobs, dict) else {}
-
-
-def finished(job_dir: Path) -> bool:
-    """The job's own record says it ran to its end."""
-    try:
-        return json.loads((job_dir / store.RECORD).read_text()).get("status") in FINISHED
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def unfinished_runs(

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from litlab import files
+from litlab.checkpoints import store
 from litlab.errors import UserError
 from litlab.hydra_job import parse_overrides
 from litlab.sweeps.plan import read_plan
@@ -146,7 +147,7 @@ class SweepReport:
 
     def failed_jobs(self) -> list[tuple[str, str]]:
         """Jobs that did not finish; a pruned Optuna trial did (the search stopped it)."""
-        bad = self.jobs[~self.jobs.status.isin(("completed", "pruned"))]
+        bad = self.jobs[~self.jobs.status.isin(store.FINISHED)]
         return [(job, err or status) for job, status, err in zip(bad.job, bad.status, bad.error, strict=True)]
 
     def grouped(self) -> pd.DataFrame | None:
