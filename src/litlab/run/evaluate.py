@@ -18,7 +18,7 @@ from litlab.data import fingerprint as fp
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.review.console import quiet_third_party
-from litlab.run.outputs import outputs_frame, with_truth
+from litlab.run.outputs import outputs_frame
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def evaluate(cfg: DictConfig) -> dict:
     # The test set's predictions, in predict.py's format, with each row's place in the source data.
     batches = trainer.predict(model, dataloaders=datamodule.test_dataloader()) or []
     outputs = torch.cat([b for b in batches if isinstance(b, torch.Tensor)])  # (N, C) or (N,)
-    frame = with_truth(outputs_frame(outputs.cpu(), datamodule.spec), datamodule.split_labels("test"), datamodule.spec)
+    frame = outputs_frame(outputs.cpu(), datamodule.spec, truth=datamodule.split_labels("test"))
     frame.insert(0, "row", datamodule.row_indices("test"))
     files.write_with(output_dir / "test_predictions.csv", lambda path: frame.to_csv(path, index=False))
     files.write_json(output_dir / "metrics.json", metrics)

@@ -113,6 +113,7 @@ def train(cfg: DictConfig) -> dict:
 
     with interrupts.recorded():
         val, test, best, pruned_at, fit_time = fit_and_test(trainer, model, datamodule, resume, trial)
+    settings = tensorboard.hparams(cfg, regression=model.task is Task.REGRESSION)  # for HParams and MLflow
 
     metrics = {
         **outcome(pruned_at, metric, val),
@@ -124,11 +125,11 @@ def train(cfg: DictConfig) -> dict:
         "resumed_from": str(resume) if resume is not None else None,
         **run_facts(trainer, model, start, fit_time),
         "provenance": provenance(trainer, datamodule.fingerprint, cfg.seed),  # scripts/reproduce.py compares
-        **log_tensorboard(cfg, trainer, model, {**val, **test}),
+        **log_tensorboard(trainer, settings, {**val, **test}),
     }
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
-        log_mlflow(cfg, trainer, model, metrics, output_dir)
+        log_mlflow(trainer, settings, metrics, output_dir)
     return metrics
 
 
@@ -214,23 +215,22 @@ def last_validation(trainer: L.Trainer) -> tuple[dict, dict, str | None]:
     return val, {}, (ckpt.best_model_path or None) if ckpt is not None else None
 
 
-def log_mlflow(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, metrics: dict, output_dir: Path) -> None:
+def log_mlflow(trainer: L.Trainer, settings: dict, metrics: dict, output_dir: Path) -> None:
     """The run's settings, final metrics and record files in MLflow (litlab.review.mlflow), once
     metrics.json is written."""
     logger = next((lg for lg in trainer.loggers if isinstance(lg, MLflowRun)), None)
     if logger is not None:
-        params = tensorboard.hparams(cfg, regression=model.task is Task.REGRESSION)
-        logger.log_final(params, {**metrics["val"], **metrics["test"]}, metrics.get("best_ckpt"))
+        logger.log_final(settings, {**metrics["val"], **metrics["test"]}, metrics.get("best_ckpt"))
         logger.log_record(output_dir)
 
 
-def log_tensorboard(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, final: dict) -> dict:
-    """The run's HParams session and final metrics in TensorBoard (litlab.review.tensorboard); returns
-    what metrics.json records of it: the hyperparameters and the run's TensorBoard dir."""
+def log_tensorboard(trainer: L.Trainer, settings: dict, final: dict) -> dict:
+    """The run's HParams session (its `settings`) and final metrics in TensorBoard
+    (litlab.review.tensorboard); returns what metrics.json records of it: the hyperparameters and
+    the run's TensorBoard dir."""
     logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
     if logger is None:
         return {}
-    params = tensorboard.hparams(cfg, regression=model.task is Task.REGRESSION)
     if trainer.is_global_zero:
-        tensorboard.log_session(logger.log_dir, params, final, trainer.global_step)
-    return {"hparams": params, "tensorboard": logger.log_dir}
+        tensorboard.log_session(logger.log_dir, settings, final, trainer.global_step)
+    return {"hparams": settings, "tensorboard": logger.log_dir}
