@@ -223,7 +223,7 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
     with compat.NoProfiler().profile("x") as entered, compat.NoProfiler().profile("y"):
         assert entered is None
     asked = litlab.run.build.build_trainer(make_cfg("debug=profiler", "monitor.mode=min"), extra_callbacks=[])
-    assert isinstance(asked.profiler, SimpleProfiler)  # a profiler the user asks for is Lightning's own
+    assert isinstance(asked.profiler, SimpleProfiler)  # debug=profiler: Lightning's SimpleProfiler (HookProfiler)
 
 
 def test_torchvision_still_decodes_png_and_jpeg_files(tmp_path):

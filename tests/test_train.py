@@ -216,3 +216,21 @@ def test_messages_are_true_for_the_optimizer_and_the_bar_shows_no_zero_speed(tmp
     progress = Progress()
     progress.add_task("epoch 0", total=1)  # a full-batch epoch: one batch, no speed yet
     assert Speed(style="").render(progress.tasks[0]).plain == ""
+
+
+def test_debug_profiler_writes_its_report_and_prints_the_slowest_hooks(tmp_path, cli):
+    run_dir = tmp_path / "run"
+    code, out, err = cli("train.py", "debug=profiler", "logger=none", "trainer.enable_progress_bar=false",
+                         f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert code == 0, err[-3000:]
+    fit = (run_dir / "fit-profile.txt").read_text()
+    assert "FIT Profiler Report" in fit and "training_step" in fit  # Lightning's whole report, in the run dir
+    assert (run_dir / "test-profile.txt").exists()
+    printed = out + err
+    head = f"fit: the 10 slowest hooks (full report: {run_dir / 'fit-profile.txt'})"
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith(head))
+    rows = lines[start + 2 : start + 12]
+    totals = [float(row.split()[-3]) for row in rows]
+    assert totals == sorted(totals, reverse=True) and all(row.startswith("  [") or "_" in row for row in rows)
+    assert len(lines) < 150  # Lightning's own report printed is about a thousand lines

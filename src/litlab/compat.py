@@ -53,7 +53,6 @@ class NoProfiler(Profiler):
         pass
 
     @override
-    @override
     def profile(self, action_name: str) -> nullcontext:  # type: ignore[override]
         return self._null
 
