@@ -3,11 +3,13 @@ files, and serve batches that are sharded, augmented and placed as documented.""
 
 import gzip
 import pickle
+import socket
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DistributedSampler
+from torchvision import datasets
 
 from litlab.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule, MNISTDataModule
 from litlab.data.augment import BatchAugment
@@ -54,6 +56,31 @@ def test_missing_files_list_every_place_tried(tmp_path):
         MNISTDataModule(data_dir=str(tmp_path / "nowhere"), download=False).setup()
     msg = str(e.value)
     assert "nowhere/MNIST/raw: no such dir" in msg and "download: off" in msg and "data.data_dir" in msg
+
+
+def unreachable_mirror() -> str:
+    """A URL on 127.0.0.1 where nothing listens: a download from it fails at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.mark.parametrize("data_dir_exists", [False, True])
+def test_a_failed_download_leaves_nothing_behind(tmp_path, data_dir_exists):
+    class OfflineMNIST(datasets.MNIST):
+        mirrors = [unreachable_mirror()]
+
+    class OfflineMNISTDataModule(MNISTDataModule):
+        torchvision_class = OfflineMNIST
+
+    data_dir = tmp_path / "data"
+    if data_dir_exists:
+        data_dir.mkdir()
+        (data_dir / "mine.csv").write_text("a,b\n")
+    with pytest.raises(DataFilesError, match="download with torchvision: failed"):
+        OfflineMNISTDataModule(data_dir=str(data_dir)).setup()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == (["data", "mine.csv"] if data_dir_exists else [])
 
 
 def test_fashion_mnist_falls_back_to_the_system_copy(tmp_path, monkeypatch):

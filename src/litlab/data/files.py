@@ -1,6 +1,8 @@
 """Find a dataset's files: the user's data dir, a copy installed on the system, or a download."""
 
-from collections.abc import Callable, Sequence
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from litlab.errors import UserError
@@ -16,6 +18,24 @@ def find_file(folder: Path, name: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+@contextmanager
+def undone_if_failed(data_dir: Path) -> Iterator[None]:
+    """A download into `data_dir`: if it fails, what it made there (the dirs it created, a
+    partial archive) is removed, so that no empty or half-filled dataset dir is left behind
+    for the next run to find. Entries that were there before are never touched."""
+    made = [p for p in (data_dir, *data_dir.parents) if not p.exists()]  # deepest first
+    before = set(data_dir.iterdir()) if data_dir.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        else:
+            for new in set(data_dir.iterdir()) - before:
+                shutil.rmtree(new, ignore_errors=True) if new.is_dir() else new.unlink(missing_ok=True)
+        raise
 
 
 def locate(

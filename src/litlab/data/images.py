@@ -18,7 +18,7 @@ from typing_extensions import Unpack, override
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
-from litlab.data.files import DataFilesError, locate
+from litlab.data.files import DataFilesError, locate, undone_if_failed
 from litlab.data.spec import InputKind
 from litlab.task import Task
 
@@ -128,6 +128,11 @@ class ImageFilesDataModule(InMemoryDataModule):
     def download_files(self) -> Path:
         """Download with torchvision into data_dir; return the folder that holds the files."""
 
+    def download_or_undo(self) -> Path:
+        """download_files, leaving nothing behind in data_dir if it fails."""
+        with undone_if_failed(self.data_dir):
+            return self.download_files()
+
     @override
     def prepare_data(self) -> None:
         """Find the files: data_dir, then a system copy, then a torchvision download."""
@@ -136,7 +141,7 @@ class ImageFilesDataModule(InMemoryDataModule):
                 type(self).__name__,
                 self.file_names,
                 self.search_dirs(),
-                self.download_files if self.download else None,
+                self.download_or_undo if self.download else None,
                 self.how_to_supply.format(data_dir=self.data_dir),
             )
 
