@@ -58,3 +58,12 @@ def test_the_link_finder_sees_what_it_must(tmp_path):
         "`[code](nothere.md)`\n\n```\n[block](nothere.md)\n```\n\n[ref]: also_missing.md\n"
     )
     assert broken_links(page) == ["missing.md", "missing.png", "also_missing.md"]
+
+
+def test_every_picture_in_docs_is_one_scripts_docs_figures_makes(monkeypatch):
+    """So that none goes stale silently: `python scripts/docs_figures.py` makes each one again."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import docs_figures
+
+    made = {name for _, outputs in docs_figures.FIGURES.values() for name in outputs}
+    assert made == {p.name for p in (ROOT / "docs").glob("*.png")}
