@@ -60,12 +60,16 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         steps_per_call: int | str = 1,
         class_weight: str | list[float] | None = None,
         class_counts: list[int] | None = None,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.task, self.num_outputs = Task.parse(task), num_outputs
         check_settings(self.task, loss, l1, l2, getattr(optimizer, "keywords", {}).get("lr"), target_std)
         self.optimizer, self.scheduler = optimizer, scheduler
         self.train_size, self.target_mean, self.target_std = train_size, target_mean, target_std
+        # Logits are divided by it before softmax/sigmoid: 1 when trained; `evaluate.py calibrate=true`
+        # fits it on the val split (temperature scaling) and saves it in a new checkpoint.
+        self.temperature = temperature
         self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
         # (C,) per-class loss weights (model.class_weight); not saved: rebuilt from the hparams.
         self.register_buffer("class_weights", class_weights(self.task, class_weight, class_counts), persistent=False)
@@ -126,9 +130,9 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     def predict_outputs(self, out: torch.Tensor) -> torch.Tensor:
         """Network output (B, K) -> class probabilities (B, C) or regression values (B,)."""
         if self.task is Task.MULTICLASS:
-            return out.softmax(dim=1)
+            return (out / self.temperature).softmax(dim=1)
         if self.task is Task.BINARY:
-            p = out[:, 0].sigmoid()
+            p = (out[:, 0] / self.temperature).sigmoid()
             return torch.stack([1 - p, p], dim=1)
         return out[:, 0] * self.target_std + self.target_mean  # back to the target's units
 

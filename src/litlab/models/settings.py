@@ -40,6 +40,7 @@ class ModelArgs(TypedDict, total=False):
     steps_per_call: int | str
     class_weight: str | list[float] | None
     class_counts: list[int] | None
+    temperature: float
 
 
 def class_weights(
