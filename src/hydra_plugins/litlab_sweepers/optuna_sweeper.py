@@ -219,14 +219,14 @@ class OptunaSweeper(Sweeper):
         self.write_best(study)
 
     def job_overrides(self, study: "optuna.Study", trial: "optuna.Trial", fixed: list[str]) -> list[str]:
-        """The trial's values, the fixed overrides, and where the job reports its epochs
-        (litlab.sweeps.pruning.TrialPruning), as config values; not with a study in memory, which no
-        job can reach."""
+        """The trial's values, the fixed overrides, the trial's number (its TensorBoard run is named
+        after it), and where the job reports its epochs (litlab.sweeps.pruning.TrialPruning), as
+        config values; no storage for a study in memory, which no job can reach."""
         params = [f"{k}={as_text(v)}" for k, v in trial.params.items()]
+        named = [f"optuna.study_name='{study.study_name}'", f"optuna.trial={trial.number}"]
         if self.storage is None:
-            return [*params, *fixed]
-        return [*params, *fixed, f"optuna.storage='{self.storage}'", f"optuna.study_name='{study.study_name}'",
-                f"optuna.trial={trial.number}", f"optuna.pruner={self.pruner}",
+            return [*params, *fixed, *named]
+        return [*params, *fixed, f"optuna.storage='{self.storage}'", *named, f"optuna.pruner={self.pruner}",
                 f"optuna.pruner_args={as_text(self.pruner_args)}"]  # fmt: skip
 
     def tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:

@@ -3,10 +3,12 @@ tab), and a sweep's experiment summary, which makes HParams open on the swept co
 
 Layout, for `tensorboard --logdir <sweep dir>` (or `<run dir>`):
   <sweep dir>/<name>/       the run's curves (train/, val/, test/ tags) and its HParams session
-  <sweep dir>/<name>/best/  the final metrics of the best checkpoint (val/acc, test/acc, ...)
+  <sweep dir>/<name>/best/  the final metrics of the best checkpoint (val/acc, test/acc, ...); for
+                            a pruned trial the last epoch's val/ ones; for an Optuna trial `epochs`
   <sweep dir>/events...     the experiment summary, written when the sweep ends
-<name> is what sets the run apart: its swept overrides (model=mlp,optimizer.lr=0.01), or for a
-single run its overrides, or `default`.
+<name> is what sets the run apart: its swept overrides (model=mlp,optimizer.lr=0.01), in an
+Optuna search its trial and sampled values (trial_3,lr=0.00123,dropout=0.25), or for a single run
+its overrides, or `default`.
 """
 
 import json
@@ -23,14 +25,14 @@ from torch.utils.tensorboard import SummaryWriter
 from typing_extensions import override
 
 from litlab.hydra_job import in_multirun, job_overrides, parse_overrides
-from litlab.models.metrics import names as logged_names
-from litlab.task import Task
 
 FINAL = "best"  # the sub-run with the best checkpoint's final metrics
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
 SETTINGS = ("model", "optimizer", "scheduler")  # every value of these groups is a hyperparameter
 NOT_SETTINGS = ("compile",)  # model keys that do not change what is learned
 MAX_NAME = 60  # TensorBoard shows run names up to about this many characters in full
+TRIAL = "optuna.trial"  # the override the Optuna sweeper gives each of its jobs: the trial's number
+EPOCHS = "epochs"  # best/epochs: the epochs an Optuna trial trained, pruned or not (litlab.sweeps.pruning)
 
 Value = bool | int | float | str
 
@@ -56,16 +58,40 @@ def swept_keys() -> set[str]:
 
 def run_name() -> str:
     """The run's overrides that set it apart, `k=v,k=v`: in a multirun the swept ones, else all
-    but those naming no setting; `default` if none. Keys shortened to their last part if long."""
+    but those naming no setting; `default` if none. Keys shortened to their last part if long.
+    An Optuna trial: `trial_<n>,` then its sampled values, keys always short and floats to 3
+    significant figures (Optuna samples 17 digits)."""
+    given = parse_overrides(job_overrides())
     excluded = excluded_keys()
-    overrides = {k: v for k, v in parse_overrides(job_overrides()).items() if k not in excluded}
+    overrides = {k: v for k, v in given.items() if k not in excluded}
     if in_multirun():
         swept = swept_keys()
         overrides = {k: v for k, v in overrides.items() if k in swept}
-    name = ",".join(f"{k}={v}" for k, v in overrides.items())
-    if len(name) > MAX_NAME:
-        name = ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in overrides.items())
+    if TRIAL in given:
+        parser = OverridesParser.create()
+        values = {k: short_value(parser.parse_override(f"{k}={v}").value(), v) for k, v in overrides.items()}
+        name = ",".join([f"trial_{given[TRIAL]}", *(f"{k}={v}" for k, v in short_keys(values).items())])
+    else:
+        name = ",".join(f"{k}={v}" for k, v in overrides.items())
+        if len(name) > MAX_NAME:
+            name = ",".join(f"{k}={v}" for k, v in short_keys(overrides).items())
     return name.replace("/", "_")[: MAX_NAME * 2] or "default"
+
+
+def short_keys(overrides: dict[str, str]) -> dict[str, str]:
+    """Each key by its last part (`optimizer.lr` -> `lr`), unless two keys share it."""
+    last = [k.rsplit(".", 1)[-1] for k in overrides]
+    return {(s if last.count(s) == 1 else k): v for (k, v), s in zip(overrides.items(), last, strict=True)}
+
+
+def short_value(value: object, text: str) -> str:
+    """An override's parsed `value` with its floats to 3 significant figures (0.0012345678 ->
+    0.00123, 123456.0 -> 1.23e+05, [64,64] -> [64, 64]); other values as written (`text`)."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(short_value(v, str(v)) for v in value) + "]"
+    return text
 
 
 class RunLogger(TensorBoardLogger):
@@ -130,6 +156,11 @@ def log_session(log_dir: str, params: dict[str, Value], final: dict[str, float],
     with SummaryWriter(log_dir=log_dir) as writer:  # Lightning's own writer is closed after fit
         session = hp.hparams_pb(params, trial_id=Path(log_dir).name, start_time_secs=time.time())
         writer.file_writer.add_summary(session)
+    log_final(log_dir, final, step)
+
+
+def log_final(log_dir: str, final: Mapping[str, float], step: int) -> None:
+    """Scalars in `<log_dir>/best`, one point each: what HParams shows as the run's metrics."""
     with SummaryWriter(log_dir=str(Path(log_dir) / FINAL)) as writer:
         for tag, value in final.items():
             writer.add_scalar(tag, value, global_step=step)
@@ -150,25 +181,37 @@ def domain(values: list[Value]) -> hp.Discrete | hp.RealInterval:
 
 def write_experiment(sweep_dir: Path, swept: list[str], sessions: list[dict[str, Value]], metrics: list[str]) -> None:
     """TensorBoard's experiment summary at the sweep root: the `swept` hyperparameters with their
-    domains, and `metrics` (final values, in each run's `best/`)."""
+    domains, and `metrics` (final values, in each run's `best/`). It replaces the one an earlier
+    run of the sweep (a resumed study) wrote: TensorBoard would keep reading the first."""
     params = [hp.HParam(k, domain([s[k] for s in sessions if k in s])) for k in swept if any(k in s for s in sessions)]
     infos = [hp.Metric(m, group=FINAL, display_name=m) for m in metrics]
+    for old in sweep_dir.glob("events.out.tfevents.*"):  # the runs' own events are in their subdirs
+        old.unlink()
     with SummaryWriter(log_dir=str(sweep_dir)) as writer:
         writer.file_writer.add_summary(hp.hparams_config_pb(params, infos))
 
 
-def every_final_metric() -> list[str]:
-    """Every name a litlab run can log in best/, whatever its task."""
-    return list(dict.fromkeys(name for stage in ("val", "test") for task in Task for name in logged_names(task, stage)))
+def summary_metrics(records: list[dict]) -> list[str]:
+    """The metric columns of a sweep's HParams, from its jobs' metrics.json, in this order: the
+    monitored metric (the objective: HParams colours the lines by the first column and ticks the
+    first five), an Optuna search's `epochs`, then the val and the test names the jobs logged.
+    Test names only if every job has them: a pruned trial is not tested, and parallel coordinates
+    leave out a run that lacks the value of any ticked column."""
+    monitor = [r["monitor"] for r in records if r.get("monitor")][:1]
+    epochs = [EPOCHS] if any(TRIAL in parse_overrides(r.get("overrides", [])) for r in records) else []
+    val = [k for r in records for k in r.get("val", {})]
+    test = [k for r in records for k in r.get("test", {})] if all(r.get("test") for r in records) else []
+    return list(dict.fromkeys([*monitor, *epochs, *val, *test]))
 
 
 def write_sweep_summary(sweep_dir: Path, swept: list[str]) -> None:
-    """The experiment summary of a finished sweep over the keys `swept`, from its jobs' metrics.json.
-    Its metrics: the sweep's own first (HParams shows the first five), then every other name a
-    litlab run can log. TensorBoard applies the first summary it finds to every run under its
-    logdir, so with `--logdir logs` the runs of another task keep their metrics too."""
+    """The experiment summary of a finished sweep over the keys `swept`, from the metrics.json of
+    its jobs that logged a session (pruned Optuna trials too): only the metrics they logged, in
+    summary_metrics' order. TensorBoard applies the first summary it finds to every run under its
+    logdir: with `--logdir` on a parent dir (logs/), the runs of other sweeps and single runs show
+    under this sweep's columns, and those of another task only the metrics they share with it
+    (val/loss, test/loss). Open a sweep's own dir to compare its runs."""
     records = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
-    sessions = [r["hparams"] for r in records if r.get("hparams")]
-    finals = [k for r in records if r.get("hparams") for k in [*r.get("val", {}), *r.get("test", {})]]
-    if sessions:
-        write_experiment(sweep_dir, swept, sessions, list(dict.fromkeys([*finals, *every_final_metric()])))
+    records = [r for r in records if r.get("hparams")]
+    if records:
+        write_experiment(sweep_dir, swept, [r["hparams"] for r in records], summary_metrics(records))

@@ -1,6 +1,7 @@
 """The Hydra callback that closes every multirun (conf/hydra/default.yaml)."""
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,15 @@ from litlab.review.tensorboard import write_sweep_summary
 from litlab.sweeps.report import SweepReport
 
 log = logging.getLogger(__name__)
+
+
+def attempt(what: str, write: Callable[[], object]) -> None:
+    """Writes `what`, logging the error if it fails: nothing written after the jobs ran may hide
+    the outcome of the sweep."""
+    try:
+        write()
+    except Exception:
+        log.exception("%s could not be written; the jobs' results are in their dirs", what)
 
 
 class SweepEnd(Callback):
@@ -32,11 +42,9 @@ class SweepEnd(Callback):
         quiet_third_party()  # jobs run by other launchers set it in their own processes
         sweep_dir = Path(config.hydra.sweep.dir)
         report = SweepReport.load(sweep_dir)
-        try:
-            report.write(show=True)
-            write_sweep_summary(sweep_dir, report.params)  # HParams opens on the swept columns
-        except Exception:  # a broken plot must not hide the outcome of the sweep
-            log.exception("the sweep report could not be written; the jobs' results are in their dirs")
+        attempt("the sweep report", lambda: report.write(show=True))
+        # HParams opens on the swept columns; a broken plot must not cost the summary, nor the reverse
+        attempt("TensorBoard's experiment summary", lambda: write_sweep_summary(sweep_dir, report.params))
         failed = report.failed_jobs()
         if failed and self.fail_on_failed_jobs:
             lines = "\n".join(f"  {job}: {error}" for job, error in failed)
