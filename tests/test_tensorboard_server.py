@@ -115,9 +115,10 @@ def test_val_curves_end_at_the_last_trained_epoch(server, sweep):
         assert [p[1] for p in val] == [p[1] for p in train]  # type: ignore[index, union-attr]
 
 
-def test_a_mixed_logdir_keeps_each_runs_own_metrics(sweep, tmp_path):
-    """`--logdir logs` with the sweep and a regression run: TensorBoard applies the sweep's
-    summary to both, and the regression run's metrics are still there."""
+def test_a_mixed_logdir_shows_the_sweeps_columns_and_every_run(sweep, tmp_path):
+    """`--logdir logs` with the classification sweep and a regression run: TensorBoard applies
+    the sweep's summary to both. Its columns are the sweep's metrics only, the monitored one
+    first; the regression run is still listed, with the metrics the two tasks share."""
     logs = sweep.parents[2]
     regression = ["data=diabetes", "model=linear_regression", *QUICK[:-1], f"paths.log_dir={logs}"]
     code, _, err = run_in_process("train.py", *regression)
@@ -131,4 +132,7 @@ def test_a_mixed_logdir_keeps_each_runs_own_metrics(sweep, tmp_path):
         request = {"experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN"], "colParams": columns, "sliceSize": 100}
         groups = get(f"{url}/data/plugin/hparams/session_groups", request)["sessionGroups"]  # type: ignore[index]
     (session,) = [g["sessions"][0] for g in groups if "data=diabetes" in g["sessions"][0]["name"]]
-    assert {v["name"]["tag"] for v in session["metricValues"]} >= {"val/mse", "val/r2", "test/mae"}
+    assert {v["name"]["tag"] for v in session["metricValues"]} >= {"val/loss", "test/loss"}
+    names = [m["name"]["tag"] for m in experiment["metricInfos"]]  # type: ignore[index]
+    monitor = json.loads(next(sweep.glob("*/metrics.json")).read_text())["monitor"]
+    assert names[0] == monitor and "val/acc" in names and not {"val/mse", "val/r2", "test/mae"} & set(names)
