@@ -1,8 +1,9 @@
-"""The report of a sweep: python scripts/report.py SWEEP_DIR
+"""The report of a sweep: python scripts/report.py SWEEP_DIR [--metric NAME]
 
-Prints the jobs (sorted by the monitored metric) and, over seeds/folds, mean ± std; writes
-report.csv, report.md and PNG plots into SWEEP_DIR. Runs by itself at the end of every
-multirun (litlab.sweeps.sweep_end.SweepEnd); run it by hand on any finished or running sweep.
+Prints the jobs with every final val/* and test/* metric (sorted by the monitored metric, or by
+--metric; each metric's best value in bold) and, over seeds/folds, mean ± std; writes report.csv,
+report.md and PNG plots into SWEEP_DIR. Runs by itself at the end of every multirun
+(litlab.sweeps.sweep_end.SweepEnd); run it by hand on any finished or running sweep.
 """
 
 import argparse
@@ -12,13 +13,15 @@ from pathlib import Path
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/multiruns/<date> or logs/train/hparams_search/<name>")
+    p.add_argument("--metric", help="sort, group and plot by this recorded metric, e.g. val/acc or test/loss")
     args = p.parse_args()
+    from litlab.errors import UserError, exit_with
     from litlab.sweeps.report import SweepReport  # pandas and matplotlib: after --help has answered
 
     try:
-        report = SweepReport.load(args.sweep_dir)
-    except FileNotFoundError as e:
-        p.error(str(e))
+        report = SweepReport.load(args.sweep_dir, metric=args.metric)
+    except UserError as e:  # no such dir, no jobs, a metric the jobs did not record
+        exit_with(e)
     for path in report.write(show=True):
         print(f"wrote {path}")
 

@@ -1,5 +1,7 @@
-"""The sweep report's PNG plots: the metric against each swept parameter, a heatmap over two
-swept parameters, and the validation curves of the best runs from their TensorBoard or CSV logs."""
+"""The sweep report's PNG plots: the metric against each swept parameter (seed and fold are
+repeats, averaged, never a trend), one line per value of the other swept parameter, a heatmap over
+two swept parameters whose colours span the data's min..max, and the validation curves of the best
+runs from their TensorBoard or CSV logs."""
 
 import json
 from pathlib import Path
@@ -10,6 +12,7 @@ import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from litlab import files
@@ -22,27 +25,34 @@ class Report(Protocol):
     jobs: pd.DataFrame  # one row per job: status, swept parameters, final metrics
     params: list[str]
     monitor: str | None
-    mode: str
+    metric: str | None  # the metric the report sorts by: the one plotted
+    mode: str  # its direction, 'min' or 'max'
 
     @property
     def group_params(self) -> list[str]: ...
-
-    @property
-    def shown_metrics(self) -> list[str]: ...
 
     def in_sweep_order(self) -> pd.DataFrame: ...
 
 
 def write_plots(report: Report, top: int = 5) -> list[Path]:
+    """The PNGs: the metric against each swept parameter but seed and fold (repeats, not a trend),
+    the heatmap when two such parameters were swept, the validation curves of the `top` jobs."""
     matplotlib.use("Agg")  # PNG files only, no display needed
     done = report.jobs[report.jobs.status == "completed"]
-    if report.monitor is None or done.empty:
+    if report.metric is None or done.empty:
         return []
-    paths = [metric_vs_param(report, done, p) for p in report.params]
+    paths = [metric_vs_param(report, done, p) for p in report.group_params]
     if len(report.group_params) == 2:
         paths.append(heatmap(report, done, *report.group_params))
     curves = val_curves(report, done.head(top))
     return [p for p in [*paths, curves] if p is not None]
+
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    files.write_with(path, lambda p: fig.savefig(p, dpi=110, format="png"))  # the temporary name has no .png
+    plt.close(fig)
+    return path
 
 
 def short_label(value: object) -> str:
@@ -65,84 +75,118 @@ def _axis_values(values: pd.Series, order: pd.Series) -> tuple[np.ndarray, list[
     return np.array([cats.index(str(x)) for x in values], dtype=float), cats, False
 
 
+Series = dict[tuple, dict[object, pd.DataFrame]]  # facet -> line -> mean, std, n by the parameter's value
+
+
+def param_series(done: pd.DataFrame, metric: str, param: str, others: list[str]) -> Series:
+    """`metric` against `param`, never pooled over the other swept parameters: one line per value
+    of others[0], one facet per combination of others[1:] (key () when there are none). Each line:
+    mean, std and n over the repeats (seeds, folds) by value of `param`."""
+    groups = done.groupby([*others, param], sort=False, dropna=False)[metric]
+    stats = groups.agg(["mean", "std", "size"]).rename(columns={"size": "n"})
+    if not others:
+        return {(): {metric: _along_x(stats)}}
+    out: Series = {}
+    for key, rows in stats.groupby(level=others if len(others) > 1 else others[0], sort=False):
+        key = key if isinstance(key, tuple) else (key,)  # one level: a scalar key
+        out.setdefault(key[1:], {})[key[0]] = _along_x(rows.droplevel(others))
+    return out
+
+
+def _along_x(line: pd.DataFrame) -> pd.DataFrame:
+    """Numbers in increasing order, so the joining line does not zigzag; categories as the sweep ran them."""
+    return line.sort_index() if pd.api.types.is_numeric_dtype(line.index) else line
+
+
+def metric_vs_param_figure(report: Report, done: pd.DataFrame, param: str) -> Figure:
+    """The metric's mean ± std against `param`, a line per value of the next swept parameter and a
+    panel per value of the ones after it. Numbers are joined; categories (e.g. model) are not."""
+    assert report.metric is not None  # write_plots draws nothing without one
+    others = [p for p in report.group_params if p != param]
+    done = done.loc[report.in_sweep_order().index.intersection(done.index, sort=False)]  # lines in sweep order
+    facets = param_series(done, report.metric, param, others)
+    ncols = min(len(facets), 3)
+    nrows = -(-len(facets) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 4 * nrows), squeeze=False, sharey=True)
+    _, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
+    for ax, (facet, lines) in zip(axes.flat, facets.items(), strict=False):
+        for k, (line, stats) in enumerate(lines.items()):
+            x = _axis_values(stats.index.to_series(), report.in_sweep_order()[param])[0]
+            shift = 0.0 if cats is None else 0.08 * (k - (len(lines) - 1) / 2)  # side by side, not on top
+            label = f"{others[0]}={short_label(line)}" if others else str(line)
+            style = "o" if cats is not None else "o-"  # categories are not a scale: not joined
+            ax.errorbar(x + shift, stats["mean"], yerr=stats["std"].fillna(0), fmt=style, capsize=3, label=label)
+        ax.set_title(", ".join(f"{p}={short_label(v)}" for p, v in zip(others[1:], facet, strict=True)), fontsize=9)
+        if cats is not None:
+            ax.set_xticks(range(len(cats)), [short_label(c) for c in cats])
+            ax.set_xlim(-0.5, len(cats) - 0.5)
+        if log:
+            ax.set_xscale("log")
+        ax.set(xlabel=param, ylabel=report.metric)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(facets) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{report.metric} against {param} (mean ± std over seeds/folds)", fontsize=10)
+    return fig
+
+
 def metric_vs_param(report: Report, done: pd.DataFrame, param: str) -> Path:
-    assert report.monitor is not None  # write_plots draws nothing without one
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x, cats, log = _axis_values(done[param], report.in_sweep_order()[param])
-    for k, (metric, marker) in enumerate(zip(report.shown_metrics, ("o", "s"), strict=False)):
-        stats = pd.Series(done[metric].to_numpy(), index=x).groupby(level=0).agg(["mean", "std"])  # over repeats
-        if cats is None:  # numbers: the jobs, and the means joined as a trend
-            ax.scatter(x, done[metric], marker=marker, alpha=0.4, label=metric)
-            ax.plot(stats.index, stats["mean"].to_numpy(), alpha=0.8)
-        else:  # categories: mean ± std as points, side by side per metric, nothing joined
-            ax.errorbar(stats.index + 0.1 * k, stats["mean"], yerr=stats["std"].fillna(0), fmt=marker, capsize=4,
-                        label=metric)  # fmt: skip
-    if cats is not None:
-        ax.set_xticks(range(len(cats)), [short_label(c) for c in cats])
-    if log:
-        ax.set_xscale("log")
-    ax.set_xlabel(param)
-    ax.set_ylabel(report.monitor.split("/", 1)[1])
-    ax.set_title(f"{report.monitor} against {param}", fontsize=10)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    path = report.sweep_dir / f"metric_vs_{param}.png"
-    fig.tight_layout()
-    files.write_with(path, lambda p: fig.savefig(p, dpi=110, format="png"))  # the temporary name has no .png
-    plt.close(fig)
-    return path
-
-
-def color_range(values: np.ndarray, mode: str) -> tuple[float | None, float | None]:
-    """(vmin, vmax) spanning the best three quarters of the cells: a poor corner (a too-high
-    learning rate) does not squeeze the top values into one colour."""
-    if not np.isfinite(values).any():
-        return None, None
-    low, high = np.nanpercentile(values, [25, 100] if mode == "max" else [0, 75])
-    return float(low), float(high)
+    """metric_vs_<param>.png (see metric_vs_param_figure)."""
+    return save(metric_vs_param_figure(report, done, param), report.sweep_dir / f"metric_vs_{param}.png")
 
 
 def annotate_cells(ax: plt.Axes, im: matplotlib.image.AxesImage, values: np.ndarray, mode: str) -> None:
     """Each cell's value (or "failed"), and a red outline on the best value of each row: where the optimum sits."""
     for (i, j), v in np.ndenumerate(values):
         shade = float(np.asarray(im.norm(v)))
-        bright = not np.isnan(v) and (shade < 0.4 if mode == "min" else shade > 0.6)
+        light = np.isnan(v) or (shade < 0.4 if mode == "min" else shade > 0.6)  # a failed cell is blank: white
         text = "failed" if np.isnan(v) else f"{v:.3f}"
-        ax.text(j, i, text, ha="center", va="center", color="black" if bright else "white", fontsize=8)
+        ax.text(j, i, text, ha="center", va="center", color="black" if light else "white", fontsize=8)
     for i, row in enumerate(values):
         if not np.isnan(row).all():
             j = int(np.nanargmax(row) if mode == "max" else np.nanargmin(row))
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
 
 
-def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
-    """Mean of the monitored metric for each pair of values; blank where every job failed."""
-    table = done.pivot_table(index=rows, columns=cols, values=report.monitor, aggfunc="mean", sort=False)
+def heatmap_table(report: Report, done: pd.DataFrame, rows: str, cols: str) -> pd.DataFrame:
+    """The metric's mean for each pair of values, in sweep order (numbers sorted); NaN where every job failed."""
+    table = done.pivot_table(index=rows, columns=cols, values=report.metric, aggfunc="mean", sort=False)
     in_order = report.in_sweep_order()
     table = table.reindex(index=list(dict.fromkeys(in_order[rows])), columns=list(dict.fromkeys(in_order[cols])))
     if pd.api.types.is_numeric_dtype(table.index):
         table = table.sort_index()
     if pd.api.types.is_numeric_dtype(table.columns):
         table = table.sort_index(axis=1)
+    return table
+
+
+def heatmap_figure(table: pd.DataFrame, metric: str, mode: str, title: str) -> Figure:
+    """The table as coloured cells, each annotated with its value. The colours span exactly the
+    data's min..max: no two different values share a colour at the ends of the bar."""
     values = table.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
     fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.7 * len(table.index) + 2))
-    cmap = "viridis" if report.mode == "max" else "viridis_r"  # bright = good either way
-    low, high = color_range(values, report.mode)
+    cmap = "viridis" if mode == "max" else "viridis_r"  # bright = good either way
     im = ax.imshow(values, cmap=cmap, aspect="auto", vmin=low, vmax=high)
     ax.set_xticks(range(len(table.columns)), [short_label(c) for c in table.columns])
     ax.set_yticks(range(len(table.index)), [short_label(r) for r in table.index])
-    ax.set_xlabel(cols)
-    ax.set_ylabel(rows)
-    annotate_cells(ax, im, values, report.mode)
-    fig.colorbar(im, ax=ax, label=report.monitor, extend="min" if report.mode == "max" else "max")
+    ax.set(xlabel=table.columns.name, ylabel=table.index.name)
+    annotate_cells(ax, im, values, mode)
+    fig.colorbar(im, ax=ax, label=metric)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
+    """heatmap.png: the metric's mean over the repeats for each pair of values of `rows` and `cols`."""
+    assert report.metric is not None  # write_plots draws nothing without one
     runs = int(done.groupby([rows, cols]).size().max())
     mean = f"mean of {runs} runs, " if runs > 1 else ""
-    ax.set_title(f"{report.monitor} by {rows} and {cols}\n({mean}red: best in its row)", fontsize=9)
-    path = report.sweep_dir / "heatmap.png"
-    fig.tight_layout()
-    files.write_with(path, lambda p: fig.savefig(p, dpi=110, format="png"))  # the temporary name has no .png
-    plt.close(fig)
-    return path
+    title = f"{report.metric} by {rows} and {cols}\n({mean}red: best in its row)"
+    fig = heatmap_figure(heatmap_table(report, done, rows, cols), report.metric, report.mode, title)
+    return save(fig, report.sweep_dir / "heatmap.png")
 
 
 def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
@@ -164,26 +208,24 @@ def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
 
 
 def val_curves(report: Report, best: pd.DataFrame) -> Path | None:
-    assert report.monitor is not None  # write_plots draws nothing without one
+    """val_curves.png: the report's metric during training of the `best` jobs; the monitored one
+    when the report's is a test metric (logged once, at the end)."""
+    tag = report.metric if report.metric and report.metric.startswith("val/") else report.monitor
+    assert tag is not None  # write_plots draws nothing without a metric
     fig, ax = plt.subplots(figsize=(7, 4))
     drawn = 0
     for _, job in best.iterrows():
-        curve = read_curve(report.sweep_dir / str(job["job"]), report.monitor)
+        curve = read_curve(report.sweep_dir / str(job["job"]), tag)
         if curve is None:
             continue
         label = " ".join(f"{p}={short_label(job[p])}" for p in report.params) or f"job {job['job']}"
-        ax.plot(curve.index, curve.to_numpy(), marker=".", label=f"{label} ({job[report.monitor]:.4f})")
+        ax.plot(curve.index, curve.to_numpy(), marker=".", label=f"{label} ({job[tag]:.4f})")
         drawn += 1
     if not drawn:  # no logger in these runs
         plt.close(fig)
         return None
-    ax.set_xlabel("training step")
-    ax.set_ylabel(report.monitor)
-    ax.set_title(f"{report.monitor} during training, best {drawn} runs")
+    ax.set(xlabel="training step", ylabel=tag)
+    ax.set_title(f"{tag} during training, best {drawn} runs by {report.metric}")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    path = report.sweep_dir / "val_curves.png"
-    fig.tight_layout()
-    files.write_with(path, lambda p: fig.savefig(p, dpi=110, format="png"))  # the temporary name has no .png
-    plt.close(fig)
-    return path
+    return save(fig, report.sweep_dir / "val_curves.png")

@@ -13,13 +13,14 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from litlab import files
 from litlab.checkpoints import store
 from litlab.errors import UserError
 from litlab.hydra_job import parse_overrides
 from litlab.sweeps.plan import read_plan
+from litlab.sweeps.report_tables import Layout, best_mask, fmt, md_table, rich_tables, short_headers
 
 # Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
 REPLICATE_KEYS = ("seed", "data.fold")
@@ -77,42 +78,79 @@ def _numeric(s: pd.Series) -> pd.Series:
     return converted if converted.notna().sum() == s.notna().sum() else s
 
 
+def _records(sweep_dir: Path) -> list[dict]:
+    """Every job of the sweep dir and of its plan, by job number."""
+    if not sweep_dir.is_dir():
+        raise UserError(f"{sweep_dir}: no such dir; give the dir of a multirun or an Optuna sweep")
+    dirs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists() or (p / ".hydra").is_dir()]
+    plan = read_plan(sweep_dir)
+    if not dirs and not plan:
+        raise UserError(
+            f"{sweep_dir} holds no job dirs (subdirs with metrics.json or .hydra/); give the dir of a "
+            "multirun or an Optuna sweep, e.g. logs/train/multiruns/<date>"
+        )
+    records = [read_job(d) for d in dirs]
+    seen = {r["job"] for r in records}
+    records += [planned_job(job, overrides) for job, overrides in plan.items() if job not in seen]
+    return sorted(records, key=lambda r: _natural(r["job"]))
+
+
+def metric_directions(metrics: list[str], monitor: str | None, monitor_mode: str) -> dict[str, str | None]:
+    """'min' or 'max' for each metric, as litlab.models.metrics declares it; the monitored one as
+    the jobs ran with it; None for a metric litlab does not declare (no best is marked)."""
+    from litlab.models.metrics import direction  # importing litlab.models brings Lightning: only for a report
+
+    def declared(metric: str) -> str | None:
+        try:
+            return direction(metric)
+        except UserError:
+            return None
+
+    out = {m: declared(m) for m in metrics}
+    if monitor in out:
+        out[monitor] = monitor_mode
+    return out
+
+
+def chosen_metric(metric: str | None, directions: dict[str, str | None]) -> tuple[str | None, str]:
+    """The metric the report sorts and groups by, and its direction: a UserError if the jobs did not record it."""
+    if metric is None:  # no job completed
+        return None, "max"
+    if metric not in directions:
+        available = ", ".join(directions) or "none (no job recorded a metric)"
+        raise UserError(f"metric {metric!r} is not one the jobs recorded; available: {available}")
+    mode = directions[metric]
+    if mode is None:
+        raise UserError(f"metric {metric!r}: litlab does not declare whether it is better low or high")
+    return metric, mode
+
+
 @dataclass
 class SweepReport:
     """All jobs of one sweep dir. `jobs` has one row per job: `job`, `status`, one column per
-    swept parameter, the final `val/*` and `test/*` metrics, `wall_time_s`, `error`."""
+    swept parameter, the final `val/*` and `test/*` metrics, `wall_time_s`, `error`; sorted by
+    `metric` (the monitored metric unless another is asked for), best first."""
 
     sweep_dir: Path
     jobs: pd.DataFrame
     params: list[str]  # overrides whose value differs between jobs
     fixed: dict[str, str]  # overrides that all jobs share
-    monitor: str | None
-    mode: str
+    monitor: str | None  # the metric the jobs monitored (checkpointing, early stopping)
+    metric: str | None  # the metric the report sorts, groups and plots by
+    mode: str  # the direction of `metric`: 'min' or 'max'
+    directions: dict[str, str | None]  # of every metric column
 
     @classmethod
-    def load(cls, sweep_dir: Path) -> "SweepReport":
+    def load(cls, sweep_dir: Path, metric: str | None = None) -> "SweepReport":
+        """The report of `sweep_dir`, sorted by `metric` (default: the monitored metric)."""
         sweep_dir = Path(sweep_dir)
-        if not sweep_dir.is_dir():
-            raise UserError(f"{sweep_dir}: no such dir; give the dir of a multirun or an Optuna sweep")
-        dirs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists() or (p / ".hydra").is_dir()]
-        plan = read_plan(sweep_dir)
-        if not dirs and not plan:
-            raise UserError(
-                f"{sweep_dir} holds no job dirs (subdirs with metrics.json or .hydra/); give the dir of a "
-                "multirun or an Optuna sweep, e.g. logs/train/multiruns/<date>"
-            )
-        records = [read_job(d) for d in dirs]
-        seen = {r["job"] for r in records}
-        records += [planned_job(job, overrides) for job, overrides in plan.items() if job not in seen]
-        records.sort(key=lambda r: _natural(r["job"]))
-        all_params = [k for r in records for k in r["params"]]
-        keys = list(dict.fromkeys(all_params))
+        records = _records(sweep_dir)
+        keys = list(dict.fromkeys(k for r in records for k in r["params"]))
         values = {k: {r["params"].get(k) for r in records} for k in keys}
         params = [k for k in keys if len(values[k]) > 1]
         fixed = {k: next(iter(v)) for k, v in values.items() if len(v) == 1}
         done = [r for r in records if r["status"] == "completed"]
         monitor = done[0]["monitor"] if done else None
-        mode = done[0]["mode"] if done else "max"
         rows = [
             {"job": r["job"], **{k: r["params"].get(k) for k in params}, **r["metrics"], "status": r["status"],
              "wall_time_s": r["wall_time_s"], "error": r["error"]}
@@ -121,9 +159,12 @@ class SweepReport:
         jobs = pd.DataFrame(rows)
         for k in params:
             jobs[k] = _numeric(jobs[k])
-        if monitor in jobs:
-            jobs = jobs.sort_values(monitor, ascending=mode == "min", na_position="last", kind="stable")
-        return cls(sweep_dir, jobs.reset_index(drop=True), params, fixed, monitor, mode)
+        metrics = [c for c in jobs.columns if c.startswith(("val/", "test/"))]
+        directions = metric_directions(metrics, monitor, done[0]["mode"] if done else "max")
+        metric, mode = chosen_metric(metric or monitor, directions)
+        if metric is not None:
+            jobs = jobs.sort_values(metric, ascending=mode == "min", na_position="last", kind="stable")
+        return cls(sweep_dir, jobs.reset_index(drop=True), params, fixed, monitor, metric, mode, directions)
 
     def in_sweep_order(self) -> pd.DataFrame:
         """The jobs by job number, as the sweep launched them (`jobs` is sorted by the metric)."""
@@ -131,18 +172,16 @@ class SweepReport:
 
     @property
     def metric_columns(self) -> list[str]:
-        return [c for c in self.jobs.columns if c.startswith(("val/", "test/"))]
-
-    @property
-    def shown_metrics(self) -> list[str]:
-        """The monitored metric and its test counterpart (all metrics go to the CSV)."""
-        if self.monitor is None:
-            return []
-        test = "test/" + self.monitor.split("/", 1)[1]
-        return [c for c in (self.monitor, test) if c in self.jobs]
+        """Every final metric the jobs recorded: `metric` first, then the monitored one, the other
+        val metrics and the test metrics, each in the order the jobs logged them."""
+        found = list(self.directions)
+        first = [m for m in dict.fromkeys((self.metric, self.monitor)) if m in found]
+        rest = [m for m in found if m not in first]
+        return first + sorted(rest, key=lambda m: not m.startswith("val/"))  # stable: logged order kept
 
     @property
     def group_params(self) -> list[str]:
+        """The swept parameters that are not repeats (seed, fold): a group is one value of each."""
         return [p for p in self.params if p not in REPLICATE_KEYS]
 
     def failed_jobs(self) -> list[tuple[str, str]]:
@@ -165,8 +204,8 @@ class SweepReport:
         out.columns = [f"{metric} {stat}" for metric, stat in out.columns]
         out.insert(0, "n", g.size())
         out = out.reset_index()
-        if self.monitor is not None:
-            out = out.sort_values(f"{self.monitor} mean", ascending=self.mode == "min", kind="stable")
+        if self.metric is not None:
+            out = out.sort_values(f"{self.metric} mean", ascending=self.mode == "min", kind="stable")
         return out.drop(columns=["all"], errors="ignore").reset_index(drop=True)
 
     # --- output ------------------------------------------------------------------------------
@@ -187,18 +226,24 @@ class SweepReport:
             self.print(grouped)
         return [*out, md, *plots]
 
-    def _job_table(self) -> pd.DataFrame:
-        cols = ["job", *self.params, *self.shown_metrics, "status", "wall_time_s"]
-        return self.jobs[cols]
+    def job_table(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The job table's cells (formatted) and where each metric's best value is (completed jobs)."""
+        table = self.jobs[["job", *self.params, *self.metric_columns, "status", "wall_time_s"]]
+        best = best_mask(table, self.directions, self.jobs.status == "completed")
+        return table.map(fmt), best
 
-    def _grouped_table(self, grouped: pd.DataFrame) -> pd.DataFrame:
-        table = grouped[[*self.group_params, "n"]].copy()
-        for m in self.shown_metrics:
-            means, stds = grouped[f"{m} mean"], grouped[f"{m} std"].fillna(0)  # std of n=1 is NaN
-            table[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(means, stds, strict=True)]
-        return table
+    def grouped_table(self, grouped: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The grouped table's cells, each metric as mean ± std, and where each metric's best mean is."""
+        cells = grouped[[*self.group_params, "n"]].map(fmt)
+        means = pd.DataFrame({m: grouped[f"{m} mean"] for m in self.metric_columns})
+        for m in self.metric_columns:
+            stds = grouped[f"{m} std"].fillna(0)  # the std of n=1 is NaN
+            cells[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(means[m], stds, strict=True)]
+        best = best_mask(means.reindex(columns=cells.columns), self.directions, means.notna().any(axis=1))
+        return cells, best
 
     def markdown(self, grouped: pd.DataFrame | None, plots: list[Path]) -> str:
+        """report.md: the summary, both tables with every value in full, the failures, the plots."""
         n, failed = len(self.jobs), len(self.failed_jobs())
         interrupted, pruned = (int((self.jobs.status == s).sum()) for s in ("interrupted", "pruned"))
         pruned_text = f" {pruned} pruned," if pruned else ""  # an Optuna search with a pruner
@@ -207,45 +252,33 @@ class SweepReport:
             f"{failed - interrupted} failed or unfinished."
         )
         lines = [f"# Sweep report: {self.sweep_dir}", "", summary]
-        if self.monitor:
-            lines.append(f"Sorted by {self.monitor} ({self.mode}).")
+        if self.metric:
+            lines.append(f"Sorted by {self.metric} ({self.mode}); in bold, the best value of each metric.")
         if self.fixed:
             lines.append("Shared overrides: " + " ".join(f"`{k}={v}`" for k, v in self.fixed.items()))
-        lines += ["", "## Jobs", "", _md_table(self._job_table())]
+        lines += ["", "## Jobs", "", md_table(*self.job_table())]
         if grouped is not None:
-            lines += ["", "## Grouped over seed / fold (mean ± std, n)", "", _md_table(self._grouped_table(grouped))]
+            lines += ["", "## Grouped over seed / fold (mean ± std, n)", "", md_table(*self.grouped_table(grouped))]
         if failed:
             lines += ["", "## Not completed", ""] + [f"- job {job}: {err}" for job, err in self.failed_jobs()]
         if plots:
             lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
         return "\n".join(lines) + "\n"
 
-    def print(self, grouped: pd.DataFrame | None = None) -> None:
-        console = Console()
-        console.print(_rich_table(self._job_table(), f"{self.sweep_dir} — sorted by {self.monitor}"))
+    def print(self, grouped: pd.DataFrame | None = None, console: Console | None = None) -> None:
+        """The tables on the terminal, split into several where the metrics do not fit its width."""
+        console = console or Console()
+        numbers = {c for c in self.jobs.columns if c != "job" and pd.api.types.is_numeric_dtype(self.jobs[c])}
+        right = numbers | set(self.metric_columns) | {"n"}
+        sort = f" — sorted by {self.metric}" if self.metric else ""  # none when no job completed
+        parts = [(self.job_table(), ["job"], f"{self.sweep_dir}{sort}")]
         if grouped is not None:
-            console.print(_rich_table(self._grouped_table(grouped), "grouped over seed / fold (mean ± std)"))
+            parts.append(
+                (self.grouped_table(grouped), [*self.group_params, "n"], "grouped over seed / fold (mean ± std)")
+            )
+        for (cells, best), keys, title in parts:
+            layout = Layout(short_headers(list(cells.columns), self.params), keys, right)
+            for table in rich_tables(cells, best, layout, title, console.width):
+                console.print(table)
         for job, err in self.failed_jobs():
-            console.print(f"[red]job {job}:[/red] {err}")
-
-
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return "" if pd.isna(v) else f"{v:.4g}"
-    return "" if v is None else str(v)
-
-
-def _md_table(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns)
-    rows = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, *rows])
-
-
-def _rich_table(df: pd.DataFrame, title: str) -> Table:
-    table = Table(title=title)
-    for c in df.columns:
-        table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
-    for row in df.itertuples(index=False):
-        style = "red" if "failed" in row or "unfinished" in row else None
-        table.add_row(*(_fmt(v) for v in row), style=style)
-    return table
+            console.print(f"[red]job {job}:[/red] {escape(err)}")  # an error may quote [brackets]
