@@ -1,0 +1,97 @@
+"""The figures of evaluate.py's report: the normalized confusion matrix, the reliability diagram,
+ROC and precision-recall curves, predicted vs true with residuals. Bare matplotlib Figures (no
+pyplot), saved as PNG into the report and logged to TensorBoard."""
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from litlab.review.evaluation import BinaryCurves
+from litlab.review.figures import MAX_CLASSES, most_confused
+
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def normalized_confusion_figure(confusion: np.ndarray, names: list[str], split: str) -> Figure:
+    """Each row (true class) divided by its count, so rows sum to 1; the share written in each
+    non-empty cell; a colour bar over the whole 0..1. Over MAX_CLASSES classes, the most-confused."""
+    num_classes = len(names)
+    share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)  # a class with no rows: a row of 0
+    shown = most_confused(confusion, MAX_CLASSES) if num_classes > MAX_CLASSES else np.arange(num_classes)
+    share = share[np.ix_(shown, shown)]
+    size = 2.0 + 0.42 * len(shown)
+    fig = _figure(size + 1.0, size)
+    ax = fig.add_subplot()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, shrink=0.8).set_label("share of the true class (each row sums to 1)", fontsize=8)
+    for (i, j), value in np.ndenumerate(share):
+        if confusion[shown[i], shown[j]]:
+            color = "white" if value > 0.5 else "black"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
+    labels = [names[i] for i in shown]
+    long_labels = max(len(label) for label in labels) > 4
+    ax.set_xticks(range(len(shown)), labels, rotation=90 if long_labels else 0, fontsize=8)
+    ax.set_yticks(range(len(shown)), labels, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    subset = f", the {len(shown)} most-confused of {num_classes} classes" if len(shown) < num_classes else ""
+    ax.set_title(f"{split}: confusion, normalized by true class{subset}", fontsize=9)
+    return fig
+
+
+def reliability_figure(series: dict[str, tuple[pd.DataFrame, float]], split: str) -> Figure:
+    """Per confidence bin, the accuracy against the mean confidence (on the diagonal: calibrated),
+    each point labelled with its count; below, how many examples fall in each bin. `series`:
+    label -> (evaluation.reliability_bins, ECE), e.g. before and after temperature scaling."""
+    fig = _figure(5.0, 5.6)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    for k, (label, (bins, ece)) in enumerate(series.items()):
+        color = f"C{k}"
+        top.plot(bins["confidence"], bins["accuracy"], "o-", color=color, ms=4, label=f"{label}: ECE {ece:.4f}")
+        for _, row in bins.iterrows():
+            top.annotate(
+                str(int(row["count"])), (row["confidence"], row["accuracy"]), fontsize=6, color=color,
+                xytext=(3, -9 if k else 4), textcoords="offset points",
+            )  # fmt: skip
+        width = (bins["upper"] - bins["lower"]).clip(lower=0.01) / len(series)
+        bottom.bar(bins["lower"] + k * width, bins["count"], width=width, align="edge", color=color, alpha=0.7)
+    top.set(xlim=(0, 1.02), ylim=(0, 1.07), ylabel="accuracy in the bin")
+    top.set_title(f"{split}: reliability (top-class probability, 15 bins)", fontsize=9)
+    top.legend(loc="upper left", fontsize=7)
+    bottom.set(xlabel="confidence (mean top-class probability in the bin)", ylabel="examples")
+    return fig
+
+
+def binary_curves_figure(curves: BinaryCurves, positive: str, split: str) -> Figure:
+    """ROC (AUC) and precision-recall (average precision) of the positive class."""
+    fig = _figure(9, 4)
+    roc, pr = fig.subplots(1, 2)
+    roc.plot(curves.fpr, curves.tpr, lw=1.5)
+    roc.plot([0, 1], [0, 1], "k--", lw=1)
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
+    roc.set_title(f"{split}: ROC of '{positive}', AUC = {curves.auroc:.4f}", fontsize=9)
+    pr.step(curves.recall, curves.precision, where="post", lw=1.5)
+    pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01))
+    pr.set_title(f"{split}: precision-recall of '{positive}', AP = {curves.average_precision:.4f}", fontsize=9)
+    return fig
+
+
+def regression_figure(values: np.ndarray, targets: np.ndarray, target_name: str, split: str, r2: float) -> Figure:
+    """Predicted vs true (R² in the title), residuals against the prediction, and their histogram."""
+    residuals = values - targets
+    fig = _figure(13, 4)
+    left, middle, right = fig.subplots(1, 3)
+    left.scatter(targets, values, s=8, alpha=0.6)
+    lo, hi = float(min(targets.min(), values.min())), float(max(targets.max(), values.max()))
+    left.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    left.set(xlabel=f"true {target_name}", ylabel=f"predicted {target_name}", title=f"{split}: R² = {r2:.4f}")
+    left.legend(loc="upper left")
+    middle.scatter(values, residuals, s=8, alpha=0.6)
+    middle.axhline(0, color="k", ls="--", lw=1)
+    middle.set(xlabel=f"predicted {target_name}", ylabel="predicted − true", title="residuals")
+    right.hist(residuals, bins=30)
+    right.axvline(0, color="k", ls="--", lw=1)
+    right.set(xlabel="predicted − true", ylabel="examples", title="residuals' distribution")
+    return fig
