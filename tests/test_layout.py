@@ -14,11 +14,13 @@ SRC = ROOT / "src" / "litlab"
 # Lower layers first: a module may import from its own layer and the layers before it, never after.
 LAYERS = [
     {"errors", "task", "compat", "hydra_job", "files"},
+    {"runtime"},  # prediction without torch: the ground floor only
     {"checkpoints"},
     {"data", "models"},
     {"review"},
     {"sweeps"},
     {"run"},
+    {"deploy"},  # export and serving of checkpoints: run's loaders
 ]
 
 

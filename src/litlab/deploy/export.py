@@ -1,0 +1,96 @@
+"""export.py: a checkpoint's network written as ONNX or torch.export, with bundle.json (everything
+prediction needs outside litlab) and parity.json (the test split through PyTorch and the exported file).
+A bundle appears whole or not at all: it is written to a hidden folder beside `out` and renamed into
+place only once parity holds."""
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from litlab import files
+from litlab.checkpoints import store
+from litlab.deploy import parity
+from litlab.deploy.formats import EXPORTERS, INPUT, OUTPUT, Exporter, Format, Outputs, versions
+from litlab.errors import UserError
+from litlab.models import SupervisedModule
+from litlab.review.console import quiet_third_party
+from litlab.run.evaluate import load_checkpoint
+from litlab.run.predict import TorchPredictor, load_for_inference, preprocessing
+from litlab.runtime.bundle import BUNDLE_JSON, BUNDLE_VERSION, PARITY_JSON, Preprocessing
+from litlab.runtime.inputs import scaled
+from litlab.task import Task
+
+log = logging.getLogger(__name__)
+
+# What the graph computes after the network, by task (bundle.json's `graph_applies`): no runtime
+# step is left but the argmax of the probabilities.
+GRAPH_APPLIES = {
+    Task.MULTICLASS: "softmax(logits / temperature): class probabilities (N, C)",
+    Task.BINARY: "sigmoid(logit / temperature) as [1 - p, p]: class probabilities (N, 2)",
+    Task.REGRESSION: "value * target_std + target_mean: the target in its own units (N,)",
+}
+
+
+def export(ckpt_path: str, format: str, out: str | Path, log_dir: str = "logs", tolerance: float = 1e-4) -> Path:
+    """Write the bundle of `ckpt_path` to the new folder `out`; return it. `tolerance`: for regression, the
+    largest difference allowed between PyTorch's and the exported value, as a fraction of the target's std."""
+    quiet_third_party()
+    exporter, out = EXPORTERS[Format.parse(format)], Path(out)
+    if out.exists():
+        raise UserError(f"out={str(out)!r} exists; export.py does not overwrite a bundle, give a new folder")
+    path = store.resolve(ckpt_path, log_dir, prefer="best")
+    model, spec, scaler = load_for_inference(path)
+    prep = preprocessing(spec, scaler)
+    x = test_inputs(path)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        exporter.write(Outputs(model), torch.from_numpy(scaled(x[:2], prep)), staging / exporter.file)
+        found = parity_of(model, prep, exporter, staging / exporter.file, x)
+        reason = parity.refusal(found, prep.task, tolerance * float(model.target_std))
+        if reason is not None:
+            raise UserError(reason)
+        files.write_json(staging / PARITY_JSON, found)
+        files.write_json(staging / BUNDLE_JSON, bundle_json(model, prep, Format(format), exporter, path))
+        staging.rename(out)  # the whole bundle at once
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("bundle written to %s (parity: %s)", out, {k: found[k] for k in ("batch_1", "batch_N")})
+    return out
+
+
+def test_inputs(ckpt_path: Path) -> np.ndarray:
+    """The raw test split of the run's own data (N, ...), as the DataModule holds it."""
+    _, datamodule = load_checkpoint(ckpt_path)
+    return datamodule.split_tensors("test").x.numpy()
+
+
+def parity_of(model: SupervisedModule, prep: Preprocessing, exporter: Exporter, network: Path, x: np.ndarray) -> dict:
+    """PyTorch's predict_outputs against the exported file run by its runtime, both on `x` preprocessed
+    from bundle.json's own record (read back from JSON, as predict.py bundle=DIR reads it)."""
+    inputs = scaled(x, Preprocessing.from_json(prep.to_json()))
+    reference = TorchPredictor(model, prep).outputs(scaled(x, prep))
+    return {**parity.measure(reference, exporter.run(network), inputs, prep.task), "runtime": exporter.runtime}
+
+
+def bundle_json(
+    model: SupervisedModule, prep: Preprocessing, format: Format, exporter: Exporter, ckpt: Path
+) -> dict[str, Any]:
+    return {
+        "bundle_version": BUNDLE_VERSION,
+        "format": format.value,
+        "file": exporter.file,
+        "input": {"name": INPUT, "dtype": "float32", "shape": ["N", *prep.input_shape], "is": "scaled inputs"},
+        "output": {"name": OUTPUT},
+        "graph_applies": GRAPH_APPLIES[prep.task],
+        "temperature": float(model.temperature),
+        "target_mean": float(model.target_mean),
+        "target_std": float(model.target_std),
+        "preprocessing": prep.to_json(),
+        "versions": versions("litlab", *exporter.packages),
+        "source": {"ckpt_path": str(ckpt)},
+    }

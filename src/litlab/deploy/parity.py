@@ -1,0 +1,48 @@
+"""Parity of an exported network with the checkpoint: the same inputs through both, one at a time and
+all at once, compared by the largest absolute difference of the outputs and the agreement of the
+predicted classes. An export that changes a prediction is refused."""
+
+from typing import Any
+
+import numpy as np
+
+from litlab.deploy.formats import Run
+from litlab.task import Task
+
+
+def compare(reference: np.ndarray, exported: np.ndarray, task: Task) -> dict[str, Any]:
+    """max_abs_diff of the outputs; for classes, the share of inputs whose predicted class agrees."""
+    result: dict[str, Any] = {"max_abs_diff": float(np.abs(reference.astype(np.float64) - exported).max())}
+    if task.is_classification:
+        result["agreement"] = float((reference.argmax(axis=1) == exported.argmax(axis=1)).mean())
+    return result
+
+
+def measure(reference: np.ndarray, run: Run, x: np.ndarray, task: Task) -> dict[str, Any]:
+    """`reference` (PyTorch's outputs for `x`) against the exported network's, at batch 1 and batch N."""
+    one_by_one = np.concatenate([run(x[i : i + 1]) for i in range(len(x))])
+    return {
+        "rows": len(x),
+        "batch_1": compare(reference, one_by_one, task),
+        "batch_N": compare(reference, run(x), task),
+    }
+
+
+def refusal(parity: dict[str, Any], task: Task, tolerance: float) -> str | None:
+    """Why the export is refused (one line with the numbers), or None: a class that changed, or a
+    regression value off by more than `tolerance` (in the target's units)."""
+    for batch in ("batch_1", "batch_N"):
+        found = parity[batch]
+        changed = task.is_classification and found["agreement"] < 1.0
+        off = not task.is_classification and found["max_abs_diff"] > tolerance
+        if changed or off:
+            what = (
+                f"agreement {found['agreement']:.4f}"
+                if changed
+                else f"max abs diff {found['max_abs_diff']:.3g} > {tolerance:g}"
+            )
+            return (
+                f"the exported model does not reproduce the checkpoint on the test split ({parity['rows']} rows, "
+                f"{batch}: {what}, max abs diff {found['max_abs_diff']:.3g}); no bundle written"
+            )
+    return None

@@ -1,0 +1,144 @@
+"""What prediction needs besides the network: the preprocessing (task, input kind and shape, columns
+and one-hot maps, image size and pixel range, the scaler's statistics, classes), read from a
+checkpoint's DataSpec and Scaler (run.predict) or from a bundle's bundle.json, and the bundle itself."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litlab.errors import UserError
+from litlab.task import Task
+
+# data.spec.InputKind's values; its module imports torch, so the runtime names them itself
+# (tests/test_export.py checks they agree).
+TABLE, IMAGE = "table", "image"
+BUNDLE_JSON = "bundle.json"
+PARITY_JSON = "parity.json"
+BUNDLE_VERSION = 1  # bundle.json's layout; a reader refuses any other
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """A table's source columns, which were one-hot encoded, the encoded features in the network's
+    order, and per categorical column the feature of each category seen in training."""
+
+    inputs: tuple[str, ...]
+    categorical: tuple[str, ...]
+    features: tuple[str, ...]
+    one_hot: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def encoded(
+        cls, inputs: tuple[str, ...], categorical: tuple[str, ...], features: tuple[str, ...]
+    ) -> "TableColumns":
+        """The one-hot maps from pandas.get_dummies' feature names (`<column>_<category>`) as training made them;
+        the longest categorical column name that prefixes a feature owns it."""
+        maps: dict[str, dict[str, str]] = {c: {} for c in categorical}
+        by_length = sorted(categorical, key=len, reverse=True)
+        for feature in features:
+            if feature in inputs and feature not in categorical:
+                continue  # a numeric column keeps its name
+            owner = next((c for c in by_length if feature.startswith(f"{c}_")), None)
+            if owner is not None:
+                maps[owner][feature[len(owner) + 1 :]] = feature
+        return cls(inputs, categorical, features, maps)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw inputs become the network's input, and what its outputs mean. `shift`/`scale`: the
+    scaler's statistics, (F,) for tables or (C, 1, 1) for images, applied as (x - shift) / scale."""
+
+    task: Task
+    kind: str  # TABLE or IMAGE
+    input_shape: tuple[int, ...]  # (F,) or (C, H, W)
+    class_names: tuple[str, ...] | None
+    scaling: str
+    shift: np.ndarray
+    scale: np.ndarray
+    columns: TableColumns | None = None
+    pixel_max: float | None = None  # images: the brightest raw pixel value in training (255 for files)
+
+    def to_json(self) -> dict[str, Any]:
+        columns = self.columns
+        return {
+            "task": self.task.value,
+            "kind": self.kind,
+            "input_shape": list(self.input_shape),
+            "class_names": list(self.class_names) if self.class_names is not None else None,
+            "scaler": {"method": self.scaling, "shift": self.shift.tolist(), "scale": self.scale.tolist()},
+            "columns": None
+            if columns is None
+            else {
+                "inputs": list(columns.inputs),
+                "categorical": list(columns.categorical),
+                "features": list(columns.features),
+                "one_hot": columns.one_hot,
+            },
+            "image": None
+            if self.kind != IMAGE
+            else {"channels": self.input_shape[0], "size": list(self.input_shape[1:]), "pixel_max": self.pixel_max},
+        }
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> "Preprocessing":
+        columns, scaler, image = state["columns"], state["scaler"], state.get("image") or {}
+        return cls(
+            task=Task(state["task"]),
+            kind=state["kind"],
+            input_shape=tuple(state["input_shape"]),
+            class_names=tuple(state["class_names"]) if state["class_names"] is not None else None,
+            scaling=scaler["method"],
+            shift=np.asarray(scaler["shift"], dtype=np.float32),
+            scale=np.asarray(scaler["scale"], dtype=np.float32),
+            columns=None
+            if columns is None
+            else TableColumns(
+                tuple(columns["inputs"]), tuple(columns["categorical"]), tuple(columns["features"]), columns["one_hot"]
+            ),
+            pixel_max=image.get("pixel_max"),
+        )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An exported model's folder: the network file, its format, its preprocessing, and what the graph
+    computes after the network (`graph_applies`)."""
+
+    folder: Path
+    format: str
+    file: str
+    preprocessing: Preprocessing
+    info: dict[str, Any]  # the rest of bundle.json: temperature, target mean/std, versions, source
+
+    @property
+    def network(self) -> Path:
+        return self.folder / self.file
+
+
+def read_bundle(folder: str | Path, key: str = "bundle") -> Bundle:
+    """The bundle in `folder` (JSON only: nothing is unpickled); one line naming what is wrong otherwise."""
+    folder = Path(folder)
+    path = folder / BUNDLE_JSON
+    if not path.is_file():
+        raise UserError(f"{key}={str(folder)!r} holds no {BUNDLE_JSON}; give a folder written by export.py")
+    try:
+        state = json.loads(path.read_text())
+    except ValueError as e:
+        raise UserError(f"{key}={str(folder)!r}: {BUNDLE_JSON} is not JSON ({e})") from None
+    if not isinstance(state, dict) or state.get("bundle_version") != BUNDLE_VERSION:
+        found = state.get("bundle_version") if isinstance(state, dict) else None
+        raise UserError(
+            f"{key}={str(folder)!r}: {BUNDLE_JSON} is of bundle_version {found!r}, this litlab reads "
+            f"{BUNDLE_VERSION}; export the model again"
+        )
+    try:
+        bundle = Bundle(folder, state["format"], state["file"], Preprocessing.from_json(state["preprocessing"]), state)
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{key}={str(folder)!r}: {BUNDLE_JSON} is not a bundle description ({e!r})") from None
+    if not bundle.network.is_file():
+        raise UserError(f"{key}={str(folder)!r}: the network file {bundle.file} is missing; export the model again")
+    return bundle

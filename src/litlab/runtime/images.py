@@ -1,0 +1,61 @@
+"""Image inputs for prediction: files or bytes decoded with Pillow and converted to the training's
+channels and size, as numpy arrays. Pixels match data/image_files.py's torchvision decoding exactly
+where no resize is needed (PNG, BMP; gray conversion by the same weights in float32); a resize is
+Pillow's antialiased bilinear, within one level of 255 of torchvision's (docs/deploy.md)."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from litlab.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # data=image_folder's formats
+GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale, in float32, truncated to uint8
+# Pillow modes to convert before reading the pixels: 16-bit and float gray to 8-bit, palettes and
+# other colour spaces to RGB(A); the rest (L, LA, RGB, RGBA) are read as stored.
+CONVERT = {"1": "L", "I;16": "L", "I": "L", "F": "L", "P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB"}
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def decode(data: bytes | Path, name: str) -> np.ndarray:
+    """The image (file or bytes) as stored: (C, H, W) uint8, C = 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA).
+    `name` says which input it was, for errors."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
+            image = opened.convert(CONVERT[opened.mode]) if opened.mode in CONVERT else opened
+            # (H, W, bands), gray images included
+            pixels = np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, -1)
+    except UnidentifiedImageError:
+        raise UserError(f"{name} is not an image file Pillow knows; give a PNG, JPEG, GIF, WebP or BMP file") from None
+    except (OSError, ValueError) as e:  # a known format, damaged
+        raise UserError(f"{name} is not a readable image ({e}); give a PNG, JPEG, GIF, WebP or BMP file") from None
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def conform(image: np.ndarray, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """`image` (C, H, W) uint8 with `channels` (1 or 3) channels and (H, W) = `size`, as image_files.conform does."""
+    image = image[:3] if image.shape[0] == 4 else image[:1] if image.shape[0] == 2 else image  # drop alpha
+    if channels == 1 and image.shape[0] == 3:
+        f = np.float32
+        weighted = sum(image[i].astype(f) * f(w) for i, w in enumerate(GRAY_WEIGHTS))
+        image = np.asarray(weighted).astype(np.uint8)[None]
+    elif channels == 3 and image.shape[0] == 1:
+        image = np.repeat(image, 3, axis=0)
+    if tuple(image.shape[1:]) != size:
+        height, width = size
+        image = np.stack(
+            [np.asarray(Image.fromarray(c).resize((width, height), Image.Resampling.BILINEAR)) for c in image]
+        )
+    return np.ascontiguousarray(image)
+
+
+def in_training_range(x: np.ndarray, pixel_max: float | None) -> np.ndarray:
+    """(N, C, H, W) uint8 pixels from files (0..255) in the training data's range (e.g. digits' 0..16)."""
+    if pixel_max is None or pixel_max == 255.0:
+        return x
+    return x.astype(np.float32) * np.float32(pixel_max / 255.0)

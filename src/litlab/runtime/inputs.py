@@ -1,0 +1,96 @@
+"""New inputs for a model, read as training held them and preprocessed as in training: the one owner
+of prediction's input reading, shared by the checkpoint path (run/predict.py), a bundle (predict.py
+bundle=DIR) and the server (runtime/serve.py)."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from litlab.errors import UserError
+from litlab.runtime import images, tables
+from litlab.runtime.bundle import IMAGE, TABLE, Preprocessing
+
+
+def read_inputs(path: str | Path, prep: Preprocessing) -> tuple[np.ndarray, pd.DataFrame]:
+    """Raw inputs (N, ...) as the training data held them, and an id column per input
+    (`row` of a CSV or .npy, `file` of an image)."""
+    path = Path(path)
+    if path.is_dir():
+        return read_image_folder(path, prep)
+    reader = READERS.get(path.suffix)
+    if reader is None:
+        raise UserError(
+            f"input={str(path)!r} is not a folder of images, a .npy file or a .csv file"
+            + ("" if path.exists() else " (no such file or dir)")
+        )
+    x = reader(path, prep)
+    return x, pd.DataFrame({"row": np.arange(len(x))})
+
+
+def read_csv(path: Path, prep: Preprocessing) -> np.ndarray:
+    """The training feature columns of `path`, one-hot encoded as in training."""
+    if prep.columns is None:
+        raise UserError(
+            f"input={str(path)!r}: this model was trained on images of shape {prep.input_shape}; "
+            "give a folder of PNG/JPG files or a .npy array"
+        )
+    return tables.features(tables.read_csv_rows(str(path)), prep.columns, f"input={str(path)!r}")
+
+
+def read_npy(path: Path, prep: Preprocessing) -> np.ndarray:
+    try:
+        x = np.load(path)  # allow_pickle=False: a file of pickled objects could run code
+    except (ValueError, OSError) as e:
+        raise UserError(
+            f"input={str(path)!r} is not a plain numeric .npy array ({str(e).splitlines()[0]}); save it with "
+            "np.save(path, array) from a numeric array (no objects)"
+        ) from None
+    shape = prep.input_shape
+    one_channel = prep.kind == IMAGE and shape[0] == 1
+    if one_channel and x.ndim == 3:  # (N, H, W) for one channel
+        x = x[:, None]
+    if tuple(x.shape[1:]) != shape:
+        alt = f" or (N, {shape[1]}, {shape[2]})" if one_channel else ""
+        expected = f"(N, {', '.join(map(str, shape))}){alt}"
+        raise UserError(f"input={str(path)!r} has shape {tuple(x.shape)}; this model expects {expected}")
+    return x if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+READERS: dict[str, Callable[[Path, Preprocessing], np.ndarray]] = {".csv": read_csv, ".npy": read_npy}
+
+
+def read_image_folder(folder: Path, prep: Preprocessing) -> tuple[np.ndarray, pd.DataFrame]:
+    """Every image file in `folder`, converted to the training's channels and (H, W) size,
+    with pixels rescaled from 0..255 to the training data's range."""
+    if prep.kind != IMAGE:
+        raise UserError(
+            f"input={str(folder)!r} is a folder of images, but this model takes {prep.input_shape[0]} features; "
+            "give a .csv"
+        )
+    files = images.image_files(folder)
+    if not files:
+        raise UserError(f"input={str(folder)!r} holds no image files ({', '.join(images.IMAGE_SUFFIXES)})")
+    return image_batch([(f.read_bytes(), f"input: {f}") for f in files], prep), pd.DataFrame(
+        {"file": [f.name for f in files]}
+    )
+
+
+def image_batch(encoded: list[tuple[bytes, str]], prep: Preprocessing) -> np.ndarray:
+    """(N, C, H, W): each (file contents, name for errors) decoded, converted and resized as
+    data=image_folder does in training, in the training data's pixel range."""
+    channels, height, width = prep.input_shape
+    x = np.stack([images.conform(images.decode(data, name), channels, (height, width)) for data, name in encoded])
+    return images.in_training_range(x, prep.pixel_max)
+
+
+def scaled(x: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """The network's input: float32 (x - shift) / scale with the training's statistics, as data/scaling.py's Scaler."""
+    return (x.astype(np.float32) - prep.shift) / prep.scale
+
+
+def expects(prep: Preprocessing) -> str:
+    """What a request for this model holds, for error messages."""
+    return {TABLE: "rows of the columns " + str(list(prep.columns.inputs if prep.columns else ())),
+            IMAGE: f"images (resized to {prep.input_shape[1]}x{prep.input_shape[2]})"}[prep.kind]  # fmt: skip

@@ -1,0 +1,58 @@
+"""Predictions for a file or folder of new inputs, by any model that maps scaled inputs to outputs:
+a bundle's ONNX network here, a checkpoint's torch module in run/predict.py. Reading, preprocessing
+and the table are the same for both (runtime/inputs.py, runtime/outputs.py)."""
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from litlab import files
+from litlab.errors import UserError
+from litlab.runtime.bundle import Preprocessing
+from litlab.runtime.inputs import read_inputs, scaled
+from litlab.runtime.onnx_model import OnnxPredictor
+from litlab.runtime.outputs import outputs_table
+
+log = logging.getLogger(__name__)
+
+
+class Predictor(Protocol):
+    """A model ready to predict: its preprocessing, and its outputs (probabilities (N, C) or values (N,))
+    for the scaled float32 inputs (N, ...)."""
+
+    preprocessing: Preprocessing
+
+    def outputs(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def predictions(predictor: Predictor, input: str | Path) -> pd.DataFrame:
+    """The id column of each input (`row` or `file`), then outputs_table's columns."""
+    prep = predictor.preprocessing
+    x, ids = read_inputs(input, prep)
+    table = outputs_table(predictor.outputs(scaled(x, prep)), prep.task, prep.class_names)
+    return pd.concat([ids, table], axis=1)
+
+
+def check_new(output: str | Path) -> Path:
+    out = Path(output)
+    if out.exists():
+        raise UserError(f"output={str(output)!r} exists; predict.py does not overwrite files, give a new path")
+    return out
+
+
+def write_predictions(predictor: Predictor, input: str | Path, output: str | Path) -> pd.DataFrame:
+    """The predictions for `input`, written whole to the new CSV file `output`; returned."""
+    out = check_new(output)
+    frame = predictions(predictor, input)
+    files.write_with(out, lambda path: frame.to_csv(path, index=False))
+    log.info("%d predictions written to %s", len(frame), out)
+    return frame
+
+
+def predict_bundle(bundle: str | Path, input: str, output: str) -> pd.DataFrame:
+    """predict.py bundle=DIR: the bundle's ONNX network by onnxruntime; torch is never imported."""
+    check_new(output)
+    return write_predictions(OnnxPredictor.load(bundle), input, output)

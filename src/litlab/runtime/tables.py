@@ -1,0 +1,87 @@
+"""Table inputs for prediction: a CSV file or JSON rows, checked against the training's columns and
+one-hot encoded as in training, with numpy and pandas only."""
+
+import csv
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from litlab.errors import UserError
+from litlab.runtime.bundle import TableColumns
+
+log = logging.getLogger(__name__)
+
+DELIMITERS = ",;\t|"
+SNIFF_LINES = 20
+
+
+def sniff_delimiter(path: str) -> str:
+    """The column separator of the CSV file at `path` (`,`, `;`, tab or `|`), as data=csv detects it
+    in training (data/csv.py); `,` where its first lines do not tell."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            sample = "".join(line for _, line in zip(range(SNIFF_LINES), f, strict=False))
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except (csv.Error, UnicodeDecodeError, OSError):
+        return ","
+
+
+def read_csv_rows(path: str, key: str = "input") -> pd.DataFrame:
+    """The CSV file's rows, string cells stripped of surrounding spaces as in training; with `;` as the
+    separator the comma is the decimal mark (spreadsheets' export), as in training."""
+    delimiter = sniff_delimiter(path)
+    try:
+        df = pd.read_csv(path, sep=delimiter, decimal="," if delimiter == ";" else ".")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{key}={path!r} is not valid utf-8 ({e.reason} at byte {e.start}); save it as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+        raise UserError(f"{key}={path!r} could not be read as CSV: {e}") from None
+    for column in df.columns:
+        if df[column].dtype == object:
+            df[column] = df[column].str.strip()
+    return df
+
+
+def rows_frame(rows: Sequence[Mapping[str, Any]], where: str = "rows") -> pd.DataFrame:
+    """JSON rows (one {column: value} object per row) as a table, strings stripped as a CSV's are."""
+    if not rows or not all(isinstance(row, Mapping) for row in rows):
+        raise UserError(f"{where}: give a non-empty list of objects, one {{column: value}} per row")
+    df = pd.DataFrame([dict(row) for row in rows])
+    for column in df.columns:
+        if df[column].dtype == object:
+            df[column] = df[column].map(lambda v: v.strip() if isinstance(v, str) else v)
+    return df
+
+
+def features(df: pd.DataFrame, columns: TableColumns, where: str) -> np.ndarray:
+    """(N, F) float32: the training's input columns of `df` (others ignored, any order), numeric ones
+    as they are, categorical ones one-hot encoded with training's categories; a category training never
+    saw leaves all its features 0. `where` names the input in errors ("input='new.csv'")."""
+    expected, categorical = list(columns.inputs), set(columns.categorical)
+    missing = [c for c in expected if c not in df.columns]
+    if missing:
+        raise UserError(f"{where} lacks the column(s) {missing}; the model was trained on {expected}")
+    df = df[expected]
+    if df.isna().any().any():
+        raise UserError(f"{where} has missing values in {list(df.columns[df.isna().any()])}")
+    numeric = [c for c in expected if c not in categorical]
+    not_numeric = [c for c in numeric if not pd.api.types.is_numeric_dtype(df[c])]
+    if not_numeric:
+        raise UserError(f"{where}: column(s) {not_numeric} must be numeric, as in training")
+    out = np.zeros((len(df), len(columns.features)), dtype=np.float32)
+    place = {name: i for i, name in enumerate(columns.features)}
+    for column in numeric:
+        out[:, place[column]] = df[column].to_numpy(dtype=np.float32)
+    unseen: set[str] = set()
+    for column in columns.categorical:
+        found = [columns.one_hot[column].get(str(value)) for value in df[column]]
+        unseen |= {f"{column}_{value}" for value, feature in zip(df[column], found, strict=True) if feature is None}
+        for row, feature in enumerate(found):
+            if feature is not None:
+                out[row, place[feature]] = 1.0
+    if unseen:  # as in training's encoding of a category it never saw: all its one-hot columns stay 0
+        log.warning("categories not seen in training (encoded as all-zero): %s", sorted(unseen))
+    return out

@@ -1,0 +1,146 @@
+"""export.py and predict.py on a bundle: the exported network predicts the run's test split as the
+checkpoint does (parity.json), bundle.json carries the preprocessing, and a bundle predicts in a
+process where torch and Lightning cannot be imported, equal to the checkpoint's predictions."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn import datasets
+
+from litlab.data import image_files
+from litlab.data.spec import InputKind
+from litlab.deploy.export import export
+from litlab.errors import UserError
+from litlab.run.predict import predict
+from litlab.run.train import train
+from litlab.runtime import bundle, images
+from tests.helpers.config import ROOT, compose_cfg
+
+# predict.py run where `import torch` and `import lightning` fail.
+NO_TORCH = """import runpy, sys
+sys.modules["torch"] = None
+sys.modules["lightning"] = None
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Checkpoints and ONNX bundles of a digits MLP (images) and a breast_cancer logistic regression (table)."""
+    tmp = tmp_path_factory.mktemp("export")
+    found = {}
+    for name, overrides in (("digits", ["trainer.max_epochs=2"]), ("cancer", ["experiment=breast_cancer_logistic"])):
+        ckpt = train(compose_cfg(tmp / name, *overrides))["best_ckpt"]
+        found[name] = (ckpt, export(ckpt, "onnx", tmp / f"{name}_bundle"))
+    return tmp, found
+
+
+def test_an_onnx_bundle_reproduces_the_checkpoint_on_the_test_split(runs):
+    _, found = runs
+    for name, rows in (("digits", 270), ("cancer", 86)):
+        folder = found[name][1]
+        assert sorted(p.name for p in folder.iterdir()) == ["bundle.json", "model.onnx", "parity.json"]
+        parity = json.loads((folder / "parity.json").read_text())
+        assert parity["rows"] == rows
+        for batch in ("batch_1", "batch_N"):
+            assert parity[batch]["agreement"] == 1.0
+            assert parity[batch]["max_abs_diff"] < 1e-5
+    digits = json.loads((found["digits"][1] / "bundle.json").read_text())
+    assert digits["format"] == "onnx" and digits["temperature"] == 1.0 and "softmax" in digits["graph_applies"]
+    prep = digits["preprocessing"]
+    assert prep["image"] == {"channels": 1, "size": [8, 8], "pixel_max": 16.0} and prep["columns"] is None
+    assert np.asarray(prep["scaler"]["shift"]).shape == (1, 1, 1)  # one statistic per channel
+    assert {"torch", "onnx", "onnxruntime"} <= set(digits["versions"])
+    cancer = json.loads((found["cancer"][1] / "bundle.json").read_text())["preprocessing"]
+    assert cancer["class_names"] == ["malignant", "benign"] and len(cancer["scaler"]["shift"]) == 30
+    assert cancer["columns"]["inputs"] == list(datasets.load_breast_cancer().feature_names)
+
+
+def run_without_torch(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    wrapper = tmp_path / "no_torch.py"
+    wrapper.write_text(NO_TORCH)
+    return subprocess.run(
+        [sys.executable, str(wrapper), str(ROOT / "predict.py"), *args, f"paths.log_dir={tmp_path / 'logs'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def assert_same(predicted: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert list(predicted.columns) == list(expected.columns)
+    assert (predicted["pred_class"] == expected["pred_class"]).all()
+    probs = [c for c in expected.columns if c.startswith("prob_")]
+    np.testing.assert_allclose(predicted[probs].to_numpy(), expected[probs].to_numpy(), rtol=0, atol=1e-5)
+
+
+def test_predict_on_a_bundle_needs_no_torch_and_equals_the_checkpoints_predictions(runs, tmp_path):
+    _, found = runs
+    rows = datasets.load_breast_cancer(as_frame=True).frame.sample(40, random_state=0)
+    rows.to_csv(tmp_path / "rows.csv", index=False)  # the target column too: only the features are read
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i, image in enumerate(datasets.load_digits().images[:12]):
+        Image.fromarray((image * 255 / 16).round().astype(np.uint8)).save(pictures / f"{i:02d}.png")
+    for name, given in (("cancer", tmp_path / "rows.csv"), ("digits", pictures)):
+        ckpt, folder = found[name]
+        proc = run_without_torch(tmp_path, f"bundle={folder}", f"input={given}", f"output={tmp_path / name}.csv")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        expected = predict(ckpt, str(given), str(tmp_path / f"{name}_ckpt.csv"))
+        assert_same(pd.read_csv(tmp_path / f"{name}.csv"), expected)
+    proc = run_without_torch(tmp_path, f"bundle={found['cancer'][1]}", f"ckpt_path={found['cancer'][0]}", "input=x")
+    assert proc.returncode == 2 and "exactly one of ckpt_path=RUN" in proc.stderr
+
+
+def test_a_bundle_is_never_overwritten_and_a_failed_export_leaves_nothing(runs, cli):
+    tmp, found = runs
+    ckpt, folder = found["cancer"]
+    code, _, err = cli("export.py", f"ckpt_path={ckpt}", f"out={folder}", f"paths.log_dir={tmp / 'logs'}")
+    assert code == 2 and "does not overwrite a bundle" in err
+    with pytest.raises(UserError, match="format='tflite' is not an export format; valid: onnx, torch_export"):
+        export(ckpt, "tflite", tmp / "tflite")
+    diabetes = train(compose_cfg(tmp / "diabetes", "experiment=diabetes_linear"))["best_ckpt"]
+    # float32 ONNX against PyTorch differs by ~3e-5 in the target's units (25..346): above 1e-9 of its std
+    with pytest.raises(UserError, match=r"does not reproduce the checkpoint .*67 rows, batch_1: max abs diff"):
+        export(diabetes, "onnx", tmp / "strict", tolerance=1e-9)
+    assert sorted(p.name for p in tmp.iterdir() if "strict" in p.name) == []  # no bundle, no partial folder
+    regression = export(diabetes, "onnx", tmp / "diabetes_bundle")
+    assert json.loads((regression / "parity.json").read_text())["batch_N"]["max_abs_diff"] < 1e-3
+
+
+def test_a_torch_export_bundle_has_parity_and_is_not_run_by_onnxruntime(runs, tmp_path):
+    _, found = runs
+    folder = export(found["digits"][0], "torch_export", tmp_path / "pt2")
+    assert (folder / "model.pt2").is_file()
+    parity = json.loads((folder / "parity.json").read_text())
+    assert parity["batch_N"]["agreement"] == 1.0 and parity["batch_1"]["max_abs_diff"] < 1e-5
+    assert json.loads((folder / "bundle.json").read_text())["format"] == "torch_export"
+    proc = run_without_torch(tmp_path, f"bundle={folder}", "input=x.npy")
+    assert proc.returncode == 2 and "is a torch_export bundle (model.pt2)" in proc.stderr
+
+
+def test_the_runtime_imports_no_torch():
+    modules = ["litlab.runtime." + p.stem for p in (ROOT / "src" / "litlab" / "runtime").glob("*.py")]
+    code = f"import sys\nfor m in {modules}: __import__(m)\nprint(sorted({{'torch', 'lightning'}} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.strip() == "[]"
+    assert {k.value for k in InputKind} == {bundle.TABLE, bundle.IMAGE}  # the runtime's names of the kinds
+
+
+def test_image_files_decode_as_in_training(tmp_path):
+    """The runtime's Pillow decoding against data/image_files.py's torchvision decoding, which training uses."""
+    rng = np.random.default_rng(0)
+    for i, (shape, mode) in enumerate([((8, 8), "L"), ((8, 8, 3), "RGB"), ((20, 12, 3), "RGB"), ((30, 30, 4), "RGBA")]):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(path)
+        for channels in (1, 3):
+            ours = images.conform(images.decode(path, "x"), channels, (8, 8))
+            theirs = image_files.conform(image_files.decode(path), channels, (8, 8)).numpy()
+            assert ours.shape == theirs.shape == (channels, 8, 8)
+            diff = np.abs(ours.astype(int) - theirs.astype(int)).max()
+            assert diff <= (0 if shape[:2] == (8, 8) else 1), (shape, channels)  # a resize: within one level
+    assert np.array_equal(images.decode(tmp_path / "0.png", "x"), image_files.decode(tmp_path / "0.png").numpy())
