@@ -10,7 +10,7 @@ import pandas as pd
 
 from litlab.errors import UserError
 from litlab.runtime import images, tables
-from litlab.runtime.bundle import IMAGE, TABLE, Preprocessing
+from litlab.runtime.bundle import IMAGE, Preprocessing
 
 
 def read_inputs(path: str | Path, prep: Preprocessing) -> tuple[np.ndarray, pd.DataFrame]:
@@ -92,5 +92,6 @@ def scaled(x: np.ndarray, prep: Preprocessing) -> np.ndarray:
 
 def expects(prep: Preprocessing) -> str:
     """What a request for this model holds, for error messages."""
-    return {TABLE: "rows of the columns " + str(list(prep.columns.inputs if prep.columns else ())),
-            IMAGE: f"images (resized to {prep.input_shape[1]}x{prep.input_shape[2]})"}[prep.kind]  # fmt: skip
+    if prep.columns is not None:
+        return f"rows of the columns {list(prep.columns.inputs)}"
+    return f"images (resized to {prep.input_shape[1]}x{prep.input_shape[2]})"
