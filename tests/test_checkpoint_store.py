@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from omegaconf import OmegaConf, open_dict
 from sklearn import datasets
 
@@ -68,3 +69,25 @@ def test_a_run_without_a_recorded_best_uses_its_last_checkpoint(tmp_path):
     (folder / "last.ckpt").write_bytes(b"x")
     (folder / "epoch_003.ckpt").write_bytes(b"x")  # no metrics.json: an interrupted run
     assert store.resolve(str(tmp_path / "run"), tmp_path, prefer="best") == folder / "last.ckpt"
+
+
+class Pickled:
+    """An object a checkpoint could only hold pickled, i.e. code run when it is loaded."""
+
+
+def test_the_trainers_checkpoint_io_never_unpickles(tmp_path):
+    """Lightning's own restores (the range test putting the model back) ask for weights_only=False;
+    the CheckpointIO every litlab Trainer gets loads with weights_only=True all the same."""
+    import pickle
+
+    import torch
+
+    from litlab.checkpoints.io import WholeCheckpointIO
+
+    path = tmp_path / "x.ckpt"
+    io = WholeCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 3}, path)
+    assert io.load_checkpoint(path, weights_only=False)["epoch"] == 3
+    torch.save({"object": Pickled()}, path)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        io.load_checkpoint(path, weights_only=False)

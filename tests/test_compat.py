@@ -9,6 +9,7 @@ import sys
 
 import lightning
 import pandas as pd
+import pytest
 import torch
 from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -235,3 +236,31 @@ def test_torchvision_still_decodes_png_and_jpeg_files(tmp_path):
     assert torch.equal(compat.decode_image_file(str(tmp_path / "g.png")), gray)  # lossless, as stored
     color = compat.decode_image_file(str(tmp_path / "c.jpg"))
     assert color.shape == (3, 16, 8) and color.dtype == torch.uint8 and (color.int() - 120).abs().max() <= 2
+
+
+def test_lightnings_range_test_still_records_its_biased_moving_average(tmp_path):
+    """compat.range_test_losses gets each step's loss back from what Tuner.lr_find records; a
+    change in Lightning's averaging (beta, or its bias correction's step count) fails here."""
+    from lightning.pytorch.tuner import Tuner
+
+    steps = [2.3, 2.1, 2.6, 1.0, 0.4, 3.0, 1.7, 0.9, 1.2, 2.2, 0.5, 1.1]
+
+    class KnownLosses(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def training_step(self, batch, batch_idx):
+            return self.w * 0 + steps[int(batch[0])]  # the loss of step i is steps[i]
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = lightning.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False, max_epochs=-1, default_root_dir=tmp_path)  # fmt: skip
+    loader = DataLoader(torch.arange(len(steps)), batch_size=1)
+    found = Tuner(trainer).lr_find(KnownLosses(), train_dataloaders=loader, num_training=len(steps),
+                                   early_stop_threshold=None, update_attr=False)  # fmt: skip
+    assert found is not None and len(found.results["loss"]) == len(steps)
+    assert found.results["loss"][0] == pytest.approx(steps[0] * 0.02 / (1 - 0.98**2))  # the first point reads ~half
+    assert compat.range_test_losses(found.results["loss"]) == pytest.approx(steps, abs=1e-6)  # float32 losses

@@ -79,6 +79,8 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path, group, option):
         short.fit(model, datamodule=dm)
         assert short.lr_scheduler_configs or option == "none"
 
+    if cfg.get("tune"):  # tune=lr_find: its settings are a class's arguments too
+        assert instantiate(cfg.tune).num_training == cfg.tune.num_training
     loggers = build_loggers(cfg)
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():

@@ -148,3 +148,25 @@ def decode_image_file(path: str) -> "torch.Tensor":
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The image decoding and encoding capabilities", DeprecationWarning)
         return decode_image(path, mode=ImageReadMode.UNCHANGED)
+
+
+# Lightning's range test (Tuner.lr_find, its private _LRCallback) records an exponential moving
+# average of the loss, not the loss: beta 0.98, "bias-corrected" by 1 - beta**(global_step + 1)
+# with global_step already counting the step just taken, so its first points read about half the
+# loss. The per-step losses are recovered from it and smoothed without lag (litlab.review.lr_curve).
+RANGE_TEST_BETA = 0.98
+
+
+def range_test_losses(recorded: list[float], first_step: int = 1) -> list[float]:
+    """The per-step losses behind the range test's `recorded` averages; `first_step` is the
+    trainer's global step after the first of them. A NaN (a batch that returned no loss, so took
+    no step) stays NaN and leaves the average untouched, as in Lightning."""
+    beta, average, step, raw = RANGE_TEST_BETA, 0.0, first_step, []
+    for smoothed in recorded:
+        if smoothed != smoothed:  # NaN
+            raw.append(smoothed)
+            continue
+        new_average = smoothed * (1 - beta ** (step + 1))
+        raw.append((new_average - beta * average) / (1 - beta))
+        average, step = new_average, step + 1
+    return raw

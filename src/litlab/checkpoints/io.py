@@ -23,3 +23,14 @@ class WholeCheckpointIO(TorchCheckpointIO):
         # Through a Python file: torch.save to a file name reports a full disk as a RuntimeError.
         with written_whole(Path(path)) as temporary, open(temporary, "wb") as f:
             torch.save(checkpoint, f)
+
+    @override
+    def load_checkpoint(
+        self,
+        path: str | Path,
+        map_location: Any | None = lambda storage, loc: storage,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
+        # Always weights_only=True, whoever asks: Lightning's own restores (the tuner putting the
+        # model back from its temporary checkpoint) pass weights_only=False.
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)

@@ -79,9 +79,11 @@ def quiet_third_party() -> None:
 @contextlib.contextmanager
 def quiet_checkpoint_loading() -> Iterator[None]:
     """Without Lightning's "Restoring states / Loaded model weights" lines (and on a GPU its
-    "CUDA_VISIBLE_DEVICES" line), which the validation and test of the best checkpoint would
+    "CUDA_VISIBLE_DEVICES" line, and the tuner's "`weights_only` was not set" as it saves the
+    model before a range test), which the validation and test of the best checkpoint would
     print again at the end of every run."""
-    loggers = [logging.getLogger(name) for name in (*LIGHTNING_INFO_LOGGERS, "lightning.pytorch.accelerators.cuda")]
+    names = (*LIGHTNING_INFO_LOGGERS, "lightning.pytorch.accelerators.cuda", "lightning.pytorch.trainer.connectors")
+    loggers = [logging.getLogger(name) for name in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)

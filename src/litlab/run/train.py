@@ -29,6 +29,7 @@ from litlab.review.console import (
     quiet_third_party,
 )
 from litlab.review.mlflow import MLflowRun
+from litlab.run import lr_find
 from litlab.run.build import build_datamodule, build_model, build_trainer, resolve_cfg_monitor
 from litlab.run.interrupts import InterruptCheckpoint
 from litlab.run.provenance import provenance
@@ -97,6 +98,9 @@ def train(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     quiet_third_party()
     output_dir, resume = start_run(cfg)
+    found = lr_find.tuned(cfg, output_dir)
+    if found is not None and not cfg.tune.apply:
+        return lr_find.record_search(cfg, found, output_dir, time.perf_counter() - start)
     # Data first: loading it checks it, and it decides what the model looks like.
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)

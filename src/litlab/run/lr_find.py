@@ -1,0 +1,155 @@
+"""`python train.py tune=lr_find`: the learning-rate range test before training.
+
+Lightning's Tuner runs the test: the rate grows exponentially from `min_lr` to `max_lr` over
+`num_training` steps of the composed model and data, recording the loss (stopping once it passes
+4x its best). litlab.review.lr_curve reads the suggestions off that curve against log10(lr).
+The run dir gets lr_find.png and lr_find.json, TensorBoard the figure; the console the override
+to train with. With `tune.apply=true` the run then trains as `python train.py ...
+optimizer.lr=<suggestion>` would (one-cycle's `max_lr` follows `optimizer.lr`): model and data
+are built again from the same seed, so the range test leaves no trace in the training.
+"""
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.tuner import Tuner
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch.utils.tensorboard import SummaryWriter
+
+from litlab import files
+from litlab.checkpoints.io import WholeCheckpointIO
+from litlab.compat import range_test_losses
+from litlab.errors import UserError
+from litlab.hydra_job import job_overrides
+from litlab.review.console import quiet_checkpoint_loading
+from litlab.review.lr_curve import SUGGESTIONS, figure, suggest
+from litlab.run.build import build, build_datamodule, build_model
+
+log = logging.getLogger(__name__)
+
+PICTURE, RECORD = "lr_find.png", "lr_find.json"
+
+
+class RangeTest:
+    """The `tune=lr_find` settings: rates from `min_lr` to `max_lr` over `num_training` steps;
+    `suggestion` (valley, steep or minimum) is the one printed as the override and, with
+    `apply=true`, trained with."""
+
+    def __init__(
+        self,
+        min_lr: float = 1e-6,
+        max_lr: float = 1.0,
+        num_training: int = 100,
+        suggestion: str = "steep",
+        apply: bool = False,
+    ) -> None:
+        if not 0 < min_lr < max_lr:
+            raise UserError(f"tune.min_lr={min_lr} and tune.max_lr={max_lr}: give 0 < min_lr < max_lr, e.g. 1e-6 and 1")
+        if num_training < 10:
+            raise UserError(f"tune.num_training={num_training}: give at least 10 steps (100 is usual)")
+        if suggestion not in SUGGESTIONS:
+            raise UserError(f"tune.suggestion={suggestion!r} is invalid: choose one of {', '.join(SUGGESTIONS)}")
+        self.min_lr, self.max_lr, self.num_training = min_lr, max_lr, num_training
+        self.suggestion, self.apply = suggestion, apply
+
+
+@dataclass(frozen=True)
+class Found:
+    """The range test's outcome: the chosen rate (2 significant figures) and the whole record."""
+
+    lr: float
+    record: dict
+
+
+def search_cfg(cfg: DictConfig) -> DictConfig:
+    """The run's config for the range test: one optimizer step per Lightning call (the tuner
+    reads each step's loss), no compilation, no scheduler (the tuner brings its own)."""
+    searched = copy.deepcopy(cfg)
+    with open_dict(searched):
+        searched.model.steps_per_call, searched.model.compile, searched.scheduler = 1, False, None
+    return searched
+
+
+def range_test(cfg: DictConfig, test: RangeTest) -> tuple[np.ndarray, np.ndarray]:
+    """The rates (N,) and each step's loss (N,) in Lightning's range test on the composed model and data."""
+    if instantiate(cfg.optimizer).func is torch.optim.LBFGS:
+        raise UserError(
+            "tune=lr_find: L-BFGS searches its own step length (a line search on the whole train split); "
+            "the range test is for minibatch optimizers, e.g. optimizer=adam or optimizer=sgd"
+        )
+    searched = search_cfg(cfg)
+    datamodule = build_datamodule(searched)
+    model = build_model(searched, datamodule)
+    trainer = build(searched.trainer, "trainer", logger=False, callbacks=[], enable_checkpointing=False,
+                    enable_model_summary=False, max_epochs=-1, plugins=[WholeCheckpointIO()])  # fmt: skip
+    with quiet_checkpoint_loading():  # the tuner restores the model from its own checkpoint afterwards
+        found = Tuner(trainer).lr_find(model, datamodule=datamodule, min_lr=test.min_lr, max_lr=test.max_lr,
+                                       num_training=test.num_training, update_attr=False)  # fmt: skip
+    if found is None:
+        raise UserError("tune=lr_find does not run under trainer.fast_dev_run; drop debug=fast_dev_run")
+    losses = range_test_losses(found.results["loss"])
+    return np.asarray(found.results["lr"], dtype=float), np.asarray(losses, dtype=float)
+
+
+def find_learning_rate(cfg: DictConfig, test: RangeTest, output_dir: Path) -> Found:
+    """The range test, its picture and record in `output_dir`, and the lines on the console."""
+    lrs, loss = range_test(cfg, test)
+    try:
+        suggestions, smooth = suggest(lrs, loss)
+    except ValueError as e:
+        raise UserError(f"tune=lr_find: {e}; raise tune.num_training or tune.max_lr") from None
+    by_name = suggestions.by_name()
+    lr = float(f"{by_name[test.suggestion]:.2g}")
+    override = f"optimizer.lr={lr:g}"
+    record = {"lr": lrs.tolist(), "loss": loss.tolist(), "smoothed": smooth.tolist(), "suggestions": by_name,
+              "suggestion": test.suggestion, "override": override, "picture": str(output_dir / PICTURE)}  # fmt: skip
+    fig = figure(lrs, loss, smooth, suggestions, test.suggestion)
+    files.write_with(output_dir / PICTURE, lambda path: fig.savefig(path, format="png"))
+    files.write_json(output_dir / RECORD, record)
+    if "tensorboard" in (cfg.get("logger") or {}):
+        with SummaryWriter(log_dir=str(output_dir / "lr_find")) as writer:
+            writer.add_figure("tune/lr_find", fig, global_step=0)
+    report(lrs, by_name, test, override, output_dir)
+    return Found(lr=lr, record=record)
+
+
+def report(lrs: np.ndarray, by_name: dict[str, float], test: RangeTest, override: str, output_dir: Path) -> None:
+    log.info("lr_find: %d steps, rates %.2g to %.2g; the curve: %s", len(lrs), lrs[0], lrs[-1], output_dir / PICTURE)
+    rates = ", ".join(f"{name} {lr:.2g}" for name, lr in by_name.items())
+    log.info("lr_find: %s (using %s)", rates, test.suggestion)
+    if test.apply:
+        log.info("lr_find: training with %s (tune.apply=true)", override)
+    else:
+        command = " ".join(o for o in job_overrides() if not o.lstrip("+~").startswith("tune"))
+        log.info("lr_find: to train with it: python train.py %s", f"{command} {override}".strip())
+
+
+def record_search(cfg: DictConfig, found: Found, output_dir: Path, seconds: float) -> dict:
+    """A run that only searched (tune.apply=false): config.yaml and metrics.json, no training."""
+    files.write_with(output_dir / "config.yaml", lambda path: OmegaConf.save(cfg, path, resolve=True))
+    summary = {k: found.record[k] for k in ("suggestions", "suggestion", "override")}
+    metrics = {"status": "completed", "optimized_metric": None, "lr_find": summary, "val": {}, "test": {},
+               "wall_time_s": round(seconds, 3), "overrides": job_overrides()}  # fmt: skip
+    files.write_json(output_dir / "metrics.json", metrics)
+    return metrics
+
+
+def tuned(cfg: DictConfig, output_dir: Path) -> Found | None:
+    """Run the range test if `cfg.tune` asks for it; with tune.apply=true set `optimizer.lr` in
+    `cfg` and seed again, so that training starts as a run with that rate would."""
+    if not cfg.get("tune"):
+        return None
+    if cfg.get("ckpt_path"):
+        raise UserError("tune=lr_find starts a new run; it cannot resume ckpt_path=...: drop one of them")
+    test: RangeTest = build(cfg.tune, "tune")
+    found = find_learning_rate(cfg, test, output_dir)
+    if test.apply:
+        cfg.optimizer.lr = found.lr
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    return found
