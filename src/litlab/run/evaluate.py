@@ -95,18 +95,11 @@ def evaluate(cfg: DictConfig) -> dict:
     data = {str(k): v for k, v in given.items() if v is not None} if isinstance(given, dict) else {}
     model, datamodule = load_checkpoint(path, data)
     if calibrate and not model.task.is_classification:  # before any work: one line, at once
-        raise UserError(
-            f"calibrate=true fits a temperature to class probabilities; {path} is a {model.task} model, "
-            "whose predictions are values: leave calibrate=false"
-        )
+        raise UserError(f"calibrate=true fits a temperature to class probabilities; {path} is a {model.task} model")
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     stage = {"test": trainer.test, "val": trainer.validate}[split]
-    metrics = {
-        "status": "completed",
-        "ckpt_path": str(path),
-        "split": split,
-        split: stage(model, datamodule=datamodule)[0],
-    }
+    metrics: dict = {"status": "completed", "ckpt_path": str(path), "split": split}
+    metrics[split] = stage(model, datamodule=datamodule)[0]
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     outputs = split_outputs(trainer, model, datamodule, split)
@@ -114,17 +107,22 @@ def evaluate(cfg: DictConfig) -> dict:
     scaling = temperature_scaling(trainer, model, datamodule, (split, outputs), path, output_dir) if calibrate else None
     write_predictions(output_dir / f"{split}_predictions.csv", outputs, datamodule, split)
     evaluated = Evaluated(
-        split, str(path), datamodule.spec, outputs, scores(model, datamodule.spec, outputs),
+        split, str(path), datamodule.spec, outputs, scores(datamodule.spec, outputs),
         datamodule.row_indices(split), worst_features(datamodule, split, outputs.worst), scaling,
     )  # fmt: skip
-    report = build(evaluated)
-    page = write_report(report, output_dir / REPORT)
-    events = write_events(report, output_dir, split)
-    metrics["report"] = {"path": str(page), "tensorboard": str(events), "metrics": report.scalars}
+    metrics["report"] = write_evaluation(evaluated, output_dir)
     files.write_json(output_dir / "metrics.json", metrics)
     log.info("metrics written to %s", output_dir / "metrics.json")
-    print_summary(report.scalars, page, scaling, split)
+    print_summary(metrics["report"]["metrics"], output_dir, scaling, split)
     return metrics
+
+
+def write_evaluation(evaluated: Evaluated, output_dir: Path) -> dict:
+    """The report in `output_dir`/report and its TensorBoard event file; what metrics.json records of it."""
+    report = build(evaluated)
+    page = write_report(report, output_dir / REPORT)
+    events = write_events(report, output_dir, evaluated.split)
+    return {"path": str(page), "tensorboard": str(events), "metrics": report.scalars}
 
 
 def split_outputs(
@@ -146,7 +144,7 @@ def write_predictions(path: Path, outputs: SplitOutputs, datamodule: InMemoryDat
     files.write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def scores(model: SupervisedModule, spec: DataSpec, outputs: SplitOutputs) -> ClassificationNumbers | RegressionNumbers:
+def scores(spec: DataSpec, outputs: SplitOutputs) -> ClassificationNumbers | RegressionNumbers:
     if spec.task is Task.REGRESSION:
         return regression_numbers(outputs.outputs, outputs.targets)
     names = list(spec.class_names or ())
@@ -195,9 +193,9 @@ CONSOLE = {"acc": "accuracy", "f1_macro": "macro F1", "auroc": "ROC AUC", "ece":
            "rmse": "RMSE"}  # fmt: skip
 
 
-def print_summary(scalars: dict[str, float], page: Path, scaling: TemperatureScaling | None, split: str) -> None:
+def print_summary(scalars: dict[str, float], run_dir: Path, scaling: TemperatureScaling | None, split: str) -> None:
     """After the test metrics: where the report is, its headline numbers, the temperature's effect."""
-    rows = [("report", str(page))]
+    rows = [("report", str(run_dir / REPORT / "report.md")), ("tensorboard", f"tensorboard --logdir {run_dir}")]
     rows += [(f"{split} {label}", f"{scalars[name]:.4f}") for name, label in CONSOLE.items() if name in scalars]
     if scaling is not None:
         rows.append(
