@@ -4,6 +4,7 @@
   tensorboard_hparams.png  python train.py -m 'model.hidden_sizes=[32],[128]' optimizer.lr=0.001,0.01
                            trainer.max_epochs=10 trainer=cpu: TensorBoard's HParams tab
   confusion_matrix.png     the same sweep's first run: the test-set confusion matrix TensorBoard shows
+  lr_find.png              python train.py tune=lr_find: the range test's curve and suggestions
   optuna_dashboard.png     python train.py -m hparams_search=digits_mlp hydra.sweeper.n_trials=12
                            trainer.max_epochs=5 logger=none: optuna-dashboard over the study
 
@@ -32,7 +33,8 @@ OPTUNA = ["-m", "hparams_search=digits_mlp", "hydra.sweeper.n_trials=12", "train
 
 
 def train(overrides: list[str], sweep_dir: Path) -> None:
-    cmd = [sys.executable, "train.py", *overrides, f"hydra.sweep.dir={sweep_dir}", "trainer.enable_progress_bar=false"]
+    where = "hydra.sweep.dir" if "-m" in overrides else "hydra.run.dir"
+    cmd = [sys.executable, "train.py", *overrides, f"{where}={sweep_dir}", "trainer.enable_progress_bar=false"]
     print("$ " + " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
@@ -121,6 +123,12 @@ def confusion_matrix(sweep: Path, out: Path) -> None:
     sys.exit(f"no confusion-matrix image in the event files under {sweep}")
 
 
+def lr_find(work: Path, out: Path) -> None:
+    train(["tune=lr_find"], work / "lr_find")
+    shutil.copyfile(work / "lr_find" / "lr_find.png", out / "lr_find.png")
+    print(f"wrote {out / 'lr_find.png'}", flush=True)
+
+
 def optuna_dashboard(work: Path, out: Path) -> None:
     sweep = work / "optuna"
     train(OPTUNA, sweep)
@@ -136,6 +144,7 @@ def optuna_dashboard(work: Path, out: Path) -> None:
 FIGURES: dict[str, tuple[Callable[[Path, Path], None], list[str]]] = {
     "lr_vs_depth": (lr_vs_depth, ["lr_vs_depth.png"]),
     "tensorboard": (tensorboard, ["tensorboard_hparams.png", "confusion_matrix.png"]),
+    "lr_find": (lr_find, ["lr_find.png"]),
     "optuna_dashboard": (optuna_dashboard, ["optuna_dashboard.png"]),
 }
 
@@ -148,7 +157,7 @@ def main() -> None:
     chosen = args.only.split(",")
     if unknown := set(chosen) - set(FIGURES):
         p.error(f"--only {','.join(sorted(unknown))}: not a figure; choose from {','.join(FIGURES)}")
-    if set(chosen) - {"lr_vs_depth"}:
+    if set(chosen) - {"lr_vs_depth", "lr_find"}:
         browser()  # before any training: the screenshots need it
     with tempfile.TemporaryDirectory(prefix="litlab-docs-figures-") as work:
         for name in chosen:
