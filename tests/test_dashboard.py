@@ -41,6 +41,7 @@ def test_the_dashboard_serves_the_sweeps_study(study_dir, tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", timeout=10) as r:
             detail = json.loads(r.read())
         assert detail["name"] == "digits_mlp" and detail["directions"] == ["maximize"]
+        assert detail["objective_names"] == ["val/acc"]  # its plots say what they plot, not "Objective 0"
         assert len(detail["trials"]) == 2 and {t["state"] for t in detail["trials"]} <= {"Complete", "Fail"}
     finally:
         stop(proc)

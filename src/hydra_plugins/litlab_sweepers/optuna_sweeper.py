@@ -173,6 +173,9 @@ class OptunaSweeper(Sweeper):
             study_name=self.study_name, storage=storage, directions=self.directions,  # type: ignore[arg-type]
             pruner=make_pruner(self.pruner, self.pruner_args), load_if_exists=True,
         )  # fmt: skip
+        metric = self.config.get("monitor", {}).get("metric") if self.config is not None else None
+        if metric and len(self.directions) == 1 and study.metric_names is None:
+            study.set_metric_names([metric])  # optuna-dashboard labels its plots with it, not "Objective 0"
         if self.sampler is not None:
             seed = self.sampler.keywords.get("seed")
             # A seeded sampler restarts its random stream in a new process: without a new seed a
