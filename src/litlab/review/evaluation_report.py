@@ -50,7 +50,7 @@ class Report:
 
     def figure(self, name: str, figure: Figure, caption: str) -> None:
         self.figures[name] = figure
-        self.lines += ([] if self.lines[-1] == "" else [""]) + [f"![{caption}]({name}.png)"]
+        self.lines += ([] if self.lines and self.lines[-1] == "" else [""]) + [f"![{caption}]({name}.png)"]
 
 
 def cell(value: object) -> str:
@@ -97,9 +97,10 @@ def top_losses_section(report: Report, e: Evaluated) -> None:
     )
     images = e.outputs.worst_inputs
     if images is not None and e.spec.task.is_classification:
+        probs, targets = e.outputs.outputs, e.outputs.targets
         shown = [
-            (img.numpy(), e.names.index(t), e.names.index(p), float(q))
-            for img, t, p, q in zip(images, frame["true"], frame["predicted"], frame["p(predicted)"], strict=True)
+            (image.numpy(), int(targets[i]), int(probs[i].argmax()), float(probs[i].max()))
+            for image, i in zip(images, e.outputs.worst.tolist(), strict=True)
         ]
         report.figure("top_losses", mistakes_figure(shown, e.names), "top losses: true → predicted (its probability)")
     extra = frame.columns[: len(frame.columns) - (0 if e.worst_features is None else len(e.worst_features.columns))]
