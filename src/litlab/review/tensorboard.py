@@ -130,10 +130,11 @@ def as_value(value: object) -> Value:
     return json.dumps(value, separators=(", ", ": ")) if isinstance(value, list | dict) else str(value)
 
 
-def hparams(cfg: DictConfig, regression: bool) -> dict[str, Value]:
+def hparams(cfg: DictConfig, not_applying: set[str]) -> dict[str, Value]:
     """The run's hyperparameters: the option chosen in each group (model=mlp), the settings of
     its model, optimizer and scheduler, the batch size, the seed, and every value it overrides. Left out:
-    `_target_`-style keys, paths and devices, and model.loss unless the task is regression."""
+    `_target_`-style keys, paths and devices, and the model settings `not_applying` to this run
+    (SupervisedModule.settings_not_applying, which the config line leaves out too)."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     found: dict[str, object] = {g: choices[g] for g in CHOICE_GROUPS if choices.get(g) not in (None, "none")}
     for group in SETTINGS:
@@ -145,8 +146,8 @@ def hparams(cfg: DictConfig, regression: bool) -> dict[str, Value]:
     for key, text in parse_overrides(job_overrides()).items():
         if key not in excluded and not key.startswith("hydra."):
             found[key] = OmegaConf.select(cfg, key, default=text) if key not in choices else text
-    if not regression:
-        found.pop("model.loss", None)
+    for key in not_applying:
+        found.pop(f"model.{key}", None)
     return {k: as_value(v) for k, v in found.items() if v is not None}
 
 

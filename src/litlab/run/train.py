@@ -35,7 +35,6 @@ from litlab.run.interrupts import InterruptCheckpoint
 from litlab.run.provenance import provenance
 from litlab.run.record import where_it_ran
 from litlab.sweeps.pruning import TrialPruning
-from litlab.task import Task
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ def train(cfg: DictConfig) -> dict:
 
     with interrupts.recorded():
         val, test, best, pruned_at, fit_time = fit_and_test(trainer, model, datamodule, resume, trial)
-    settings = tensorboard.hparams(cfg, regression=model.task is Task.REGRESSION)  # for HParams and MLflow
+    settings = tensorboard.hparams(cfg, not_applying=model.settings_not_applying())  # for HParams and MLflow
 
     metrics = {
         **outcome(pruned_at, metric, val),
