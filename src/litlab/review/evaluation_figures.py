@@ -44,8 +44,8 @@ def reliability_figure(series: dict[str, tuple[pd.DataFrame, float]], split: str
     """Per confidence bin, the accuracy against the mean confidence (on the diagonal: calibrated),
     each point labelled with its count; below, how many examples fall in each bin. `series`:
     label -> (evaluation.reliability_bins, ECE), e.g. before and after temperature scaling."""
-    fig = _figure(5.0, 5.6)
-    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    fig = _figure(5.0, 6.0)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1.3], sharex=True)
     top.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
     for k, (label, (bins, ece)) in enumerate(series.items()):
         color = f"C{k}"
@@ -59,7 +59,8 @@ def reliability_figure(series: dict[str, tuple[pd.DataFrame, float]], split: str
         bottom.bar(bins["lower"] + k * width, bins["count"], width=width, align="edge", color=color, alpha=0.7)
     top.set(xlim=(0, 1.02), ylim=(0, 1.07), ylabel="accuracy in the bin")
     top.set_title(f"{split}: reliability (top-class probability, 15 bins)", fontsize=9)
-    top.legend(loc="upper left", fontsize=7)
+    # In the histogram's empty upper left: on the diagram it would hide low-confidence bins.
+    bottom.legend(*top.get_legend_handles_labels(), loc="upper left", fontsize=7)
     bottom.set(xlabel="confidence (mean top-class probability in the bin)", ylabel="examples")
     return fig
 
