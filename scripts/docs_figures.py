@@ -5,6 +5,8 @@
                            trainer.max_epochs=10 trainer=cpu: TensorBoard's HParams tab
   confusion_matrix.png     the same sweep's first run: the test-set confusion matrix TensorBoard shows
   lr_find.png              python train.py tune=lr_find: the range test's curve and suggestions
+  evaluation_reliability.png  python train.py, then python evaluate.py ckpt_path=<run> calibrate=true:
+                           the report's reliability diagram
   optuna_dashboard.png     python train.py -m hparams_search=digits_mlp hydra.sweeper.n_trials=12
                            trainer.max_epochs=5 logger=none: optuna-dashboard over the study
 
@@ -129,6 +131,16 @@ def lr_find(work: Path, out: Path) -> None:
     print(f"wrote {out / 'lr_find.png'}", flush=True)
 
 
+def evaluation(work: Path, out: Path) -> None:
+    train([], work / "digits")
+    cmd = [sys.executable, "evaluate.py", f"ckpt_path={work / 'digits'}", "calibrate=true",
+           f"hydra.run.dir={work / 'eval'}"]  # fmt: skip
+    print("$ " + " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    shutil.copyfile(work / "eval" / "report" / "reliability.png", out / "evaluation_reliability.png")
+    print(f"wrote {out / 'evaluation_reliability.png'}", flush=True)
+
+
 def optuna_dashboard(work: Path, out: Path) -> None:
     sweep = work / "optuna"
     train(OPTUNA, sweep)
@@ -145,6 +157,7 @@ FIGURES: dict[str, tuple[Callable[[Path, Path], None], list[str]]] = {
     "lr_vs_depth": (lr_vs_depth, ["lr_vs_depth.png"]),
     "tensorboard": (tensorboard, ["tensorboard_hparams.png", "confusion_matrix.png"]),
     "lr_find": (lr_find, ["lr_find.png"]),
+    "evaluation": (evaluation, ["evaluation_reliability.png"]),
     "optuna_dashboard": (optuna_dashboard, ["optuna_dashboard.png"]),
 }
 
@@ -157,7 +170,7 @@ def main() -> None:
     chosen = args.only.split(",")
     if unknown := set(chosen) - set(FIGURES):
         p.error(f"--only {','.join(sorted(unknown))}: not a figure; choose from {','.join(FIGURES)}")
-    if set(chosen) - {"lr_vs_depth", "lr_find"}:
+    if set(chosen) - {"lr_vs_depth", "lr_find", "evaluation"}:
         browser()  # before any training: the screenshots need it
     with tempfile.TemporaryDirectory(prefix="litlab-docs-figures-") as work:
         for name in chosen:
