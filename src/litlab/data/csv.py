@@ -1,6 +1,5 @@
 """Bring your own table: a CSV file with one target column."""
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,53 +12,15 @@ from litlab.data.arrays import Arrays
 from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
+from litlab.runtime.tables import read_table  # one reader of CSV files, training's and prediction's
 from litlab.task import Task
 
 log = logging.getLogger(__name__)
 
 TARGET_TYPES = ("auto", "regression", "classification")
 MISSING_TARGET = ("error", "drop")
-DELIMITERS = (",", ";", "\t", "|")
-SNIFF_LINES = 20
 MAX_AUTO_CLASSES = 20  # an integer target with at most this many distinct values is taken as class ids
 MAX_CATEGORIES = 50  # a categorical feature with more distinct values gets a warning
-
-
-def sniff_delimiter(path: str, encoding: str) -> str:
-    """The column separator of the CSV file at `path` (`,`, `;`, tab or `|`), by csv.Sniffer on its
-    first lines; `,` where the sample does not tell."""
-    try:
-        with open(path, encoding=encoding, newline="") as f:
-            sample = "".join(f.readline() for _ in range(SNIFF_LINES))
-        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
-    except (csv.Error, UnicodeDecodeError, LookupError, OSError):
-        return ","  # pd.read_csv then names what is wrong with the file
-
-
-def read_table(
-    path: str, encoding: str = "utf-8", key: str = "data.path", delimiter: str | None = None
-) -> pd.DataFrame:
-    """The CSV file's rows, with surrounding whitespace stripped from every string value
-    ('N ' and 'N' are one label). `delimiter`: None detects it (logged when it is not `,`); with
-    `;`, the spreadsheets' separator where the comma is the decimal mark, `3,5` reads as 3.5.
-    predict.py reads new rows with it too (`key`: the setting that named the file, for errors)."""
-    if delimiter is None:
-        delimiter = sniff_delimiter(path, encoding)
-        if delimiter != ",":
-            log.info("%s: columns separated by %r (detected; data.delimiter sets it)", path, delimiter)
-    try:
-        df = pd.read_csv(path, encoding=encoding, sep=delimiter, decimal="," if delimiter == ";" else ".")
-    except UnicodeDecodeError as e:
-        fix = "give its encoding, e.g. data.encoding=latin-1" if key == "data.path" else "save it as UTF-8"
-        raise UserError(f"{key}={path!r} is not valid {encoding} ({e.reason} at byte {e.start}); {fix}") from None
-    except LookupError:
-        raise UserError(f"data.encoding={encoding!r} is not an encoding Python knows; e.g. utf-8, latin-1") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-        raise UserError(f"{key}={path!r} could not be read as CSV: {e}") from None
-    for column in df.columns:
-        if df[column].dtype == object:
-            df[column] = df[column].str.strip()
-    return df
 
 
 def empty_cells(values: pd.Series) -> tuple[np.ndarray, str]:

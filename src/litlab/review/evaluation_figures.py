@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from litlab.review.evaluation import BinaryCurves
-from litlab.review.figures import MAX_CLASSES, most_confused
+from litlab.review.figures import MAX_CLASSES, draw_pred_vs_true, most_confused
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -84,14 +84,7 @@ def regression_figure(values: np.ndarray, targets: np.ndarray, target_name: str,
     residuals = values - targets
     fig = _figure(13, 4)
     left, middle, right = fig.subplots(1, 3)
-    left.scatter(targets, values, s=8, alpha=0.6)
-    lo, hi = float(min(targets.min(), values.min())), float(max(targets.max(), values.max()))
-    left.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-    left.set(xlabel=f"true {target_name}", ylabel=f"predicted {target_name}", title=f"{split}: R² = {r2:.4f}")
-    left.legend(loc="upper left")
-    middle.scatter(values, residuals, s=8, alpha=0.6)
-    middle.axhline(0, color="k", ls="--", lw=1)
-    middle.set(xlabel=f"predicted {target_name}", ylabel="predicted − true", title="residuals")
+    draw_pred_vs_true(left, middle, values, targets, target_name, f"{split}: R² = {r2:.4f}")
     right.hist(residuals, bins=30)
     right.axvline(0, color="k", ls="--", lw=1)
     right.set(xlabel="predicted − true", ylabel="examples", title="residuals' distribution")

@@ -4,6 +4,7 @@ normalized confusion matrix with counts, and predicted-vs-true with residuals.""
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from litlab.task import Task
@@ -60,15 +61,22 @@ def regression_figure(preds: np.ndarray, targets: np.ndarray, target_name: str) 
     r2 = 1 - (residuals**2).sum() / max(((targets - targets.mean()) ** 2).sum(), 1e-12)
     fig = _figure(9, 4)
     left, right = fig.subplots(1, 2)
+    draw_pred_vs_true(left, right, preds, targets, target_name, f"test: R² = {r2:.3f}")
+    return fig
+
+
+def draw_pred_vs_true(left: Axes, right: Axes, preds: np.ndarray, targets: np.ndarray, target_name: str,
+                      title: str) -> None:  # fmt: skip
+    """Predicted against true on `left` (the diagonal y = x dashed), the residuals against the
+    prediction on `right`: the two panels of a regression's picture, in training's and in evaluate.py's."""
     left.scatter(targets, preds, s=8, alpha=0.6)
     lo, hi = float(min(targets.min(), preds.min())), float(max(targets.max(), preds.max()))
     left.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-    left.set(xlabel=f"true {target_name}", ylabel=f"predicted {target_name}", title=f"test: R² = {r2:.3f}")
+    left.set(xlabel=f"true {target_name}", ylabel=f"predicted {target_name}", title=title)
     left.legend(loc="upper left")
-    right.scatter(preds, residuals, s=8, alpha=0.6)
+    right.scatter(preds, preds - targets, s=8, alpha=0.6)
     right.axhline(0, color="k", ls="--", lw=1)
     right.set(xlabel=f"predicted {target_name}", ylabel="predicted − true", title="residuals")
-    return fig
 
 
 def mistakes_figure(mistakes: list[tuple[np.ndarray, int, int, float]], names: list[str] | None) -> Figure:

@@ -36,7 +36,7 @@ def read_csv(path: Path, prep: Preprocessing) -> np.ndarray:
             f"input={str(path)!r}: this model was trained on images of shape {prep.input_shape}; "
             "give a folder of PNG/JPG files or a .npy array"
         )
-    return tables.features(tables.read_csv_rows(str(path)), prep.columns, f"input={str(path)!r}")
+    return tables.features(tables.read_table(str(path), key="input"), prep.columns, f"input={str(path)!r}")
 
 
 def read_npy(path: Path, prep: Preprocessing) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Table inputs for prediction: a CSV file or JSON rows, checked against the training's columns and
-one-hot encoded as in training, with numpy and pandas only."""
+"""Tables, with numpy and pandas only: the one reader of CSV files (training's data=csv and
+image_csv, and prediction's inputs), and for prediction JSON rows, checked against the
+training's columns and one-hot encoded as in training."""
 
 import csv
 import logging
@@ -14,29 +15,39 @@ from litlab.runtime.bundle import TableColumns
 
 log = logging.getLogger(__name__)
 
-DELIMITERS = ",;\t|"
+DELIMITERS = (",", ";", "\t", "|")
 SNIFF_LINES = 20
 
 
-def sniff_delimiter(path: str) -> str:
-    """The column separator of the CSV file at `path` (`,`, `;`, tab or `|`), as data=csv detects it
-    in training (data/csv.py); `,` where its first lines do not tell."""
+def sniff_delimiter(path: str, encoding: str) -> str:
+    """The column separator of the CSV file at `path` (`,`, `;`, tab or `|`), by csv.Sniffer on its
+    first lines; `,` where the sample does not tell."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            sample = "".join(line for _, line in zip(range(SNIFF_LINES), f, strict=False))
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except (csv.Error, UnicodeDecodeError, OSError):
-        return ","
+        with open(path, encoding=encoding, newline="") as f:
+            sample = "".join(f.readline() for _ in range(SNIFF_LINES))
+        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except (csv.Error, UnicodeDecodeError, LookupError, OSError):
+        return ","  # pd.read_csv then names what is wrong with the file
 
 
-def read_csv_rows(path: str, key: str = "input") -> pd.DataFrame:
-    """The CSV file's rows, string cells stripped of surrounding spaces as in training; with `;` as the
-    separator the comma is the decimal mark (spreadsheets' export), as in training."""
-    delimiter = sniff_delimiter(path)
+def read_table(
+    path: str, encoding: str = "utf-8", key: str = "data.path", delimiter: str | None = None
+) -> pd.DataFrame:
+    """The CSV file's rows, with surrounding whitespace stripped from every string value
+    ('N ' and 'N' are one label). `delimiter`: None detects it (logged when it is not `,`); with
+    `;`, the spreadsheets' separator where the comma is the decimal mark, `3,5` reads as 3.5.
+    predict.py reads new rows with it too (`key`: the setting that named the file, for errors)."""
+    if delimiter is None:
+        delimiter = sniff_delimiter(path, encoding)
+        if delimiter != ",":
+            log.info("%s: columns separated by %r (detected; data.delimiter sets it)", path, delimiter)
     try:
-        df = pd.read_csv(path, sep=delimiter, decimal="," if delimiter == ";" else ".")
+        df = pd.read_csv(path, encoding=encoding, sep=delimiter, decimal="," if delimiter == ";" else ".")
     except UnicodeDecodeError as e:
-        raise UserError(f"{key}={path!r} is not valid utf-8 ({e.reason} at byte {e.start}); save it as UTF-8") from None
+        fix = "give its encoding, e.g. data.encoding=latin-1" if key == "data.path" else "save it as UTF-8"
+        raise UserError(f"{key}={path!r} is not valid {encoding} ({e.reason} at byte {e.start}); {fix}") from None
+    except LookupError:
+        raise UserError(f"data.encoding={encoding!r} is not an encoding Python knows; e.g. utf-8, latin-1") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
         raise UserError(f"{key}={path!r} could not be read as CSV: {e}") from None
     for column in df.columns:
