@@ -227,17 +227,6 @@ def test_lightning_still_wraps_each_hook_in_a_profiler_context(make_cfg):
     assert isinstance(asked.profiler, SimpleProfiler)  # debug=profiler: Lightning's SimpleProfiler (HookProfiler)
 
 
-def test_torchvision_still_decodes_png_and_jpeg_files(tmp_path):
-    from torchvision.io import write_jpeg, write_png
-
-    gray = torch.arange(64, dtype=torch.uint8).reshape(1, 8, 8)
-    write_png(gray, str(tmp_path / "g.png"))
-    write_jpeg(torch.full((3, 16, 8), 120, dtype=torch.uint8), str(tmp_path / "c.jpg"))
-    assert torch.equal(compat.decode_image_file(str(tmp_path / "g.png")), gray)  # lossless, as stored
-    color = compat.decode_image_file(str(tmp_path / "c.jpg"))
-    assert color.shape == (3, 16, 8) and color.dtype == torch.uint8 and (color.int() - 120).abs().max() <= 2
-
-
 def test_lightnings_range_test_still_records_its_biased_moving_average(tmp_path):
     """compat.range_test_losses gets each step's loss back from what Tuner.lr_find records; a
     change in Lightning's averaging (beta, or its bias correction's step count) fails here."""

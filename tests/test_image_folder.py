@@ -1,18 +1,22 @@
 """data=image_folder: a user's own pictures in class folders, trained, evaluated and predicted."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from omegaconf import open_dict
+from PIL import Image
 from torchvision.io import write_jpeg, write_png
 
-from litlab.data import ImageCSVDataModule, ImageFolderDataModule, MNISTDataModule
+from litlab.data import ImageCSVDataModule, ImageFolderDataModule, MNISTDataModule, image_folder
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
 from litlab.run.evaluate import evaluate
 from litlab.run.predict import predict
 from litlab.run.train import train
+from litlab.runtime import images
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import REAL_DATA_DIR, needs_real_mnist, write_image_folder
 
@@ -56,6 +60,41 @@ def test_channels_and_size_follow_most_files_and_can_be_set(tmp_path):
     spec = ImageFolderDataModule(path=str(root)).spec
     assert spec.input_shape == (1, 20, 20) and spec.task.value == "binary"
     assert ImageFolderDataModule(path=str(root), channels=3, image_size=12).spec.input_shape == (3, 12, 12)
+
+
+def test_training_decodes_the_pixels_prediction_decodes(tmp_path):
+    """One decoder: data=image_folder's pixels (held in memory and streamed) are exactly what
+    predict.py and serve.py make of the same files (runtime.images), through a resize and RGB -> gray."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i, (h, w) in enumerate([(20, 24), (31, 17)]):
+            rgb = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+            rgb.save(root / name / f"{i}.png")
+            rgb.save(root / name / f"{i}.jpg", quality=75)
+    served = {}
+    for f in sorted(root.rglob("*.*")):
+        served[f] = images.conform(images.decode(f, str(f)), 1, (16, 16))
+    held = ImageFolderDataModule(path=str(root), channels=1, image_size=16)
+    assert held.arrays.x.shape == (8, 1, 16, 16)
+    for f, x in zip(held.source_files(), held.arrays.x, strict=True):
+        np.testing.assert_array_equal(x, served[f])
+    streamed = ImageFolderDataModule(path=str(root), channels=1, image_size=16, in_memory=False, num_workers=0)
+    streamed.setup()
+    files = streamed._batches("train", False).loader.dataset  # what the DataLoader workers decode
+    assert len(files) > 0
+    for i, f in enumerate(files.files):
+        np.testing.assert_array_equal(files[i][0].numpy(), served[Path(f)])
+
+
+def test_pixels_decoded_by_another_decoder_are_not_read_from_the_cache(tmp_path, monkeypatch, caplog):
+    root = write_image_folder(tmp_path / "pictures", per_class=3)
+    _ = ImageFolderDataModule(path=str(root), cache_dir=str(tmp_path / "cache")).arrays
+    monkeypatch.setattr(image_folder, "DECODER", "torchvision 0.0")  # as a cache an older litlab wrote
+    with caplog.at_level("INFO"):
+        _ = ImageFolderDataModule(path=str(root), cache_dir=str(tmp_path / "cache")).arrays
+    assert "read from the cache" not in caplog.text and len(list((tmp_path / "cache").glob("*.npz"))) == 2
 
 
 def test_bad_folders_and_files_are_one_line(tmp_path):

@@ -8,16 +8,12 @@ class object than the one Hydra then instantiates. The Optuna sweeper uses only 
 """
 
 import os
-import warnings
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lightning.pytorch.profilers import Profiler
 from lightning.pytorch.utilities import rank_zero_only
-
-if TYPE_CHECKING:
-    import torch
 from typing_extensions import override
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
@@ -136,18 +132,6 @@ def sweep_params(sweeper: Any) -> list[str]:
     """`hydra.sweeper.params` of Hydra's BasicSweeper as `key=value` overrides (its private
     `_parse_config`), which the grid sweeps together with the command line's."""
     return list(sweeper._parse_config())
-
-
-def decode_image_file(path: str) -> "torch.Tensor":
-    """The image file at `path` as stored, (C, H, W) uint8, by torchvision.io's decoders (JPEG, PNG,
-    GIF, WebP). torchvision 0.29 deprecates them in favour of TorchCodec, which litlab does not
-    depend on: the deprecation warning, raised at every call, is silenced here, and a tripwire test
-    fails when the decoders go."""
-    from torchvision.io import ImageReadMode, decode_image
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The image decoding and encoding capabilities", DeprecationWarning)
-        return decode_image(path, mode=ImageReadMode.UNCHANGED)
 
 
 # Lightning's range test (Tuner.lr_find, its private _LRCallback) records an exponential moving

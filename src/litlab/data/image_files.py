@@ -1,6 +1,7 @@
-"""Image files on disk: the class-folder layout, and each file decoded with torchvision's own decoders
-and converted to one number of channels and one size. What data=image_folder, data=image_csv and
-predict.py share, whether the images are then held in memory or streamed from the files."""
+"""Image files on disk: the class-folder layout, and each file decoded and converted to one number
+of channels and one size by litlab.runtime.images (Pillow), the code predict.py and serve.py run, so
+a model is trained on the pixels it is later served. What data=image_folder and data=image_csv
+share, whether the images are then held in memory or streamed from the files."""
 
 import logging
 from collections import Counter
@@ -8,23 +9,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import PIL
 import torch
-from PIL import Image
-from torchvision.transforms.v2 import functional as TF
+from PIL import Image, UnidentifiedImageError
 
-from litlab.compat import decode_image_file
 from litlab.errors import UserError
+from litlab.runtime import images
+from litlab.runtime.images import IMAGE_SUFFIXES, image_files
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")  # torchvision.io's formats, and BMP by Pillow
 SPLIT_FOLDERS = ("train", "val", "test")
 MAX_DEFAULT_SIZE = 64  # the default image_size: the most common size, at most this
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # Pillow's modes of gray files (with alpha: LA)
-
-
-def image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+# Part of the decode cache's key: pixels cached by another decoder (torchvision's, before) or
+# another Pillow (its resampling has changed between versions) are decoded again.
+DECODER = f"Pillow {PIL.__version__}"
 
 
 def class_folders(root: Path) -> dict[str, list[Path]]:
@@ -58,30 +58,25 @@ def find_layout(root: Path) -> dict[str, dict[str, list[Path]]]:
 
 
 def decode(path: Path, key: str = "data.path") -> torch.Tensor:
-    """The image at `path` as stored: (C, H, W) uint8, C = 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA).
-    torchvision's decoders; BMP, which they do not read, through Pillow. `key`: the setting, for errors."""
+    """The image at `path` as stored: (C, H, W) uint8, C = 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA),
+    by runtime.images.pixels. `key`: the setting, for errors, which ask to remove or replace the file."""
     try:
-        if path.suffix.lower() == ".bmp":
-            with Image.open(path) as opened:
-                rgb = opened.mode not in ("L", "1", "I;16")
-                return torch.as_tensor(np.asarray(opened.convert("RGB" if rgb else "L"))).reshape(
-                    opened.height, opened.width, -1
-                ).permute(2, 0, 1).contiguous()
-        return decode_image_file(str(path))
-    except (RuntimeError, ValueError, OSError) as e:
-        raise UserError(f"{key}: {path} is not a readable image ({e}); remove or replace it") from None
+        return tensor(images.pixels(path))
+    except UnidentifiedImageError:  # its message repeats the path
+        reason = "not a format Pillow knows"
+    except (OSError, ValueError) as e:  # a known format, damaged
+        reason = str(e)
+    raise UserError(f"{key}: {path} is not a readable image ({reason}); remove or replace it")
 
 
 def conform(image: torch.Tensor, channels: int, size: tuple[int, int]) -> torch.Tensor:
-    """`image` (C, H, W) uint8 with `channels` (1 or 3) channels and (H, W) = `size`."""
-    image = image[:3] if image.shape[0] == 4 else image[:1] if image.shape[0] == 2 else image  # drop alpha
-    if channels == 1 and image.shape[0] == 3:
-        image = TF.rgb_to_grayscale(image)
-    elif channels == 3 and image.shape[0] == 1:
-        image = image.expand(3, -1, -1)
-    if tuple(image.shape[1:]) != size:
-        image = TF.resize(image, list(size), antialias=True)
-    return image.contiguous()
+    """`image` (C, H, W) uint8 with `channels` (1 or 3) channels and (H, W) = `size`, by runtime.images.conform."""
+    return tensor(images.conform(image.numpy(), channels, size))
+
+
+def tensor(pixels: np.ndarray) -> torch.Tensor:
+    """`pixels` as a tensor sharing their memory; copied where Pillow's buffer is read-only (torch warns)."""
+    return torch.from_numpy(pixels if pixels.flags.writeable else pixels.copy())
 
 
 def prepared_or_error(path: Path, channels: int, size: tuple[int, int]) -> torch.Tensor | str:

@@ -1,8 +1,9 @@
 """Your own pictures: `DIR/<class>/*.png|jpg|...`, one folder per class (class names sorted, as
 torchvision's ImageFolder sorts them), or `DIR/train`, `DIR/val`, `DIR/test` each holding class
-folders, which then are the split. Decoded with torchvision's own decoders, converted to one
-number of channels and one size, then held in memory as uint8 like the built-in image sets when
-they fit under data.memory_budget_gb, or else streamed from the files by DataLoader workers."""
+folders, which then are the split. Decoded with Pillow by the code predict.py and serve.py run
+(litlab.runtime.images), converted to one number of channels and one size, then held in memory
+as uint8 like the built-in image sets when they fit under data.memory_budget_gb, or else streamed
+from the files by DataLoader workers."""
 
 import logging
 import os
@@ -18,7 +19,7 @@ from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.batches import EpochBatches
-from litlab.data.image_files import SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
+from litlab.data.image_files import DECODER, SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
 from litlab.data.scaling import Moments
 from litlab.data.spec import InputKind
 from litlab.data.streamed import FileBatches, ImageFiles
@@ -160,7 +161,8 @@ class ImageFolderDataModule(InMemoryDataModule):
     def _decoded(self, files: list[tuple[Path, int]], every_file: dict, channels: int, size: tuple[int, int],
                  held: bool) -> dict[str, np.ndarray]:  # fmt: skip
         """_decode_all's result, from the cache where an earlier run left it."""
-        settings = {"channels": channels, "size": list(size), "bad_files": self.bad_files, "held": held}
+        settings = {"channels": channels, "size": list(size), "bad_files": self.bad_files, "held": held,
+                    "decoder": DECODER}  # fmt: skip
         cache = decode_cache.cache_file(self.cache_dir, every_file, settings) if self.cache_dir else None
         decoded = decode_cache.read(cache) if cache is not None else None
         if decoded is not None:

@@ -1,7 +1,8 @@
-"""Image inputs for prediction: files or bytes decoded with Pillow and converted to the training's
-channels and size, as numpy arrays. Pixels match data/image_files.py's torchvision decoding exactly
-where no resize is needed (PNG, BMP; gray conversion by the same weights in float32); a resize is
-Pillow's antialiased bilinear, within one level of 255 of torchvision's (docs/deploy.md)."""
+"""Image files or bytes decoded with Pillow and converted to one number of channels and one size, as
+numpy arrays: the one decoder of litlab's images, for prediction (predict.py, serve.py) and for
+training alike (data/image_files.py wraps it in tensors), so a model is served the pixels it was
+trained on. Gray conversion by torchvision's weights in float32; a resize is Pillow's antialiased
+bilinear."""
 
 import io
 from pathlib import Path
@@ -22,23 +23,27 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def decode(data: bytes | Path, name: str) -> np.ndarray:
+def pixels(data: bytes | Path) -> np.ndarray:
     """The image (file or bytes) as stored: (C, H, W) uint8, C = 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA).
-    `name` says which input it was, for errors."""
+    Pillow's own errors: UnidentifiedImageError (an unknown format), or OSError or ValueError (damaged)."""
+    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
+        image = opened.convert(CONVERT[opened.mode]) if opened.mode in CONVERT else opened
+        stored = np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, -1)  # (H, W, bands), gray too
+    return np.ascontiguousarray(stored.transpose(2, 0, 1))
+
+
+def decode(data: bytes | Path, name: str) -> np.ndarray:
+    """pixels(data), its errors one line: `name` says which input it was."""
     try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
-            image = opened.convert(CONVERT[opened.mode]) if opened.mode in CONVERT else opened
-            # (H, W, bands), gray images included
-            pixels = np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, -1)
+        return pixels(data)
     except UnidentifiedImageError:
         raise UserError(f"{name} is not an image file Pillow knows; give a PNG, JPEG, GIF, WebP or BMP file") from None
     except (OSError, ValueError) as e:  # a known format, damaged
         raise UserError(f"{name} is not a readable image ({e}); give a PNG, JPEG, GIF, WebP or BMP file") from None
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
 def conform(image: np.ndarray, channels: int, size: tuple[int, int]) -> np.ndarray:
-    """`image` (C, H, W) uint8 with `channels` (1 or 3) channels and (H, W) = `size`, as image_files.conform does."""
+    """`image` (C, H, W) uint8 with `channels` (1 or 3) channels and (H, W) = `size`."""
     image = image[:3] if image.shape[0] == 4 else image[:1] if image.shape[0] == 2 else image  # drop alpha
     if channels == 1 and image.shape[0] == 3:
         f = np.float32
