@@ -13,12 +13,11 @@ from PIL import Image
 from sklearn import datasets
 
 from litlab.data import image_files
-from litlab.data.spec import InputKind
 from litlab.deploy.export import export
 from litlab.errors import UserError
 from litlab.run.predict import predict
 from litlab.run.train import train
-from litlab.runtime import bundle, images
+from litlab.runtime import images
 from tests.helpers.config import ROOT, compose_cfg
 
 # predict.py run where `import torch` and `import lightning` fail.
@@ -128,7 +127,6 @@ def test_the_runtime_imports_no_torch():
     code = f"import sys\nfor m in {modules}: __import__(m)\nprint(sorted({{'torch', 'lightning'}} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "[]"
-    assert {k.value for k in InputKind} == {bundle.TABLE, bundle.IMAGE}  # the runtime's names of the kinds
 
 
 def test_image_files_decode_as_in_training(tmp_path):

@@ -1,4 +1,4 @@
-"""The three learning tasks a dataset can declare, and what follows from each."""
+"""The three learning tasks a dataset can declare, and what follows from each; the two kinds of input."""
 
 from enum import StrEnum
 
@@ -23,3 +23,15 @@ class Task(StrEnum):
         except ValueError:
             valid = ", ".join(t.value for t in cls)
             raise UserError(f"task={value!r} is not a task; valid tasks are: {valid}") from None
+
+
+class InputKind(StrEnum):
+    """What one input is: a row of features, or an image."""
+
+    TABLE = "table"  # (F,) features
+    IMAGE = "image"  # (C, H, W) pixels
+
+    @property
+    def dims(self) -> int:
+        """The number of dimensions of one input."""
+        return 1 if self is InputKind.TABLE else 3

@@ -12,21 +12,10 @@ description; only `train_size` and the target's statistics need a pass over the 
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 
-from litlab.task import Task
+from litlab.task import InputKind, Task
 
-
-class InputKind(StrEnum):
-    """What one input is: a row of features, or an image."""
-
-    TABLE = "table"  # (F,) features
-    IMAGE = "image"  # (C, H, W) pixels
-
-    @property
-    def dims(self) -> int:
-        """The number of dimensions of one input."""
-        return 1 if self is InputKind.TABLE else 3
+__all__ = ["InputKind"]  # declared beside Task, on the ground floor: the torch-free runtime reads it too
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def preprocessing(spec: DataSpec, scaler: Scaler) -> Preprocessing:
     columns = spec.columns
     return Preprocessing(
         task=spec.task,
-        kind=spec.kind.value,
+        kind=spec.kind,
         input_shape=spec.input_shape,
         class_names=spec.class_names,
         scaling=scaler.method,

@@ -10,11 +10,8 @@ from typing import Any
 import numpy as np
 
 from litlab.errors import UserError
-from litlab.task import Task
+from litlab.task import InputKind, Task
 
-# data.spec.InputKind's values; its module imports torch, so the runtime names them itself
-# (tests/test_export.py checks they agree).
-TABLE, IMAGE = "table", "image"
 BUNDLE_JSON = "bundle.json"
 PARITY_JSON = "parity.json"
 BUNDLE_VERSION = 1  # bundle.json's layout; a reader refuses any other
@@ -53,7 +50,7 @@ class Preprocessing:
     scaler's statistics, (F,) for tables or (C, 1, 1) for images, applied as (x - shift) / scale."""
 
     task: Task
-    kind: str  # TABLE or IMAGE
+    kind: InputKind
     input_shape: tuple[int, ...]  # (F,) or (C, H, W)
     class_names: tuple[str, ...] | None
     scaling: str
@@ -79,7 +76,7 @@ class Preprocessing:
                 "one_hot": columns.one_hot,
             },
             "image": None
-            if self.kind != IMAGE
+            if self.kind is not InputKind.IMAGE
             else {"channels": self.input_shape[0], "size": list(self.input_shape[1:]), "pixel_max": self.pixel_max},
         }
 
@@ -88,7 +85,7 @@ class Preprocessing:
         columns, scaler, image = state["columns"], state["scaler"], state.get("image") or {}
         return cls(
             task=Task(state["task"]),
-            kind=state["kind"],
+            kind=InputKind(state["kind"]),
             input_shape=tuple(state["input_shape"]),
             class_names=tuple(state["class_names"]) if state["class_names"] is not None else None,
             scaling=scaler["method"],

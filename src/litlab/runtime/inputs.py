@@ -10,7 +10,8 @@ import pandas as pd
 
 from litlab.errors import UserError
 from litlab.runtime import images, tables
-from litlab.runtime.bundle import IMAGE, Preprocessing
+from litlab.runtime.bundle import Preprocessing
+from litlab.task import InputKind
 
 
 def read_inputs(path: str | Path, prep: Preprocessing) -> tuple[np.ndarray, pd.DataFrame]:
@@ -48,7 +49,7 @@ def read_npy(path: Path, prep: Preprocessing) -> np.ndarray:
             "np.save(path, array) from a numeric array (no objects)"
         ) from None
     shape = prep.input_shape
-    one_channel = prep.kind == IMAGE and shape[0] == 1
+    one_channel = prep.kind is InputKind.IMAGE and shape[0] == 1
     if one_channel and x.ndim == 3:  # (N, H, W) for one channel
         x = x[:, None]
     if tuple(x.shape[1:]) != shape:
@@ -64,7 +65,7 @@ READERS: dict[str, Callable[[Path, Preprocessing], np.ndarray]] = {".csv": read_
 def read_image_folder(folder: Path, prep: Preprocessing) -> tuple[np.ndarray, pd.DataFrame]:
     """Every image file in `folder`, converted to the training's channels and (H, W) size,
     with pixels rescaled from 0..255 to the training data's range."""
-    if prep.kind != IMAGE:
+    if prep.kind is not InputKind.IMAGE:
         raise UserError(
             f"input={str(folder)!r} is a folder of images, but this model takes {prep.input_shape[0]} features; "
             "give a .csv"

@@ -21,10 +21,11 @@ from typing_extensions import override
 
 from litlab.errors import UserError
 from litlab.runtime import inputs, tables
-from litlab.runtime.bundle import IMAGE, TABLE, Preprocessing
+from litlab.runtime.bundle import Preprocessing
 from litlab.runtime.onnx_model import OnnxPredictor
 from litlab.runtime.outputs import outputs_json
 from litlab.runtime.predict import Predictor
+from litlab.task import InputKind
 
 HOST = "127.0.0.1"  # the loopback only: the server answers this machine, never the network
 UNPROCESSABLE = 422  # what FastAPI answers a body of the wrong form; a wrong content is answered alike
@@ -57,7 +58,10 @@ def image_inputs(request: PredictRequest, prep: Preprocessing) -> np.ndarray:
     return inputs.image_batch(encoded, prep)
 
 
-READERS: dict[str, Callable[[PredictRequest, Preprocessing], np.ndarray]] = {TABLE: table_inputs, IMAGE: image_inputs}
+READERS: dict[InputKind, Callable[[PredictRequest, Preprocessing], np.ndarray]] = {
+    InputKind.TABLE: table_inputs,
+    InputKind.IMAGE: image_inputs,
+}
 
 
 class PredictAPI(ls.LitAPI):
