@@ -12,12 +12,10 @@ import pytest
 from PIL import Image
 from sklearn import datasets
 
-from litlab.data import image_files
 from litlab.deploy.export import export
 from litlab.errors import UserError
 from litlab.run.predict import predict
 from litlab.run.train import train
-from litlab.runtime import images
 from tests.helpers.config import ROOT, compose_cfg
 
 # predict.py run where `import torch` and `import lightning` fail.
@@ -127,18 +125,3 @@ def test_the_runtime_imports_no_torch():
     code = f"import sys\nfor m in {modules}: __import__(m)\nprint(sorted({{'torch', 'lightning'}} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "[]"
-
-
-def test_image_files_decode_as_in_training(tmp_path):
-    """The runtime's Pillow decoding against data/image_files.py's torchvision decoding, which training uses."""
-    rng = np.random.default_rng(0)
-    for i, (shape, mode) in enumerate([((8, 8), "L"), ((8, 8, 3), "RGB"), ((20, 12, 3), "RGB"), ((30, 30, 4), "RGBA")]):
-        path = tmp_path / f"{i}.png"
-        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(path)
-        for channels in (1, 3):
-            ours = images.conform(images.decode(path, "x"), channels, (8, 8))
-            theirs = image_files.conform(image_files.decode(path), channels, (8, 8)).numpy()
-            assert ours.shape == theirs.shape == (channels, 8, 8)
-            diff = np.abs(ours.astype(int) - theirs.astype(int)).max()
-            assert diff <= (0 if shape[:2] == (8, 8) else 1), (shape, channels)  # a resize: within one level
-    assert np.array_equal(images.decode(tmp_path / "0.png", "x"), image_files.decode(tmp_path / "0.png").numpy())
