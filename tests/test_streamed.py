@@ -103,6 +103,7 @@ def test_a_streamed_run_trains_evaluates_and_predicts_as_an_in_memory_one(folder
     assert (frame["pred_label"] == "seven").mean() >= 0.9
 
 
+@pytest.mark.slow  # two training processes and a resumed one: ~35 s of the fast suite's budget
 def test_kill_9_mid_epoch_and_resume_on_the_streamed_path_ends_as_an_uninterrupted_run(folder, tmp_path):
     """20 batches an epoch; a checkpoint every 30 steps, the first 10 batches into epoch 1. The run is
     killed once it is written, and resumed from it into a new dir."""
