@@ -11,6 +11,7 @@ are built again from the same seed, so the range test leaves no trace in the tra
 
 import copy
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,16 +141,19 @@ def record_search(cfg: DictConfig, found: Found, output_dir: Path, seconds: floa
     return metrics
 
 
-def tuned(cfg: DictConfig, output_dir: Path) -> Found | None:
-    """Run the range test if `cfg.tune` asks for it; with tune.apply=true set `optimizer.lr` in
-    `cfg` and seed again, so that training starts as a run with that rate would."""
+def search_first(cfg: DictConfig, output_dir: Path, start: float) -> dict | None:
+    """Run the range test if `cfg.tune` asks for it. Without tune.apply the search is the run:
+    its record (metrics.json) is returned and nothing trains. With tune.apply=true `optimizer.lr`
+    in `cfg` is set to the suggestion and everything seeded again, so that training starts as a
+    run with that rate would; None then, as without tune."""
     if not cfg.get("tune"):
         return None
     if cfg.get("ckpt_path"):
         raise UserError("tune=lr_find starts a new run; it cannot resume ckpt_path=...: drop one of them")
     test: RangeTest = build(cfg.tune, "tune")
     found = find_learning_rate(cfg, test, output_dir)
-    if test.apply:
-        cfg.optimizer.lr = found.lr
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-    return found
+    if not test.apply:
+        return record_search(cfg, found, output_dir, time.perf_counter() - start)
+    cfg.optimizer.lr = found.lr
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    return None

@@ -97,9 +97,8 @@ def train(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     quiet_third_party()
     output_dir, resume = start_run(cfg)
-    found = lr_find.tuned(cfg, output_dir)
-    if found is not None and not cfg.tune.apply:
-        return lr_find.record_search(cfg, found, output_dir, time.perf_counter() - start)
+    if (searched := lr_find.search_first(cfg, output_dir, start)) is not None:
+        return searched  # tune=lr_find without tune.apply: the range test was the run
     # Data first: loading it checks it, and it decides what the model looks like.
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
@@ -120,10 +119,8 @@ def train(cfg: DictConfig) -> dict:
 
     metrics = {
         **outcome(pruned_at, metric, val),
-        "monitor": metric,
-        "mode": mode,
-        "val": val,
-        "test": test,
+        "monitor": metric, "mode": mode,
+        "val": val, "test": test,
         "best_ckpt": best,
         "resumed_from": str(resume) if resume is not None else None,
         **run_facts(trainer, model, start, fit_time),
