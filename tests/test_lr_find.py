@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from litlab.review.lr_curve import suggest
 
@@ -105,3 +106,15 @@ def test_the_suggested_rate_trains_digits_at_least_as_well_as_the_default(tmp_pa
     config = (tmp_path / "tuned-42" / "config.yaml").read_text()
     assert "lr: 0.001\n" not in config  # trained with the suggestion, recorded as such
     assert np.mean(accuracy["tuned"]) >= np.mean(accuracy["default"]), accuracy
+
+
+def test_apply_trains_with_the_suggestion_and_one_cycle_follows_it(tmp_path, cli):
+    run_dir = tmp_path / "run"
+    code, _, err = cli("train.py", "tune=lr_find", "tune.apply=true", "tune.num_training=30", "scheduler=onecycle",
+                       "trainer.max_epochs=1", "logger=none", "trainer.enable_progress_bar=false",
+                       f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert code == 0, err[-3000:]
+    lr = float(json.loads((run_dir / "lr_find.json").read_text())["override"].split("=")[1])
+    config = OmegaConf.load(run_dir / "config.yaml")
+    assert config.optimizer.lr == lr != 0.001 and config.scheduler.max_lr == lr  # the record says what trained
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
