@@ -2,14 +2,16 @@
 
   (a) litlab: the Trainer, DataModule and LightningModule that train.py builds from conf/
   (b) a plain PyTorch loop over one in-memory tensor: the reference limit
+  (b') with --cuda-graphs: that loop with its step captured as a CUDA graph (PyTorch's recipe)
   (c) the usual template pipeline: torchvision MNIST with ToTensor/Normalize and a DataLoader
 
     python scripts/benchmark.py [--device cpu|cuda] [--quick] [--out bench.json] [--data-dir DIR]
-                                [--steps-per-call 1,8,auto] [--only mlp:64,tta]
+                                [--steps-per-call 1,8,auto] [--cuda-graphs] [--only mlp:64,tta]
 
 Same network (built by litlab, freshly initialized each run), same Adam, same number of
-steps; the first `--warmup` steps (a third of them for the CNN) are not timed. (a) runs once
-per `--steps-per-call` value (model.steps_per_call, set as a user sets it). All run
+steps; the first `--warmup` steps (a third of them for the CNN on CPU) are not timed. (a) runs
+once per `--steps-per-call` value (model.steps_per_call, set as a user sets it), and with
+`--cuda-graphs` once more per value with model.cuda_graphs=true. All run
 interleaved (a1 a8 b c a1 a8 b c ...) `--repeats` times; each row gives median samples/s and
 the median of the paired ratios a/b and a/c, with their min and max. Without --quick it also
 times `python train.py experiment=mnist_fast seed=i` from the command to the printed result,
@@ -37,14 +39,16 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     return time.perf_counter() - start, proc.stdout
 
 
-def time_to_accuracy(device: str, data_dir: Path, probe: Path, repeats: int) -> dict:
-    """`python train.py experiment=mnist_fast[_gpu] seed=i` against the plain probe, interleaved:
-    wall time from the command to the printed result, test accuracy, and their ratio per pair."""
+def time_to_accuracy(device: str, data_dir: Path, probe: Path, repeats: int, extra: list[str]) -> dict:
+    """`python train.py experiment=mnist_fast[_gpu] seed=i` (and the `extra` overrides) against the
+    plain probe, interleaved: wall time from the command to the printed result, test accuracy,
+    fit_time_s, and the wall-time ratio per pair."""
     experiment = "mnist_fast_gpu" if device == "cuda" else "mnist_fast"
     runs: list[dict] = []
     for seed in range(repeats):
         run_dir = tempfile.mkdtemp(prefix="litlab-fast-")
-        cmd = [sys.executable, "train.py", f"experiment={experiment}", f"data.data_dir={data_dir}", f"seed={seed}"]
+        cmd = [sys.executable, "train.py", f"experiment={experiment}", *extra, f"data.data_dir={data_dir}"]
+        cmd.append(f"seed={seed}")
         wall, _ = timed(
             [*cmd, f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", f"hydra.run.dir={run_dir}"]
         )
@@ -59,7 +63,7 @@ def time_to_accuracy(device: str, data_dir: Path, probe: Path, repeats: int) -> 
         print(run, flush=True)
     ratios = [r["ratio"] for r in runs if "ratio" in r]
     return {
-        "command": f"python train.py experiment={experiment} seed=0..{repeats - 1}",
+        "command": " ".join(["python train.py", f"experiment={experiment}", *extra, f"seed=0..{repeats - 1}"]),
         "runs": runs,
         "wall_s": statistics.median(r["wall_s"] for r in runs),
         "reached_99": sum(r["test_acc"] >= 0.99 for r in runs),
@@ -82,6 +86,10 @@ def parser() -> argparse.ArgumentParser:
         "--mlp-hidden", type=int, default=256, help="MLP hidden width; a tiny one (8) shows Lightning's per-step cost"
     )
     p.add_argument("--steps-per-call", default="1,8", help="values of model.steps_per_call for (a), e.g. 1,8,auto")
+    p.add_argument(
+        "--cuda-graphs", action="store_true", help="(a) also with model.cuda_graphs=true, and (b'): needs --device cuda"
+    )
+    p.add_argument("--tta-overrides", default="", help="more train.py overrides for the time-to-99%% runs")
     p.add_argument("--tta-repeats", type=int, default=5, help="time-to-99%% runs (seeds 0..N-1), each beside the probe")
     p.add_argument(
         "--probe", type=Path, default=ROOT.parent / "shared" / "bench" / "plain_mnist_probe.py", help="plain reference"
@@ -92,15 +100,18 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     p = parser()
     args = p.parse_args()
+    if args.cuda_graphs and args.device != "cuda":
+        p.error("--cuda-graphs needs --device cuda")
     import throughput  # torch, Lightning and litlab (scripts/throughput.py): after --help has answered
 
     if args.device == "cuda" and not throughput.torch.cuda.is_available():
         p.error("--device cuda but no CUDA device is available")
     rows = throughput.measure(args)
     wants_tta = not args.quick and (not args.only or "tta" in args.only.split(","))
-    tta = (
-        None if not wants_tta else time_to_accuracy(args.device, args.data_dir.absolute(), args.probe, args.tta_repeats)
-    )
+    tta = None
+    if wants_tta:
+        extra = args.tta_overrides.split()
+        tta = time_to_accuracy(args.device, args.data_dir.absolute(), args.probe, args.tta_repeats, extra)
     md = throughput.markdown(rows, tta, args.device)
     args.out.write_text(json.dumps({"rows": rows, "time_to_accuracy": tta}, indent=2))
     args.out.with_suffix(".md").write_text(md)

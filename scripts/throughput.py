@@ -1,6 +1,7 @@
-"""The timed parts of scripts/benchmark.py: (a) litlab's Trainer, (b) the plain loop, (c) the
-torchvision + DataLoader template, each row interleaved. Imported by the benchmark scripts once
-their arguments are parsed, so that `--help` answers without torch and Lightning.
+"""The timed parts of scripts/benchmark.py: (a) litlab's Trainer, (b) the plain loop, (b') the plain
+loop with a CUDA-graph step, (c) the torchvision + DataLoader template, each row interleaved.
+Imported by the benchmark scripts once their arguments are parsed, so that `--help` answers
+without torch and Lightning.
 """
 
 import argparse
@@ -61,6 +62,7 @@ def compose_cfg(
     data_dir: Path,
     mlp_hidden: int = 256,
     steps_per_call: int | str = 1,
+    cuda_graphs: bool = False,
 ):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
@@ -73,6 +75,7 @@ def compose_cfg(
                 *([f"model.hidden_sizes=[{mlp_hidden}]"] if model == "mlp" else []),
                 "optimizer=adam",
                 f"model.steps_per_call={steps_per_call}",
+                f"model.cuda_graphs={str(cuda_graphs).lower()}",
                 f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
                 "trainer.devices=1",
                 f"++trainer.max_steps={steps}",
@@ -100,7 +103,19 @@ def run_litlab(cfg, dm, warmup: int, device: torch.device) -> float:
 
 
 def timed_loop(net, opt, batches, steps: int, warmup: int, device: torch.device) -> float:
+    """Seconds of steps `warmup`..`steps` of the plain eager step: zero_grad, forward, backward, step."""
     net.train()
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return timed_steps(step, batches, steps, warmup, device)
+
+
+def timed_steps(step, batches, steps: int, warmup: int, device: torch.device) -> float:
     for i, (x, y) in enumerate(batches):
         if i == warmup:
             if device.type == "cuda":
@@ -108,42 +123,72 @@ def timed_loop(net, opt, batches, steps: int, warmup: int, device: torch.device)
             start = time.perf_counter()
         if i == steps:
             break
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = F.cross_entropy(net(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        step(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start
 
 
-def run_plain(cfg, dm, warmup: int, device: torch.device) -> float:
-    """(b): the uint8 train tensor on the device, a shuffled permutation, per-batch normalization."""
-    net = build_model(cfg, dm).net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
+def plain_batches(cfg, dm, device: torch.device):
+    """(b)'s batches: the uint8 train tensor on the device, a shuffled permutation, per-batch normalization."""
     split = dm.split_tensors("train")
     x, y = split.x.to(device), split.y.to(device)
     shift, scale = dm.scaler.shift.to(device), dm.scaler.scale.to(device)
+    b = cfg.data.batch_size
+    while True:
+        order = torch.randperm(len(x), device=device)
+        for s in range(0, len(x) - b + 1, b):
+            idx = order[s : s + b]
+            yield (x[idx].float() - shift) / scale, y[idx]
+
+
+def run_plain(cfg, dm, warmup: int, device: torch.device) -> float:
+    """(b): the plain loop over plain_batches."""
+    net = build_model(cfg, dm).net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
     b, steps = cfg.data.batch_size, cfg.trainer.max_steps
-
-    def batches():
-        while True:
-            order = torch.randperm(len(x), device=device)
-            for s in range(0, len(x) - b + 1, b):
-                idx = order[s : s + b]
-                yield (x[idx].float() - shift) / scale, y[idx]
-
-    return (steps - warmup) * b / timed_loop(net, opt, batches(), steps, warmup, device)
+    return (steps - warmup) * b / timed_loop(net, opt, plain_batches(cfg, dm, device), steps, warmup, device)
 
 
-def run_template(cfg, dm, mnist_root: Path, warmup: int, device: torch.device) -> float:
-    """(c): torchvision MNIST (PIL image per sample, ToTensor, Normalize) and a DataLoader."""
+def run_plain_graphed(cfg, dm, warmup: int, device: torch.device) -> float:
+    """(b'): (b) with PyTorch's whole-network CUDA-graph recipe (torch.cuda.graphs docs): static input
+    buffers, 3 warm-up steps on a side stream, forward + loss + backward + Adam(capturable=True).step
+    captured; each batch is copied in and the graph replayed."""
+    net = build_model(cfg, dm).net.to(device).train()
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr, capturable=True)
+    batches = plain_batches(cfg, dm, device)
+    static_x, static_y = (t.clone() for t in next(batches))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(static_x), static_y).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        F.cross_entropy(net(static_x), static_y).backward()
+        opt.step()
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        static_x.copy_(x)
+        static_y.copy_(y)
+        graph.replay()
+
+    b, steps = cfg.data.batch_size, cfg.trainer.max_steps
+    return (steps - warmup) * b / timed_steps(step, batches, steps, warmup, device)
+
+
+def run_template(cfg, dm, mnist_root: Path, warmup: int, device: torch.device, steps: int = 0) -> float:
+    """(c): torchvision MNIST (PIL image per sample, ToTensor, Normalize) and a DataLoader; `steps`
+    (if given) instead of the config's: its rate settles long before the others' do."""
     net = build_model(cfg, dm).net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
     ds = datasets.MNIST(str(mnist_root), train=True, transform=tf)
-    b, steps = cfg.data.batch_size, cfg.trainer.max_steps
+    b, steps = cfg.data.batch_size, steps or cfg.trainer.max_steps
 
     def batches():
         while True:
@@ -163,26 +208,35 @@ def torchvision_layout(dm, into: Path) -> Path:
     return into
 
 
+REFERENCES = {"b": "b: plain loop", "bg": "b′: plain loop + CUDA graph", "c": "c: torchvision+DataLoader"}
+
+
 def markdown(rows: list[dict], tta: dict | None, device: str) -> str:
+    refs = [r for r in REFERENCES if rows and f"samples_per_s_{r}" in rows[0]]
+    name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
     lines = [
-        f"Device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"Device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads",
         "",
-        "| model | batch | steps_per_call | a: litlab samples/s | b: plain loop | c: torchvision+DataLoader "
-        "| a/b (min-max) | a/c (min-max) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | batch | steps_per_call | cuda_graphs | a: litlab samples/s | "
+        + " | ".join(REFERENCES[r] for r in refs)
+        + " | "
+        + " | ".join(f"a/{r.replace('bg', 'b′')} (min-max)" for r in refs)
+        + " |",
+        "|---" * (5 + 2 * len(refs)) + "|",
     ]
     for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['batch_size']} | {r['steps_per_call']} | {r['samples_per_s_a']:,.0f} | "
-            f"{r['samples_per_s_b']:,.0f} | "
-            f"{r['samples_per_s_c']:,.0f} | {r['ratio_a_b']:.2f} ({r['ratio_a_b_min']:.2f}-{r['ratio_a_b_max']:.2f}) | "
-            f"{r['ratio_a_c']:.2f} ({r['ratio_a_c_min']:.2f}-{r['ratio_a_c_max']:.2f}) |"
-        )
+        cells = [r["model"], r["batch_size"], r["steps_per_call"], str(r.get("cuda_graphs", False)).lower()]
+        cells += [f"{r[f'samples_per_s_{k}']:,.0f}" for k in ["a", *refs]]
+        cells += [f"{r[f'ratio_a_{k}']:.2f} ({r[f'ratio_a_{k}_min']:.2f}-{r[f'ratio_a_{k}_max']:.2f})" for k in refs]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     if tta:
+        fits = [r["fit_time_s"] for r in tta["runs"]]
+        accs = [r["test_acc"] for r in tta["runs"]]
         lines += [
             "",
             f"Time to 99% test accuracy: `{tta['command']}`: {tta['reached_99']} of {len(tta['runs'])} runs "
-            f"reached 99%, median {tta['wall_s']:.1f} s from command to result",
+            f"reached 99% ({min(accs):.2%}-{max(accs):.2%}), median {tta['wall_s']:.1f} s from command to result, "
+            f"fit_time_s median {statistics.median(fits):.2f} s ({min(fits):.2f}-{max(fits):.2f})",
         ]
         if "ratio" in tta:
             lines[-1] += (
@@ -192,31 +246,29 @@ def markdown(rows: list[dict], tta: dict | None, device: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ratios(a: list[float], b: list[float], c: list[float]) -> dict:
-    """Medians of each column and of the paired ratios a/b and a/c, with their min and max."""
-    ab = [x / y for x, y in zip(a, b, strict=True)]
-    ac = [x / y for x, y in zip(a, c, strict=True)]
-    return {
-        "samples_per_s_a": statistics.median(a),
-        "samples_per_s_b": statistics.median(b),
-        "samples_per_s_c": statistics.median(c),
-        "ratio_a_b": statistics.median(ab),
-        "ratio_a_c": statistics.median(ac),
-        "ratio_a_b_min": min(ab),
-        "ratio_a_b_max": max(ab),
-        "ratio_a_c_min": min(ac),
-        "ratio_a_c_max": max(ac),
-    }
+def ratios(a: list[float], refs: dict[str, list[float]]) -> dict:
+    """Medians of (a) and of each reference column, and of the paired ratios a/ref with their min and max."""
+    out = {"samples_per_s_a": statistics.median(a)}
+    for name, ref in refs.items():
+        paired = [x / y for x, y in zip(a, ref, strict=True)]
+        out |= {
+            f"samples_per_s_{name}": statistics.median(ref),
+            f"ratio_a_{name}": statistics.median(paired),
+            f"ratio_a_{name}_min": min(paired),
+            f"ratio_a_{name}_max": max(paired),
+        }
+    return out
 
 
 def steps_per_row(args: argparse.Namespace) -> dict[tuple[str, int], int]:
     """Timed steps per (model, batch size): enough for ~1 s of MLP work on CPU; the CNN is ~20x
-    slower per sample. `--quick` halves them, CUDA takes 4x, `--only` keeps a subset."""
+    slower per sample. On CUDA, where a step takes well under a millisecond once graphed, more of
+    them. `--quick` halves them, `--only` keeps a subset."""
     steps = {("mlp", 64): 300, ("mlp", 512): 60, ("cnn", 64): 20, ("cnn", 512): 6}
+    if args.device == "cuda":
+        steps = {("mlp", 64): 600, ("mlp", 512): 600, ("cnn", 64): 200, ("cnn", 512): 100}
     if args.quick:
         steps = {k: max(v // 2, 3) for k, v in steps.items()}
-    if args.device == "cuda":
-        steps = {k: v * 4 for k, v in steps.items()}
     if args.only:
         keep = {(m, int(b)) for m, b in (item.split(":") for item in args.only.split(",") if ":" in item)}
         steps = {k: v for k, v in steps.items() if k in keep}
@@ -224,7 +276,8 @@ def steps_per_row(args: argparse.Namespace) -> dict[tuple[str, int], int]:
 
 
 def measure(args: argparse.Namespace) -> list[dict]:
-    """Every row of the table: (a) at each `--steps-per-call`, (b) and (c), interleaved `--repeats` times."""
+    """Every row of the table: (a) at each `--steps-per-call`, with and without CUDA graphs if
+    `--cuda-graphs`, then (b), (b') and (c), interleaved `--repeats` times."""
     allow_fast_cuda_checks()
     quiet_third_party()
     L.seed_everything(0, verbose=False)
@@ -233,24 +286,29 @@ def measure(args: argparse.Namespace) -> list[dict]:
     ks: list[int | str] = [k if k == "auto" else int(k) for k in args.steps_per_call.split(",")]
     if 1 not in ks:
         ks.insert(0, 1)  # b and c are built from the K=1 config
+    variants = [(k, g) for g in ([False, True] if args.cuda_graphs else [False]) for k in ks]
     rows, tmp = [], Path(tempfile.mkdtemp(prefix="litlab-bench-mnist-"))
     mnist_root = None
     for (model, b), n in steps_per_row(args).items():
-        warmup = args.warmup if model == "mlp" else max(args.warmup // 3, 1)  # a CNN step is ~20x longer
-        cfgs = {k: compose_cfg(model, b, warmup + n, args.device, args.data_dir.absolute(), args.mlp_hidden, k)
-                for k in ks}  # fmt: skip
-        dm = build_datamodule(cfgs[1])
+        # A CNN step on CPU is ~20x longer. On CUDA the warm-up also covers a graph's capture (step 4).
+        warmup = args.warmup if model == "mlp" or args.device == "cuda" else max(args.warmup // 3, 1)
+        cfgs = {v: compose_cfg(model, b, warmup + n, args.device, args.data_dir.absolute(), args.mlp_hidden, *v)
+                for v in variants}  # fmt: skip
+        dm = build_datamodule(cfgs[1, False])
         dm.setup()
         mnist_root = mnist_root or torchvision_layout(dm, tmp)
-        a: dict[int | str, list[float]] = {k: [] for k in ks}
-        bb, c = [], []
+        a: dict[tuple, list[float]] = {v: [] for v in variants}
+        refs: dict[str, list[float]] = {"b": [], **({"bg": []} if args.cuda_graphs else {}), "c": []}
+        template_steps = warmup + min(n, max(10, 10240 // b))  # ~10,000 samples
         for _ in range(repeats):  # interleaved, so that drifts in machine speed hit all alike
-            for k in ks:
-                a[k].append(run_litlab(cfgs[k], dm, warmup, device))
-            bb.append(run_plain(cfgs[1], dm, warmup, device))
-            c.append(run_template(cfgs[1], dm, mnist_root, warmup, device))
-        for k in ks:
-            row = {"model": model, "batch_size": b, "steps_per_call": k, **ratios(a[k], bb, c)}
+            for v in variants:
+                a[v].append(run_litlab(cfgs[v], dm, warmup, device))
+            refs["b"].append(run_plain(cfgs[1, False], dm, warmup, device))
+            if args.cuda_graphs:
+                refs["bg"].append(run_plain_graphed(cfgs[1, False], dm, warmup, device))
+            refs["c"].append(run_template(cfgs[1, False], dm, mnist_root, warmup, device, template_steps))
+        for k, g in variants:
+            row = {"model": model, "batch_size": b, "steps_per_call": k, "cuda_graphs": g, **ratios(a[k, g], refs)}
             rows.append(row | {"steps": n, "repeats": repeats, "device": args.device})
             print(markdown([row], None, args.device).splitlines()[-1], flush=True)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,7 @@ from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.data.spec import InputKind
 from litlab.errors import UserError
-from litlab.models import metrics, steps
+from litlab.models import graphs, metrics, steps
 from litlab.models.settings import (
     REGRESSION_LOSSES,
     OptimizerFactory,
@@ -58,6 +58,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         l2: float = 0.0,
         compile: bool = False,
         steps_per_call: int | str = 1,
+        cuda_graphs: bool = False,
         class_weight: str | list[float] | None = None,
         class_counts: list[int] | None = None,
         temperature: float = 1.0,
@@ -82,14 +83,17 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self._epoch_outputs: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {
             s: {} for s in STAGES
         }
+        self.cuda_graphs = cuda_graphs
+        if cuda_graphs:
+            graphs.check_settings(optimizer, scheduler)
         self.stepper: steps.StepsPerCall | None = self._stepper(steps_per_call, optimizer)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
 
     def _stepper(self, steps_per_call: int | str, optimizer: OptimizerFactory | None) -> "steps.StepsPerCall | None":
-        """model.steps_per_call != 1: several optimizer steps per training_step (litlab.models.steps);
-        None: Lightning's automatic optimization, one step per call."""
+        """model.steps_per_call != 1 or model.cuda_graphs: the module steps the optimizer itself
+        (litlab.models.steps, litlab.models.graphs); None: Lightning's automatic optimization."""
         k = steps.parse(steps_per_call)  # None: auto
-        if k == 1:
+        if k == 1 and not self.cuda_graphs:
             return None
         if getattr(optimizer, "func", None) is LBFGS:
             raise UserError(
@@ -100,7 +104,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         # `dataloader_iter`, and leaves the optimizer to the module (manual optimization).
         self.automatic_optimization = False
         self.training_step = self._training_steps  # type: ignore[method-assign,assignment]
-        return steps.StepsPerCall(k)
+        return steps.StepsPerCall(k, self.cuda_graphs)
 
     @override
     def configure_model(self) -> None:
@@ -109,6 +113,11 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         if self.compile_net and not self._compiled:
             self.net.compile()
             self._compiled = True
+
+    @override
+    def setup(self, stage: str) -> None:
+        if self.cuda_graphs and stage == "fit":  # the first point where the device is known
+            graphs.check_trainer(self.trainer)
 
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +129,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         options for L-BFGS, which takes one full-batch step per epoch."""
         unused = {"loss"} if self.task.is_classification else {"class_weight"}
         if getattr(self.optimizer, "func", None) is LBFGS:
-            unused |= {"steps_per_call", "compile"}
+            unused |= {"steps_per_call", "compile", "cuda_graphs"}
         return unused
 
     def metric_names(self, stage: str) -> list[str]:

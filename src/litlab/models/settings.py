@@ -38,6 +38,7 @@ class ModelArgs(TypedDict, total=False):
     l2: float
     compile: bool
     steps_per_call: int | str
+    cuda_graphs: bool
     class_weight: str | list[float] | None
     class_counts: list[int] | None
     temperature: float

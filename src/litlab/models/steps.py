@@ -9,6 +9,8 @@ counted per optimizer step. On one device without a gradient scaler the first K-
 bare torch optimizer and only the last goes through Lightning's wrapper, so hooks around
 backward and the optimizer step (on_before_backward, on_after_backward, on_before_optimizer_step)
 run once per call. Elsewhere (DDP, 16-mixed) every step goes through Lightning's wrapper.
+With model.cuda_graphs=true (K=1 too) every step is a captured step (litlab.models.graphs) and
+none goes through the wrapper: its optimizer step is inside the graph.
 """
 
 import copy
@@ -26,6 +28,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from litlab.compat import batches_used_up, count_logged_steps, count_optimizer_steps
 from litlab.errors import UserError
+from litlab.models.graphs import Batch, CapturedStep
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +54,23 @@ def parse(value: object) -> int | None:
 
 
 def check_trainer(trainer: L.Trainer) -> None:
-    """One UserError, before training, for a Trainer option that needs automatic optimization."""
+    """One UserError, before training, for a Trainer option that needs automatic optimization, which
+    model.steps_per_call > 1 and model.cuda_graphs=true both replace."""
+    manual = "model.steps_per_call=1 and model.cuda_graphs=false"
     if trainer.gradient_clip_val:
         raise UserError(
-            f"trainer.gradient_clip_val={trainer.gradient_clip_val} needs model.steps_per_call=1: Lightning "
-            "clips gradients only when it steps the optimizer itself; set model.steps_per_call=1"
+            f"trainer.gradient_clip_val={trainer.gradient_clip_val} needs {manual}: Lightning "
+            "clips gradients only when it steps the optimizer itself"
         )
     if trainer.accumulate_grad_batches != 1:
         raise UserError(
-            f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} needs model.steps_per_call=1; "
-            "for larger steps raise data.batch_size instead, or set model.steps_per_call=1"
+            f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} needs {manual}; "
+            "for larger steps raise data.batch_size instead"
         )
     if trainer.val_check_interval != 1.0:
         raise UserError(
             f"trainer.val_check_interval={trainer.val_check_interval} counts Lightning steps, K batches each "
-            "with model.steps_per_call > 1: validate once per epoch (val_check_interval=1.0) or set "
-            "model.steps_per_call=1"
+            f"with model.steps_per_call > 1: validate once per epoch (val_check_interval=1.0), or set {manual}"
         )
 
 
@@ -79,11 +83,13 @@ def choose_k(step_s: float) -> int:
 
 
 class StepsPerCall:
-    """Runs one call of up to `k` optimizer steps (k=None: auto, decided on the first call)."""
+    """Runs one call of up to `k` optimizer steps (k=None: auto, decided on the first call); with
+    `cuda_graphs`, each step on a full batch is a replay of a captured graph (litlab.models.graphs)."""
 
-    def __init__(self, k: int | None) -> None:
+    def __init__(self, k: int | None, cuda_graphs: bool = False) -> None:
         self.k = k
         self._direct: bool | None = None  # whether the bare optimizer may step (decided on the first call)
+        self.captured = CapturedStep() if cuda_graphs else None
 
     def run(self, module: Any, batches: Iterator) -> None:
         """`module` is a litlab SupervisedModule; `batches` is Lightning's dataloader_iter."""
@@ -103,23 +109,35 @@ class StepsPerCall:
             batch = convert(batch)
             if self.k is None:
                 self.k = self._choose(module, batch)
-            loss, _ = module._step(batch, batch_idx, "train")
-            module.check_and_log_step_loss(loss, to_loggers=True)
             taken += 1
-            if self._direct and taken < min(self.k, left) and not batches_used_up(batches):
-                loss.backward()
-                wrapped.optimizer.step()
-                wrapped.optimizer.zero_grad()
-                count_optimizer_steps(trainer, 1)
-            else:  # the call's last step, through Lightning's wrapper: precision, strategy (DDP), hooks
-                module.manual_backward(loss)
-                wrapped.step()
-                wrapped.zero_grad()
+            last = taken >= min(self.k, left) or batches_used_up(batches)
+            self._step(module, wrapped, batch, batch_idx, last)
             for scheduler in schedulers:
                 scheduler.step()
         count_logged_steps(trainer, max(taken - 1, 0))  # Lightning counts one per call itself
 
-    def _choose(self, module: Any, batch: tuple[torch.Tensor, torch.Tensor]) -> int:
+    def _step(self, module: Any, wrapped: Any, batch: Batch, batch_idx: int, last: bool) -> None:
+        """One optimizer step on `batch`: with the bare optimizer where allowed, except the call's
+        `last`, which goes through Lightning's wrapper (precision, strategy (DDP), hooks); a captured
+        step never does, its optimizer step being inside the graph."""
+        if self.captured is not None:
+            loss = self.captured.step(module, wrapped.optimizer, batch, batch_idx)
+            module.check_and_log_step_loss(loss, to_loggers=True)
+            count_optimizer_steps(module.trainer, 1)
+            return
+        loss, _ = module._step(batch, batch_idx, "train")
+        module.check_and_log_step_loss(loss, to_loggers=True)
+        if self._direct and not last:
+            loss.backward()
+            wrapped.optimizer.step()
+            wrapped.optimizer.zero_grad()
+            count_optimizer_steps(module.trainer, 1)
+        else:
+            module.manual_backward(loss)
+            wrapped.step()
+            wrapped.zero_grad()
+
+    def _choose(self, module: Any, batch: Batch) -> int:
         """Time forward and backward of a copy of the network on `batch` and pick K. A copy, with
         the random generators put back after, so that the run trains as it would at that K."""
         net, x = copy.deepcopy(module.net), batch[0]
