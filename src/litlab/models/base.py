@@ -71,23 +71,24 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         # Logits are divided by it before softmax/sigmoid: 1 when trained; `evaluate.py calibrate=true`
         # fits it on the val split (temperature scaling) and saves it in a new checkpoint.
         self.temperature = temperature
-        self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
+        self.loss_name, self.l1, self.l2, self.compile_net, self.cuda_graphs = loss, l1, l2, compile, cuda_graphs
         # (C,) per-class loss weights (model.class_weight); not saved: rebuilt from the hparams.
         self.register_buffer("class_weights", class_weights(self.task, class_weight, class_counts), persistent=False)
-        num_classes = 2 if self.task is Task.BINARY else num_outputs
-        for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
-            setattr(self, f"{stage}_metrics", metrics.task_metrics(self.task, num_classes, stage))
-            setattr(self, f"{stage}_loss", MeanMetric())
+        self._add_stage_metrics(2 if self.task is Task.BINARY else num_outputs)
         self._compiled = False
         # (network output, targets, loss) of each batch of the running epoch, by batch index; see _step.
         self._epoch_outputs: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {
             s: {} for s in STAGES
         }
-        self.cuda_graphs = cuda_graphs
         if cuda_graphs:
             graphs.check_settings(optimizer, scheduler)
         self.stepper: steps.StepsPerCall | None = self._stepper(steps_per_call, optimizer)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+
+    def _add_stage_metrics(self, num_classes: int) -> None:
+        for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
+            setattr(self, f"{stage}_metrics", metrics.task_metrics(self.task, num_classes, stage))
+            setattr(self, f"{stage}_loss", MeanMetric())
 
     def _stepper(self, steps_per_call: int | str, optimizer: OptimizerFactory | None) -> "steps.StepsPerCall | None":
         """model.steps_per_call != 1 or model.cuda_graphs: the module steps the optimizer itself

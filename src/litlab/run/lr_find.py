@@ -70,10 +70,11 @@ class Found:
 
 def search_cfg(cfg: DictConfig) -> DictConfig:
     """The run's config for the range test: one optimizer step per Lightning call (the tuner
-    reads each step's loss), no compilation, no scheduler (the tuner brings its own)."""
+    reads each step's loss), no compilation, no CUDA graph, no scheduler (the tuner brings its own)."""
     searched = copy.deepcopy(cfg)
     with open_dict(searched):
         searched.model.steps_per_call, searched.model.compile, searched.scheduler = 1, False, None
+        searched.model.cuda_graphs = False  # the tuner swaps the optimizer's rate every step
     return searched
 
 
