@@ -35,7 +35,9 @@ def serve(cmd: list[str]) -> int:
     """Run the server in a process group of its own (uvicorn and MLflow's job runners are its
     children) until it ends, or Ctrl-C or SIGTERM here stop the whole group."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: the finally below runs
-    server = subprocess.Popen(cmd, start_new_session=True)
+    # MLflow's own server imports a Starlette module that warns it is deprecated, once per worker.
+    quiet = {**os.environ, "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated"}
+    server = subprocess.Popen(cmd, start_new_session=True, env=quiet)
     try:
         return server.wait()
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ the trials that fall behind; the job itself tells the study a trial is PRUNED.
 import functools
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,7 +176,9 @@ class OptunaSweeper(Sweeper):
         )  # fmt: skip
         metric = self.config.get("monitor", {}).get("metric") if self.config is not None else None
         if metric and len(self.directions) == 1 and study.metric_names is None:
-            study.set_metric_names([metric])  # optuna-dashboard labels its plots with it, not "Objective 0"
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.2, unchanged since: not the user's
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([metric])  # optuna-dashboard labels its plots with it, not "Objective 0"
         if self.sampler is not None:
             seed = self.sampler.keywords.get("seed")
             # A seeded sampler restarts its random stream in a new process: without a new seed a
