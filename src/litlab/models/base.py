@@ -137,12 +137,14 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         """Every name logged for `stage` ('train', 'val' or 'test'), loss included."""
         return metrics.names(self.task, stage)
 
-    def predict_outputs(self, out: torch.Tensor) -> torch.Tensor:
-        """Network output (B, K) -> class probabilities (B, C) or regression values (B,)."""
+    def predict_outputs(self, out: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        """Network output (B, K) -> class probabilities (B, C) or regression values (B,). `temperature`:
+        another than the model's own, as a checkpoint holding it would predict (evaluate.py calibrate=true)."""
+        t = self.temperature if temperature is None else temperature
         if self.task is Task.MULTICLASS:
-            return (out / self.temperature).softmax(dim=1)
+            return (out / t).softmax(dim=1)
         if self.task is Task.BINARY:
-            p = (out[:, 0] / self.temperature).sigmoid()
+            p = (out[:, 0] / t).sigmoid()
             return torch.stack([1 - p, p], dim=1)
         return out[:, 0] * self.target_std + self.target_mean  # back to the target's units
 

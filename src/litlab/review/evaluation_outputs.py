@@ -75,13 +75,3 @@ def collect(
         worst_inputs=pool_x,
     )
 
-
-def probabilities_at(model: SupervisedModule, logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """(N, C) the probabilities `model` gives for `logits` (N, K) with its temperature set to
-    `temperature`: exactly what a checkpoint holding that temperature predicts (predict.py)."""
-    kept = model.temperature
-    model.temperature = temperature
-    try:
-        return model.predict_outputs(logits)
-    finally:
-        model.temperature = kept

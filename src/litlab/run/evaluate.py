@@ -31,7 +31,7 @@ from litlab.review.evaluation import (
     regression_numbers,
 )
 from litlab.review.evaluation_files import write_events, write_report
-from litlab.review.evaluation_outputs import SplitOutputs, collect, probabilities_at
+from litlab.review.evaluation_outputs import SplitOutputs, collect
 from litlab.review.evaluation_report import Evaluated, build
 from litlab.run.outputs import outputs_frame
 from litlab.task import Task
@@ -176,7 +176,7 @@ def temperature_scaling(
     before = {s: calibration_at(model, o, model.temperature) for s, o in splits.items()}
     after = {s: calibration_at(model, o, temperature) for s, o in splits.items()}
     for s, o in splits.items():  # argmax(z / T) = argmax(z): if accuracy moved, something else changed
-        kept, scaled = (probabilities_at(model, o.logits, t).argmax(1) for t in (model.temperature, temperature))
+        kept, scaled = (model.predict_outputs(o.logits, t).argmax(1) for t in (model.temperature, temperature))
         if not torch.equal(kept, scaled):
             raise RuntimeError(f"temperature scaling changed {int((kept != scaled).sum())} predictions of {s}")
     target = output_dir / store.CHECKPOINTS / CALIBRATED
@@ -185,7 +185,7 @@ def temperature_scaling(
 
 
 def calibration_at(model: SupervisedModule, outputs: SplitOutputs, temperature: float) -> Calibration:
-    probs = probabilities_at(model, outputs.logits, temperature)
+    probs = model.predict_outputs(outputs.logits, temperature)
     return calibration(probs, outputs.targets, example_nll(model.task, outputs.logits, outputs.targets, temperature))
 
 
