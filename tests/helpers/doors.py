@@ -1,0 +1,84 @@
+"""The hostile-input suite's shared parts: a refusal as one row of a door's table, the broken
+forms a user or a client can produce, and the promise every refusal keeps.
+
+Each `tests/test_doors_*.py` module holds a `REFUSALS` list of `Refusal` rows, runs each one and
+checks it with `assert_refused` (or `assert_http_refused` for the server). `tests/test_doors_table.py`
+gathers every module's rows into the table in docs/faults.md, so that the guide lists exactly
+what the suite tries.
+"""
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from litlab.errors import USER_ERROR_EXIT
+
+
+class Form(Enum):
+    """A way an input can be broken, as the table in docs/faults.md names it."""
+
+    MISSING = "missing"
+    EMPTY = "empty"
+    TRUNCATED = "truncated"
+    CORRUPT = "corrupt"
+    WRONG_TYPE = "wrong type"
+    WRONG_SHAPE = "wrong shape"
+    OUT_OF_RANGE = "out of range"
+    HUGE = "huge"
+    HIDDEN = "hidden file"
+    LINK = "link"
+    DUPLICATE = "duplicate"
+    NON_FINITE = "non-finite"
+    LOCKED = "locked"
+    READ_ONLY = "read-only"
+    TWO_PROCESSES = "two processes at once"
+    ESCAPES = "escapes its folder"
+    FULL_DISK = "full disk"
+    TOO_FEW = "too few"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One hostile input at one door, and a piece of the one line that must refuse it.
+
+    door: the entry point as typed, e.g. "train.py data=image_folder", "serve.py (HTTP)".
+    reads: the argument or file the door reads, e.g. "data.path", "bundle.json", "POST /predict".
+    form: how it is broken. says: text the refusal's line must contain (the value it names).
+    args: the command-line arguments (or request) the test gives; `{name}` fields are filled
+    from the test's fixtures.
+    """
+
+    door: str
+    reads: str
+    form: Form
+    says: str
+    args: tuple[str, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        return f"{self.door} {self.reads} {self.form.value}".replace(" ", "_")
+
+
+def assert_refused(code: int, out: str, err: str, says: str) -> None:
+    """The promise: one `Error:` line on stderr naming the value, exit code 2, no traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == USER_ERROR_EXIT, (code, out[-2000:], err[-4000:])
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err[-4000:]
+    assert says in lines[0], lines[0]
+    assert "Traceback" not in out + err
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and modification time: compared before and after
+    a refusal, it shows that nothing earlier was lost or rewritten."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def zero_byte_files(folder: Path) -> list[str]:
+    """Files left empty under a real name (a write that never finished)."""
+    return [str(p) for p in folder.rglob("*") if p.is_file() and os.path.getsize(p) == 0]
