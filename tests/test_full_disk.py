@@ -1,5 +1,6 @@
 """A full disk: files are written whole (litlab.files), the run stops with one line, its record
-says `failed`, and the checkpoints it kept still load."""
+says `failed`, and the checkpoints it kept still load; a disk full before the run starts is one
+line before Hydra writes anything."""
 
 import contextlib
 import errno
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +16,33 @@ import pytest
 from litlab.checkpoints import store
 from litlab.files import DiskFull, append_line, is_disk_full, write_text
 from tests.helpers.config import ROOT, SHRINK
+from tests.helpers.doors import assert_refused
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 3 MB tmpfs at tmp_path/disk, unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True)
+@contextlib.contextmanager
+def tmpfs(disk: Path, size: str = "3m") -> Iterator[Path]:
+    """A small tmpfs mounted at `disk` (made here) while the block runs; skips the test where
+    mounting is not permitted."""
+    disk.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"mounting a small tmpfs is not permitted here ({mounted.stderr.decode().strip()})")
     try:
         yield disk
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def read_only(disk: Path) -> None:
+    """Remount the tmpfs at `disk` read-only: a read-only disk even to root, whom file modes do not stop."""
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True, capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs at tmp_path/disk, unmounted afterwards."""
+    with tmpfs(tmp_path / "disk") as disk:
+        yield disk
 
 
 def fill(disk: Path, leave: int) -> None:
@@ -91,3 +106,14 @@ def test_a_full_disk_is_found_behind_what_was_raised_and_a_looping_chain_ends():
     looping.__context__ = KeyError("b")
     looping.__context__.__context__ = looping
     assert not is_disk_full(looping)
+
+
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_a_disk_full_before_the_run_is_one_line_and_leaves_nothing(small_disk, cli, multirun):
+    fill(small_disk, leave=0)
+    where = ["-m", "seed=1,2", f"hydra.sweep.dir={small_disk / 'sweep'}"] if multirun else [
+        f"hydra.run.dir={small_disk / 'run'}"]  # fmt: skip
+    code, out, err = cli("train.py", *where, *SHRINK)
+    assert_refused(code, out, err, f"no space left on device writing {small_disk / ('sweep' if multirun else 'run')}")
+    assert "paths.log_dir=" in err
+    assert [p.name for p in small_disk.iterdir()] == ["filler"]  # no empty .hydra/*.yaml, train.log or dir

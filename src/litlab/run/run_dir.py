@@ -1,5 +1,7 @@
 """The Hydra callback that checks a run's dir before Hydra writes anything into it."""
 
+import contextlib
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +11,18 @@ from typing_extensions import override
 
 from litlab.compat import is_ddp_child, started_together
 from litlab.errors import UserError, exit_on_user_error
+from litlab.files import disk_full, is_disk_full
+
+# What Hydra writes into a run's dir before the job starts (.hydra/*.yaml, about 8 kB; the log's
+# first lines), with a wide margin: a disk without this much room is full to the user.
+ROOM = 64 * 1024
 
 
 class FreshRunDir(Callback):
-    """Refuses, with one line and exit code 2, a run whose dir cannot be created, or that already
-    holds a run: Hydra would otherwise rewrite that run's `.hydra/` and append to its log
-    before litlab could say no, and its record of how it was made would be lost."""
+    """Refuses, with one line and exit code 2, a run whose dir cannot be created or written (a full
+    disk, a read-only one), or that already holds a run: Hydra would otherwise rewrite that run's
+    `.hydra/` and append to its log before litlab could say no, and its record of how it was made
+    would be lost; on a full disk it would leave its config files and the log empty."""
 
     @override
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -50,13 +58,30 @@ def holds_a_run(run_dir: Path) -> bool:
 
 
 def creatable(folder: Path, key: str, config: DictConfig) -> None:
-    """Create `folder` now, or say which setting to change: Hydra would fail with a bare OSError."""
+    """Create `folder` now and check it takes ROOM bytes, or say which setting to change: Hydra
+    would fail with a bare OSError. A refused folder that was made here is removed again."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # the leaf first
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:  # no name: nothing is left if this process dies
+            probe.write(bytes(ROOM))
+            probe.flush()
     except OSError as e:
-        log_dir = config.get("paths", {}).get("log_dir")
-        where = f" (under paths.log_dir={log_dir!r})" if log_dir and folder.is_relative_to(Path(log_dir)) else ""
-        fix = "paths.log_dir" if where else key
-        raise UserError(
-            f"{key}={str(folder)!r}{where} cannot be created: {e.strerror or e}. Set {fix}= to a writable dir"
-        ) from None
+        for created in made:
+            with contextlib.suppress(OSError):
+                created.rmdir()
+        if is_disk_full(e):
+            raise disk_full(e, folder) from None
+        raise unusable(folder, key, config, e) from None
+
+
+def unusable(folder: Path, key: str, config: DictConfig, error: OSError) -> UserError:
+    """`key=folder` cannot be created or written: the setting to change (paths.log_dir where the
+    folder is under it)."""
+    log_dir = config.get("paths", {}).get("log_dir")
+    where = f" (under paths.log_dir={log_dir!r})" if log_dir and folder.is_relative_to(Path(log_dir)) else ""
+    fix = "paths.log_dir" if where else key
+    verb = "written" if folder.is_dir() else "created"
+    return UserError(
+        f"{key}={str(folder)!r}{where} cannot be {verb}: {error.strerror or error}. Set {fix}= to a writable dir"
+    )
