@@ -1,39 +1,92 @@
 """Optuna's dashboard over the study of an Optuna sweep: python scripts/dashboard.py SWEEP_DIR
 
 Serves http://127.0.0.1:PORT/ (localhost only) until Ctrl-C. The study's storage is the one
-best.yaml records, else the sweep dir's optuna.db (the hparams_search presets' default).
+best.yaml records, else the sweep dir's optuna.db (the hparams_search presets' default). A dir
+without a study, a storage that cannot be read, and a port that is no port or is taken are one
+line (exit 2) before the server starts.
 """
 
 import argparse
-import sys
+import errno
+import socket
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.errors import UserError, exit_on_user_error
 
 
 def storage_of(sweep_dir: Path) -> str:
-    """The sweep's Optuna storage URL, or exit with one line saying where it looked."""
+    """The sweep's Optuna storage URL, or a UserError saying where it looked."""
+    if not sweep_dir.is_dir():
+        raise UserError(f"{sweep_dir}: no such dir; give the dir of an Optuna sweep (hparams_search=...)")
     best, db = sweep_dir / "best.yaml", sweep_dir / "optuna.db"
-    recorded = OmegaConf.load(best).get("storage") if best.exists() else None
+    recorded = recorded_storage(best) if best.is_file() else None
     if recorded:
-        return str(recorded)
-    if db.exists():
+        return recorded
+    if db.is_file():
         return f"sqlite:///{db.resolve()}"
-    sys.exit(f"{sweep_dir}: no best.yaml with a storage and no optuna.db; give the dir of an Optuna sweep")
+    raise UserError(f"{sweep_dir}: no best.yaml with a storage and no optuna.db; give the dir of an Optuna sweep")
+
+
+def recorded_storage(best: Path) -> str | None:
+    try:
+        recorded = OmegaConf.load(best)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UserError(
+            f"{best} cannot be read ({type(e).__name__}); move it away to use the sweep dir's optuna.db"
+        ) from None
+    storage = recorded.get("storage") if isinstance(recorded, DictConfig) else None
+    return str(storage) if storage else None
+
+
+def studies_in(storage: str) -> object:
+    """The opened storage, which holds at least one study: optuna-dashboard would serve an empty
+    page for none, and a traceback per request for a storage it cannot read."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from litlab.sweeps.study import open_storage
+
+    try:
+        import optuna
+
+        opened = open_storage(storage)
+        studies = optuna.get_all_study_names(opened)
+    except (SQLAlchemyError, ValueError, OSError, RuntimeError) as e:
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise UserError(f"the study's storage {storage} cannot be read: {reason}") from None
+    if not studies:
+        raise UserError(f"the storage {storage} holds no study; run the Optuna sweep first (hparams_search=...)")
+    return opened
+
+
+def free_port(text: str) -> int:
+    """`--port` as a port number that nothing on 127.0.0.1 listens on yet."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UserError(f"--port {text!r} is no port; give a number from 1 to 65535, e.g. --port 8080")
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", int(text)))
+        except OSError as e:
+            taken = e.errno == errno.EADDRINUSE
+            raise UserError(f"--port {text} {'is in use' if taken else f'cannot be used ({e.strerror})'} on "
+                            f"127.0.0.1; give another, e.g. --port {int(text) + 1}") from None  # fmt: skip
+    return int(text)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/hparams_search/digits_mlp")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", default="8080", help="on 127.0.0.1 (default 8080)")
     args = p.parse_args()
-    storage = storage_of(args.sweep_dir)
-    import optuna_dashboard  # after the checks: it imports optuna and its web stack
+    port = exit_on_user_error(lambda: free_port(args.port))
+    storage = exit_on_user_error(lambda: storage_of(args.sweep_dir))
+    opened = exit_on_user_error(lambda: studies_in(storage))  # imports optuna: after the cheap checks
+    import optuna_dashboard  # it imports its web stack
 
-    from litlab.sweeps.study import open_storage
-
-    print(f"Optuna dashboard for {storage} at http://127.0.0.1:{args.port}/", flush=True)
-    optuna_dashboard.run_server(open_storage(storage), host="127.0.0.1", port=args.port)
+    print(f"Optuna dashboard for {storage} at http://127.0.0.1:{port}/", flush=True)
+    optuna_dashboard.run_server(opened, host="127.0.0.1", port=port)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from typing_extensions import override
 
 from litlab import files
 from litlab.errors import UserError, exit_on_user_error
-from litlab.sweeps.study import check_same_settings, make_pruner, open_storage
+from litlab.sweeps.study import check_same_settings, make_pruner, open_storage, unusable_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -189,11 +190,28 @@ class OptunaSweeper(Sweeper):
 
     @override
     def sweep(self, arguments: list[str]) -> None:
-        from optuna.trial import TrialState
+        from litlab.sweeps.lock import sweep_lock
 
         space, fixed = exit_on_user_error(lambda: self.search_space(arguments), self.show_traceback)
-        study = self.study(open_storage(self.storage))
-        exit_on_user_error(lambda: check_same_settings(study, fixed), self.show_traceback)
+        with ExitStack() as held:
+            exit_on_user_error(lambda: held.enter_context(sweep_lock(self.sweep_dir)), self.show_traceback)
+            study = exit_on_user_error(self.opened_study, self.show_traceback)
+            exit_on_user_error(lambda: check_same_settings(study, fixed), self.show_traceback)
+            self.run_trials(study, space, fixed)
+
+    def opened_study(self) -> "optuna.Study":
+        """The study in `storage`; a storage that cannot be opened is a UserError naming it."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return self.study(open_storage(self.storage))
+        except (SQLAlchemyError, ImportError, OSError) as e:  # no driver for the URL, no such dir, no database
+            raise unusable_storage(self.storage, e) from None
+
+    def run_trials(self, study: "optuna.Study", space: dict[str, "BaseDistribution"], fixed: list[str]) -> None:
+        """Trials until `n_trials` have finished (those an interrupted run left RUNNING marked failed), best.yaml."""
+        from optuna.trial import TrialState
+
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
             study.tell(t.number, state=TrialState.FAIL)

@@ -9,6 +9,7 @@ The Optuna sweeper is in optuna_sweeper.py.
 import logging
 import signal
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # see litlab.compat
@@ -35,17 +36,27 @@ class KeepGoingSweeper(BasicSweeper):
         # litlab.compat imports) only once a sweep starts.
         from litlab.compat import sweep_params
         from litlab.errors import exit_on_user_error
-        from litlab.sweeps.plan import check_same_jobs, write_plan
+        from litlab.sweeps.lock import sweep_lock
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*sweep_params(self), *arguments])
         self.overrides = self.split_arguments(overrides, self.max_batch_size)
         sweep_dir = Path(self.config.hydra.sweep.dir)
-        again = sweep_dir.is_dir() and any(p.is_dir() for p in sweep_dir.iterdir())
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as held:
+            exit_on_user_error(lambda: held.enter_context(sweep_lock(sweep_dir)))  # one sweep at a time
+            return self.start(sweep_dir)
+
+    def start(self, sweep_dir: Path) -> list[Sequence[JobReturn]]:
+        """The plan checked against the one in the dir and written, then the jobs; the report if interrupted."""
+        from litlab.errors import exit_on_user_error
+        from litlab.sweeps.plan import check_same_jobs, write_plan
+
+        assert self.overrides is not None  # split in sweep()
+        again = any(p.is_dir() for p in sweep_dir.iterdir())
         jobs = [job for batch in self.overrides for job in batch]
         exit_on_user_error(lambda: check_same_jobs(sweep_dir, jobs))  # before anything in the dir is rewritten
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         files.write_with(sweep_dir / "multirun.yaml", lambda path: OmegaConf.save(self.config, path))
         write_plan(sweep_dir, jobs)
         try:

@@ -3,13 +3,17 @@
 The store is a local SQLite file (`${paths.log_dir}/mlflow.db`): MLflow 3.13 and later refuse the
 file store that Lightning's MLFlowLogger defaults to. MLflowStore, a Hydra callback, creates it
 (its schema and the experiment) once before any job starts, so parallel jobs never race to
-create it. Each run is named as TensorBoard names it; its params are the settings the HParams tab
-shows, its metrics the per-epoch curves with their steps plus the best checkpoint's final ones
-(`best/...`), and its artifacts config.yaml, metrics.json and data_report.json from the run dir,
-with the run dir and the best checkpoint's path as tags. `python scripts/mlflow_ui.py` opens it.
+create it, and checks that it can be written (not locked by another writer, not read-only, an
+SQLite file): a store no run could log to is one line before any job. Each run is named as
+TensorBoard names it; its params are the settings the HParams tab shows, its metrics the
+per-epoch curves with their steps plus the best checkpoint's final ones (`best/...`), and its
+artifacts config.yaml, metrics.json and data_report.json from the run dir, with the run dir and
+the best checkpoint's path as tags. `python scripts/mlflow_ui.py` opens it.
 """
 
+import sqlite3
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +82,11 @@ class MLflowRun(MLFlowLogger):
 
 class MLflowStore(Callback):
     """Creates the MLflow store of `logger.mlflow` and its experiment before the first job, in the
-    process that starts them all: jobs that start together would each try to create the schema."""
+    process that starts them all: jobs that start together would each try to create the schema.
+    `wait_s`: how long to wait for another process's write to the store to end."""
+
+    def __init__(self, wait_s: float = 5.0) -> None:
+        self.wait_s = wait_s
 
     @override
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -88,20 +96,55 @@ class MLflowStore(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         exit_on_user_error(lambda: self.create(config), config.get("extras", {}).get("traceback", False))
 
-    @staticmethod
-    def create(config: DictConfig) -> None:
+    def create(self, config: DictConfig) -> None:
         node = (config.get("logger") or {}).get("mlflow")
         if node is None:
             return
         try:
             from mlflow import MlflowClient  # only where MLflow is asked for: it takes a second to import
+            from mlflow.exceptions import MlflowException
+            from sqlalchemy.exc import SQLAlchemyError
         except ImportError:
             raise UserError(
                 "logger=mlflow needs the mlflow package: pip install 'mlflow>=3.4,<4' (it is in requirements.txt)"
             ) from None
 
-        Path(node.store).parent.mkdir(parents=True, exist_ok=True)
-        client = MlflowClient(tracking_uri=store_uri(node.store))  # opening the store creates its schema
-        if client.get_experiment_by_name(node.experiment_name) is None:
-            artifacts = Path(node.artifact_root).resolve().as_uri()
-            client.create_experiment(node.experiment_name, artifact_location=artifacts)
+        store = Path(node.store)
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            if store.exists():
+                check_writable(store, self.wait_s)
+            client = MlflowClient(tracking_uri=store_uri(store))  # opening the store creates its schema
+            if client.get_experiment_by_name(node.experiment_name) is None:
+                artifacts = Path(node.artifact_root).resolve().as_uri()
+                client.create_experiment(node.experiment_name, artifact_location=artifacts)
+        except (OSError, sqlite3.Error, MlflowException, SQLAlchemyError) as e:
+            raise unwritable(store, e) from None
+
+
+def check_writable(store: Path, wait_s: float) -> None:
+    """A write to the SQLite file `store`, rolled back: a lock another process holds for longer than
+    `wait_s`, a read-only file or disk, or a file that is no database fails here, as MLflow's first
+    write of a run would."""
+    with closing(sqlite3.connect(f"file:{store}?mode=rw", uri=True, timeout=wait_s, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")  # the write lock
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute(f"PRAGMA user_version = {int(version)}")  # rewrites the header page
+        finally:
+            db.execute("ROLLBACK")
+
+
+def unwritable(store: Path, error: BaseException) -> UserError:
+    return UserError(
+        f"logger.mlflow.store={str(store)!r} cannot be written: {reason(error)}. If another process is writing to "
+        "it, wait for it to finish; else log elsewhere: logger=tensorboard, or paths.log_dir=DIR for a store of its own"
+    )
+
+
+def reason(error: BaseException) -> str:
+    """The first line of what went wrong: the OS's words, or SQLite's beneath MLflow's and SQLAlchemy's."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    driver = getattr(error, "orig", None) or getattr(error.__cause__, "orig", None)
+    return str(driver or error).splitlines()[0]

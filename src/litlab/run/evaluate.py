@@ -33,6 +33,7 @@ from litlab.review.evaluation import (
 from litlab.review.evaluation_files import write_events, write_report
 from litlab.review.evaluation_outputs import SplitOutputs, collect
 from litlab.review.evaluation_report import Evaluated, build
+from litlab.run.build import accepted_keys
 from litlab.run.outputs import outputs_frame
 from litlab.task import Task
 
@@ -66,9 +67,9 @@ def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[Supervi
             f"{saved['key']}: the training data {gone[0]} is gone (moved or deleted); give its new place, "
             f"e.g. python evaluate.py ckpt_path={path} {saved['key']}=NEW"
         )
-    datamodule = recorded_class(classes, "datamodule_class", InMemoryDataModule).load_from_checkpoint(
-        path, weights_only=True, **data
-    )
+    datamodule_class = recorded_class(classes, "datamodule_class", InMemoryDataModule)
+    check_data_keys(data, datamodule_class)
+    datamodule = datamodule_class.load_from_checkpoint(path, weights_only=True, **data)
     if saved is None:
         log.warning("%s records no data fingerprint (an older checkpoint): the test data is not checked", path)
     else:
@@ -76,6 +77,17 @@ def load_checkpoint(path: str | Path, data: dict | None = None) -> tuple[Supervi
     model_class = recorded_class(classes, "model_class", SupervisedModule)
     model = model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     return model, datamodule
+
+
+def check_data_keys(data: dict, datamodule_class: type) -> None:
+    """Every data.* override is a setting of the checkpoint's DataModule."""
+    accepted = accepted_keys(datamodule_class)
+    unknown = [k for k in data if accepted is not None and k not in accepted]
+    if unknown:
+        raise UserError(
+            f"data.{unknown[0]} is not a setting of {datamodule_class.__name__}, the checkpoint's data; "
+            f"valid: {', '.join(k for k in accepted or () if k not in FIXED_DATA_KEYS)}"
+        )
 
 
 def checked_split(value: object) -> str:

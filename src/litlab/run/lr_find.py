@@ -11,6 +11,7 @@ are built again from the same seed, so the range test leaves no trace in the tra
 
 import copy
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +51,15 @@ class RangeTest:
         suggestion: str = "steep",
         apply: bool = False,
     ) -> None:
+        for name, rate in (("min_lr", min_lr), ("max_lr", max_lr)):
+            if not isinstance(rate, int | float) or isinstance(rate, bool) or not math.isfinite(rate):
+                raise UserError(f"tune.{name}={rate!r} is invalid: give a finite positive rate, e.g. tune.{name}=0.1")
         if not 0 < min_lr < max_lr:
             raise UserError(f"tune.min_lr={min_lr} and tune.max_lr={max_lr}: give 0 < min_lr < max_lr, e.g. 1e-6 and 1")
-        if num_training < 10:
-            raise UserError(f"tune.num_training={num_training}: give at least 10 steps (100 is usual)")
+        if not isinstance(num_training, int) or isinstance(num_training, bool) or num_training < 10:
+            raise UserError(
+                f"tune.num_training={num_training!r}: give a whole number of steps, at least 10 (100 is usual)"
+            )
         if suggestion not in SUGGESTIONS:
             raise UserError(f"tune.suggestion={suggestion!r} is invalid: choose one of {', '.join(SUGGESTIONS)}")
         self.min_lr, self.max_lr, self.num_training = min_lr, max_lr, num_training

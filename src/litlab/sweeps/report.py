@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from omegaconf import OmegaConf
 from rich.console import Console
 from rich.markup import escape
@@ -35,10 +36,10 @@ def _natural(name: str) -> tuple:
 def read_job(job_dir: Path) -> dict:
     """One row: job name, status, overridden values, final metrics, wall time, error."""
     metrics_file, overrides_file = job_dir / "metrics.json", job_dir / ".hydra" / "overrides.yaml"
-    m: dict[str, Any] = json.loads(metrics_file.read_text()) if metrics_file.exists() else {"status": "unfinished"}
+    m: dict[str, Any] = read_record(metrics_file) if metrics_file.exists() else {"status": "unfinished"}
     overrides = m.get("overrides")
     if overrides is None and overrides_file.exists():
-        overrides = list(OmegaConf.load(overrides_file))
+        overrides = read_overrides(overrides_file)
     return {
         "job": job_dir.name,
         "status": m["status"],
@@ -49,6 +50,37 @@ def read_job(job_dir: Path) -> dict:
         "wall_time_s": m.get("wall_time_s"),
         "error": m.get("error") or interrupt_note(m) or prune_note(m),
     }
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A job's metrics.json, which litlab writes whole: anything else was written by something else."""
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise unreadable(path, e) from None
+    shapes = {"status": str, "overrides": list, "val": dict, "test": dict}
+    if not isinstance(m, dict) or not all(isinstance(m.get(k, shape()), shape) for k, shape in shapes.items()):
+        raise unreadable(path, ValueError("not a job's record (status, overrides, val, test)"))
+    return m
+
+
+def read_overrides(path: Path) -> list[str]:
+    """A started job's .hydra/overrides.yaml, written by Hydra."""
+    try:
+        overrides = OmegaConf.to_container(OmegaConf.load(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise unreadable(path, e) from None
+    if not isinstance(overrides, list):
+        raise unreadable(path, ValueError("not a list of overrides"))
+    return [str(o) for o in overrides]
+
+
+def unreadable(path: Path, error: Exception) -> UserError:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return UserError(
+        f"{path} cannot be read: {reason}; move that job's dir out of the sweep dir (or restore the file) and "
+        "run the report again"
+    )
 
 
 def planned_job(job: str, overrides: list[str]) -> dict:
@@ -81,7 +113,8 @@ def _numeric(s: pd.Series) -> pd.Series:
 def _records(sweep_dir: Path) -> list[dict]:
     """Every job of the sweep dir and of its plan, by job number."""
     if not sweep_dir.is_dir():
-        raise UserError(f"{sweep_dir}: no such dir; give the dir of a multirun or an Optuna sweep")
+        what = "a file, not a dir" if sweep_dir.exists() else "no such dir"
+        raise UserError(f"{sweep_dir}: {what}; give the dir of a multirun or an Optuna sweep")
     dirs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists() or (p / ".hydra").is_dir()]
     plan = read_plan(sweep_dir)
     if not dirs and not plan:

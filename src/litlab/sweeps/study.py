@@ -24,6 +24,14 @@ def open_storage(storage: str | None) -> "str | optuna.storages.BaseStorage | No
     return storage
 
 
+def unusable_storage(storage: str | None, error: BaseException) -> UserError:
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0]  # SQLAlchemy's: the driver's own line
+    return UserError(
+        f"hydra.sweeper.storage={storage!r} cannot be opened: {reason}; give sqlite:///PATH or journal:PATH in an "
+        "existing dir, or an RDB URL that is reachable and whose driver is installed"
+    )
+
+
 def make_pruner(name: str, args: dict | None = None) -> "optuna.pruners.BasePruner":
     """Optuna's pruner of that name, with Optuna's defaults unless `args` (keyword arguments of its
     class) says otherwise. The sweeper and every job build the same one: a pruner decides from

@@ -9,6 +9,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from typing_extensions import override
 
+from litlab.errors import UserError
 from litlab.review.console import quiet_third_party
 from litlab.review.tensorboard import write_sweep_summary
 from litlab.sweeps.report import SweepReport
@@ -41,7 +42,10 @@ class SweepEnd(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         quiet_third_party()  # jobs run by other launchers set it in their own processes
         sweep_dir = Path(config.hydra.sweep.dir)
-        report = SweepReport.load(sweep_dir)
+        try:
+            report = SweepReport.load(sweep_dir)
+        except UserError as e:  # a job's record that something else wrote: the outcome is unknown
+            raise SystemExit(f"the sweep report could not be made: {e}") from None
         attempt("the sweep report", lambda: report.write(show=True))
         # HParams opens on the swept columns; a broken plot must not cost the summary, nor the reverse
         attempt("TensorBoard's experiment summary", lambda: write_sweep_summary(sweep_dir, report.params))

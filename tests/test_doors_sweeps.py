@@ -1,0 +1,249 @@
+"""The hostile-input table of sweeps and the scripts that read them: `train.py -m` and where it
+writes (hydra.sweep.dir), the Optuna search's storage, scripts/report.py, scripts/dashboard.py and
+scripts/mlflow_ui.py. Each broken input is one `Error:` line naming it, exit 2, before any job
+runs or any server starts, and nothing an earlier sweep wrote is touched."""
+
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from litlab.sweeps.lock import LOCK
+from tests.helpers.config import QUICK, ROOT, SHRINK
+from tests.helpers.doors import Form, Refusal, assert_refused, snapshot
+from tests.helpers.processes import started
+from tests.test_doors_run import mount
+from tests.test_full_disk import fill, read_only
+
+SWEEP, OPTUNA = "train.py -m", "train.py -m hparams_search=digits_mlp"
+REPORT, DASHBOARD, MLFLOW_UI = "scripts/report.py", "scripts/dashboard.py", "scripts/mlflow_ui.py"
+GRID = ("-m", "seed=1,2")
+SEARCH = ("-m", "hparams_search=digits_mlp")
+
+REFUSALS: list[Refusal] = [
+    # train.py -m: the sweep dir, before any job
+    Refusal(SWEEP, "hydra.sweep.dir", Form.DUPLICATE, "holds a sweep of other jobs (job 0 was [seed=7]",
+            (*GRID, "hydra.sweep.dir={other_sweep}")),
+    Refusal(SWEEP, "hydra.sweep.dir", Form.TWO_PROCESSES, "is in use by another sweep (process {holder})",
+            (*GRID, "hydra.sweep.dir={busy_sweep}")),
+    Refusal(SWEEP, "hydra.sweep.dir", Form.READ_ONLY, "hydra.sweep.dir='{ro}/sweep' cannot be created: Read-only",
+            (*GRID, "hydra.sweep.dir={ro}/sweep")),
+    Refusal(SWEEP, "hydra.sweep.dir", Form.WRONG_TYPE, "cannot be created: Not a directory",
+            (*GRID, "hydra.sweep.dir={a_file}/sweep")),
+    Refusal(SWEEP, "hydra.sweep.dir", Form.FULL_DISK, "no space left on device writing {full}/sweep",
+            (*GRID, "hydra.sweep.dir={full}/sweep")),
+    # the Optuna search's storage, before any trial
+    Refusal(OPTUNA, "hydra.sweeper.storage", Form.CORRUPT, "cannot be opened: file is not a database",
+            (*SEARCH, "hydra.sweeper.storage=sqlite:///{garbage}")),
+    Refusal(OPTUNA, "hydra.sweeper.storage", Form.MISSING, "hydra.sweeper.storage='postgresql://litlab@127.0.0.1:9/"
+            "none' cannot be opened", (*SEARCH, "hydra.sweeper.storage=postgresql://litlab@127.0.0.1:9/none")),
+    Refusal(OPTUNA, "hydra.sweeper.storage journal:", Form.MISSING, "cannot be opened: [Errno 2] No such file",
+            (*SEARCH, "hydra.sweeper.storage=journal:{tmp}/no_dir/journal.log")),
+    Refusal(OPTUNA, "hydra.sweep.dir", Form.TWO_PROCESSES, "is in use by another sweep (process {holder})",
+            (*SEARCH, "hydra.sweep.dir={busy_sweep}")),
+    # scripts/report.py DIR
+    Refusal(REPORT, "DIR", Form.MISSING, "{tmp}/nope: no such dir", ("{tmp}/nope",)),
+    Refusal(REPORT, "DIR", Form.EMPTY, "holds no job dirs", ("{empty_dir}",)),
+    Refusal(REPORT, "DIR", Form.WRONG_TYPE, "{a_file}: a file, not a dir", ("{a_file}",)),
+    Refusal(REPORT, "--metric", Form.OUT_OF_RANGE, "metric 'val/nope' is not one the jobs recorded",
+            ("{other_sweep}", "--metric", "val/nope")),
+    Refusal(REPORT, "metrics.json", Form.CORRUPT, "{corrupt_job}/1/metrics.json cannot be read", ("{corrupt_job}",)),
+    Refusal(REPORT, "metrics.json", Form.EMPTY, "{empty_job}/1/metrics.json cannot be read", ("{empty_job}",)),
+    Refusal(REPORT, "metrics.json", Form.TRUNCATED, "{half_job}/1/metrics.json cannot be read", ("{half_job}",)),
+    Refusal(REPORT, "metrics.json", Form.WRONG_TYPE, "not a job's record", ("{list_job}",)),
+    Refusal(REPORT, ".hydra/overrides.yaml", Form.CORRUPT, "{started_job}/1/.hydra/overrides.yaml cannot be read",
+            ("{started_job}",)),
+    # scripts/dashboard.py DIR: checked before the server starts
+    Refusal(DASHBOARD, "DIR", Form.MISSING, "{tmp}/nope: no such dir", ("{tmp}/nope",)),
+    Refusal(DASHBOARD, "DIR", Form.EMPTY, "no best.yaml with a storage and no optuna.db", ("{empty_dir}",)),
+    Refusal(DASHBOARD, "optuna.db", Form.CORRUPT, "cannot be read: file is not a database", ("{garbage_study}",)),
+    Refusal(DASHBOARD, "best.yaml", Form.CORRUPT, "best.yaml cannot be read", ("{bad_best}",)),
+    Refusal(DASHBOARD, "best.yaml", Form.MISSING, "journal:{tmp}/no_dir/journal.log cannot be read",
+            ("{journal_best}",)),
+    Refusal(DASHBOARD, "--port", Form.WRONG_TYPE, "--port 'abc' is no port", ("{garbage_study}", "--port", "abc")),
+    Refusal(DASHBOARD, "--port", Form.TWO_PROCESSES, "--port {busy} is in use",
+            ("{garbage_study}", "--port", "{busy}")),
+    # scripts/mlflow_ui.py: checked before the server starts
+    Refusal(MLFLOW_UI, "--store", Form.MISSING, "--store {tmp}/nope.db: no such file", ("--store", "{tmp}/nope.db")),
+    Refusal(MLFLOW_UI, "--store", Form.CORRUPT, "cannot be read as an MLflow store: file is not a database",
+            ("--store", "{garbage}")),
+    Refusal(MLFLOW_UI, "--store", Form.WRONG_TYPE, "cannot be read as an MLflow store: no such table: experiments",
+            ("--store", "{other_db}")),
+    Refusal(MLFLOW_UI, "--store", Form.LOCKED, "cannot be read as an MLflow store: database is locked",
+            ("--store", "{locked_store}")),
+    Refusal(MLFLOW_UI, "--port", Form.WRONG_TYPE, "--port 'abc' is no port", ("--port", "abc")),
+    Refusal(MLFLOW_UI, "--port", Form.OUT_OF_RANGE, "--port '70000' is no port", ("--port", "70000")),
+    Refusal(MLFLOW_UI, "--port", Form.TWO_PROCESSES, "--port {busy} is in use", ("--port", "{busy}")),
+]  # fmt: skip
+
+MOUNTED = ("{ro}", "{full}")
+HOLD = f"""
+import fcntl, os, sys, time
+fd = os.open(os.path.join(sys.argv[1], {LOCK!r}), os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.pwrite(fd, f"{{os.getpid()}}\\n".encode(), 0)
+print("held", flush=True)
+time.sleep(600)
+"""  # another sweep, running: it holds the sweep dir's lock as litlab.sweeps.lock does
+
+
+def fast(rows: list[Refusal]) -> set[int]:
+    """The rows the fast suite runs: the first of each door (well under a second each); the
+    others run in the slow suite."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(row.door, i)
+    return set(first.values())
+
+
+def job(sweep: Path, num: int, metrics: str | None, overrides: str | None = None) -> str:
+    """A job dir in `sweep`: metrics.json and .hydra/overrides.yaml as given (None: not written)."""
+    (sweep / str(num) / ".hydra").mkdir(parents=True)
+    if metrics is not None:
+        (sweep / str(num) / "metrics.json").write_text(metrics)
+    if overrides is not None:
+        (sweep / str(num) / ".hydra" / "overrides.yaml").write_text(overrides)
+    return str(sweep)
+
+
+def sweeps(tmp: Path) -> dict[str, str]:
+    """An earlier sweep of other jobs (seed=7, seed=8), and copies of it with job 1 broken."""
+    other = tmp / "other_sweep"
+    record = {"status": "completed", "monitor": "val/loss", "mode": "min", "val": {"val/loss": 0.5},
+              "test": {"test/loss": 0.6}}  # fmt: skip
+    for num, seed in ((0, 7), (1, 8)):
+        job(other, num, json.dumps({**record, "overrides": [f"seed={seed}"]}))
+    (other / "sweep_plan.json").write_text(json.dumps({"jobs": {"0": ["seed=7"], "1": ["seed=8"]}}))
+    whole = (other / "1" / "metrics.json").read_text()
+    names = {"other_sweep": str(other)}
+    broken = {"corrupt_job": ("{'status': 'comp", None), "empty_job": ("", None), "half_job": (whole[:40], None),
+              "list_job": ('["completed"]', None), "started_job": (None, "- seed=8\n- [unclosed")}  # fmt: skip
+    for name, (metrics, overrides) in broken.items():
+        shutil.copytree(other / "0", tmp / name / "0")
+        names[name] = job(tmp / name, 1, metrics, overrides)
+    return names
+
+
+def studies(tmp: Path, garbage: Path) -> dict[str, str]:
+    """Optuna sweep dirs whose study cannot be read: a garbage optuna.db, a best.yaml that is not
+    YAML, and one naming a journal in a dir that does not exist."""
+    made = {name: tmp / name for name in ("garbage_study", "bad_best", "journal_best")}
+    for folder in made.values():
+        folder.mkdir()
+    shutil.copy(garbage, made["garbage_study"] / "optuna.db")
+    (made["bad_best"] / "best.yaml").write_text("storage: [unclosed\n")
+    (made["journal_best"] / "best.yaml").write_text(f"storage: journal:{tmp}/no_dir/journal.log\n")
+    return {name: str(path) for name, path in made.items()}
+
+
+def stores(tmp: Path) -> dict[str, str]:
+    """An SQLite file that is no MLflow store, and a copy of a store's tables (an empty
+    `experiments` is what mlflow_ui.py reads) locked by another writer in the `locked` fixture."""
+    with sqlite3.connect(tmp / "other.db") as db:
+        db.execute("CREATE TABLE runs (id TEXT)")
+    with sqlite3.connect(tmp / "store.db") as db:
+        db.execute("CREATE TABLE experiments (name TEXT)")
+    return {"other_db": str(tmp / "other.db"), "locked_store": str(tmp / "store.db")}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
+    """Every `{name}` a row names, a sweep dir another process holds, a port another server holds,
+    a read-only and a full disk ("" where tmpfs cannot be mounted here)."""
+    tmp = tmp_path_factory.mktemp("doors_sweeps")
+    (tmp / "garbage.db").write_bytes(b"not an SQLite database\n" * 40)
+    (tmp / "a_file").write_text("a file\n")
+    (tmp / "empty_dir").mkdir()
+    (tmp / "busy_sweep").mkdir()
+    names = {"tmp": str(tmp), "garbage": str(tmp / "garbage.db"), "a_file": str(tmp / "a_file"),
+             "empty_dir": str(tmp / "empty_dir"), "busy_sweep": str(tmp / "busy_sweep"),
+             **sweeps(tmp), **studies(tmp, tmp / "garbage.db"), **stores(tmp)}  # fmt: skip
+    disks = tmp_path_factory.mktemp("sweep_disks")
+    names["ro"] = str(disks / "ro") if mount(disks / "ro") else ""
+    if names["ro"]:
+        read_only(disks / "ro")
+    names["full"] = str(disks / "full") if mount(disks / "full") else ""
+    if names["full"]:
+        fill(disks / "full", leave=0)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    locked = sqlite3.connect(names["locked_store"], isolation_level=None)
+    locked.execute("BEGIN EXCLUSIVE")  # a writer mid-transaction: readers wait, then give up
+    with started([sys.executable, "-c", HOLD, names["busy_sweep"]], stdout=subprocess.PIPE, text=True) as (holder,):
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield {**names, "busy": str(busy.getsockname()[1]), "holder": str(holder.pid)}, tmp
+    locked.close()
+    busy.close()
+    for disk in ("ro", "full"):
+        subprocess.run(["umount", "-l", str(disks / disk)], check=False)
+
+
+def rows_as_params() -> list:
+    quick = fast(REFUSALS)
+    slow = [pytest.mark.slow]
+    return [pytest.param(row, id=row.id, marks=[] if i in quick else slow) for i, row in enumerate(REFUSALS)]
+
+
+def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[str]:
+    """The row's arguments; a sweep's then get the shrunk run's, and a fresh sweep dir unless the row gives one."""
+    args = [arg.format(**names) for arg in row.args]
+    if not row.door.startswith("train.py"):
+        return args
+    where = [] if any(a.startswith("hydra.sweep.dir=") for a in args) else [f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    return [*args, *SHRINK, *where]
+
+
+@pytest.mark.parametrize("row", rows_as_params())
+def test_a_hostile_sweep_input_is_refused_in_one_line(files, cli, tmp_path, row):
+    names, tmp = files
+    if any(m in arg for arg in row.args for m in MOUNTED) and "" in (names["ro"], names["full"]):
+        pytest.skip("mounting a small tmpfs is not permitted here")
+    before = snapshot(tmp)
+    code, out, err = cli(row.door.split()[0], *command_line(row, names, tmp_path))
+    assert_refused(code, out, err, row.says.format(**names))
+    assert snapshot(tmp) == before, "an earlier file was changed, or a new one left behind"
+    for disk in filter(None, (names["ro"], names["full"])):
+        assert sorted(p.name for p in Path(disk).iterdir()) in ([], ["filler"])  # nothing written there
+
+
+def test_a_broken_sweep_log_does_not_stop_the_report(files, cli, tmp_path):
+    """sweep.log is for people (the report reads each job's metrics.json): garbage in it changes nothing."""
+    names, _ = files
+    sweep = Path(shutil.copytree(names["other_sweep"], tmp_path / "sweep"))
+    (sweep / "sweep.log").write_bytes(b"\x00\xff half a line")
+    code, out, err = cli(REPORT, str(sweep))
+    assert code == 0, err[-2000:]
+    assert "2 jobs: 2 completed" in (sweep / "report.md").read_text()
+    assert (sweep / "sweep.log").read_bytes() == b"\x00\xff half a line"
+
+
+@pytest.mark.slow  # a sweep of two 40-epoch jobs and a second one refused, in processes of their own: ~1 min
+def test_a_second_sweep_into_a_running_sweeps_dir_is_refused_and_the_first_finishes(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Long enough (40 epochs a job) that the first is still running when the second has started up.
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "seed=1,2", *QUICK, "logger=none", "trainer.max_epochs=40",
+           "callbacks.early_stopping.patience=100", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    with (
+        open(tmp_path / "first.err", "w") as err,
+        started(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err) as (first,),
+    ):
+        deadline = time.monotonic() + 120
+        while not (sweep / LOCK).exists():  # the first sweep has started
+            assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.err").read_text()[-3000:]
+            time.sleep(0.1)
+        second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert_refused(
+            second.returncode, second.stdout, second.stderr, f"is in use by another sweep (process {first.pid})"
+        )
+        assert first.wait(timeout=240) == 0, (tmp_path / "first.err").read_text()[-3000:]
+    lines = (sweep / "sweep.log").read_text().splitlines()
+    assert len(lines) == 2 and all(" completed " in line for line in lines), lines  # each job once, by the first
+    assert not (sweep / LOCK).exists()
