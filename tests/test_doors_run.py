@@ -80,6 +80,12 @@ REFUSALS: list[Refusal] = [
             ("model=cnn", "model.channels_last=on")),
     Refusal(SWEEP, "model.batch_norm", Form.WRONG_TYPE, "model.batch_norm='perhaps' is invalid",
             ("-m", "model.batch_norm=true,perhaps")),
+    Refusal("predict.py ckpt_path=", "extras.print_config", Form.WRONG_TYPE, "extras.print_config='maybe' is invalid",
+            (CKPT, "input={tmp}/data.csv", "extras.print_config=maybe")),
+    Refusal("export.py", "extras.traceback", Form.WRONG_TYPE, "extras.traceback='maybe' is invalid",
+            (CKPT, "extras.traceback=maybe")),
+    Refusal("serve.py", "extras.print_config", Form.WRONG_TYPE, "extras.print_config='off' is invalid",
+            (CKPT, "extras.print_config=off")),
     # where the run writes
     Refusal(TRAIN, "hydra.run.dir", Form.READ_ONLY, "hydra.run.dir='{ro}/run' cannot be created: Read-only file system",
             ("hydra.run.dir={ro}/run",)),
@@ -192,7 +198,8 @@ def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[st
     sweep dir unless the row says where to write."""
     args = [arg.format(**names) for arg in row.args]
     given = {arg.split("=")[0].lstrip("+") for arg in args}
-    base = [o for o in (["trainer=cpu"] if row.door == EVAL else SHRINK) if o.split("=")[0] not in given]
+    shrink = {EVAL: ["trainer=cpu"], TUNE: SHRINK, MLFLOW: SHRINK, TRAIN: SHRINK, SWEEP: SHRINK}.get(row.door, [])
+    base = [o for o in shrink if o.split("=")[0] not in given]
     where = [f"hydra.run.dir={tmp_path / 'run'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     return [*args, *base, *([] if any(arg.startswith(WHERE) for arg in args) else where)]
 

@@ -134,3 +134,42 @@ def test_ranks_started_together_share_the_run_dir_but_not_a_finished_one(tmp_pat
     assert not holds_a_run(tmp_path)
     (tmp_path / "checkpoints").mkdir()
     assert holds_a_run(tmp_path)
+
+
+ENTRY_POINTS = ("train", "eval", "predict", "serve", "export")
+
+
+def given_as(defaults, key: str, word: str, value: object):
+    """`defaults` as Hydra composes it for the override `key=word`: the value set, the override
+    recorded (of Hydra's own config, only the parts the check reads)."""
+    from omegaconf import OmegaConf, open_dict
+
+    given = OmegaConf.masked_copy(defaults, [k for k in defaults if k != "hydra"])
+    with open_dict(given):
+        OmegaConf.update(given, key, value)
+        given.hydra = {"runtime": {"choices": defaults.hydra.runtime.choices}, "overrides": {"task": [f"{key}={word}"]},
+                       "job": {"config_name": defaults.hydra.job.config_name}}  # fmt: skip
+    return given
+
+
+@pytest.mark.parametrize("config_name", ENTRY_POINTS)
+def test_every_boolean_setting_of_an_entry_point_takes_only_true_or_false(config_name):
+    """Each key that is true or false in the entry point's own config, found by composing it (a new
+    one is covered as soon as it is written): a word for it is refused naming the key, true and
+    false pass. What the entry points' callback runs before Hydra writes anything."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from litlab.errors import UserError
+    from litlab.run.booleans import boolean_paths, check_booleans
+    from tests.helpers.config import CONF
+
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        defaults = compose(config_name, return_hydra_config=True)
+        keys = sorted(k for k in boolean_paths(OmegaConf.to_container(defaults, resolve=False)) if k[:6] != "hydra.")
+        assert {"extras.print_config", "extras.traceback"} <= set(keys)
+        for key in keys:
+            for word, value in (("no", "no"), ("null", None)):
+                with pytest.raises(UserError, match=f"^{key}=.* is invalid: give true or false"):
+                    check_booleans(given_as(defaults, key, word, value))
+            check_booleans(given_as(defaults, key, "false", False))
