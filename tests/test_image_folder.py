@@ -208,5 +208,43 @@ def test_image_csv_takes_labels_from_a_column_and_rows_from_the_file(tmp_path):
     with pytest.raises(UserError, match=r"data.target='kind' is empty on 1 line\(s\) of .*labels.csv \(5\)"):
         ImageCSVDataModule(str(csv), target="kind").load()
     table.assign(file=table.file.str.replace(".png", ".jpg")).to_csv(csv, index=False)
-    with pytest.raises(UserError, match=r"image file\(s\) in column 'file' do not exist"):
+    with pytest.raises(
+        UserError, match=r"line 2 and 119 more line\(s\): no such image file .*0008.jpg \(column 'file'\)"
+    ):
         ImageCSVDataModule(str(csv), target="kind").load()
+
+
+def test_image_csv_paths_are_relative_to_its_folder_or_absolute(tmp_path):
+    """A row's path is read from the CSV's folder, so `../` climbs out of it; an absolute path is the
+    file itself, inside the CSV's folder or not. The pixels and rows are those of the files named."""
+    root = write_image_folder(tmp_path / "pictures", per_class=8)
+    files = sorted(root.rglob("*.png"))
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for name in ("here.png", "there.png"):
+        (lists / name).write_bytes(files[0].read_bytes())
+    elsewhere = [str(f) if i % 2 else f"../pictures/{f.relative_to(root)}" for i, f in enumerate(files[1:])]
+    named = ["here.png", str(lists / "there.png"), *elsewhere]
+    kinds = [files[0].parent.name, *(f.parent.name for f in files)]
+    pd.DataFrame({"file": named, "kind": kinds}).to_csv(lists / "labels.csv", index=False)
+    dm = ImageCSVDataModule(str(lists / "labels.csv"), target="kind", cache_dir=None)
+    assert len(dm.arrays.y) == len(named) and list(dm.class_names) == NAMES
+    for f, x in zip(dm.source_files(), dm.arrays.x, strict=True):
+        np.testing.assert_array_equal(x, images.conform(images.decode(f, str(f)), 1, (8, 8)))
+    rows = np.sort(np.concatenate([dm.row_indices(s) for s in ("train", "val", "test")]))
+    assert rows.tolist() == list(range(len(named)))
+
+
+def test_image_csv_errors_name_the_line(tmp_path):
+    root = write_image_folder(tmp_path / "pictures", per_class=3)
+    rows = [f"{f.relative_to(root)},{f.parent.name}" for f in sorted(root.rglob("*.png"))]
+    (root / "broken.png").write_bytes(b"not a png")
+    csv = root / "labels.csv"
+    for extra, match in (
+        ("seven/9999.png,seven", r"line 32: no such image file .*seven/9999.png \(column 'file'\)"),
+        (f"{rows[4].split(',')[0]},one", r"lines 6 and 32 of column 'file' name the same image file .*"),
+        ("broken.png,two", r"broken.png \(line 32\): not a format Pillow knows"),
+    ):
+        csv.write_text("file,kind\n" + "\n".join([*rows, extra]) + "\n")
+        with pytest.raises(UserError, match=match):
+            ImageCSVDataModule(str(csv), target="kind", cache_dir=None).load()

@@ -1,11 +1,12 @@
 """Data files written in their real formats: CSVs, and tiny learnable MNIST (idx), Fashion-MNIST
-and CIFAR-10 (python pickles) in torchvision's layout; and where real MNIST is, for the tests
-that need it."""
+and CIFAR-10 (python pickles) in torchvision's layout; a decompression bomb's PNG header; and where
+real MNIST is, for the tests that need it."""
 
 import gzip
 import os
 import pickle
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,16 @@ def write_image_folder(root: Path, layout: str = "classes", per_class: int | Non
         folder.mkdir(parents=True, exist_ok=True)
         write_png(torch.as_tensor(image)[None], str(folder / f"{i:04d}.png"))
     return root
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header promises width x height gray pixels, in a few dozen bytes: what a decompression
+    bomb shows a decoder before it decodes (Pillow checks the size as it opens the file)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray, no interlace
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )

@@ -8,6 +8,11 @@ import torch.nn.functional as F
 from litlab.errors import UserError
 
 
+def is_number(value: object) -> bool:
+    """An int or float from the config; a bool or a string is none (`nan` fails the range checks)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class BatchAugment:
     """Random crop with zero padding, horizontal flip, and small affine jitter, per sample.
 
@@ -17,12 +22,18 @@ class BatchAugment:
     """
 
     def __init__(self, crop_padding: int = 0, hflip: bool = False, translate: float = 0.0, rotate: float = 0.0) -> None:
-        if crop_padding < 0:
-            raise UserError(f"crop_padding={crop_padding} is invalid: use 0 (off) or a positive number of pixels")
-        if not 0 <= translate < 1:
-            raise UserError(f"translate={translate} is invalid: a fraction of the image size in [0, 1), e.g. 0.1")
-        if not 0 <= rotate <= 180:
-            raise UserError(f"rotate={rotate} is invalid: a maximum angle in degrees in [0, 180], e.g. 10")
+        if type(crop_padding) is not int or crop_padding < 0:  # a bool is no number of pixels
+            raise UserError(
+                f"data.crop_padding={crop_padding!r} is invalid: use 0 (off) or a positive number of pixels"
+            )
+        if not isinstance(hflip, bool):
+            raise UserError(f"data.hflip={hflip!r} is invalid: use true or false")
+        if not (is_number(translate) and 0 <= translate < 1):
+            raise UserError(
+                f"data.translate={translate!r} is invalid: a fraction of the image size in [0, 1), e.g. 0.1"
+            )
+        if not (is_number(rotate) and 0 <= rotate <= 180):
+            raise UserError(f"data.rotate={rotate!r} is invalid: a maximum angle in degrees in [0, 180], e.g. 10")
         self.crop_padding, self.hflip, self.translate, self.rotate = crop_padding, hflip, translate, rotate
 
     @property

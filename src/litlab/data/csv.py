@@ -1,6 +1,7 @@
 """Bring your own table: a CSV file with one target column."""
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,13 @@ class CSVDataModule(InMemoryDataModule):
             raise UserError(f"data.missing_target={missing_target!r} is invalid; valid: {valid}")
         if delimiter is not None and len(delimiter) != 1:
             raise UserError(f"data.delimiter={delimiter!r} is invalid: give one character, e.g. ';', or null (detect)")
+        for key, names in (("data.features", features), ("data.drop_columns", drop_columns)):
+            if names is not None and (isinstance(names, str) or not isinstance(names, Sequence)):
+                raise UserError(f"{key}={names!r} is invalid: give a list of column names, e.g. [age, bmi], or null")
+        path = str(path)  # a number from the command line is a file name too
         if not Path(path).is_file():
-            raise UserError(f"data.path={path!r}: no such file. Give the path to a CSV file.")
+            what = "is a folder" if Path(path).is_dir() else "no such file"
+            raise UserError(f"data.path={path!r}: {what}. Give the path to a CSV file.")
         # Absolute, so that evaluate.py finds the file from the checkpoint's hparams in any working dir.
         path = str(Path(path).resolve())
         super().__init__(**shared)
@@ -89,6 +95,10 @@ class CSVDataModule(InMemoryDataModule):
             raise UserError(f"data.path={self.path!r} has a header but no data rows; give a file with rows")
         df = self._without_missing_targets(self._select_columns(df))
         y_raw = df.pop(self.target)
+        blank = [c for c in df.columns if df[c].isna().all()]
+        if blank:  # no value to fill in from, and dropping its rows would drop them all
+            raise UserError(f"data.path={self.path!r}: column(s) {blank} are empty in every row; leave them out with "
+                            f"data.drop_columns=[{','.join(map(str, blank))}]")  # fmt: skip
         categorical = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
         warn_about_columns(df, categorical)
         features = pd.get_dummies(df, columns=categorical, dtype="float32") if categorical else df  # no copy

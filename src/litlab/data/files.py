@@ -20,6 +20,13 @@ def find_file(folder: Path, name: str) -> Path | None:
     return None
 
 
+def why_not(folder: Path, missing: Sequence[str]) -> str:
+    """Why `folder` did not supply the files: it is not there, not a folder, or lacks `missing`."""
+    if folder.is_dir():
+        return f"missing {', '.join(missing)}"
+    return "not a folder" if folder.exists() else "no such dir"
+
+
 @contextmanager
 def undone_if_failed(data_dir: Path) -> Iterator[None]:
     """A download into `data_dir`: if it fails, what it made there (the dirs it created, a
@@ -46,28 +53,27 @@ def locate(
     how_to_supply: str,
 ) -> dict[str, Path]:
     """The first of `folders` that holds all `names` (plain or .gz), else the folder that
-    `download()` fills. Raises one error listing every place tried and why it failed."""
+    `download()` fills. Raises one error (one line) listing every place tried and why it failed."""
     tried = []
     for folder in folders:
         found = {n: find_file(folder, n) for n in names}
         missing = [n for n, p in found.items() if p is None]
         if not missing:
             return found  # type: ignore[return-value]  # no None left
-        tried.append(f"  {folder}: " + ("no such dir" if not folder.is_dir() else f"missing {', '.join(missing)}"))
+        tried.append(f"{folder}: {why_not(folder, missing)}")
     if download is None:
-        tried.append("  download: off (data.download=false)")
+        tried.append("download: off (data.download=false)")
     else:
         try:
             folder = download()
         except Exception as e:  # noqa: BLE001 - any failure (no network, bad mirror) is reported with the rest
-            tried.append(f"  download with torchvision: failed ({type(e).__name__}: {e})")
+            reason = " ".join(str(e).split())  # one line, as the whole error is
+            tried.append(f"download with torchvision: failed ({type(e).__name__}: {reason})")
         else:
             found = {n: find_file(folder, n) for n in names}
             if all(found.values()):
                 return found  # type: ignore[return-value]
-            tried.append(f"  download with torchvision into {folder}: finished but the files are not there")
+            tried.append(f"download with torchvision into {folder}: finished but the files are not there")
     raise DataFilesError(
-        f"{dataset}: could not find the files {', '.join(names)}. Tried, in order:\n"
-        + "\n".join(tried)
-        + f"\n{how_to_supply}"
+        f"{dataset}: could not find the files {', '.join(names)}. Tried, in order: {'; '.join(tried)}. {how_to_supply}"
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from litlab.errors import UserError
 from litlab.runtime import images
@@ -28,8 +28,9 @@ DECODER = f"Pillow {PIL.__version__}"
 
 
 def class_folders(root: Path) -> dict[str, list[Path]]:
-    """Class name -> its image files, for every sub-folder of `root`, in sorted order."""
-    classes = {d.name: image_files(d) for d in sorted(root.iterdir()) if d.is_dir()}
+    """Class name -> its image files, for every sub-folder of `root`, in sorted order; hidden folders
+    (.ipynb_checkpoints, .git) are no classes."""
+    classes = {d.name: image_files(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
     empty = [name for name, files in classes.items() if not files]
     if empty:
         raise UserError(
@@ -62,11 +63,8 @@ def decode(path: Path, key: str = "data.path") -> torch.Tensor:
     by runtime.images.pixels. `key`: the setting, for errors, which ask to remove or replace the file."""
     try:
         return tensor(images.pixels(path))
-    except UnidentifiedImageError:  # its message repeats the path
-        reason = "not a format Pillow knows"
-    except (OSError, ValueError) as e:  # a known format, damaged
-        reason = str(e)
-    raise UserError(f"{key}: {path} is not a readable image ({reason}); remove or replace it")
+    except images.BadImage as e:
+        raise UserError(f"{key}: {path} is not a readable image ({e}); remove or replace it") from None
 
 
 def conform(image: torch.Tensor, channels: int, size: tuple[int, int]) -> torch.Tensor:
@@ -82,8 +80,8 @@ def tensor(pixels: np.ndarray) -> torch.Tensor:
 def prepared_or_error(path: Path, channels: int, size: tuple[int, int]) -> torch.Tensor | str:
     """The file decoded and conformed, (C, H, W) uint8, or why it failed (for one message about every bad file)."""
     try:
-        return conform(decode(path), channels, size)
-    except UserError as e:
+        return tensor(images.conform(images.pixels(path), channels, size))
+    except images.BadImage as e:
         return str(e)
 
 
@@ -93,7 +91,7 @@ def header(path: Path) -> tuple[int, tuple[int, int]] | None:
     try:
         with Image.open(path) as opened:
             return (1 if opened.mode in GRAY_MODES else 3), (opened.height, opened.width)
-    except (OSError, ValueError):
+    except (OSError, ValueError, *images.TOO_LARGE):
         return None
 
 

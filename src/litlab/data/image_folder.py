@@ -6,17 +6,19 @@ as uint8 like the built-in image sets when they fit under data.memory_budget_gb,
 from the files by DataLoader workers."""
 
 import logging
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from typing_extensions import Unpack, override
 
 from litlab.data import decode_cache, fingerprint
 from litlab.data.arrays import Arrays
-from litlab.data.augment import BatchAugment
+from litlab.data.augment import BatchAugment, is_number
 from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.batches import EpochBatches
 from litlab.data.image_files import DECODER, SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
@@ -32,6 +34,8 @@ OFFICIAL_TEST_SPLIT = (0.9, 0.1, 0.0)  # with DIR/test but no DIR/val: val is 10
 BAD_FILES = ("error", "skip")  # what a file that does not decode does: stop the run, or is left out
 IN_MEMORY = ("auto", True, False)
 MAX_WORKERS = 8  # data.num_workers=null: one per CPU core, at most this many
+MIN_SIZE = 4  # data.image_size: the smallest side
+MAX_SIZE = math.isqrt(Image.MAX_IMAGE_PIXELS or 89_478_485)  # a square of at most Pillow's limit of pixels
 
 
 def cpu_cores() -> int:
@@ -85,6 +89,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         num_workers: int | None = None,
         **shared: Unpack[DataArgs],
     ) -> None:
+        path = str(path)  # a number from the command line is a folder name too
         if (Path(path).expanduser() / "test").is_dir():  # a given test set, as the built-in image sets have
             self.official_test, self.default_split = True, OFFICIAL_TEST_SPLIT
         super().__init__(**shared)
@@ -109,16 +114,17 @@ class ImageFolderDataModule(InMemoryDataModule):
     ) -> None:
         if bad_files not in BAD_FILES:
             raise UserError(f"data.bad_files={bad_files!r} is invalid; valid: {', '.join(BAD_FILES)}")
-        if channels not in (None, 1, 3):
-            raise UserError(f"data.channels={channels} is invalid: use 1 (gray), 3 (RGB) or null (as most files)")
-        if image_size is not None and not (isinstance(image_size, int) and image_size >= 4):
-            raise UserError(f"data.image_size={image_size!r} is invalid: give a side in pixels >= 4, e.g. 32, or null")
-        if in_memory not in IN_MEMORY or isinstance(in_memory, int) and not isinstance(in_memory, bool):
+        if channels is not None and (type(channels) is not int or channels not in (1, 3)):  # a bool is no count
+            raise UserError(f"data.channels={channels!r} is invalid: use 1 (gray), 3 (RGB) or null (as most files)")
+        if image_size is not None and not (type(image_size) is int and MIN_SIZE <= image_size <= MAX_SIZE):
+            raise UserError(f"data.image_size={image_size!r} is invalid: give a side in pixels from {MIN_SIZE} to "
+                            f"{MAX_SIZE} (Pillow's limit of pixels per image), e.g. 32, or null")  # fmt: skip
+        if type(in_memory) not in (str, bool) or in_memory not in IN_MEMORY:
             raise UserError(f"data.in_memory={in_memory!r} is invalid; valid: auto, true (held in memory), "
                             "false (streamed from the files)")  # fmt: skip
-        if memory_budget_gb is not None and not memory_budget_gb > 0:
-            raise UserError(f"data.memory_budget_gb={memory_budget_gb} is invalid: give a size in GB > 0, or null")
-        if num_workers is not None and not (isinstance(num_workers, int) and num_workers >= 0):
+        if memory_budget_gb is not None and not (is_number(memory_budget_gb) and memory_budget_gb > 0):
+            raise UserError(f"data.memory_budget_gb={memory_budget_gb!r} is invalid: give a size in GB > 0, or null")
+        if num_workers is not None and not (type(num_workers) is int and num_workers >= 0):
             raise UserError(f"data.num_workers={num_workers!r} is invalid: give 0 (decode in the main process) "
                             "or more worker processes, or null (one per core)")  # fmt: skip
 
@@ -130,12 +136,18 @@ class ImageFolderDataModule(InMemoryDataModule):
         files = [(f, names.index(c)) for s in order for c, fs in self.layout[s].items() for f in fs]
         channels, size = probe([f for f, _ in files], self.channels, self.image_size, cpu_cores())
         held = self._held(len(files), channels, size)
-        every_file = fingerprint.of_files(self.source_files(), self.location_key)
+        # A link to nothing (or a loop) has no size or hash: it is a bad file, found when decoding.
+        readable = [f for f, _ in files if f.is_file() and os.access(f, os.R_OK)]
+        every_file = fingerprint.of_files(readable, self.location_key)
         decoded = self._decoded(files, every_file, channels, size, held)
         self._keep(decoded["files"])
         if len(decoded["files"]) == len(every_file["files"]):
             self._fingerprint = every_file  # nothing left out: no second pass over the files
         sizes = {s: sum(len(fs) for fs in self.layout[s].values()) for s in order}
+        emptied = [f"{s}/" for s, n in sizes.items() if not n]
+        if emptied:
+            raise UserError(f"data.path: every image in {', '.join(emptied)} was left out as unreadable; "
+                            "replace them with readable images")  # fmt: skip
         if "all" not in self.layout:
             how = "data.split is not used" if "val" in sizes else "val is data.split's share of train/"
             log.info("data.path holds %s: those folders are the split (%s)", ", ".join(sizes), how)
@@ -160,25 +172,28 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     def _decoded(self, files: list[tuple[Path, int]], every_file: dict, channels: int, size: tuple[int, int],
                  held: bool) -> dict[str, np.ndarray]:  # fmt: skip
-        """_decode_all's result, from the cache where an earlier run left it."""
+        """_decode_all's result, from the cache where an earlier run left it; the files it left out
+        refused or reported (_left_out) before a cache is written."""
         settings = {"channels": channels, "size": list(size), "bad_files": self.bad_files, "held": held,
                     "decoder": DECODER}  # fmt: skip
         cache = decode_cache.cache_file(self.cache_dir, every_file, settings) if self.cache_dir else None
         decoded = decode_cache.read(cache) if cache is not None else None
         if decoded is not None:
             log.info("decoded images read from the cache %s (data.cache_dir)", cache)
+            self._left_out(files, decoded["files"], {})
             return decoded
-        decoded = self._decode_all(files, channels, size, held)
+        decoded, reasons = self._decode_all(files, channels, size, held)
+        self._left_out(files, decoded["files"], reasons)
         if cache is not None:
             decode_cache.write(cache, decoded)
         return decoded
 
     def _decode_all(self, files: list[tuple[Path, int]], channels: int, size: tuple[int, int],
-                    held: bool) -> dict[str, np.ndarray]:  # fmt: skip
+                    held: bool) -> tuple[dict[str, np.ndarray], dict[Path, str]]:  # fmt: skip
         """Every file decoded (in parallel threads), converted and resized; y (N,) and the files they
-        came from, relative to `path`, in split order; and x (N, C, H, W) uint8 when `held`, else each
-        image's pixel_stats (N, C, 4), the pixels let go. Files that do not decode are one error listing
-        them (data.bad_files=error), or are left out with a warning (skip)."""
+        came from (relative to `root` where they are in it), in split order; and x (N, C, H, W) uint8 when
+        `held`, else each image's pixel_stats (N, C, 4), the pixels let go. With them, why each file
+        that does not decode failed."""
 
         def prepare(path: Path) -> torch.Tensor | np.ndarray | str:
             image = prepared_or_error(path, channels, size)
@@ -187,24 +202,46 @@ class ImageFolderDataModule(InMemoryDataModule):
         with ThreadPoolExecutor(max_workers=cpu_cores()) as pool:
             results = list(pool.map(prepare, [f for f, _ in files]))
         bad = {f: r for (f, _), r in zip(files, results, strict=True) if isinstance(r, str)}
-        if bad:
-            self._report_bad(bad)
         kept = [(f, label, r) for (f, label), r in zip(files, results, strict=True) if not isinstance(r, str)]
-        pixels = [torch.as_tensor(r) for _, _, r in kept]
-        return {
-            "x" if held else "stats": torch.stack(pixels).numpy(),
+        empty = np.zeros((0, channels, *size) if held else (0, channels, 4), dtype=np.uint8 if held else np.float64)
+        decoded = {
+            "x" if held else "stats": torch.stack([torch.as_tensor(r) for _, _, r in kept]).numpy() if kept else empty,
             "y": np.array([label for _, label, _ in kept], dtype=np.int64),
-            "files": np.array([str(f.relative_to(self.root)) for f, _, _ in kept]),
+            "files": np.array([self._relative(f) for f, _, _ in kept], dtype=str),
         }
+        return decoded, bad
 
-    def _report_bad(self, bad: dict[Path, str]) -> None:
-        shown = "; ".join(str(f) for f in list(bad)[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    def _left_out(self, files: list[tuple[Path, int]], kept: np.ndarray, reasons: dict[Path, str]) -> None:
+        """The files that were not decoded (`reasons`: why, where known) as one error (data.bad_files=error,
+        or none left), or a warning that counts them (skip); none: nothing to say."""
+        found = set(kept.tolist())
+        left = [f for f, _ in files if self._relative(f) not in found]
+        if not left:
+            return
+        shown = "; ".join(self.describe(f) for f in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        first = f"The first, {self.describe(left[0])}: {reasons.get(left[0]) or self._why(left[0])}"
+        if len(left) == len(files):
+            raise UserError(f"data.path: none of the {len(files)} image file(s) is a readable image ({shown}). {first}")
         if self.bad_files == "error":
             raise UserError(
-                f"data.path: {len(bad)} file(s) are not readable images ({shown}); remove or replace them, or "
-                f"leave them out with data.bad_files=skip. The first: {next(iter(bad.values()))}"
+                f"data.path: {len(left)} file(s) are not readable images ({shown}); remove or replace them, or "
+                f"leave them out with data.bad_files=skip. {first}"
             )
-        log.warning("left out %d file(s) that are not readable images: %s", len(bad), shown)
+        log.warning("left out %d file(s) that are not readable images (data.bad_files=skip): %s", len(left), shown)
+
+    @staticmethod
+    def _why(path: Path) -> str:
+        """Why `path` does not decode, for a file that the decode cache left out (a link to nothing)."""
+        reason = prepared_or_error(path, 1, (4, 4))
+        return reason if isinstance(reason, str) else "not decoded"
+
+    def _relative(self, path: Path) -> str:
+        """`path` as the decoded files name it: relative to `root`, or as it is where it lies outside it."""
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
+
+    def describe(self, path: Path) -> str:
+        """`path`, for a message about one of the data's files."""
+        return str(path)
 
     def _keep(self, files: np.ndarray) -> None:
         """The layout restricted to `files` (relative paths): those left out are not trained on or fingerprinted."""

@@ -20,6 +20,7 @@ from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.files import DataFilesError, locate, undone_if_failed
 from litlab.data.spec import InputKind
+from litlab.errors import UserError
 from litlab.task import Task
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -117,6 +118,10 @@ class ImageFilesDataModule(InMemoryDataModule):
         **shared: Unpack[DataArgs],
     ) -> None:
         super().__init__(**shared)
+        if not isinstance(data_dir, str) or not data_dir:
+            raise UserError(f"data.data_dir={data_dir!r} is invalid: give the folder that holds the files")
+        if not isinstance(download, bool):
+            raise UserError(f"data.download={download!r} is invalid: use true (download when not found) or false")
         self.data_dir, self.download = Path(data_dir).expanduser().absolute(), download
         self._files: dict[str, Path] | None = None
 

@@ -11,6 +11,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from litlab.errors import UserError
 
 MIN_REGRESSION_ROWS = 2  # r2 of one row is undefined (torchmetrics refuses it)
+MAX_SEED = 2**32 - 1  # scikit-learn's and numpy's seeds are 32-bit
 
 
 def rarest_class(y: np.ndarray) -> tuple[int, int]:
@@ -19,12 +20,25 @@ def rarest_class(y: np.ndarray) -> tuple[int, int]:
     return int(classes[counts.argmin()]), int(counts.min())
 
 
-def checked_split(split: Sequence[float], official_test: bool, name: str) -> tuple[float, float, float]:
+def fractions_of(split: object) -> tuple[float, ...] | None:
+    """`split` as numbers, or None where it is no list of finite numbers."""
+    if isinstance(split, str | bytes) or not isinstance(split, Sequence):
+        return None
+    try:
+        fractions = tuple(float(f) for f in split if not isinstance(f, bool | str))
+    except (TypeError, ValueError):
+        return None
+    return fractions if len(fractions) == len(split) and all(map(math.isfinite, fractions)) else None
+
+
+def checked_split(split: object, official_test: bool, name: str) -> tuple[float, float, float]:
     """`data.split` as three fractions, or a UserError saying what is valid."""
-    fractions = tuple(float(f) for f in split)  # a list from YAML
-    if len(fractions) != 3 or fractions[0] <= 0 or fractions[1] <= 0 or abs(sum(fractions) - 1) > 1e-6:
+    fractions = fractions_of(split)
+    if fractions is None or len(fractions) != 3 or fractions[0] <= 0 or fractions[1] <= 0 or fractions[2] < 0 \
+            or abs(sum(fractions) - 1) > 1e-6:  # fmt: skip
+        shown = list(fractions) if fractions is not None else split
         raise UserError(
-            f"data.split={list(fractions)} is invalid: give three fractions [train, val, test] "
+            f"data.split={shown!r} is invalid: give three fractions [train, val, test] "
             "that add up to 1, train and val positive, e.g. [0.7, 0.15, 0.15]"
         )
     if official_test and fractions[2] != 0:
@@ -35,6 +49,24 @@ def checked_split(split: Sequence[float], official_test: bool, name: str) -> tup
     if not official_test and fractions[2] <= 0:
         raise UserError(f"data.split={list(fractions)} is invalid: the test fraction must be > 0")
     return fractions[0], fractions[1], fractions[2]
+
+
+def checked_seed(seed: object) -> int:
+    """`data.seed`, an integer scikit-learn and numpy take as a seed."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
+        return seed
+    raise UserError(f"data.seed={seed!r} is invalid: give an integer in 0..{MAX_SEED}, e.g. 42 (default: seed)")
+
+
+def checked_folds(num_folds: object, fold: object) -> tuple[int, int]:
+    """`data.num_folds` and `data.fold`: 0 (no cross-validation) or K >= 2, and a fold of 0..K-1."""
+    ints = [v for v in (num_folds, fold) if isinstance(v, int) and not isinstance(v, bool)]
+    if len(ints) == 2 and ints[0] != 1 and ints[0] >= 0 and 0 <= ints[1] < max(ints[0], 1):
+        return ints[0], ints[1]
+    raise UserError(
+        f"data.num_folds={num_folds!r}, data.fold={fold!r} is invalid: num_folds is 0 (no cross-validation) "
+        "or K >= 2, and fold is one of 0..K-1, e.g. data.num_folds=5 data.fold=0"
+    )
 
 
 @dataclass
@@ -51,25 +83,26 @@ class Splitter:
     labels: list[str] | None = None
 
     def indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(train, val, test) row indices."""
+        """(train, val, test) row indices; each holds a row of every class, or a UserError names the class."""
         train_frac, val_frac, test_frac = self.split
         self._check_sizes(len(y))
         idx = np.arange(len(y))
         if self.num_test:
             rest, test = idx[: -self.num_test], idx[-self.num_test :]
         else:
-            self._check_stratifiable(y, y)
+            self._check_stratifiable(y, y, ["val", "test"])
             rest, test = train_test_split(idx, test_size=test_frac, random_state=self.seed, stratify=self._strata(y))
         if self.num_folds:
-            train, val = self._fold(rest, y[rest])
+            train, val = self._fold(rest, y[rest], y)
         elif self.num_val:
             train, val = rest[: -self.num_val], rest[-self.num_val :]
         else:
-            self._check_stratifiable(y[rest], y)
+            self._check_stratifiable(y[rest], y, ["val"])
             val_share = val_frac / (train_frac + val_frac)
             train, val = train_test_split(
                 rest, test_size=val_share, random_state=self.seed, stratify=self._strata(y[rest])
             )
+        self._check_every_class(y, {"train": train, "val": val, "test": test})
         return train, val, test
 
     def _check_sizes(self, n: int) -> None:
@@ -100,29 +133,72 @@ class Splitter:
     def _label(self, class_id: int) -> str:
         return self.labels[class_id] if self.labels else str(class_id)
 
-    def _check_stratifiable(self, y: np.ndarray, everything: np.ndarray) -> None:
-        """A stratified split needs 2 rows of each class on both sides: name the class that has fewer."""
+    def _drawn_shares(self) -> dict[str, float]:
+        """The share of a class's rows that each split drawn here takes (given sets are not drawn)."""
+        train_frac, val_frac, test_frac = self.split
+        kept = 1.0 if self.num_test else 1 - test_frac  # what the test split leaves to train and val
+        shares = {} if self.num_test else {"test": test_frac}
+        if self.num_folds:
+            shares.update(train=kept * (1 - 1 / self.num_folds), val=kept / self.num_folds)
+        elif self.num_val:
+            shares["train"] = 1.0
+        else:
+            train_share = train_frac / (train_frac + val_frac)
+            shares.update(train=kept * train_share, val=kept * (1 - train_share))
+        return shares
+
+    def _too_few(self, class_id: int, count: int, missing: list[str]) -> UserError:
+        """The one line for a class that the split leaves out of the `missing` splits."""
+        shares = self._drawn_shares()
+        given = [s for s in missing if s not in shares]
+        if given:
+            return UserError(
+                f"class {self._label(class_id)!r} has no row in the {given[0]} set the data comes with (e.g. "
+                f"data.path's {given[0]}/ folder): every split needs a row of every class; add rows of it there"
+            )
+        need = math.ceil(1 / min(shares.values()) - 1e-9)
+        folds = f" with data.num_folds={self.num_folds}" if self.num_folds else ""
+        return UserError(
+            f"class {self._label(class_id)!r} has only {count} row(s), too few for data.split={list(self.split)}"
+            f"{folds}, which puts none of them in {' and '.join(missing)}: a stratified split needs at least one "
+            f"row of each class in each of train, val and test, about {need} of each class here; add rows of it, "
+            "or drop or relabel them"
+        )
+
+    def _check_stratifiable(self, y: np.ndarray, everything: np.ndarray, missing: list[str]) -> None:
+        """scikit-learn's stratified split of `y` needs 2 rows of each class: name the class that has fewer,
+        and the splits (`missing`) it would be left out of."""
         if self.labels is None:
             return
         rare, count = rarest_class(y)
         if count < 2:
-            total = int((everything == rare).sum())
-            raise UserError(
-                f"class {self._label(rare)!r} has only {total} row(s), too few for a stratified "
-                "train/val/test split (at least 3 of each class): add rows of it, or drop or relabel them"
-            )
+            raise self._too_few(rare, int((everything == rare).sum()), missing)
 
-    def _fold(self, rest: np.ndarray, y_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _check_every_class(self, y: np.ndarray, splits: dict[str, np.ndarray]) -> None:
+        """Every class in every split: a split without one reports its metrics (AUROC, recall) as 0 or
+        undefined, and a test accuracy without the class, as if the run were fine. The rarest class first."""
+        if self.labels is None:
+            return
+        counts = np.bincount(y, minlength=len(self.labels))
+        for class_id in np.argsort(counts, kind="stable"):
+            missing = [name for name, rows in splits.items() if not (y[rows] == class_id).any()]
+            if missing:
+                raise self._too_few(int(class_id), int(counts[class_id]), missing)
+
+    def _fold(self, rest: np.ndarray, y_rest: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fold `fold` of a seeded K-fold split of the train+val rows (stratified for
         classification): its val rows are that fold, its train rows the other K-1 folds."""
         k = self.num_folds
         splitter: KFold | StratifiedKFold
         if self.labels is not None:
-            rare, count = rarest_class(y_rest)
+            counts = np.bincount(y_rest, minlength=len(self.labels))
+            rare = int(counts.argmin())
+            count = int(counts[rare])
             if count < k:
+                fix = f"use data.num_folds <= {count}" if count >= 2 else "add rows of it, or drop or relabel them"
                 raise UserError(
                     f"data.num_folds={k} is too many: class {self._label(rare)!r} has only {count} train+val "
-                    f"rows, so some folds would lack it; use data.num_folds <= {count}"
+                    f"row(s) of its {int((y == rare).sum())}, so some folds would lack it; {fix}"
                 )
             splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
         else:

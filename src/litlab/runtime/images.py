@@ -2,9 +2,10 @@
 numpy arrays: the one decoder of litlab's images, for prediction (predict.py, serve.py) and for
 training alike (data/image_files.py wraps it in tensors), so a model is served the pixels it was
 trained on. Gray conversion by torchvision's weights in float32; a resize is Pillow's antialiased
-bilinear."""
+bilinear. An image of more than Pillow's Image.MAX_IMAGE_PIXELS is a bad image like a damaged one."""
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +18,59 @@ GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale, in floa
 # Pillow modes to convert before reading the pixels: 16-bit and float gray to 8-bit, palettes and
 # other colour spaces to RGB(A); the rest (L, LA, RGB, RGBA) are read as stored.
 CONVERT = {"1": "L", "I;16": "L", "I": "L", "F": "L", "P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB"}
+FORMATS = "give a PNG, JPEG, GIF, WebP or BMP file"
+
+# Pillow opens an image of more than Image.MAX_IMAGE_PIXELS with a warning and refuses one of more
+# than twice that (a decompression bomb: a small file that decodes to gigabytes). Here both are bad
+# images, at one limit: a warning would let every decoding thread hold such an image at once, and
+# print a second line where a refusal is one. The filter (Pillow's documented way) is set once for the
+# process, as catch_warnings is not safe in the threads that decode; where something resets the
+# filters (pytest does, per test), `pixels` checks the size itself.
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+TOO_LARGE = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+class BadImage(ValueError):
+    """Why an image does not decode; its callers say which input it was."""
+
+
+class UnknownFormat(BadImage):
+    """No format Pillow knows: not an image at all, or one of a format it does not read."""
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files in `folder` by their suffix, sorted; hidden ones (.DS_Store's kin, ._name.png
+    of macOS) left out. A link to nothing is listed: decoding it names it."""
+    return sorted(
+        f
+        for f in folder.iterdir()
+        if not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES and not f.is_dir()
+    )
+
+
+def too_large() -> BadImage:
+    return BadImage(f"more than {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit against decompression bombs")
 
 
 def pixels(data: bytes | Path) -> np.ndarray:
     """The image (file or bytes) as stored: (C, H, W) uint8, C = 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA).
-    Pillow's own errors: UnidentifiedImageError (an unknown format), or OSError or ValueError (damaged)."""
-    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
-        image = opened.convert(CONVERT[opened.mode]) if opened.mode in CONVERT else opened
-        stored = np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, -1)  # (H, W, bands), gray too
+    BadImage where it does not decode: an unknown format, a damaged file, more pixels than Pillow's
+    limit, a file that cannot be opened (a link to nothing, no permission)."""
+    limit = Image.MAX_IMAGE_PIXELS  # None: no limit (a user's choice)
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
+            if limit is not None and opened.width * opened.height > limit:
+                raise too_large()
+            image = opened.convert(CONVERT[opened.mode]) if opened.mode in CONVERT else opened
+            stored = np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, -1)  # (H, W, bands)
+    except UnidentifiedImageError:  # its message repeats the path
+        raise UnknownFormat("not a format Pillow knows") from None
+    except TOO_LARGE:
+        raise too_large() from None
+    except BadImage:
+        raise
+    except (OSError, ValueError) as e:  # a known format, damaged; or no file to open
+        raise BadImage(str(e) or type(e).__name__) from None
     return np.ascontiguousarray(stored.transpose(2, 0, 1))
 
 
@@ -36,10 +78,10 @@ def decode(data: bytes | Path, name: str) -> np.ndarray:
     """pixels(data), its errors one line: `name` says which input it was."""
     try:
         return pixels(data)
-    except UnidentifiedImageError:
-        raise UserError(f"{name} is not an image file Pillow knows; give a PNG, JPEG, GIF, WebP or BMP file") from None
-    except (OSError, ValueError) as e:  # a known format, damaged
-        raise UserError(f"{name} is not a readable image ({e}); give a PNG, JPEG, GIF, WebP or BMP file") from None
+    except UnknownFormat:
+        raise UserError(f"{name} is not an image file Pillow knows; {FORMATS}") from None
+    except BadImage as e:
+        raise UserError(f"{name} is not a readable image ({e}); {FORMATS}") from None
 
 
 def conform(image: np.ndarray, channels: int, size: tuple[int, int]) -> np.ndarray:

@@ -50,10 +50,21 @@ def read_table(
         raise UserError(f"data.encoding={encoding!r} is not an encoding Python knows; e.g. utf-8, latin-1") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
         raise UserError(f"{key}={path!r} could not be read as CSV: {e}") from None
+    repeated = repeated_columns(path, encoding, delimiter)
+    if repeated:  # pandas would rename the second 'y' 'y.1', a feature that may be the target itself
+        raise UserError(f"{key}={path!r} names the column(s) {repeated} more than once in its header; rename or "
+                        "remove the duplicates")  # fmt: skip
     for column in df.columns:
         if df[column].dtype == object:
             df[column] = df[column].str.strip()
     return df
+
+
+def repeated_columns(path: str, encoding: str, delimiter: str) -> list[str]:
+    """The names that the header of the CSV file at `path` (read whole by pandas already) holds twice or more."""
+    header = pd.read_csv(path, encoding=encoding, sep=delimiter, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = header.iloc[0].tolist() if len(header) else []
+    return sorted({name for name in names if names.count(name) > 1})
 
 
 def rows_frame(rows: Sequence[Mapping[str, Any]], where: str = "rows") -> pd.DataFrame:

@@ -1,0 +1,87 @@
+"""Every split holds every class, or the run is refused before training: a class the split leaves out
+of val or test reports that split's AUROC or recall of it as 0 or undefined, and a test accuracy
+without it, while the run looks fine. In every split mode: fractions, an official test set with a
+val fraction, a given val set, k-fold."""
+
+import numpy as np
+import pytest
+
+from litlab.data import CSVDataModule
+from litlab.data.splits import Splitter
+from litlab.errors import USER_ERROR_EXIT, UserError
+from tests.helpers.data_files import write_csv
+
+RULE = "a stratified split needs at least one row of each class in each of train, val and test"
+LABELS = ["common", "other", "rare"]
+
+
+def labels(rare: int, rows: int = 62) -> np.ndarray:
+    """Class ids of `rows` rows: `rare` rows of class 2, the others alternating 0 and 1."""
+    return np.array([2] * rare + [i % 2 for i in range(rows - rare)])
+
+
+def table(rare: int, rows: int = 62):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    names = np.array(LABELS)[labels(rare, rows)]
+    return pd.DataFrame({"x1": rng.normal(size=rows), "x2": rng.normal(size=rows), "y": names})
+
+
+@pytest.mark.parametrize("rare", [2, 3])
+def test_a_class_too_small_for_the_split_refuses_the_run_in_one_line(tmp_path, cli, rare):
+    """62 rows, one class of 2 or 3: val and test would get none of it, and the run would report
+    test/acc of the other classes alone."""
+    path = write_csv(tmp_path, table(rare))
+    args = ["data=csv", f"data.path={path}", "data.target=y", "trainer=cpu", "logger=none"]
+    code, out, err = cli("train.py", *args, f"hydra.run.dir={tmp_path / 'run'}", "extras.print_config=false")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == USER_ERROR_EXIT and len(lines) == 1 and "Traceback" not in out + err, err
+    assert f"class 'rare' has only {rare} row(s)" in lines[0] and RULE in lines[0]
+    assert "data.split=[0.7, 0.15, 0.15]" in lines[0] and "none of them in val and test" in lines[0]
+    assert not list(tmp_path.rglob("*.ckpt")) and "test/acc" not in out
+
+
+def test_a_class_with_enough_rows_is_in_every_split(tmp_path):
+    dm = CSVDataModule(write_csv(tmp_path, table(5)), "y")
+    for split in ("train", "val", "test"):
+        assert LABELS.index("rare") in dm.split_labels(split).tolist()
+
+
+@pytest.mark.parametrize(
+    ("splitter", "y", "says"),
+    [
+        (Splitter((0.9, 0.05, 0.05), 0, labels=LABELS), labels(6), "which puts none of them in"),
+        # an official test set (the last 10 rows), val drawn from the rest: 2 rare rows left for train and val
+        (Splitter((0.9, 0.1, 0.0), 0, num_test=10, labels=LABELS), np.r_[labels(2, 52), [0, 1, 2] * 3, [0]],
+         "which puts none of them in val"),
+        # k-fold: 5 rare rows, one of them drawn into test, 4 left for 5 folds
+        (Splitter((0.7, 0.15, 0.15), 0, num_folds=5, labels=LABELS), labels(5),
+         "data.num_folds=5 is too many: class 'rare' has only 4 train+val row(s) of its 5"),
+        # k-fold: 3 rare rows, none drawn into test
+        (Splitter((0.7, 0.15, 0.15), 0, num_folds=3, labels=LABELS), labels(3),
+         "with data.num_folds=3, which puts none of them in test"),
+        # a given val set (data.path's val/ folder) without the class
+        (Splitter((0.9, 0.1, 0.0), 0, num_test=6, num_val=6, labels=LABELS),
+         np.r_[[0, 1] * 20, [2] * 4, [0, 1] * 3, [0, 1, 2] * 2], "has no row in the val set the data comes with"),
+    ],
+    ids=["fractions", "official-test", "k-fold", "k-fold-test", "given-val"],
+)  # fmt: skip
+def test_every_split_mode_refuses_a_class_it_would_leave_out(splitter, y, says):
+    with pytest.raises(UserError, match="class 'rare'") as e:
+        splitter.indices(y)
+    assert says in str(e.value)
+
+
+@pytest.mark.parametrize("num_folds", [0, 2, 3])
+def test_a_split_that_is_returned_holds_every_class_in_every_part(num_folds):
+    """The promise, over rare classes of 1..12 rows and several seeds: refused, or complete."""
+    for rare in range(1, 13):
+        for seed in range(4):
+            try:
+                parts = Splitter((0.7, 0.15, 0.15), seed, num_folds=num_folds, labels=LABELS).indices(labels(rare))
+            except UserError as e:
+                assert "class 'rare'" in str(e)
+                continue
+            for rows in parts:
+                assert set(labels(rare)[rows]) == {0, 1, 2}, (rare, seed)
