@@ -1,5 +1,8 @@
 """Linear and logistic regression with their defaults reach scikit-learn's optimum on the same
-split: the same coefficients (within 1e-3, relative) and the same test predictions."""
+split: the same coefficients (within 1e-3, relative) and the same test predictions, whatever the
+number of threads (which changes the order of float sums, and with it L-BFGS's path)."""
+
+import logging
 
 import numpy as np
 import pytest
@@ -40,10 +43,30 @@ def assert_close(ours: np.ndarray, ref: np.ndarray, rtol: float = 1e-3) -> None:
     assert err <= rtol, f"max relative difference {err:.2e}:\n{ours}\n{ref}"
 
 
-@pytest.mark.parametrize(("model", "data"), CASES, ids=[f"{m}-{d}" for m, d in CASES])
-def test_defaults_reach_scikit_learns_optimum(make_cfg, model, data):
-    metrics, net, dm = fitted(make_cfg, model, data)
+# Each case with 1 and 2 threads; digits (5 s a run) with 2 only in the slow suite.
+THREADED = [
+    pytest.param(model, data, threads, id=f"{model}-{data}-{threads}thread{'s' * (threads > 1)}",
+                 marks=[pytest.mark.slow] if (data, threads) == ("digits", 2) else [])
+    for model, data in CASES
+    for threads in (1, 2)
+]  # fmt: skip
+
+
+@pytest.fixture
+def with_threads():
+    """Sets torch's intra-op threads for the test and puts them back afterwards."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("model", "data", "threads"), THREADED)
+def test_defaults_reach_scikit_learns_optimum(make_cfg, model, data, threads, with_threads, caplog):
+    with_threads(threads)
+    with caplog.at_level(logging.INFO, logger="litlab.run.convergence"):
+        metrics, net, dm = fitted(make_cfg, model, data)
     assert metrics["epochs"] <= 3, "L-BFGS should converge and stop within a few epochs"
+    assert "converged: epoch" in caplog.text and "not converged" not in caplog.text
     ref = fit_reference(dm, tol=1e-10)  # LogisticRegression(C=1.0) / LinearRegression(), solved tightly
     w, b = coefficients(net)
     assert_close(w, ref.coef_.reshape(w.shape))
@@ -102,3 +125,22 @@ def test_mlp_on_diabetes_is_at_least_ols(make_cfg):
     net, dm = load_checkpoint(metrics["best_ckpt"])
     ols = scores_on_test(dm, LinearRegression().fit(*scaled_split(dm, "train")))
     assert metrics["test"]["test/r2"] >= ols["test/r2"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        # L-BFGS that cannot move (every step breaks before its line search): the weights stay put
+        (["model=logistic_regression", "optimizer.tolerance_change=1e9"], "L-BFGS stalled, not converged: epoch 0"),
+        # full-batch Adam: a loss that stops falling says nothing about the optimum
+        (["model=logistic_regression", "optimizer=adam", "data.batch_size=full", "callbacks.convergence.min_delta=1"],
+         "train/loss stopped improving: epoch 1"),
+    ],
+    ids=["lbfgs-stalled", "adam-full-batch"],
+)  # fmt: skip
+def test_a_full_batch_run_that_stops_unconverged_does_not_say_converged(make_cfg, caplog, overrides, says):
+    cfg = make_cfg(*overrides, "data=breast_cancer", "trainer.max_epochs=30")
+    with caplog.at_level(logging.INFO, logger="litlab.run.convergence"):
+        metrics = train(cfg)
+    assert metrics["epochs"] == 2 and says in caplog.text
+    assert not any(r.getMessage().startswith("converged:") for r in caplog.records)

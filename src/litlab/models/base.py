@@ -161,7 +161,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             losses = F.cross_entropy(out, y, reduction="none")
             loss = (losses * weight).mean() if weight is not None else losses.mean()
         elif self.task is Task.BINARY:
-            loss = F.binary_cross_entropy_with_logits(out[:, 0], y.float(), weight=weight)
+            loss = F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype), weight=weight)
         else:
             loss = REGRESSION_LOSSES[self.loss_name](out[:, 0], (y - self.target_mean) / self.target_std)
         if stage == "train" and (self.l1 or self.l2):

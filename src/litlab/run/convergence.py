@@ -1,5 +1,6 @@
 """When full-batch training has converged, and whether val/loss was still improving at the end."""
 
+import hashlib
 import logging
 
 import lightning as L
@@ -9,29 +10,61 @@ from typing_extensions import override
 
 log = logging.getLogger(__name__)
 
+
 class Convergence(EarlyStopping):
-    """Stops full-batch training (one step an epoch, e.g. L-BFGS) once an epoch lowers the
-    train loss by less than `min_delta`, and warns if `max_epochs` ends the run before that.
-    Does nothing for minibatch training, whose epoch losses are noisy."""
+    """Stops full-batch training (one step an epoch) once it has converged, and says why it stopped.
+    Does nothing for minibatch training, whose epoch losses are noisy.
+
+    L-BFGS: converged when an epoch begins with every entry of the gradient at most the optimizer's
+    `tolerance_grad` (L-BFGS's own first-order test; that epoch's step then returns at once). For a
+    strictly convex loss whose Hessian is at least mu, the weights are then within
+    ||gradient|| / mu of the optimum, whatever the float summation order did on the way; a change
+    of the loss between epochs bounds nothing. An epoch that leaves the weights as they were stops
+    the run too, with a warning: L-BFGS has stalled at this precision and is not converged.
+
+    Other optimizers: the run stops once an epoch lowers train/loss by less than `min_delta`, which
+    says that the loss stopped improving, not that it converged.
+    A subclass of EarlyStopping so that Lightning calls it after the module has logged train/loss."""
 
     def __init__(self, min_delta: float = 1e-6) -> None:
         super().__init__(
             monitor="train/loss", min_delta=min_delta, patience=1, mode="min", check_on_train_epoch_end=True
         )
         self.active = False
+        self.tolerance_grad: float | None = None  # L-BFGS's; None: another optimizer
         self.last_change: float | None = None
         self._last_loss: float | None = None
+        # Where an epoch began (at its first closure): the largest gradient entry and a digest of the
+        # weights; and the digest where the epoch before began.
+        self.start_grad: float | None = None
+        self.start_weights: str | None = None
+        self.grad_epoch: int | None = None
+        self.previous_start_weights: str | None = None
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # full-batch training over more than one epoch (two epochs tell a change; fast_dev_run runs one)
         self.active = trainer.num_training_batches == 1 and trainer.max_epochs != 1
-        if trainer.num_training_batches > 1 and any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers):
+        lbfgs = [o for o in trainer.optimizers if isinstance(o, torch.optim.LBFGS)]
+        self.tolerance_grad = float(lbfgs[0].param_groups[0]["tolerance_grad"]) if lbfgs else None
+        if trainer.num_training_batches > 1 and lbfgs:
             log.warning(
                 "L-BFGS on %d minibatches an epoch: each runs up to optimizer.max_iter iterations on its own "
                 "batch; L-BFGS is a full-batch method, use data.batch_size=full",
                 trainer.num_training_batches,
             )
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        # Lightning calls this after every evaluation of L-BFGS's closure; the epoch's first is at
+        # the weights the epoch began with.
+        if self.active and self.tolerance_grad is not None and self.grad_epoch != trainer.current_epoch:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            grads = [p.grad.abs().max() for p in params if p.grad is not None]
+            self.grad_epoch, self.start_grad = trainer.current_epoch, float(torch.stack(grads).max()) if grads else 0.0
+            self.start_weights = digest(params)
 
     @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -41,39 +74,91 @@ class Convergence(EarlyStopping):
         if self._last_loss is not None:
             self.last_change = self._last_loss - float(loss)
         self._last_loss = float(loss)
-        super().on_train_epoch_end(trainer, pl_module)
-        if self.stopped_epoch:  # epochs count from 0, as "best epoch" does
+        reason = self._lbfgs_stop(trainer) if self.tolerance_grad is not None else self._loss_stop(trainer)
+        self.previous_start_weights = self.start_weights
+        if reason is not None:
+            self.stopped_epoch = trainer.current_epoch  # epochs count from 0, as "best epoch" does
+            trainer.should_stop = True
+
+    def _lbfgs_stop(self, trainer: L.Trainer) -> str | None:
+        """Why L-BFGS stops after this epoch, logged; None: it goes on."""
+        grad, tolerance, epoch = self.start_grad, self.tolerance_grad, trainer.current_epoch
+        if grad is None or tolerance is None:
+            return None
+        if grad <= tolerance:
             log.info(
-                "converged: epoch %d changed train/loss (%.6g) by only %.2g (< min_delta %.2g); training stops",
-                self.stopped_epoch,
-                self._last_loss,
-                self.last_change or 0.0,
-                abs(self.min_delta),
-            )
+                "converged: epoch %d began with the gradient's largest entry %.2g <= optimizer.tolerance_grad %.2g "
+                "(train/loss %.10g); training stops",
+                epoch, grad, tolerance, self._last_loss,
+            )  # fmt: skip
+            return "converged"
+        if self.start_weights == self.previous_start_weights:
+            log.warning(
+                "L-BFGS stalled, not converged: epoch %d left the weights as they were, with the gradient's "
+                "largest entry %.2g above optimizer.tolerance_grad %.2g; training stops. Float32's rounding "
+                "(trainer.precision) or a large optimizer.tolerance_change ends each step before it moves",
+                epoch - 1, grad, tolerance,
+            )  # fmt: skip
+            return "stalled"
+        return None
+
+    def _loss_stop(self, trainer: L.Trainer) -> str | None:
+        """Whether train/loss stopped improving (by min_delta) this epoch, logged; None: it goes on."""
+        if self.last_change is None or self.last_change >= abs(self.min_delta):
+            return None
+        log.info(
+            "train/loss stopped improving: epoch %d lowered it by only %.2g (< callbacks.convergence.min_delta "
+            "%.2g) to %.6g; training stops",
+            trainer.current_epoch, self.last_change, abs(self.min_delta), self._last_loss,
+        )  # fmt: skip
+        return "no improvement"
 
     @override
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "last_loss": self._last_loss, "last_change": self.last_change}
+        return {
+            **super().state_dict(),
+            "last_loss": self._last_loss, "last_change": self.last_change, "start_grad": self.start_grad,
+            "start_weights": self.start_weights, "grad_epoch": self.grad_epoch,
+            "previous_start_weights": self.previous_start_weights,
+        }  # fmt: skip
 
     @override
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self._last_loss, self.last_change = state_dict.get("last_loss"), state_dict.get("last_change")
+        self.start_grad, self.grad_epoch = state_dict.get("start_grad"), state_dict.get("grad_epoch")
+        self.start_weights = state_dict.get("start_weights")
+        self.previous_start_weights = state_dict.get("previous_start_weights")
 
     @override
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.active or self.stopped_epoch or trainer.current_epoch < (trainer.max_epochs or 0):
             return
-        lbfgs = any(isinstance(o, torch.optim.LBFGS) for o in trainer.optimizers)
-        change = f"the last epoch lowered it by {self.last_change:.2g}" if self.last_change is not None else "one epoch"
+        if self.tolerance_grad is not None:
+            where = (
+                f"the last epoch began with the gradient's largest entry {self.start_grad:.2g} > "
+                f"optimizer.tolerance_grad {self.tolerance_grad:.2g}"
+                if self.start_grad is not None
+                else "one epoch"
+            )
+            advice = "raise trainer.max_epochs, or optimizer.max_iter"
+        else:
+            change = f"{self.last_change:.2g}" if self.last_change is not None else None
+            falling = f"the last epoch lowered it by {change}, " if change else ""
+            where = f"{falling}callbacks.convergence.min_delta is {abs(self.min_delta):.2g}"
+            advice = "raise trainer.max_epochs"
         log.warning(
-            "train/loss had not converged when trainer.max_epochs=%d ended the run (%s; converged means < %.2g): "
-            "raise trainer.max_epochs%s",
-            trainer.max_epochs,
-            change,
-            abs(self.min_delta),
-            ", or optimizer.max_iter" if lbfgs else "",
-        )
+            "train/loss had not converged when trainer.max_epochs=%d ended the run (%s): %s",
+            trainer.max_epochs, where, advice,
+        )  # fmt: skip
+
+
+def digest(params: list[torch.Tensor]) -> str:
+    """A digest of the weights' exact values: equal digests, unchanged weights."""
+    h = hashlib.sha256()
+    for p in params:
+        h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 class StillImproving(L.Callback):
