@@ -71,6 +71,15 @@ def test_a_run_without_a_recorded_best_uses_its_last_checkpoint(tmp_path):
     assert store.resolve(str(tmp_path / "run"), tmp_path, prefer="best") == folder / "last.ckpt"
 
 
+def test_a_run_interrupted_in_its_first_epoch_resumes_from_its_interrupted_checkpoint(tmp_path):
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "interrupted.ckpt").write_bytes(b"x")  # no epoch ended: no last.ckpt
+    assert store.resolve(str(tmp_path / "run"), tmp_path) == folder / "interrupted.ckpt"
+    (folder / "last.ckpt").write_bytes(b"x")
+    assert store.resolve(str(tmp_path / "run"), tmp_path) == folder / "last.ckpt"  # as the record's command says
+
+
 class Pickled:
     """An object a checkpoint could only hold pickled, i.e. code run when it is loaded."""
 

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -80,6 +82,73 @@ def test_kill_9_and_resume_ends_as_an_uninterrupted_run(tmp_path):
     assert resumed["epochs"] == whole["epochs"] == epochs
     assert Path(resumed["best_ckpt"]).name == Path(whole["best_ckpt"]).name
     assert Path(resumed["best_ckpt"]).parent == tmp_path / "resumed" / "checkpoints"
+
+
+class SignalAt(L.Callback):
+    """Sends SIGINT to this process in the middle of a training step (after the backward pass of
+    batch `batch` of epoch `epoch`, before the optimizer steps), where a Ctrl-C mostly lands."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch, self.sent = epoch, batch, False
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, *args: object) -> None:
+        here = (trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_idx)
+        if here == (self.epoch, self.batch) and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def signal_at(epoch: int, batch: int) -> list[str]:
+    """The overrides that add SignalAt to a run's callbacks."""
+    return [f"+callbacks.signal._target_={SignalAt.__module__}.SignalAt", f"+callbacks.signal.epoch={epoch}",
+            f"+callbacks.signal.batch={batch}"]  # fmt: skip
+
+
+def last_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+def test_every_checkpoint_an_interrupted_run_names_resumes_to_the_uninterrupted_end(tmp_path, cli):
+    """Ctrl-C in the middle of a step of epoch 1: interrupted.ckpt (the state at the end of that
+    batch), last.ckpt (epoch 0), the best epoch_*.ckpt and the run dir each resume to exactly the
+    metrics and weights of the same run left alone."""
+    run = tmp_path / "logs" / "train" / "runs" / "interrupted"
+    code, _, err = cli("train.py", *SHRINK, *RUN, "trainer.max_epochs=2", *signal_at(1, 5), f"hydra.run.dir={run}")
+    assert code == 130, err[-3000:]
+    record = json.loads((run / "metrics.json").read_text())
+    state = torch.load(record["checkpoint"], weights_only=True)
+    progress = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
+    assert state["epoch"] == 1 and progress["processed"] == 6  # batch 5 finished its step first
+    whole = train(compose_cfg(tmp_path / "whole", *RUN, "trainer.max_epochs=2"))
+
+    checkpoints = run / "checkpoints"
+    named = {"interrupted.ckpt": record["checkpoint"], "last.ckpt": record["last_ckpt"],
+             "best": str(next(checkpoints.glob("epoch_*.ckpt"))), "run dir": str(run)}  # fmt: skip
+    assert store.resolve("latest", tmp_path / "logs") == store.resolve(str(run), tmp_path) == checkpoints / "last.ckpt"
+    for i, (name, ckpt) in enumerate(named.items()):
+        resumed = train(compose_cfg(tmp_path / f"resumed{i}", *RUN, "trainer.max_epochs=2", f"ckpt_path={ckpt}"))
+        assert (resumed["val"], resumed["test"], resumed["epochs"]) == (whole["val"], whole["test"], 2), name
+        weights, expected = last_weights(tmp_path / f"resumed{i}"), last_weights(tmp_path / "whole")
+        assert all(torch.equal(weights[k], expected[k]) for k in expected), name
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_last_step_resumes_with_more_epochs_to_the_uninterrupted_end(tmp_path, cli):
+    """Ctrl-C in the last step of the last epoch is answered when training ends; resumed with one
+    epoch more, the run trains all of that epoch's batches and ends as a run of 3 epochs left alone."""
+    run = tmp_path / "interrupted"
+    whole = train(compose_cfg(tmp_path / "whole", *RUN, "trainer.max_epochs=3"))
+    steps = whole["steps"] // 3  # an epoch's
+    code, _, err = cli("train.py", *SHRINK, *RUN, "trainer.max_epochs=2", *signal_at(1, steps - 1),
+                       f"hydra.run.dir={run}")  # fmt: skip
+    assert code == 130, err[-3000:]
+    ckpt = json.loads((run / "metrics.json").read_text())["checkpoint"]
+    resumed = train(compose_cfg(tmp_path / "resumed", *RUN, "trainer.max_epochs=3", f"ckpt_path={ckpt}"))
+    assert resumed["steps"] == whole["steps"] == 3 * steps
+    assert (resumed["val"], resumed["test"]) == (whole["val"], whole["test"])
+    weights, expected = last_weights(tmp_path / "resumed"), last_weights(tmp_path / "whole")
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
 
 
 @pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])

@@ -54,16 +54,21 @@ def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
 
 def in_run_dir(path: Path, prefer: str) -> Path:
     """The checkpoint of run dir `path` (or of its checkpoints dir): its `last.ckpt`, or with
-    prefer='best' the best checkpoint its own record (metrics.json's `best_ckpt`) names."""
+    prefer='best' the best checkpoint its own record (metrics.json's `best_ckpt`) names. A run
+    interrupted before its first epoch ended has only its `interrupted.ckpt`: that one then."""
     folder = path / CHECKPOINTS if (path / CHECKPOINTS).is_dir() else path
     if prefer == "best":
         best = recorded_best(folder.parent if folder.name == CHECKPOINTS else folder)
         if best is not None and (folder / best).is_file():
             return folder / best
-        log.warning("%s records no best checkpoint (an unfinished run?): using its %s", path, LAST)
-    if (folder / LAST).is_file():
-        return folder / LAST
-    raise UserError(f"ckpt_path={str(path)!r}: no {LAST} in {folder}; give a run dir of train.py or a .ckpt file")
+        log.warning("%s records no best checkpoint (an unfinished run?): using its latest checkpoint", path)
+    for name in (LAST, INTERRUPTED):
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(
+        f"ckpt_path={str(path)!r}: no {LAST} or {INTERRUPTED} in {folder}; give a run dir of train.py "
+        "or a .ckpt file"
+    )
 
 
 def read_record(run_dir: Path) -> dict:

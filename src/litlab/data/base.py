@@ -213,13 +213,19 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             "spec": self.spec.to_state(),
             "scaler": self.scaler.state_dict(),
             "fingerprint": self.fingerprint,
-            # Where the train batches are within the epoch (mid-epoch checkpoints). Here and not
-            # as the loader's own state, which Lightning skips restoring when the loader was built
-            # before the restore, as for a one-cycle schedule's length.
-            "train_position": [self._train_batches.epoch(), self._train_batches.position]
-            if self._train_batches is not None
-            else None,
+            "train_position": self._train_position(),
         }
+
+    def _train_position(self) -> list[int] | None:
+        """[epoch, batches delivered] of a train pass in progress (a mid-epoch checkpoint), where a
+        resumed run starts that epoch's batches. Here and not as the loader's own state, which
+        Lightning skips restoring when the loader was built before the restore, as for a one-cycle
+        schedule's length. A finished pass leaves nothing to skip: the trainer's epoch may already
+        be the next one (a checkpoint at the end of training), whose batches are all still to come."""
+        batches = self._train_batches
+        if batches is None or not 0 < batches.position < len(batches):
+            return None
+        return [batches.epoch(), batches.position]
 
     @override
     def load_state_dict(self, state: dict) -> None:
