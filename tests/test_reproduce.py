@@ -1,12 +1,16 @@
 """A run records where its numbers came from (run.provenance), and scripts/reproduce.py runs it
 again from that record and gets the same numbers on the CPU."""
 
+import importlib.util
 import json
 import shutil
 import socket
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
+
+import pytest
 
 from tests.helpers.config import QUICK, ROOT
 
@@ -38,3 +42,55 @@ def test_reproduce_refuses_a_dir_without_a_finished_run_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "scripts/reproduce.py", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.startswith("Error: ") and "Traceback" not in proc.stderr
+
+
+def reproduce_module():
+    """scripts/reproduce.py as a module, for its comparison alone."""
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "scripts" / "reproduce.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RECORD = {"val": {"val/loss": 0.25, "val/acc": 0.9}, "test": {"test/loss": 0.3, "test/acc": 0.875}}
+
+
+@pytest.mark.parametrize(
+    ("again", "says"),
+    [
+        ({"val": {"val/loss": 0.25, "val/acc": 0.9}, "test": {"test/loss": 0.3, "test/acc": 0.875}},
+         "reproduced exactly: NEW"),
+        ({"val": {"val/loss": 0.25, "val/acc": 0.9}, "test": {"test/loss": 0.3, "test/acc": 0.8750001}},
+         "NOT reproduced exactly: 1 of 4 metrics differ or are missing: NEW"),
+        ({"val": {"val/loss": 0.25, "val/acc": 0.9}, "test": {"test/loss": 0.3}},  # one missing here
+         "NOT reproduced exactly: 1 of 4 metrics differ or are missing: NEW"),
+        ({**RECORD, "test": {**RECORD["test"], "test/f1": 0.8}},  # one missing in the record
+         "NOT reproduced exactly: 1 of 5 metrics differ or are missing: NEW"),
+        ({}, "NOT reproduced exactly: 4 of 4 metrics differ or are missing: NEW"),
+    ],
+    ids=["same", "one-differs", "missing-again", "missing-in-record", "none-again"],
+)  # fmt: skip
+def test_reproduced_is_said_only_when_every_metric_of_both_runs_agrees(again, says):
+    reproduce = reproduce_module()
+    rows = reproduce.metric_rows(RECORD, again, tolerance=0.0)
+    result = {"agrees": bool(rows) and all(r["agrees"] for r in rows), "config_differences": [],
+              "provenance_differences": []}  # fmt: skip
+    text = reproduce.verdict(result, rows, 0.0, Path("NEW"))
+    assert text.splitlines()[-1] == says
+    assert ("DIFFERS" in text) != result["agrees"]
+
+
+@pytest.mark.slow
+def test_a_metric_the_rerun_has_and_the_record_lacks_is_not_reproduced(tmp_path, cli):
+    run_dir, again = tmp_path / "run", tmp_path / "again"
+    code, _, err = cli("train.py", *QUICK, f"hydra.run.dir={run_dir}")
+    assert code == 0, err[-3000:]
+    record = json.loads((run_dir / "metrics.json").read_text())
+    del record["test"]["test/acc"]  # a record written by an older litlab, or edited
+    (run_dir / "metrics.json").write_text(json.dumps(record))
+    cmd = [sys.executable, "scripts/reproduce.py", str(run_dir), "--into", str(again)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-1].startswith("NOT reproduced exactly: 1 of")
+    assert "test/acc       missing" in proc.stdout
