@@ -100,25 +100,27 @@ class MLflowStore(Callback):
         node = (config.get("logger") or {}).get("mlflow")
         if node is None:
             return
+        store = Path(node.store)
+        try:  # first: MLflow takes a second to import
+            store.parent.mkdir(parents=True, exist_ok=True)
+            if store.exists():
+                check_writable(store, self.wait_s)
+        except (OSError, sqlite3.Error) as e:
+            raise unwritable(store, e) from None
         try:
-            from mlflow import MlflowClient  # only where MLflow is asked for: it takes a second to import
+            from mlflow import MlflowClient  # only where MLflow is asked for
             from mlflow.exceptions import MlflowException
             from sqlalchemy.exc import SQLAlchemyError
         except ImportError:
             raise UserError(
                 "logger=mlflow needs the mlflow package: pip install 'mlflow>=3.4,<4' (it is in requirements.txt)"
             ) from None
-
-        store = Path(node.store)
         try:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            if store.exists():
-                check_writable(store, self.wait_s)
             client = MlflowClient(tracking_uri=store_uri(store))  # opening the store creates its schema
             if client.get_experiment_by_name(node.experiment_name) is None:
                 artifacts = Path(node.artifact_root).resolve().as_uri()
                 client.create_experiment(node.experiment_name, artifact_location=artifacts)
-        except (OSError, sqlite3.Error, MlflowException, SQLAlchemyError) as e:
+        except (OSError, MlflowException, SQLAlchemyError) as e:
             raise unwritable(store, e) from None
 
 
