@@ -46,6 +46,8 @@ REFUSALS: list[Refusal] = [
             "none' cannot be opened", (*SEARCH, "hydra.sweeper.storage=postgresql://litlab@127.0.0.1:9/none")),
     Refusal(OPTUNA, "hydra.sweeper.storage journal:", Form.MISSING, "cannot be opened: [Errno 2] No such file",
             (*SEARCH, "hydra.sweeper.storage=journal:{tmp}/no_dir/journal.log")),
+    Refusal(OPTUNA, "hydra.sweeper.study_name", Form.WRONG_TYPE, "hydra.sweeper.study_name=\"bob's search\" is invalid",
+            (*SEARCH, "hydra.sweeper.study_name=\"bob's search\"")),
     Refusal(OPTUNA, "hydra.sweep.dir", Form.TWO_PROCESSES, "is in use by another sweep (process {holder})",
             (*SEARCH, "hydra.sweep.dir={busy_sweep}")),
     # scripts/report.py DIR

@@ -33,7 +33,7 @@ from typing_extensions import override
 
 from litlab import files
 from litlab.errors import UserError, exit_on_user_error
-from litlab.sweeps.study import check_same_settings, make_pruner, open_storage, unusable_storage
+from litlab.sweeps.study import check_names, check_same_settings, make_pruner, open_storage, unusable_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -135,6 +135,7 @@ class OptunaSweeper(Sweeper):
         if len(self.directions) == 1:
             self.directions = [self.objective_direction(self.directions[0], config.get("monitor", {}))]
         make_pruner(self.pruner, self.pruner_args)  # a bad name fails now
+        check_names(self.storage, self.study_name)
         if self.storage is None and self.pruner != "none":
             raise UserError(
                 f"hydra.sweeper.pruner={self.pruner} needs a storage the jobs can report to, not "

@@ -24,6 +24,16 @@ def open_storage(storage: str | None) -> "str | optuna.storages.BaseStorage | No
     return storage
 
 
+def check_names(storage: object, study_name: object) -> None:
+    """The storage and the study's name as each trial's job gets them: text its override can quote."""
+    for key, value in (("hydra.sweeper.storage", storage), ("hydra.sweeper.study_name", study_name)):
+        if value is not None and (not isinstance(value, str) or "'" in value or "\\" in value):
+            raise UserError(
+                f"{key}={value!r} is invalid: give text without quotes or backslashes (each trial's job gets it "
+                "as an override)"
+            )
+
+
 def unusable_storage(storage: str | None, error: BaseException) -> UserError:
     reason = str(getattr(error, "orig", None) or error).splitlines()[0]  # SQLAlchemy's: the driver's own line
     return UserError(
