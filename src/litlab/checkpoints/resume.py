@@ -49,7 +49,8 @@ class RandomState(L.Callback):
 
 def check_resumable(path: Path, model: L.LightningModule) -> None:
     """Fail before training if checkpoint `path` cannot continue `model`: a file of another kind,
-    or the weights of another model (another model=, hidden sizes or data)."""
+    the weights of another model (another model=, hidden sizes or data), or weights that are not
+    finite. Other data of the same shape is refused when the DataModule's state is restored."""
     ckpt = store.load(path)
     weights = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
     if not isinstance(weights, dict) or "loops" not in ckpt:
@@ -59,6 +60,13 @@ def check_resumable(path: Path, model: L.LightningModule) -> None:
         raise UserError(
             f"ckpt_path={str(path)!r} holds a different model ({wrong[0]} does not match): resume with the model "
             "and data it was trained with, as in the config.yaml of its run"
+        )
+    broken = [k for k, v in weights.items() if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise UserError(
+            f"ckpt_path={str(path)!r} holds non-finite weights ({broken[0]} has NaN or inf): training diverged "
+            "before it was saved, and would go on from NaN. Resume from a checkpoint of an earlier epoch, or "
+            "start anew with a lower optimizer.lr"
         )
 
 

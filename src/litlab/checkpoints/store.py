@@ -66,8 +66,7 @@ def in_run_dir(path: Path, prefer: str) -> Path:
         if (folder / name).is_file():
             return folder / name
     raise UserError(
-        f"ckpt_path={str(path)!r}: no {LAST} or {INTERRUPTED} in {folder}; give a run dir of train.py "
-        "or a .ckpt file"
+        f"ckpt_path={str(path)!r}: no {LAST} or {INTERRUPTED} in {folder}; give a run dir of train.py or a .ckpt file"
     )
 
 
@@ -131,16 +130,20 @@ def load(path: str | Path, key: str = "ckpt_path") -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same kind of answer
-        reason = next((line.strip() for line in str(e).splitlines() if "Unsupported global" in line), None)
-        if reason is not None or "Weights only load failed" in str(e):
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = next((line for line in lines if "Unsupported global" in line), None)
+        if reason is not None:  # a pickle that names a class or function to call: the danger itself
             raise UserError(
                 f"{key}={str(path)!r} was refused: loading it would build objects other than tensors and plain "
-                f"values, which can run code ({reason or type(e).__name__}); litlab loads checkpoints with "
+                f"values, which can run code ({reason}); litlab loads checkpoints with "
                 "weights_only=True. Give a checkpoint written by train.py"
             ) from e
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # Bytes that are no pickle at all (noise, a cut file) fail the same weights-only unpickler:
+        # its own line says what it met ("Unsupported operand 95"), not the advice around it.
+        first = next((line for line in lines if line.startswith("Unsupported")), lines[0] if lines else None)
         raise UserError(
-            f"{key}={str(path)!r} is not a readable PyTorch checkpoint ({first}); give a .ckpt of train.py"
+            f"{key}={str(path)!r} is not a readable PyTorch checkpoint ({first or type(e).__name__}); "
+            "give a .ckpt of train.py"
         ) from e
 
 

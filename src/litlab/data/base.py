@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from typing_extensions import TypedDict, override
 
 from litlab import compat
@@ -229,6 +230,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     @override
     def load_state_dict(self, state: dict) -> None:
+        self._check_resumed_data(state.get("fingerprint"))
         if not self.scaler.holds(state["scaler"]):  # validate/test on a checkpoint of this run: unchanged
             self.scaler.load_state_dict(state["scaler"])
             for (name, storage, scaled), s in self._on_device.items():  # in place: built loaders see it too
@@ -240,6 +242,19 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             self._train_batches.resume_at = resume_at
         else:
             self._train_resume_at = resume_at
+
+    def _check_resumed_data(self, saved: dict | None) -> None:
+        """A resume (fit from a checkpoint) continues on the data the checkpoint was trained on, moved
+        or not; on other data its scaling, batches and split would not be that run's."""
+        if saved is None or self.trainer is None or self.trainer.state.fn != TrainerFn.FITTING:
+            return  # validate/test of this run, or evaluate.py, which checks the data itself
+        try:
+            fingerprint.check_same(saved, self.fingerprint)
+        except UserError as e:
+            raise UserError(
+                f"ckpt_path: the checkpoint was trained on other data ({e}); resume with the data it was trained "
+                "on, as in the config.yaml of its run"
+            ) from None
 
     @override
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):

@@ -1,0 +1,172 @@
+"""The hostile-input table of the checkpoints a run leaves: train.py ckpt_path= (resume), evaluate.py
+ckpt_path= (loading it; its other arguments are in test_doors_run.py) and scripts/reproduce.py RUN_DIR.
+Each broken one is one `Error:` line naming it, exit 2, before training, and nothing the earlier run
+wrote is changed. A checkpoint whose weights are NaN or inf is refused for a resume: training would
+go on from NaN and stop at its first step with a traceback; resume from an earlier epoch instead."""
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tests.helpers.config import SHRINK
+from tests.helpers.doors import Form, Refusal, assert_refused, snapshot, zero_byte_files
+from tests.helpers.processes import run_in_process
+
+RESUME, EVAL, REPRO = "train.py ckpt_path=", "evaluate.py ckpt_path=", "scripts/reproduce.py"
+UNREADABLE = "is not a readable PyTorch checkpoint"
+NO_CKPT = "no last.ckpt or interrupted.ckpt in"
+NO_RECORD = "no readable metrics.json"
+CSV = ("data=csv", "data.path={csv}", "data.target=y", "model.hidden_sizes=[4]")
+
+
+def file_rows(door: str, *extra: str) -> list[Refusal]:
+    """What a checkpoint path can be instead of a checkpoint, the same at every door that loads one."""
+    return [
+        Refusal(door, "ckpt_path", Form.EMPTY, f"ckpt_path='{{hostile}}/empty.ckpt' {UNREADABLE}",
+                ("ckpt_path={hostile}/empty.ckpt", *extra)),
+        Refusal(door, "ckpt_path", Form.TRUNCATED, UNREADABLE, ("ckpt_path={hostile}/half.ckpt", *extra)),
+        Refusal(door, "ckpt_path", Form.CORRUPT, UNREADABLE, ("ckpt_path={hostile}/noise.ckpt", *extra)),
+        Refusal(door, "ckpt_path", Form.MISSING, f"{NO_CKPT} {{hostile}}/no_checkpoints",
+                ("ckpt_path={hostile}/no_checkpoints", *extra)),
+        Refusal(door, "ckpt_path", Form.WRONG_TYPE, f"{NO_CKPT} {{hostile}}/folder.ckpt",
+                ("ckpt_path={hostile}/folder.ckpt", *extra)),
+        Refusal(door, "ckpt_path", Form.LINK, "ckpt_path='{hostile}/dangling.ckpt': no such file",
+                ("ckpt_path={hostile}/dangling.ckpt", *extra)),
+    ]  # fmt: skip
+
+
+REFUSALS: list[Refusal] = [
+    *file_rows(RESUME, *CSV),
+    Refusal(RESUME, "ckpt_path + model", Form.MISMATCHED, "holds a different model (net.1.weight does not match)",
+            ("ckpt_path={ckpt}", *CSV, "model.hidden_sizes=[8]")),
+    Refusal(RESUME, "ckpt_path + data", Form.MISMATCHED, "the checkpoint was trained on other data (data.path: "
+            "{hostile}/other.csv changed since training", ("ckpt_path={ckpt}", *CSV, "data.path={hostile}/other.csv")),
+    Refusal(RESUME, "ckpt_path", Form.NON_FINITE, "holds non-finite weights (net.1.weight has NaN or inf)",
+            ("ckpt_path={hostile}/nan.ckpt", *CSV)),
+    *file_rows(EVAL),
+    # scripts/reproduce.py RUN_DIR: the run dir, its record and its config files
+    Refusal(REPRO, "RUN_DIR", Form.MISSING, f"{{hostile}}/nowhere: {NO_RECORD}", ("{hostile}/nowhere",)),
+    Refusal(REPRO, "RUN_DIR", Form.WRONG_TYPE, f"{NO_RECORD} ([Errno 20] Not a directory", ("{ckpt}",)),
+    Refusal(REPRO, "RUN_DIR", Form.LINK, f"{{hostile}}/dangling_run: {NO_RECORD}", ("{hostile}/dangling_run",)),
+    Refusal(REPRO, "metrics.json", Form.MISSING, f"{NO_RECORD} ([Errno 2] No such file",
+            ("{copies}/no_record",)),
+    Refusal(REPRO, "metrics.json", Form.EMPTY, f"{NO_RECORD} (Expecting value", ("{copies}/empty_record",)),
+    Refusal(REPRO, "metrics.json", Form.TRUNCATED, f"cut_record: {NO_RECORD} (Unterminated string",
+            ("{copies}/cut_record",)),
+    Refusal(REPRO, "metrics.json", Form.WRONG_TYPE, "metrics.json holds no run's record", ("{copies}/list_record",)),
+    Refusal(REPRO, "metrics.json metrics", Form.EMPTY, "records no final val/ or test/ metrics to compare",
+            ("{copies}/no_metrics",)),
+    Refusal(REPRO, "metrics.json overrides", Form.WRONG_TYPE, "'overrides' is 'data=csv', not the run's "
+            "command-line settings", ("{copies}/text_overrides",)),
+    Refusal(REPRO, ".hydra/config.yaml", Form.MISSING, "{copies}/no_hydra/.hydra/config.yaml is missing or "
+            "unreadable (FileNotFoundError)", ("{copies}/no_hydra",)),
+    Refusal(REPRO, ".hydra/config.yaml", Form.CORRUPT, ".hydra/config.yaml is missing or unreadable",
+            ("{copies}/bad_hydra",)),
+    Refusal(REPRO, ".hydra/config.yaml", Form.MISMATCHED, "{copies}/edited/.hydra/config.yaml differs from what "
+            "the run's recorded overrides compose to now (trainer.max_epochs: 5 -> 1): the file was edited, or "
+            "conf/ changed since the run", ("{copies}/edited",)),
+    Refusal(REPRO, "config.yaml", Form.MISSING, "{copies}/no_config/config.yaml is missing or unreadable",
+            ("{copies}/no_config",)),
+]  # fmt: skip
+
+
+def fast(rows: list[Refusal]) -> set[int]:
+    """The rows the fast suite runs: the first of each door; the others run in the slow suite."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(row.door, i)
+    return set(first.values())
+
+
+def rows_as_params() -> list:
+    quick = fast(REFUSALS)
+    return [pytest.param(row, id=row.id, marks=[] if i in quick else [pytest.mark.slow])
+            for i, row in enumerate(REFUSALS)]  # fmt: skip
+
+
+def write_csv(path: Path, seed: int) -> Path:
+    x = np.random.default_rng(seed).normal(size=(120, 3))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": (x[:, 0] > 0).astype(int)}).to_csv(path, index=False)
+    return path
+
+
+def hostile_checkpoints(folder: Path, ckpt: Path) -> None:
+    """Each thing a checkpoint path can be instead of a usable checkpoint, in `folder`."""
+    folder.mkdir()
+    data = ckpt.read_bytes()
+    (folder / "empty.ckpt").write_bytes(b"")
+    (folder / "half.ckpt").write_bytes(data[: len(data) // 2])
+    (folder / "noise.ckpt").write_bytes(np.random.default_rng(0).bytes(4096))
+    (folder / "no_checkpoints").mkdir()
+    (folder / "folder.ckpt").mkdir()
+    os.symlink(folder / "gone.ckpt", folder / "dangling.ckpt")
+    os.symlink(folder / "gone_run", folder / "dangling_run")
+    state = torch.load(ckpt, weights_only=True)
+    state["state_dict"]["net.1.weight"][0, 0] = float("nan")
+    torch.save(state, folder / "nan.ckpt")
+    write_csv(folder / "other.csv", seed=1)  # the same columns, other rows
+
+
+def edited_copies(folder: Path, run: Path) -> None:
+    """Copies of the run dir, each with one of its record or config files broken."""
+    folder.mkdir()
+    record = json.loads((run / "metrics.json").read_text())
+    broken = {
+        "no_record": lambda d: (d / "metrics.json").unlink(),
+        "empty_record": lambda d: (d / "metrics.json").write_text(" "),
+        "cut_record": lambda d: (d / "metrics.json").write_text((run / "metrics.json").read_text()[:200]),
+        "list_record": lambda d: (d / "metrics.json").write_text("[]"),
+        "no_metrics": lambda d: (d / "metrics.json").write_text(json.dumps({**record, "val": {}, "test": {}})),
+        "text_overrides": lambda d: (d / "metrics.json").write_text(json.dumps({**record, "overrides": "data=csv"})),
+        "no_hydra": lambda d: (d / ".hydra" / "config.yaml").unlink(),
+        "bad_hydra": lambda d: (d / ".hydra" / "config.yaml").write_text("trainer: [unclosed\n"),
+        "edited": lambda d: (d / ".hydra" / "config.yaml").write_text(
+            (run / ".hydra" / "config.yaml").read_text().replace("max_epochs: 1\n", "max_epochs: 5\n")
+        ),
+        "no_config": lambda d: (d / "config.yaml").unlink(),
+    }
+    for name, breaking in broken.items():
+        shutil.copytree(run, folder / name, symlinks=True)
+        breaking(folder / name)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
+    """Every `{name}` a row names: a tiny run of train.py (a 1-epoch MLP on a 120-row CSV, about two
+    seconds), hostile checkpoints beside it, and broken copies of its run dir."""
+    tmp = tmp_path_factory.mktemp("doors_resume")
+    csv, run = write_csv(tmp / "data.csv", seed=0), tmp / "run"
+    args = [arg.format(csv=csv) for arg in CSV]
+    code, _, err = run_in_process("train.py", *SHRINK, "trainer.max_epochs=1", *args, f"hydra.run.dir={run}")
+    assert code == 0, err[-3000:]
+    ckpt = run / "checkpoints" / "last.ckpt"
+    hostile_checkpoints(tmp / "hostile", ckpt)
+    edited_copies(tmp / "copies", run)
+    yield {"csv": str(csv), "ckpt": str(ckpt), "hostile": str(tmp / "hostile"), "copies": str(tmp / "copies")}, run
+
+
+def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[str]:
+    """The row's arguments and, for train.py and evaluate.py, the shrunk run's and a fresh run dir."""
+    args = [arg.format(**names) for arg in row.args]
+    if row.door == REPRO:
+        return [*args, "--into", str(tmp_path / "again")]
+    shrink = SHRINK if row.door == RESUME else ["trainer=cpu"]
+    return [*args, *shrink, f"hydra.run.dir={tmp_path / 'run'}"]
+
+
+@pytest.mark.parametrize("row", rows_as_params())
+def test_a_hostile_checkpoint_or_run_dir_is_refused_in_one_line(files, tmp_path, row):
+    names, run = files
+    before = snapshot(run.parent)
+    code, out, err = run_in_process(row.door.split()[0], *command_line(row, names, tmp_path))
+    assert_refused(code, out, err, row.says.format(**names))
+    assert snapshot(run.parent) == before, "an earlier file was changed, or a new one left behind"
+    assert zero_byte_files(run) == []
+    assert not (tmp_path / "again").exists()  # reproduce.py ran nothing
