@@ -131,7 +131,7 @@ def load(path: str | Path, key: str = "ckpt_path") -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same kind of answer
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        reason = next((line for line in lines if "Unsupported global" in line), None)
+        reason = next((line for line in lines if "unsupported global" in line.lower()), None)
         if reason is not None:  # a pickle that names a class or function to call: the danger itself
             raise UserError(
                 f"{key}={str(path)!r} was refused: loading it would build objects other than tensors and plain "
