@@ -20,11 +20,13 @@ def main(cfg: DictConfig) -> None:
     if cfg.bundle is not None:
         from litlab.runtime.serve import serve_bundle  # onnxruntime and LitServe only
 
-        exit_on_user_error(lambda: serve_bundle(cfg.bundle, cfg.port), cfg.extras.traceback)
+        exit_on_user_error(lambda: serve_bundle(cfg.bundle, cfg.port, cfg.max_request_mb), cfg.extras.traceback)
         return
     from litlab.deploy.serve import serve_checkpoint
 
-    exit_on_user_error(lambda: serve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir, cfg.port), cfg.extras.traceback)
+    exit_on_user_error(
+        lambda: serve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir, cfg.port, cfg.max_request_mb), cfg.extras.traceback
+    )
 
 
 if __name__ == "__main__":

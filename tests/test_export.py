@@ -17,6 +17,7 @@ from litlab.errors import UserError
 from litlab.run.predict import predict
 from litlab.run.train import train
 from tests.helpers.config import ROOT, compose_cfg
+from tests.helpers.deploy_models import tiny_models
 
 # predict.py run where `import torch` and `import lightning` fail.
 NO_TORCH = """import runpy, sys
@@ -30,12 +31,12 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Checkpoints and ONNX bundles of a digits MLP (images) and a breast_cancer logistic regression (table)."""
-    tmp = tmp_path_factory.mktemp("export")
-    found = {}
-    for name, overrides in (("digits", ["trainer.max_epochs=2"]), ("cancer", ["experiment=breast_cancer_logistic"])):
-        ckpt = train(compose_cfg(tmp / name, *overrides))["best_ckpt"]
-        found[name] = (ckpt, export(ckpt, "onnx", tmp / f"{name}_bundle"))
-    return tmp, found
+    tiny = tiny_models(tmp_path_factory)
+    found = {
+        "digits": (str(tiny.digits_ckpt), tiny.digits_bundle),
+        "cancer": (str(tiny.cancer_ckpt), tiny.cancer_bundle),
+    }
+    return tmp_path_factory.mktemp("export"), found
 
 
 def test_an_onnx_bundle_reproduces_the_checkpoint_on_the_test_split(runs):
@@ -93,13 +94,10 @@ def test_predict_on_a_bundle_needs_no_torch_and_equals_the_checkpoints_predictio
     assert proc.returncode == 2 and "exactly one of ckpt_path=RUN" in proc.stderr
 
 
-def test_a_bundle_is_never_overwritten_and_a_failed_export_leaves_nothing(runs, cli):
-    tmp, found = runs
-    ckpt, folder = found["cancer"]
-    code, _, err = cli("export.py", f"ckpt_path={ckpt}", f"out={folder}", f"paths.log_dir={tmp / 'logs'}")
-    assert code == 2 and "does not overwrite a bundle" in err
-    with pytest.raises(UserError, match="format='tflite' is not an export format; valid: onnx, torch_export"):
-        export(ckpt, "tflite", tmp / "tflite")
+def test_a_failed_export_leaves_nothing(runs):
+    """A refused export (parity) leaves no bundle and no partial folder; an existing bundle, an unknown
+    format and the other settings are tests/test_doors_deploy.py's rows."""
+    tmp, _ = runs
     diabetes = train(compose_cfg(tmp / "diabetes", "experiment=diabetes_linear"))["best_ckpt"]
     # float32 ONNX against PyTorch differs by ~3e-5 in the target's units (25..346): above 1e-9 of its std
     with pytest.raises(UserError, match=r"does not reproduce the checkpoint .*67 rows, batch_1: max abs diff"):

@@ -4,6 +4,7 @@ A bundle appears whole or not at all: it is written to a hidden folder beside `o
 place only once parity holds."""
 
 import logging
+import math
 import os
 import shutil
 from pathlib import Path
@@ -36,13 +37,12 @@ GRAPH_APPLIES = {
 }
 
 
-def export(ckpt_path: str, format: str, out: str | Path, log_dir: str = "logs", tolerance: float = 1e-4) -> Path:
+def export(ckpt_path: str, format: str, out: str | Path, log_dir: str = "logs", tolerance: object = 1e-4) -> Path:
     """Write the bundle of `ckpt_path` to the new folder `out`; return it. `tolerance`: for regression, the
     largest difference allowed between PyTorch's and the exported value, as a fraction of the target's std."""
     quiet_third_party()
-    exporter, out = EXPORTERS[Format.parse(format)], Path(out)
-    if out.exists():
-        raise UserError(f"out={str(out)!r} exists; export.py does not overwrite a bundle, give a new folder")
+    exporter, out = EXPORTERS[Format.parse(format)], checked_out(out)
+    allowed = checked_tolerance(tolerance)
     path = store.resolve(ckpt_path, log_dir, prefer="best")
     model, spec, scaler = load_for_inference(path)
     prep = preprocessing(spec, scaler)
@@ -51,7 +51,7 @@ def export(ckpt_path: str, format: str, out: str | Path, log_dir: str = "logs", 
     try:
         exporter.write(Outputs(model), torch.from_numpy(scaled(x[:2], prep)), staging / exporter.file)
         found = parity_of(model, prep, exporter, staging / exporter.file, x)
-        reason = parity.refusal(found, prep.task, tolerance * float(model.target_std))
+        reason = parity.refusal(found, prep.task, allowed * float(model.target_std))
         if reason is not None:
             raise UserError(reason)
         files.write_json(staging / PARITY_JSON, found)
@@ -61,6 +61,27 @@ def export(ckpt_path: str, format: str, out: str | Path, log_dir: str = "logs", 
         shutil.rmtree(staging, ignore_errors=True)
     log.info("bundle written to %s (parity: %s)", out, {k: found[k] for k in ("batch_1", "batch_N")})
     return out
+
+
+def checked_out(out: str | Path) -> Path:
+    """`out` as a new folder: an existing bundle (or anything else there) is never overwritten."""
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        raise UserError(f"out={str(out)!r} exists; export.py does not overwrite a bundle, give a new folder")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UserError(f"out={str(out)!r}: {str(above)!r} is a file, not a folder; give a path in a folder")
+    return out
+
+
+def checked_tolerance(tolerance: object) -> float:
+    """A finite number >= 0 (a fraction of the target's std)."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < math.inf:
+        raise UserError(
+            f"tolerance={tolerance!r} is not a tolerance; give a number >= 0, the largest difference allowed "
+            "as a fraction of the target's std, e.g. 1e-4"
+        )
+    return float(tolerance)
 
 
 def test_inputs(ckpt_path: Path) -> np.ndarray:

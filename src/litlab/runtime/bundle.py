@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from litlab.errors import UserError
+from litlab.runtime.bundle_json import Invalid, check_state
 from litlab.task import InputKind, Task
 
 BUNDLE_JSON = "bundle.json"
 PARITY_JSON = "parity.json"
 BUNDLE_VERSION = 1  # bundle.json's layout; a reader refuses any other
+REEXPORT = "export the model again (python export.py ckpt_path=RUN)"
 
 
 @dataclass(frozen=True)
@@ -117,25 +119,36 @@ class Bundle:
 
 
 def read_bundle(folder: str | Path, key: str = "bundle") -> Bundle:
-    """The bundle in `folder` (JSON only: nothing is unpickled); one line naming what is wrong otherwise."""
+    """The bundle in `folder` (JSON only: nothing is unpickled), its bundle.json checked field by field
+    and against itself; one line naming what is wrong otherwise."""
     folder = Path(folder)
+    where = f"{key}={str(folder)!r}"
+    state = read_state(folder, where)
+    try:
+        check_state(state)
+    except Invalid as e:
+        raise UserError(f"{where}: {BUNDLE_JSON}'s {e}; {REEXPORT}") from None
+    bundle = Bundle(folder, state["format"], state["file"], Preprocessing.from_json(state["preprocessing"]), state)
+    if not bundle.network.is_file():
+        raise UserError(f"{where}: the network file {bundle.file} is missing; {REEXPORT}")
+    return bundle
+
+
+def read_state(folder: Path, where: str) -> dict[str, Any]:
+    """bundle.json's object, of this litlab's bundle_version."""
+    if not folder.is_dir():
+        found = "does not exist" if not folder.exists() else "is a file, not a folder"
+        raise UserError(f"{where} {found}; give the folder export.py wrote (it holds {BUNDLE_JSON})")
     path = folder / BUNDLE_JSON
     if not path.is_file():
-        raise UserError(f"{key}={str(folder)!r} holds no {BUNDLE_JSON}; give a folder written by export.py")
+        raise UserError(f"{where} holds no {BUNDLE_JSON}; give a folder written by export.py")
     try:
-        state = json.loads(path.read_text())
-    except ValueError as e:
-        raise UserError(f"{key}={str(folder)!r}: {BUNDLE_JSON} is not JSON ({e})") from None
+        state = json.loads(path.read_bytes())
+    except (ValueError, OSError) as e:  # not JSON, not UTF-8, unreadable
+        raise UserError(f"{where}: {BUNDLE_JSON} is not JSON ({e}); {REEXPORT}") from None
     if not isinstance(state, dict) or state.get("bundle_version") != BUNDLE_VERSION:
-        found = state.get("bundle_version") if isinstance(state, dict) else None
+        version = state.get("bundle_version") if isinstance(state, dict) else None
         raise UserError(
-            f"{key}={str(folder)!r}: {BUNDLE_JSON} is of bundle_version {found!r}, this litlab reads "
-            f"{BUNDLE_VERSION}; export the model again"
+            f"{where}: {BUNDLE_JSON} is of bundle_version {version!r}, this litlab reads {BUNDLE_VERSION}; {REEXPORT}"
         )
-    try:
-        bundle = Bundle(folder, state["format"], state["file"], Preprocessing.from_json(state["preprocessing"]), state)
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{key}={str(folder)!r}: {BUNDLE_JSON} is not a bundle description ({e!r})") from None
-    if not bundle.network.is_file():
-        raise UserError(f"{key}={str(folder)!r}: the network file {bundle.file} is missing; export the model again")
-    return bundle
+    return state

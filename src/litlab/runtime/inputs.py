@@ -13,21 +13,42 @@ from litlab.runtime import images, tables
 from litlab.runtime.bundle import Preprocessing
 from litlab.task import InputKind
 
+NUMERIC = "biuf"  # numpy dtype kinds a .npy of inputs may hold: bool, signed and unsigned integers, floats
+
 
 def read_inputs(path: str | Path, prep: Preprocessing) -> tuple[np.ndarray, pd.DataFrame]:
     """Raw inputs (N, ...) as the training data held them, and an id column per input
-    (`row` of a CSV or .npy, `file` of an image)."""
+    (`row` of a CSV or .npy, `file` of an image); at least one, every value finite."""
     path = Path(path)
     if path.is_dir():
-        return read_image_folder(path, prep)
-    reader = READERS.get(path.suffix)
-    if reader is None:
+        x, ids = read_image_folder(path, prep)
+    else:
+        reader = READERS.get(path.suffix)
+        if reader is None:
+            raise UserError(
+                f"input={str(path)!r} is not a folder of images, a .npy file or a .csv file"
+                + ("" if path.exists() else " (no such file or dir)")
+            )
+        x = reader(path, prep)
+        ids = pd.DataFrame({"row": np.arange(len(x))})
+    return checked(x, prep, f"input={str(path)!r}"), ids
+
+
+def checked(x: np.ndarray, prep: Preprocessing, where: str) -> np.ndarray:
+    """`x` itself, refused when it holds no input or a value that is not finite (inf, NaN): the
+    network would answer NaN for it, and a NaN is no prediction."""
+    if len(x) == 0:
+        raise UserError(f"{where} holds no inputs (0 rows); give at least one")
+    bad = ~np.isfinite(x).reshape(len(x), -1) if x.dtype.kind == "f" else np.zeros((1, 1), bool)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        features = prep.columns.features if prep.columns is not None else None
+        columns = "" if features is None else f" in {[features[j] for j in np.flatnonzero(bad.any(axis=0))]}"
         raise UserError(
-            f"input={str(path)!r} is not a folder of images, a .npy file or a .csv file"
-            + ("" if path.exists() else " (no such file or dir)")
+            f"{where} has values that are not finite (inf or NaN){columns}, in {len(rows)} input(s), the first "
+            f"at row {rows[0]}; give finite numbers"
         )
-    x = reader(path, prep)
-    return x, pd.DataFrame({"row": np.arange(len(x))})
+    return x
 
 
 def read_csv(path: Path, prep: Preprocessing) -> np.ndarray:
@@ -37,17 +58,23 @@ def read_csv(path: Path, prep: Preprocessing) -> np.ndarray:
             f"input={str(path)!r}: this model was trained on images of shape {prep.input_shape}; "
             "give a folder of PNG/JPG files or a .npy array"
         )
-    return tables.features(tables.read_table(str(path), key="input"), prep.columns, f"input={str(path)!r}")
+    table = tables.read_table(str(path), key="input")
+    if table.empty:  # a header alone: its columns read as text, and there is nothing to predict
+        raise UserError(f"input={str(path)!r} holds no inputs (0 rows); give at least one")
+    return tables.features(table, prep.columns, f"input={str(path)!r}")
 
 
 def read_npy(path: Path, prep: Preprocessing) -> np.ndarray:
     try:
-        x = np.load(path)  # allow_pickle=False: a file of pickled objects could run code
-    except (ValueError, OSError) as e:
+        x = np.load(path, allow_pickle=False)  # a file of pickled objects could run code
+    except (ValueError, OSError, EOFError) as e:
         raise UserError(
             f"input={str(path)!r} is not a plain numeric .npy array ({str(e).splitlines()[0]}); save it with "
             "np.save(path, array) from a numeric array (no objects)"
         ) from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in NUMERIC:
+        found = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise UserError(f"input={str(path)!r} holds {found} values; save a numeric array (integers or floats)")
     shape = prep.input_shape
     one_channel = prep.kind is InputKind.IMAGE and shape[0] == 1
     if one_channel and x.ndim == 3:  # (N, H, W) for one channel

@@ -37,9 +37,18 @@ def predictions(predictor: Predictor, input: str | Path) -> pd.DataFrame:
 
 
 def check_new(output: str | Path) -> Path:
+    """`output` as a new file: never an earlier run's predictions overwritten, never a folder, and in a
+    folder that is one (or can be made)."""
     out = Path(output)
-    if out.exists():
+    if out.is_dir():
+        raise UserError(
+            f"output={str(output)!r} is a folder; give the path of a new CSV file, e.g. {out / 'predictions.csv'}"
+        )
+    if out.exists() or out.is_symlink():
         raise UserError(f"output={str(output)!r} exists; predict.py does not overwrite files, give a new path")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UserError(f"output={str(output)!r}: {str(above)!r} is a file, not a folder; give a path in a folder")
     return out
 
 

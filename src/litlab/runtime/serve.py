@@ -2,13 +2,17 @@
 takes JSON, `{"rows": [{column: value, ...}, ...]}` for a table model or `{"images": [base64 of an
 image file, ...]}` for an image model, and answers `{"predictions": [...]}` in runtime/outputs.py's
 JSON; GET /health answers `ok`. The inputs are read and preprocessed by runtime/inputs.py, as
-predict.py reads them. A request this model cannot take is a 422 naming what is wrong."""
+predict.py reads them. A request this model cannot take is a 422 naming what is wrong; a body over
+max_request_mb is a 413, never parsed. The port and the limit are checked before anything starts."""
 
 import base64
 import binascii
+import math
 import os
 import signal
+import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from types import FrameType
 from typing import Any
@@ -16,7 +20,9 @@ from typing import Any
 import litserve as ls
 import numpy as np
 from fastapi import HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import override
 
 from litlab.errors import UserError
@@ -29,23 +35,31 @@ from litlab.task import InputKind
 
 HOST = "127.0.0.1"  # the loopback only: the server answers this machine, never the network
 UNPROCESSABLE = 422  # what FastAPI answers a body of the wrong form; a wrong content is answered alike
+TOO_LARGE = 413
+PORTS = (1024, 65535)  # LitServe's range: below 1024 a port is privileged
+MB = 1_000_000
+DRAIN_BYTES = 100 * MB  # the most of a refused body read and dropped (see drain)
 
 
 class PredictRequest(BaseModel):
-    """The body of POST /predict: rows for a table model, or base64-encoded image files for an image model."""
+    """The body of POST /predict: rows for a table model, or base64-encoded image files for an image model.
+    Any other key is a 422 naming it (a misspelt `row` would otherwise read as no rows at all)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     rows: list[dict[str, Any]] | None = None
     images: list[str] | None = None
 
 
 def table_inputs(request: PredictRequest, prep: Preprocessing) -> np.ndarray:
-    if request.rows is None or prep.columns is None:
+    if request.rows is None or request.images is not None or prep.columns is None:
         raise UserError(f'this model takes {inputs.expects(prep)}: send {{"rows": [{{column: value, ...}}, ...]}}')
-    return tables.features(tables.rows_frame(request.rows), prep.columns, "rows")
+    x = tables.features(tables.rows_frame(request.rows), prep.columns, "rows")
+    return inputs.checked(x, prep, "rows")
 
 
 def image_inputs(request: PredictRequest, prep: Preprocessing) -> np.ndarray:
-    if request.images is None:
+    if request.images is None or request.rows is not None:
         raise UserError(f'this model takes {inputs.expects(prep)}: send {{"images": [base64 of a PNG/JPEG file, ...]}}')
     encoded = []
     for i, text in enumerate(request.images):
@@ -110,16 +124,115 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def serve(load: Callable[[], Predictor], port: int, what: str) -> None:
+async def drain(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of a request's body, up to `budget` bytes: a client that sends its whole
+    body before it reads the answer (no `Expect: 100-continue`) then reads the 413 instead of a reset
+    connection; one sending more than that gets its connection closed."""
+    more = True
+    while more and budget > 0:
+        message = await receive()
+        budget -= len(message.get("body", b""))
+        more = message["type"] == "http.request" and message.get("more_body", False)
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body is over `max_bytes` is answered 413 with a JSON message,
+    by its Content-Length before the body is parsed, or, sent in chunks (no Content-Length), as soon
+    as what arrived passes the limit; no body over it is held in memory or parsed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
+        self.app, self.max_bytes = app, max_bytes
+        self.message = (
+            f"the request body is over {setting} ({max_bytes} bytes); send fewer rows or images per request, "
+            "or start serve.py with a larger max_request_mb"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            if headers.get(b"expect", b"").lower() != b"100-continue":  # else the client waits: nothing sent yet
+                await drain(receive, DRAIN_BYTES)
+            await JSONResponse({"detail": self.message}, TOO_LARGE)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                if message.get("more_body", False):
+                    await drain(receive, DRAIN_BYTES)
+                raise HTTPException(TOO_LARGE, self.message)  # FastAPI answers it while it reads the body
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def checked_port(port: object) -> int:
+    """`port` as an integer LitServe takes, which nothing on 127.0.0.1 holds now: checked before the model
+    loads, so a busy port is one line instead of uvicorn's error after the server has started."""
+    low, high = PORTS
+    if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= high:
+        raise UserError(
+            f"port={port!r} is not a port serve.py can use; give an integer from {low} to {high} "
+            f"(ports below {low} are privileged)"
+        )
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closed server's port is free
+        try:
+            probe.bind((HOST, port))
+        except OSError as e:
+            other = port + 1 if port < high else port - 1
+            raise UserError(
+                f"port={port} cannot be used on {HOST} ({e.strerror}: another server listens there?); "
+                f"give another port, e.g. port={other}"
+            ) from None
+    return port
+
+
+def checked_limit(max_request_mb: object) -> int:
+    """max_request_mb (MB: 10^6 bytes) as the largest body in bytes; a positive finite number."""
+    if isinstance(max_request_mb, bool) or not isinstance(max_request_mb, int | float):
+        size = None
+    else:
+        size = float(max_request_mb) if math.isfinite(max_request_mb) and max_request_mb > 0 else None
+    if size is None:
+        raise UserError(f"max_request_mb={max_request_mb!r} is not a size; give a positive number of MB, e.g. 10")
+    return max(1, int(size * MB))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """serve.py's settings, checked: the port and the largest request body (bytes), and how it was set."""
+
+    port: int
+    max_bytes: int
+    limit: str
+
+    @classmethod
+    def checked(cls, port: object, max_request_mb: object) -> "Settings":
+        return cls(checked_port(port), checked_limit(max_request_mb), f"max_request_mb={max_request_mb}")
+
+
+def serve(load: Callable[[], Predictor], settings: Settings, what: str) -> None:
     """Serve the model `load` makes on http://127.0.0.1:`port` until Ctrl-C or SIGTERM."""
     stop_on_sigterm()
-    server = ls.LitServer(PredictAPI(load), accelerator="cpu", devices=1, workers_per_device=1)
-    print(f"serving {what} on http://{HOST}:{port}: POST /predict, GET /health (Ctrl-C stops it)", flush=True)
+    limit = (BodyLimit, {"max_bytes": settings.max_bytes, "setting": settings.limit})
+    server = ls.LitServer(PredictAPI(load), accelerator="cpu", devices=1, workers_per_device=1, middlewares=[limit])
+    url = f"http://{HOST}:{settings.port}"
+    print(f"serving {what} on {url}: POST /predict, GET /health (Ctrl-C stops it)", flush=True)
     # No client.py written into the working dir; one HTTP process (the default starts one per worker).
-    server.run(host=HOST, port=port, num_api_servers=1, generate_client_file=False, log_level="warning")
+    server.run(host=HOST, port=settings.port, num_api_servers=1, generate_client_file=False, log_level="warning")
 
 
-def serve_bundle(folder: str, port: int) -> None:
-    """A bundle's ONNX network by onnxruntime; torch is never imported. Loaded here first: a bad bundle is one line."""
+def serve_bundle(folder: str, port: object, max_request_mb: object) -> None:
+    """A bundle's ONNX network by onnxruntime; torch is never imported. The settings are checked and the
+    bundle loaded here first: a bad port, limit or bundle is one line before any server starts."""
+    settings = Settings.checked(port, max_request_mb)
     OnnxPredictor.load(folder)
-    serve(partial(OnnxPredictor.load, folder), port, f"bundle {folder}")
+    serve(partial(OnnxPredictor.load, folder), settings, f"bundle {folder}")
