@@ -18,7 +18,7 @@ from litlab.data.augment import BatchAugment
 from litlab.data.batches import EpochBatches, OrderArgs, TensorBatches, Transform
 from litlab.data.scaling import Moments, Scaler
 from litlab.data.spec import DataSpec
-from litlab.data.splits import Splitter, checked_split
+from litlab.data.splits import Splitter, checked_folds, checked_seed, checked_split
 from litlab.errors import UserError
 from litlab.task import Task
 
@@ -78,7 +78,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     ) -> None:
         super().__init__()
         split = checked_split(self.default_split if split is None else split, self.official_test, type(self).__name__)
-        if not (batch_size == "full" or (isinstance(batch_size, int) and batch_size >= 1)):
+        if not (batch_size == "full" or (type(batch_size) is int and batch_size >= 1)):  # bool is no size
             raise UserError(
                 f"data.batch_size={batch_size!r} is invalid: use a positive integer "
                 "(1 for online learning) or 'full' for full-batch gradient descent"
@@ -87,12 +87,8 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             raise UserError(f"data.device={device!r} is invalid; valid: {', '.join(DEVICES)}")
         if device == "cuda" and not torch.cuda.is_available():
             raise UserError("data.device='cuda' but no CUDA device is available; use data.device=auto or cpu")
-        if num_folds == 1 or num_folds < 0 or not 0 <= fold < max(num_folds, 1):
-            raise UserError(
-                f"data.num_folds={num_folds}, data.fold={fold} is invalid: num_folds is 0 (no cross-validation) "
-                "or K >= 2, and fold is one of 0..K-1, e.g. data.num_folds=5 data.fold=0"
-            )
-        self.split, self.seed, self.batch_size, self.device = split, seed, batch_size, device
+        num_folds, fold = checked_folds(num_folds, fold)
+        self.split, self.seed, self.batch_size, self.device = split, checked_seed(seed), batch_size, device
         self.num_folds, self.fold = num_folds, fold
         self.scaler = Scaler(scaling)
         self._on_device: dict[tuple[str, torch.device, bool], Split] = {}  # (split, device, scaled)
