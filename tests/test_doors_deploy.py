@@ -51,6 +51,8 @@ REFUSALS: list[Refusal] = [
     Refusal(BUNDLE, "bundle", Form.EMPTY, "holds no bundle.json", ("bundle={empty_dir}", *WITH_CSV)),
     Refusal(BUNDLE, "bundle", Form.WRONG_TYPE, "is a file, not a folder", ("bundle={rows}", *WITH_CSV)),
     Refusal(BUNDLE, "bundle", Form.LINK, "does not exist", ("bundle={dangling}", *WITH_CSV)),
+    Refusal(BUNDLE, "extras.print_config", Form.WRONG_TYPE, "extras.print_config='maybe' is invalid",
+            ("bundle={cancer}", *WITH_CSV, "extras.print_config=maybe")),
     # bundle.json
     Refusal(BUNDLE, "bundle.json", Form.MISSING, "holds no bundle.json", ("bundle={no_json}", *WITH_CSV)),
     Refusal(BUNDLE, "bundle.json", Form.EMPTY, "bundle.json is not JSON", ("bundle={json_empty}", *WITH_CSV)),

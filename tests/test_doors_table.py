@@ -29,13 +29,15 @@ def refusals() -> list[Refusal]:
 
 
 def table(rows: list[Refusal]) -> str:
-    """One line per door and input, with the broken forms refused there, in first-seen order."""
-    forms: dict[tuple[str, str], list[str]] = {}
+    """One line per door and input, with the broken forms refused there: doors, inputs and forms in
+    first-seen order, each door's inputs together."""
+    by_door: dict[str, dict[str, list[str]]] = {}
     for row in rows:
-        seen = forms.setdefault((row.door, row.reads), [])
+        seen = by_door.setdefault(row.door, {}).setdefault(row.reads, [])
         if row.form.value not in seen:
             seen.append(row.form.value)
-    doors = {door for door, _ in forms}
+    forms = {(door, reads): found for door, inputs in by_door.items() for reads, found in inputs.items()}
+    doors = by_door
     lines = [
         f"{len(rows)} hostile inputs at {len(doors)} doors ({len(forms)} inputs), each refused as above:",
         "",

@@ -20,13 +20,17 @@ def names_bundle(argv: list[str]) -> bool:
     return any(arg.startswith(f"{KEY}=") and arg != f"{KEY}=null" for arg in argv)
 
 
+# The callbacks a bundle's prediction keeps: they import Hydra and OmegaConf only.
+TORCH_FREE_CALLBACKS = frozenset({"boolean_settings"})
+
+
 def without_callbacks(conf_dir: Path) -> list[str]:
-    """Overrides that drop conf/hydra/default.yaml's callbacks (the run dir check, MLflow's store, the
-    sweep end): each imports Lightning, which a bundle's prediction must not; predictions.csv is never
-    overwritten anyway (runtime/predict.py)."""
+    """Overrides that drop conf/hydra/default.yaml's callbacks that import Lightning (the run dir
+    check, MLflow's store, the sweep end), which a bundle's prediction must not; predictions.csv is
+    never overwritten anyway (runtime/predict.py). The boolean settings' check stays."""
     hydra = OmegaConf.load(conf_dir / "hydra" / "default.yaml")
     callbacks = hydra.get("callbacks") if isinstance(hydra, DictConfig) else None
-    return [f"~hydra.callbacks.{name}" for name in (callbacks or {})]
+    return [f"~hydra.callbacks.{name}" for name in (callbacks or {}) if name not in TORCH_FREE_CALLBACKS]
 
 
 def one_model(ckpt_path: str | None, bundle: str | None) -> None:
