@@ -7,14 +7,13 @@ line (exit 2) before the server starts.
 """
 
 import argparse
-import errno
-import socket
 from pathlib import Path
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_on_user_error
+from litlab.ports import free_port
 
 
 def storage_of(sweep_dir: Path) -> str:
@@ -61,26 +60,12 @@ def studies_in(storage: str) -> object:
     return opened
 
 
-def free_port(text: str) -> int:
-    """`--port` as a port number that nothing on 127.0.0.1 listens on yet."""
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UserError(f"--port {text!r} is no port; give a number from 1 to 65535, e.g. --port 8080")
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", int(text)))
-        except OSError as e:
-            taken = e.errno == errno.EADDRINUSE
-            raise UserError(f"--port {text} {'is in use' if taken else f'cannot be used ({e.strerror})'} on "
-                            f"127.0.0.1; give another, e.g. --port {int(text) + 1}") from None  # fmt: skip
-    return int(text)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/hparams_search/digits_mlp")
     p.add_argument("--port", default="8080", help="on 127.0.0.1 (default 8080)")
     args = p.parse_args()
-    port = exit_on_user_error(lambda: free_port(args.port))
+    port = exit_on_user_error(lambda: free_port(args.port, "--port {}"))
     storage = exit_on_user_error(lambda: storage_of(args.sweep_dir))
     opened = exit_on_user_error(lambda: studies_in(storage))  # imports optuna: after the cheap checks
     import optuna_dashboard  # it imports its web stack

@@ -8,10 +8,8 @@ locked, and a port that is no port or is taken, are one line (exit 2) before the
 """
 
 import argparse
-import errno
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from contextlib import closing
 from pathlib import Path
 
 from litlab.errors import UserError, exit_on_user_error
+from litlab.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 5  # for a run's write to the store to end
@@ -29,7 +28,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=ROOT / "logs" / "mlflow.db")
     parser.add_argument("--port", default="5000", help="on 127.0.0.1 (default 5000)")
     args = parser.parse_args()
-    port = exit_on_user_error(lambda: free_port(args.port))
+    port = exit_on_user_error(lambda: free_port(args.port, "--port {}"))
     exit_on_user_error(lambda: check_store(args.store))
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{args.store.resolve()}",
            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
@@ -49,20 +48,6 @@ def check_store(store: Path) -> None:
             f"--store {store} cannot be read as an MLflow store: {e}; give the mlflow.db a run with "
             "logger=mlflow wrote (its paths.log_dir), or wait for the process writing to it to finish"
         ) from None
-
-
-def free_port(text: str) -> int:
-    """`--port` as a port number that nothing on 127.0.0.1 listens on yet."""
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UserError(f"--port {text!r} is no port; give a number from 1 to 65535, e.g. --port 5000")
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", int(text)))
-        except OSError as e:
-            taken = e.errno == errno.EADDRINUSE
-            raise UserError(f"--port {text} {'is in use' if taken else f'cannot be used ({e.strerror})'} on "
-                        f"127.0.0.1; give another, e.g. --port {int(text) + 1}") from None  # fmt: skip
-    return int(text)
 
 
 def serve(cmd: list[str]) -> int:

@@ -69,8 +69,8 @@ REFUSALS: list[Refusal] = [
     Refusal(DASHBOARD, "best.yaml", Form.CORRUPT, "best.yaml cannot be read", ("{bad_best}",)),
     Refusal(DASHBOARD, "best.yaml", Form.MISSING, "journal:{tmp}/no_dir/journal.log cannot be read",
             ("{journal_best}",)),
-    Refusal(DASHBOARD, "--port", Form.WRONG_TYPE, "--port 'abc' is no port", ("{garbage_study}", "--port", "abc")),
-    Refusal(DASHBOARD, "--port", Form.TWO_PROCESSES, "--port {busy} is in use",
+    Refusal(DASHBOARD, "--port", Form.WRONG_TYPE, "--port 'abc' is not a port", ("{garbage_study}", "--port", "abc")),
+    Refusal(DASHBOARD, "--port", Form.TWO_PROCESSES, "--port {busy} cannot be used",
             ("{garbage_study}", "--port", "{busy}")),
     # scripts/mlflow_ui.py: checked before the server starts
     Refusal(MLFLOW_UI, "--store", Form.MISSING, "--store {tmp}/nope.db: no such file", ("--store", "{tmp}/nope.db")),
@@ -80,9 +80,9 @@ REFUSALS: list[Refusal] = [
             ("--store", "{other_db}")),
     Refusal(MLFLOW_UI, "--store", Form.LOCKED, "cannot be read as an MLflow store: database is locked",
             ("--store", "{locked_store}")),
-    Refusal(MLFLOW_UI, "--port", Form.WRONG_TYPE, "--port 'abc' is no port", ("--port", "abc")),
-    Refusal(MLFLOW_UI, "--port", Form.OUT_OF_RANGE, "--port '70000' is no port", ("--port", "70000")),
-    Refusal(MLFLOW_UI, "--port", Form.TWO_PROCESSES, "--port {busy} is in use", ("--port", "{busy}")),
+    Refusal(MLFLOW_UI, "--port", Form.WRONG_TYPE, "--port 'abc' is not a port", ("--port", "abc")),
+    Refusal(MLFLOW_UI, "--port", Form.OUT_OF_RANGE, "--port '70000' is not a port", ("--port", "70000")),
+    Refusal(MLFLOW_UI, "--port", Form.TWO_PROCESSES, "--port {busy} cannot be used", ("--port", "{busy}")),
 ]  # fmt: skip
 
 MOUNTED = ("{ro}", "{full}")

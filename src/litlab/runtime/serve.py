@@ -10,7 +10,6 @@ import binascii
 import math
 import os
 import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import override
 
 from litlab.errors import UserError
+from litlab.ports import HOST, free_port
 from litlab.runtime import inputs, tables
 from litlab.runtime.bundle import Preprocessing
 from litlab.runtime.onnx_model import OnnxPredictor
@@ -33,7 +33,6 @@ from litlab.runtime.outputs import outputs_json
 from litlab.runtime.predict import Predictor
 from litlab.task import InputKind
 
-HOST = "127.0.0.1"  # the loopback only: the server answers this machine, never the network
 UNPROCESSABLE = 422  # what FastAPI answers a body of the wrong form; a wrong content is answered alike
 TOO_LARGE = 413
 PORTS = (1024, 65535)  # LitServe's range: below 1024 a port is privileged
@@ -173,28 +172,6 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-def checked_port(port: object) -> int:
-    """`port` as an integer LitServe takes, which nothing on 127.0.0.1 holds now: checked before the model
-    loads, so a busy port is one line instead of uvicorn's error after the server has started."""
-    low, high = PORTS
-    if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= high:
-        raise UserError(
-            f"port={port!r} is not a port serve.py can use; give an integer from {low} to {high} "
-            f"(ports below {low} are privileged)"
-        )
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closed server's port is free
-        try:
-            probe.bind((HOST, port))
-        except OSError as e:
-            other = port + 1 if port < high else port - 1
-            raise UserError(
-                f"port={port} cannot be used on {HOST} ({e.strerror}: another server listens there?); "
-                f"give another port, e.g. port={other}"
-            ) from None
-    return port
-
-
 def checked_limit(max_request_mb: object) -> int:
     """max_request_mb (MB: 10^6 bytes) as the largest body in bytes; a positive finite number."""
     if isinstance(max_request_mb, bool) or not isinstance(max_request_mb, int | float):
@@ -216,7 +193,8 @@ class Settings:
 
     @classmethod
     def checked(cls, port: object, max_request_mb: object) -> "Settings":
-        return cls(checked_port(port), checked_limit(max_request_mb), f"max_request_mb={max_request_mb}")
+        limit = f"max_request_mb={max_request_mb}"
+        return cls(free_port(port, "port={}", *PORTS), checked_limit(max_request_mb), limit)
 
 
 def serve(load: Callable[[], Predictor], settings: Settings, what: str) -> None:
