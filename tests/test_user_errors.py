@@ -9,6 +9,7 @@ import torch
 
 from litlab.errors import USER_ERROR_EXIT
 from tests.helpers.crafted import crafted_checkpoint
+from tests.helpers.doors import zero_byte_files
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "extras.print_config=false"]
 
@@ -173,3 +174,19 @@ def test_every_boolean_setting_of_an_entry_point_takes_only_true_or_false(config
                 with pytest.raises(UserError, match=f"^{key}=.* is invalid: give true or false"):
                     check_booleans(given_as(defaults, key, word, value))
             check_booleans(given_as(defaults, key, "false", False))
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "log"),
+    [
+        ("train.py", ["data=csv", "data.path={missing}", "data.target=y", *QUIET], "train.log"),
+        ("evaluate.py", ["ckpt_path={missing}"], "evaluate.log"),
+    ],
+)
+def test_a_run_refused_in_its_job_says_why_in_its_log(cli, inputs, tmp_path, script, args, log):
+    """Hydra opens the job's log before litlab can refuse: the log holds the refusal, never nothing."""
+    run = tmp_path / "run"
+    code, _, err = cli(script, *[a.format(**inputs) for a in args], f"hydra.run.dir={run}")
+    assert code == USER_ERROR_EXIT
+    assert err.strip() in (run / log).read_text().splitlines()
+    assert zero_byte_files(run) == []

@@ -1,6 +1,8 @@
 """User errors: a bad config value, a missing or bad file, an unusable checkpoint, an impossible
 device. The entry points print them as one line and exit 2; anything else keeps its traceback."""
 
+import contextlib
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -22,8 +24,15 @@ def wants_traceback(show: bool) -> bool:
 
 
 def exit_with(error: UserError) -> NoReturn:
-    """One line on stderr, exit code 2: no traceback, which would only point into litlab."""
-    print(f"Error: {error}", file=sys.stderr)
+    """One line on stderr, exit code 2: no traceback, which would only point into litlab. The same
+    line goes into the log file Hydra opened for the job (train.log), which would otherwise be left
+    empty by a refused run, saying nothing of why it ended."""
+    line = f"Error: {error}"
+    print(line, file=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            with contextlib.suppress(OSError), open(handler.baseFilename, "a", encoding="utf-8") as log:
+                log.write(line + "\n")  # not through the handler: a failed write must not print its own traceback
     raise SystemExit(USER_ERROR_EXIT)
 
 
