@@ -42,6 +42,8 @@ CASES = [
     ("train.py", ["optimizer=sgd", "optimizer.momentum=-1"], "optimizer"),
     ("train.py", ["seed=notanint"], "seed"),
     ("train.py", ["seed=1.5"], "seed"),
+    ("train.py", ["seed=-1"], "seed=-1 is invalid"),
+    ("train.py", ["seed=4294967296"], "seed=4294967296 is invalid"),
     ("train.py", ["data.batch_size=1.5"], "data.batch_size"),
     ("train.py", ["data.batch_size=0"], "data.batch_size"),
     ("train.py", ["data.split=[0.5,0.2,0.2]"], "data.split"),

@@ -17,6 +17,7 @@ from litlab.checkpoints.resume import RandomState, check_resumable, requeued_che
 from litlab.compat import allow_fast_cuda_checks
 from litlab.data import InMemoryDataModule
 from litlab.data.check import data_report, summary_lines, warnings_for
+from litlab.data.splits import MAX_SEED
 from litlab.errors import UserError
 from litlab.hydra_job import job_overrides
 from litlab.models import SupervisedModule
@@ -42,9 +43,10 @@ DATA_REPORT = "data_report.json"  # the data check's findings, in the run dir
 
 
 def check_seed(seed: object) -> int:
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise UserError(f"seed={seed!r} is invalid: give an integer, e.g. seed=42")
-    return seed
+    """`seed`, an integer Lightning, numpy and scikit-learn all take as a seed."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
+        return seed
+    raise UserError(f"seed={seed!r} is invalid: give an integer in 0..{MAX_SEED}, e.g. seed=42")
 
 
 def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
