@@ -108,7 +108,6 @@ def last_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-@pytest.mark.slow
 def test_every_checkpoint_an_interrupted_run_names_resumes_to_the_uninterrupted_end(tmp_path, cli):
     """Ctrl-C in the middle of a step of epoch 1: interrupted.ckpt (the state at the end of that
     batch), last.ckpt (epoch 0), the best epoch_*.ckpt and the run dir each resume to exactly the
@@ -133,7 +132,6 @@ def test_every_checkpoint_an_interrupted_run_names_resumes_to_the_uninterrupted_
         assert all(torch.equal(weights[k], expected[k]) for k in expected), name
 
 
-@pytest.mark.slow
 def test_ctrl_c_in_the_last_step_resumes_with_more_epochs_to_the_uninterrupted_end(tmp_path, cli):
     """Ctrl-C in the last step of the last epoch is answered when training ends; resumed with one
     epoch more, the run trains all of that epoch's batches and ends as a run of 3 epochs left alone."""
@@ -247,3 +245,17 @@ def test_a_checkpoint_url_is_downloaded_and_loaded_safely(cli, served, tmp_path)
     )
     assert code == 0, err
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]["test/acc"] > 0.5
+
+
+def test_a_run_interrupted_in_its_first_epoch_records_the_command_that_resumes_it(tmp_path, cli):
+    """No last.ckpt yet: the record's resume command names the run dir, which resumes from its
+    interrupted.ckpt to the uninterrupted end."""
+    run = tmp_path / "interrupted"
+    code, _, err = cli("train.py", *SHRINK, *RUN, "trainer.max_epochs=2", *signal_at(0, 3), f"hydra.run.dir={run}")
+    assert code == 130, err[-3000:]
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["last_ckpt"] is None and record["resume"].endswith(f"ckpt_path={run}")
+    whole = train(compose_cfg(tmp_path / "whole", *RUN, "trainer.max_epochs=2"))
+    resumed = train(compose_cfg(tmp_path / "resumed", *RUN, "trainer.max_epochs=2", f"ckpt_path={run}"))
+    assert resumed["resumed_from"] == record["checkpoint"]
+    assert (resumed["val"], resumed["test"], resumed["epochs"]) == (whole["val"], whole["test"], 2)

@@ -79,7 +79,8 @@ def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> 
     """metrics.json of an interrupted run: the signal, the epochs done, the checkpoints to resume from."""
     output_dir = Path(cfg.paths.output_dir)
     last = store.last_checkpoint(output_dir)
-    resume = resume_command(output_dir) if last is not None else None
+    # The run dir resumes from last.ckpt, or before the first epoch ended from interrupted.ckpt.
+    resume = resume_command(output_dir) if last is not None or stop.checkpoint is not None else None
     detail = (
         f"by {stop.signal_name} after {stop.epochs_completed} epoch(s)" if stop.epochs_completed is not None else ""
     )
