@@ -123,3 +123,22 @@ def test_the_runtime_imports_no_torch():
     code = f"import sys\nfor m in {modules}: __import__(m)\nprint(sorted({{'torch', 'lightning'}} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_two_exports_into_one_folder_at_once_leave_one_whole_bundle(runs, tmp_path):
+    """Both pass the check that `out` is new; the first rename wins, the other is one line, exit 2."""
+    _, found = runs
+    out = tmp_path / "bundle"
+    command = [sys.executable, str(ROOT / "export.py"), f"ckpt_path={found['cancer'][0]}", "format=onnx", f"out={out}",
+               f"hydra.run.dir={tmp_path}/run_{{}}"]  # fmt: skip
+    procs = [
+        subprocess.Popen([*command[:-1], command[-1].format(i)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    results = sorted((p.wait(timeout=240), p.stderr.read()) for p in procs if p.stderr)  # type: ignore[union-attr]
+    assert [code for code, _ in results] == [0, 2], results
+    lines = [line for line in results[1][1].splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: out={str(out)!r}"), results[1][1]
+    assert json.loads((out / "bundle.json").read_text())["format"] == "onnx"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no partial folder left

@@ -3,6 +3,7 @@ prediction needs outside litlab) and parity.json (the test split through PyTorch
 A bundle appears whole or not at all: it is written to a hidden folder beside `out` and renamed into
 place only once parity holds."""
 
+import errno
 import logging
 import math
 import os
@@ -56,11 +57,24 @@ def export(ckpt_path: str, format: str, out: str | Path, log_dir: str = "logs", 
             raise UserError(reason)
         files.write_json(staging / PARITY_JSON, found)
         files.write_json(staging / BUNDLE_JSON, bundle_json(model, prep, Format(format), exporter, path))
-        staging.rename(out)  # the whole bundle at once
+        into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("bundle written to %s (parity: %s)", out, {k: found[k] for k in ("batch_1", "batch_N")})
     return out
+
+
+def into_place(staging: Path, out: Path) -> None:
+    """The whole bundle at once. Another export to the same `out` that got there first keeps it."""
+    try:
+        staging.rename(out)
+    except OSError as e:
+        if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        raise UserError(
+            f"out={str(out)!r} was written by another export while this one ran; it is kept as it is, "
+            "give this export a new folder"
+        ) from None
 
 
 def checked_out(out: str | Path) -> Path:
