@@ -1,5 +1,6 @@
-"""docs/faults.md's table of doors is the hostile-input suite's own: every `REFUSALS` row of every
-`tests/test_doors_*.py` module, grouped by door and input. Fast: imports the modules, runs nothing.
+"""docs/faults.md's table of doors is the hostile-input suite's own: every `REFUSALS` row of
+tests/test_user_errors.py and of every `tests/test_doors_*.py` module, grouped by door and input.
+Fast: imports the modules, runs nothing.
 
 `python tests/test_doors_table.py` writes the table into docs/faults.md after the suite changes.
 """
@@ -19,10 +20,14 @@ BEGIN = "<!-- doors: written by `python tests/test_doors_table.py` from the suit
 END = "<!-- doors: end -->"
 
 
+# The command line's first doors (bad settings), then one module per door or group of doors.
+MODULES = [ROOT / "tests" / "test_user_errors.py", *sorted((ROOT / "tests").glob("test_doors_*.py"))]
+
+
 def refusals() -> list[Refusal]:
     """Every row of every hostile-input module, in module order."""
     rows: list[Refusal] = []
-    for path in sorted((ROOT / "tests").glob("test_doors_*.py")):
+    for path in MODULES:
         module = importlib.import_module(f"tests.{path.stem}")
         rows += getattr(module, "REFUSALS", [])
     return rows
@@ -54,7 +59,7 @@ def section(text: str) -> str:
 
 
 def test_every_door_module_has_rows():
-    modules = [m for m in sorted((ROOT / "tests").glob("test_doors_*.py")) if m.name != Path(__file__).name]
+    modules = [m for m in MODULES if m.name != Path(__file__).name]
     empty = [m.name for m in modules if not getattr(importlib.import_module(f"tests.{m.stem}"), "REFUSALS", None)]
     assert not empty, f"hostile-input modules without REFUSALS rows: {empty}"
 
@@ -67,7 +72,7 @@ def test_the_guide_lists_exactly_what_the_suite_tries():
 
 
 def test_row_ids_are_unique_within_a_module():
-    for path in sorted((ROOT / "tests").glob("test_doors_*.py")):
+    for path in MODULES:
         rows = getattr(importlib.import_module(f"tests.{path.stem}"), "REFUSALS", [])
         ids = [(r.door, r.reads, r.form, r.says, r.args) for r in rows]
         assert len(ids) == len(set(ids)), f"{path.name} repeats a row"

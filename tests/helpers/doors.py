@@ -36,6 +36,7 @@ class Form(Enum):
     ESCAPES = "escapes its folder"
     FULL_DISK = "full disk"
     TOO_FEW = "too few"
+    CRAFTED = "crafted to run code"
     MISMATCHED = "of another run"  # a sound file that belongs to another model, data or record
 
 
