@@ -23,10 +23,7 @@ FORMATS = "give a PNG, JPEG, GIF, WebP or BMP file"
 # Pillow opens an image of more than Image.MAX_IMAGE_PIXELS with a warning and refuses one of more
 # than twice that (a decompression bomb: a small file that decodes to gigabytes). Here both are bad
 # images, at one limit: a warning would let every decoding thread hold such an image at once, and
-# print a second line where a refusal is one. The filter (Pillow's documented way) is set once for the
-# process, as catch_warnings is not safe in the threads that decode; where something resets the
-# filters (pytest does, per test), `pixels` checks the size itself.
-warnings.simplefilter("error", Image.DecompressionBombWarning)
+# print a second line where a refusal is one.
 TOO_LARGE = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
@@ -57,6 +54,10 @@ def pixels(data: bytes | Path) -> np.ndarray:
     BadImage where it does not decode: an unknown format, a damaged file, more pixels than Pillow's
     limit, a file that cannot be opened (a link to nothing, no permission)."""
     limit = Image.MAX_IMAGE_PIXELS  # None: no limit (a user's choice)
+    # Pillow's documented way to refuse at its warning: the filter, set for the whole process (and set
+    # again on each call, as pytest resets filters), since catch_warnings is not safe in the threads
+    # that decode. The size is checked below as well, for a filter someone else replaced meanwhile.
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
             if limit is not None and opened.width * opened.height > limit:
