@@ -132,6 +132,7 @@ def test_every_checkpoint_an_interrupted_run_names_resumes_to_the_uninterrupted_
         assert all(torch.equal(weights[k], expected[k]) for k in expected), name
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_last_step_resumes_with_more_epochs_to_the_uninterrupted_end(tmp_path, cli):
     """Ctrl-C in the last step of the last epoch is answered when training ends; resumed with one
     epoch more, the run trains all of that epoch's batches and ends as a run of 3 epochs left alone."""
@@ -247,6 +248,7 @@ def test_a_checkpoint_url_is_downloaded_and_loaded_safely(cli, served, tmp_path)
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]["test/acc"] > 0.5
 
 
+@pytest.mark.slow
 def test_a_run_interrupted_in_its_first_epoch_records_the_command_that_resumes_it(tmp_path, cli):
     """No last.ckpt yet: the record's resume command names the run dir, which resumes from its
     interrupted.ckpt to the uninterrupted end."""

@@ -55,6 +55,7 @@ def finals(sweep_dir: Path) -> dict[str, dict]:
     return {job: {**m["val"], **m["test"]} for job, m in job_metrics(sweep_dir).items()}
 
 
+@pytest.mark.slow  # three sweep processes, ~40 s of the fast suite's budget
 def test_an_interrupted_grid_resumes_as_a_whole_and_ends_as_an_uninterrupted_one(tmp_path):
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     assert sweep(whole).returncode == 0
