@@ -81,13 +81,15 @@ REFUSALS: list[Refusal] = [
     Refusal(PREDICT, "ckpt_path", Form.CRAFTED, "ckpt_path", ("ckpt_path={evil}", "input={csv}")),
     Refusal(PREDICT, "ckpt_path", Form.MISSING, "ckpt_path", ("ckpt_path={missing}", "input={csv}")),
 ]
-if not torch.cuda.is_available():
-    no_gpu = ("trainer.accelerator=gpu",)
-    REFUSALS.append(Refusal(TRAIN, "trainer.accelerator", Form.OUT_OF_RANGE, "trainer.accelerator=cpu", no_gpu))
+NO_GPU = Refusal(TRAIN, "trainer.accelerator", Form.OUT_OF_RANGE, "trainer.accelerator=cpu",
+                 ("trainer.accelerator=gpu",))
+REFUSALS.append(NO_GPU)  # in the table on every machine; run only where no GPU is usable
 
 
 @pytest.mark.parametrize("row", REFUSALS, ids=[" ".join(r.args) for r in REFUSALS])
 def test_a_user_error_is_one_line_naming_the_key(cli, inputs, tmp_path, row):
+    if row is NO_GPU and torch.cuda.is_available():
+        pytest.skip("a GPU is usable here: trainer.accelerator=gpu is no error")
     script, args = row.door.split()[0], row.args
     log_dir = [] if any("log_dir" in a for a in args) else [f"paths.log_dir={tmp_path}"]
     quiet = QUIET if script != "predict.py" else []  # predict.py has no trainer
