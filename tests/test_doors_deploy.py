@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.crafted import MakesADir
 from tests.helpers.deploy_models import bomb_png, edited_bundle, tiny_models
-from tests.helpers.doors import Form, Refusal, assert_refused, snapshot
+from tests.helpers.doors import Form, Refusal, as_params, assert_refused, snapshot
 from tests.helpers.processes import free_port
 
 BUNDLE, CKPT, EXPORT, SERVE = "predict.py bundle=", "predict.py ckpt_path=", "export.py", "serve.py"
@@ -167,15 +167,6 @@ REFUSALS: list[Refusal] = [
 ]  # fmt: skip
 
 
-def fast(rows: list[Refusal]) -> set[int]:
-    """The rows the fast suite runs: the first of each door and input (a fraction of a second each);
-    the others, ~0.3 s each and a second for a checkpoint's, run in the slow suite."""
-    first: dict[tuple[str, str], int] = {}
-    for i, row in enumerate(rows):
-        first.setdefault((row.door, row.reads), i)
-    return set(first.values())
-
-
 def half(path: Path, to: Path) -> str:
     to.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     return str(to)
@@ -259,13 +250,6 @@ def files(tmp_path_factory):
     busy.close()
 
 
-def rows_as_params() -> list:
-    quick = fast(REFUSALS)
-    return [
-        pytest.param(row, id=row.id, marks=[] if i in quick else [pytest.mark.slow]) for i, row in enumerate(REFUSALS)
-    ]
-
-
 @contextlib.contextmanager
 def alarm(seconds: int):
     """A server that a regression let start (serve.py runs in this process) is stopped after `seconds` as
@@ -284,7 +268,7 @@ def alarm(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.mark.parametrize("row", rows_as_params())
+@pytest.mark.parametrize("row", as_params(REFUSALS, lambda row: (row.door, row.reads)))
 def test_a_hostile_input_is_refused_in_one_line(files, cli, tmp_path, row):
     names, tmp = files
     new = tmp_path / "new"  # where a row's output or bundle would go: nothing may appear there

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.helpers.config import SHRINK
-from tests.helpers.doors import Form, Refusal, assert_refused, snapshot, zero_byte_files
+from tests.helpers.doors import Form, Refusal, as_params, assert_refused, snapshot, zero_byte_files
 from tests.helpers.processes import run_in_process
 
 RESUME, EVAL, REPRO = "train.py ckpt_path=", "evaluate.py ckpt_path=", "scripts/reproduce.py"
@@ -74,20 +74,6 @@ REFUSALS: list[Refusal] = [
     Refusal(REPRO, "config.yaml", Form.MISSING, "{copies}/no_config/config.yaml is missing or unreadable",
             ("{copies}/no_config",)),
 ]  # fmt: skip
-
-
-def fast(rows: list[Refusal]) -> set[int]:
-    """The rows the fast suite runs: the first of each door; the others run in the slow suite."""
-    first: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        first.setdefault(row.door, i)
-    return set(first.values())
-
-
-def rows_as_params() -> list:
-    quick = fast(REFUSALS)
-    return [pytest.param(row, id=row.id, marks=[] if i in quick else [pytest.mark.slow])
-            for i, row in enumerate(REFUSALS)]  # fmt: skip
 
 
 def write_csv(path: Path, seed: int) -> Path:
@@ -173,7 +159,7 @@ def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[st
     return [*args, *shrink, f"hydra.run.dir={tmp_path / 'run'}"]
 
 
-@pytest.mark.parametrize("row", rows_as_params())
+@pytest.mark.parametrize("row", as_params(REFUSALS))
 def test_a_hostile_checkpoint_or_run_dir_is_refused_in_one_line(files, request, tmp_path, row):
     names, run = files
     if any(name in arg for arg in row.args for name in ("{ckpt}", "{copies}", "half.ckpt", "nan.ckpt")):

@@ -5,7 +5,6 @@ training, and nothing an earlier run wrote is touched."""
 
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import pytest
 import torch
 
 from tests.helpers.config import SHRINK, compose_cfg
-from tests.helpers.doors import Form, Refusal, assert_refused, snapshot
-from tests.test_full_disk import fill, read_only
+from tests.helpers.disks import fill, mount, read_only, unmount
+from tests.helpers.doors import Form, Refusal, as_params, assert_refused, snapshot
 
 EVAL, TUNE, MLFLOW = "evaluate.py", "train.py tune=lr_find", "train.py logger=mlflow"
 TRAIN, SWEEP = "train.py", "train.py -m"
@@ -110,15 +109,6 @@ WHERE = ("hydra.run.dir=", "hydra.sweep.dir=", "paths.log_dir=")  # a row that s
 MOUNTED = ("{ro}", "{full}")
 
 
-def fast(rows: list[Refusal]) -> set[int]:
-    """The rows the fast suite runs: the first of each door (about 0.3 s each, after the tiny run's
-    training); the others run in the slow suite."""
-    first: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        first.setdefault(row.door, i)
-    return set(first.values())
-
-
 def checkpoint_on(ckpt: Path, data: Path, to: Path) -> str:
     """A copy of `ckpt` trained (as far as it can tell) on `data`, an identical copy of its CSV: the
     checkpoint a run on `data` would have written."""
@@ -154,12 +144,6 @@ def tiny_run(tmp: Path) -> dict[str, str]:
     return names
 
 
-def mount(at: Path, *options: str) -> bool:
-    at.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=1m", *options]), "tmpfs", str(at)],
-                          capture_output=True).returncode == 0  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
     """Every `{name}` a row names: the tiny run, a locked and a garbage store, a read-only disk holding
@@ -183,14 +167,7 @@ def files(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
     yield names, tmp
     holder.close()
     for disk in ("ro", "full"):
-        subprocess.run(["umount", "-l", str(disks / disk)], check=False)
-
-
-def rows_as_params() -> list:
-    quick = fast(REFUSALS)
-    return [
-        pytest.param(row, id=row.id, marks=[] if i in quick else [pytest.mark.slow]) for i, row in enumerate(REFUSALS)
-    ]
+        unmount(disks / disk)
 
 
 def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[str]:
@@ -204,7 +181,7 @@ def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[st
     return [*args, *base, *([] if any(arg.startswith(WHERE) for arg in args) else where)]
 
 
-@pytest.mark.parametrize("row", rows_as_params())
+@pytest.mark.parametrize("row", as_params(REFUSALS))
 def test_a_hostile_setting_is_refused_in_one_line(files, cli, tmp_path, row):
     names, tmp = files
     if any(m in arg for arg in row.args for m in MOUNTED) and "" in (names["ro"], names["full"]):

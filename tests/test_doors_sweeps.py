@@ -13,14 +13,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import lightning as L
 import pytest
+from typing_extensions import override
 
 from litlab.sweeps.lock import LOCK
 from tests.helpers.config import QUICK, ROOT, SHRINK
-from tests.helpers.doors import Form, Refusal, assert_refused, snapshot
+from tests.helpers.disks import fill, mount, read_only, unmount
+from tests.helpers.doors import Form, Refusal, as_params, assert_refused, snapshot
 from tests.helpers.processes import started
-from tests.test_doors_run import mount
-from tests.test_full_disk import fill, read_only
 
 SWEEP, OPTUNA = "train.py -m", "train.py -m hparams_search=digits_mlp"
 REPORT, DASHBOARD, MLFLOW_UI = "scripts/report.py", "scripts/dashboard.py", "scripts/mlflow_ui.py"
@@ -94,15 +95,6 @@ os.pwrite(fd, f"{{os.getpid()}}\\n".encode(), 0)
 print("held", flush=True)
 time.sleep(600)
 """  # another sweep, running: it holds the sweep dir's lock as litlab.sweeps.lock does
-
-
-def fast(rows: list[Refusal]) -> set[int]:
-    """The rows the fast suite runs: the first of each door (well under a second each); the
-    others run in the slow suite."""
-    first: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        first.setdefault(row.door, i)
-    return set(first.values())
 
 
 def job(sweep: Path, num: int, metrics: str | None, overrides: str | None = None) -> str:
@@ -185,13 +177,7 @@ def files(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
     locked.close()
     busy.close()
     for disk in ("ro", "full"):
-        subprocess.run(["umount", "-l", str(disks / disk)], check=False)
-
-
-def rows_as_params() -> list:
-    quick = fast(REFUSALS)
-    slow = [pytest.mark.slow]
-    return [pytest.param(row, id=row.id, marks=[] if i in quick else slow) for i, row in enumerate(REFUSALS)]
+        unmount(disks / disk)
 
 
 def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[str]:
@@ -203,7 +189,7 @@ def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[st
     return [*args, *SHRINK, *where]
 
 
-@pytest.mark.parametrize("row", rows_as_params())
+@pytest.mark.parametrize("row", as_params(REFUSALS))
 def test_a_hostile_sweep_input_is_refused_in_one_line(files, cli, tmp_path, row):
     names, tmp = files
     if any(m in arg for arg in row.args for m in MOUNTED) and "" in (names["ro"], names["full"]):
@@ -227,12 +213,26 @@ def test_a_broken_sweep_log_does_not_stop_the_report(files, cli, tmp_path):
     assert (sweep / "sweep.log").read_bytes() == b"\x00\xff half a line"
 
 
-@pytest.mark.slow  # a sweep of two 40-epoch jobs and a second one refused, in processes of their own: ~1 min
+class HoldUntil(L.Callback):
+    """Holds a job at the start of its training until the file `path` exists (at most 240 s): the
+    sweep is then surely running while a test starts another one beside it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    @override
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        deadline = time.monotonic() + 240
+        while not self.path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@pytest.mark.slow  # a sweep of two jobs and a second one refused, in processes of their own: ~20 s
 def test_a_second_sweep_into_a_running_sweeps_dir_is_refused_and_the_first_finishes(tmp_path):
-    sweep = tmp_path / "sweep"
-    # Long enough (40 epochs a job) that the first is still running when the second has started up.
-    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "seed=1,2", *QUICK, "logger=none", "trainer.max_epochs=40",
-           "callbacks.early_stopping.patience=100", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    sweep, go = tmp_path / "sweep", tmp_path / "go"
+    hold = ["+callbacks.hold._target_=tests.test_doors_sweeps.HoldUntil", f"+callbacks.hold.path={go}"]
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", "seed=1,2", *QUICK, "logger=none", *hold,
+           f"hydra.sweep.dir={sweep}"]  # fmt: skip
     with (
         open(tmp_path / "first.err", "w") as err,
         started(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err) as (first,),
@@ -242,6 +242,7 @@ def test_a_second_sweep_into_a_running_sweeps_dir_is_refused_and_the_first_finis
             assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.err").read_text()[-3000:]
             time.sleep(0.1)
         second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        go.touch()  # the first sweep's jobs may go on
         assert_refused(
             second.returncode, second.stdout, second.stderr, f"is in use by another sweep (process {first.pid})"
         )

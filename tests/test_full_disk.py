@@ -2,40 +2,18 @@
 says `failed`, and the checkpoints it kept still load; a disk full before the run starts is one
 line before Hydra writes anything."""
 
-import contextlib
 import errno
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from litlab.checkpoints import store
 from litlab.files import DiskFull, append_line, is_disk_full, write_text
 from tests.helpers.config import ROOT, SHRINK
+from tests.helpers.disks import fill, tmpfs
 from tests.helpers.doors import assert_refused
-
-
-@contextlib.contextmanager
-def tmpfs(disk: Path, size: str = "3m") -> Iterator[Path]:
-    """A small tmpfs mounted at `disk` (made here) while the block runs; skips the test where
-    mounting is not permitted."""
-    disk.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a small tmpfs is not permitted here ({mounted.stderr.decode().strip()})")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def read_only(disk: Path) -> None:
-    """Remount the tmpfs at `disk` read-only: a read-only disk even to root, whom file modes do not stop."""
-    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True, capture_output=True)
 
 
 @pytest.fixture
@@ -43,15 +21,6 @@ def small_disk(tmp_path):
     """A 3 MB tmpfs at tmp_path/disk, unmounted afterwards."""
     with tmpfs(tmp_path / "disk") as disk:
         yield disk
-
-
-def fill(disk: Path, leave: int) -> None:
-    """Fill `disk` to its last byte, then free `leave` bytes of it again."""
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):  # no space left: full
-        while True:
-            f.write(b"\0" * 4096)
-    os.truncate(filler, max(0, filler.stat().st_size - leave))
 
 
 def test_a_full_disk_is_one_line_and_leaves_whole_files(small_disk):

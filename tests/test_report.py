@@ -144,3 +144,16 @@ def test_heatmap_colours_span_the_data_and_name_the_metric():
     assert bar.get_ylabel() == "val/acc"
     assert {t.get_text() for t in ax.texts} == {"0.330", "0.700", "0.950", "failed"}
     assert next(t for t in ax.texts if t.get_text() == "failed").get_color() == "black"  # legible on the blank cell
+
+
+def test_a_sweep_whose_every_job_failed_still_gets_its_report(tmp_path, cli):
+    """No metric at all, and the grouped table over seeds empty: the report says what failed."""
+    for job, seed in enumerate((1, 2)):
+        (tmp_path / str(job)).mkdir()
+        error = "InstantiationException: no such callback"
+        record = {"status": "failed", "error": error, "overrides": [f"seed={seed}"]}
+        (tmp_path / str(job) / "metrics.json").write_text(json.dumps(record))
+    code, _, err = cli("scripts/report.py", str(tmp_path))
+    assert code == 0, err[-3000:]
+    report = (tmp_path / "report.md").read_text()
+    assert "2 jobs: 0 completed" in report and "no such callback" in report

@@ -8,9 +8,12 @@ what the suite tries.
 """
 
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+
+import pytest
 
 from litlab.errors import USER_ERROR_EXIT
 
@@ -84,3 +87,15 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 def zero_byte_files(folder: Path) -> list[str]:
     """Files left empty under a real name (a write that never finished)."""
     return [str(p) for p in folder.rglob("*") if p.is_file() and os.path.getsize(p) == 0]
+
+
+def as_params(rows: list[Refusal], group: Callable[[Refusal], Hashable] = lambda row: row.door) -> list:
+    """`rows` as pytest parameters: the first row of each group (each door, unless `group` says
+    otherwise) runs in the fast suite, the others are marked slow, which keeps the fast suite
+    within its budget while every door is still tried there."""
+    seen: set[Hashable] = set()
+    params = []
+    for row in rows:
+        params.append(pytest.param(row, id=row.id, marks=[pytest.mark.slow] if group(row) in seen else []))
+        seen.add(group(row))
+    return params

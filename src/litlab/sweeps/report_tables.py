@@ -43,7 +43,8 @@ def best_mask(values: pd.DataFrame, directions: Mapping[str, str | None], eligib
 def md_table(cells: pd.DataFrame, best: pd.DataFrame) -> str:
     """A markdown table of the cells, in full; the best ones in **bold**."""
     head = "| " + " | ".join(map(str, cells.columns)) + " |\n|" + "---|" * len(cells.columns)
-    marked = cells.where(~best, "**" + cells + "**")
+    text = cells.astype(str)  # an empty table keeps its columns' number types (no job finished)
+    marked = text.where(~best, "**" + text + "**")
     rows = ["| " + " | ".join(row) + " |" for row in marked.itertuples(index=False)]
     return "\n".join([head, *rows])
 
