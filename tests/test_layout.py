@@ -13,7 +13,7 @@ from tests.helpers.config import ROOT, compose_cfg
 SRC = ROOT / "src" / "litlab"
 # Lower layers first: a module may import from its own layer and the layers before it, never after.
 LAYERS = [
-    {"errors", "task", "compat", "hydra_job", "files", "ports"},
+    {"errors", "task", "compat", "hydra_job", "files", "ports", "values"},
     {"runtime"},  # prediction without torch: the ground floor only
     {"checkpoints"},
     {"data", "models"},

@@ -5,6 +5,7 @@ is one line instead of the server's own error after it has begun."""
 import socket
 
 from litlab.errors import UserError
+from litlab.values import is_int
 
 HOST = "127.0.0.1"  # the loopback only: litlab's servers answer this machine, never the network
 
@@ -12,7 +13,7 @@ HOST = "127.0.0.1"  # the loopback only: litlab's servers answer this machine, n
 def free_port(value: object, setting: str, low: int = 1, high: int = 65535) -> int:
     """`value` as a port from `low` to `high` that nothing on 127.0.0.1 holds now. `setting` spells the
     setting with a value in its `{}`: "port={}" for a Hydra key, "--port {}" for a flag."""
-    port = value if isinstance(value, int) and not isinstance(value, bool) else None
+    port = value if is_int(value) else None
     if isinstance(value, str) and value.isascii() and value.isdigit():
         port = int(value)
     if port is None or not low <= port <= high:

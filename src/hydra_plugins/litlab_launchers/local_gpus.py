@@ -27,6 +27,7 @@ from omegaconf import DictConfig, open_dict
 from typing_extensions import override
 
 from litlab.errors import UserError, exit_on_user_error
+from litlab.values import is_int
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def gpu_ids(gpus: list[int] | None) -> list[str]:
         gpus = list(range(torch.cuda.device_count()))
         if not gpus:
             raise UserError("hydra/launcher=local_gpus found no GPU here; list them with hydra.launcher.gpus=[0,1]")
-    if not gpus or not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in gpus):
+    if not gpus or not all(is_int(g) and g >= 0 for g in gpus):
         raise UserError(f"hydra.launcher.gpus={gpus} is invalid: give GPU indices, e.g. hydra.launcher.gpus=[0,1]")
     return [str(g) for g in gpus]
 

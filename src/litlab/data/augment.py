@@ -6,11 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from litlab.errors import UserError
-
-
-def is_number(value: object) -> bool:
-    """An int or float from the config; a bool or a string is none (`nan` fails the range checks)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+from litlab.values import is_int, is_number
 
 
 class BatchAugment:
@@ -22,7 +18,7 @@ class BatchAugment:
     """
 
     def __init__(self, crop_padding: int = 0, hflip: bool = False, translate: float = 0.0, rotate: float = 0.0) -> None:
-        if type(crop_padding) is not int or crop_padding < 0:  # a bool is no number of pixels
+        if not is_int(crop_padding) or crop_padding < 0:
             raise UserError(
                 f"data.crop_padding={crop_padding!r} is invalid: use 0 (off) or a positive number of pixels"
             )

@@ -21,6 +21,7 @@ from litlab.data.spec import DataSpec
 from litlab.data.splits import Splitter, checked_folds, checked_seed, checked_split
 from litlab.errors import UserError
 from litlab.task import Task
+from litlab.values import is_int
 
 
 @dataclass
@@ -78,7 +79,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
     ) -> None:
         super().__init__()
         split = checked_split(self.default_split if split is None else split, self.official_test, type(self).__name__)
-        if not (batch_size == "full" or (type(batch_size) is int and batch_size >= 1)):  # bool is no size
+        if not (batch_size == "full" or (is_int(batch_size) and batch_size >= 1)):
             raise UserError(
                 f"data.batch_size={batch_size!r} is invalid: use a positive integer "
                 "(1 for online learning) or 'full' for full-batch gradient descent"

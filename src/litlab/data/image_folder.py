@@ -18,7 +18,7 @@ from typing_extensions import Unpack, override
 
 from litlab.data import decode_cache, fingerprint
 from litlab.data.arrays import Arrays
-from litlab.data.augment import BatchAugment, is_number
+from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.batches import EpochBatches
 from litlab.data.image_files import DECODER, SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
@@ -27,6 +27,7 @@ from litlab.data.spec import InputKind
 from litlab.data.streamed import FileBatches, ImageFiles
 from litlab.errors import UserError
 from litlab.task import Task
+from litlab.values import is_int, is_number
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,9 @@ class ImageFolderDataModule(InMemoryDataModule):
     ) -> None:
         if bad_files not in BAD_FILES:
             raise UserError(f"data.bad_files={bad_files!r} is invalid; valid: {', '.join(BAD_FILES)}")
-        if channels is not None and (type(channels) is not int or channels not in (1, 3)):  # a bool is no count
+        if channels is not None and (not is_int(channels) or channels not in (1, 3)):
             raise UserError(f"data.channels={channels!r} is invalid: use 1 (gray), 3 (RGB) or null (as most files)")
-        if image_size is not None and not (type(image_size) is int and MIN_SIZE <= image_size <= MAX_SIZE):
+        if image_size is not None and not (is_int(image_size) and MIN_SIZE <= image_size <= MAX_SIZE):
             raise UserError(f"data.image_size={image_size!r} is invalid: give a side in pixels from {MIN_SIZE} to "
                             f"{MAX_SIZE} (Pillow's limit of pixels per image), e.g. 32, or null")  # fmt: skip
         if type(in_memory) not in (str, bool) or in_memory not in IN_MEMORY:
@@ -124,7 +125,7 @@ class ImageFolderDataModule(InMemoryDataModule):
                             "false (streamed from the files)")  # fmt: skip
         if memory_budget_gb is not None and not (is_number(memory_budget_gb) and memory_budget_gb > 0):
             raise UserError(f"data.memory_budget_gb={memory_budget_gb!r} is invalid: give a size in GB > 0, or null")
-        if num_workers is not None and not (type(num_workers) is int and num_workers >= 0):
+        if num_workers is not None and not (is_int(num_workers) and num_workers >= 0):
             raise UserError(f"data.num_workers={num_workers!r} is invalid: give 0 (decode in the main process) "
                             "or more worker processes, or null (one per core)")  # fmt: skip
 

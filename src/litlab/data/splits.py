@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from litlab.errors import UserError
+from litlab.values import is_int
 
 MIN_REGRESSION_ROWS = 2  # r2 of one row is undefined (torchmetrics refuses it)
 MAX_SEED = 2**32 - 1  # scikit-learn's and numpy's seeds are 32-bit
@@ -51,16 +52,17 @@ def checked_split(split: object, official_test: bool, name: str) -> tuple[float,
     return fractions[0], fractions[1], fractions[2]
 
 
-def checked_seed(seed: object) -> int:
-    """`data.seed`, an integer scikit-learn and numpy take as a seed."""
-    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
+def checked_seed(seed: object, key: str = "data.seed") -> int:
+    """`seed`, the setting `key` (`seed`, or `data.seed`, which defaults to it): an integer Lightning,
+    scikit-learn and numpy all take as a seed."""
+    if is_int(seed) and 0 <= seed <= MAX_SEED:
         return seed
-    raise UserError(f"data.seed={seed!r} is invalid: give an integer in 0..{MAX_SEED}, e.g. 42 (default: seed)")
+    raise UserError(f"{key}={seed!r} is invalid: give an integer in 0..{MAX_SEED}, e.g. {key}=42")
 
 
 def checked_folds(num_folds: object, fold: object) -> tuple[int, int]:
     """`data.num_folds` and `data.fold`: 0 (no cross-validation) or K >= 2, and a fold of 0..K-1."""
-    ints = [v for v in (num_folds, fold) if isinstance(v, int) and not isinstance(v, bool)]
+    ints = [v for v in (num_folds, fold) if is_int(v)]
     if len(ints) == 2 and ints[0] != 1 and ints[0] >= 0 and 0 <= ints[1] < max(ints[0], 1):
         return ints[0], ints[1]
     raise UserError(

@@ -26,6 +26,7 @@ from litlab.run.predict import TorchPredictor, load_for_inference, preprocessing
 from litlab.runtime.bundle import BUNDLE_JSON, BUNDLE_VERSION, PARITY_JSON, Preprocessing
 from litlab.runtime.inputs import scaled
 from litlab.task import Task
+from litlab.values import is_number
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def checked_out(out: str | Path) -> Path:
 
 def checked_tolerance(tolerance: object) -> float:
     """A finite number >= 0 (a fraction of the target's std)."""
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < math.inf:
+    if not is_number(tolerance) or not 0 <= tolerance < math.inf:
         raise UserError(
             f"tolerance={tolerance!r} is not a tolerance; give a number >= 0, the largest difference allowed "
             "as a fraction of the target's std, e.g. 1e-4"

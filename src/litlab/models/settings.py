@@ -12,6 +12,7 @@ from typing_extensions import TypedDict
 
 from litlab.errors import UserError
 from litlab.task import Task
+from litlab.values import is_number
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[..., LRScheduler | ReduceLROnPlateau]
@@ -79,7 +80,7 @@ def check_settings(task: Task, loss: str, l1: float, l2: float, lr: object, targ
         )
     if l1 < 0 or l2 < 0:
         raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
-    if lr is not None and not (isinstance(lr, int | float) and not isinstance(lr, bool) and lr > 0):
+    if lr is not None and not (is_number(lr) and lr > 0):
         raise UserError(
             f"optimizer.lr={lr!r} is invalid: the learning rate must be a number > 0, e.g. optimizer.lr=0.001"
         )

@@ -29,6 +29,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from litlab.compat import batches_used_up, count_logged_steps, count_optimizer_steps
 from litlab.errors import UserError
 from litlab.models.graphs import Batch, CapturedStep
+from litlab.values import is_int
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def parse(value: object) -> int | None:
     """`model.steps_per_call` as an int, or None for auto."""
     if value == AUTO:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    if is_int(value) and value >= 1:
         return value
     raise UserError(
         f"model.steps_per_call={value!r} is invalid: give an integer >= 1 (1 = one optimizer step per "

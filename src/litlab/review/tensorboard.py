@@ -25,6 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 from typing_extensions import override
 
 from litlab.hydra_job import in_multirun, job_overrides, parse_overrides
+from litlab.values import is_number
 
 FINAL = "best"  # the sub-run with the best checkpoint's final metrics
 CHOICE_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
@@ -170,7 +171,7 @@ def log_final(log_dir: str, final: Mapping[str, float], step: int) -> None:
 def domain(values: list[Value]) -> hp.Discrete | hp.RealInterval:
     """Discrete for categories, booleans and a few numbers; an interval for many numbers."""
     distinct = sorted(set(values), key=str)
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in distinct)
+    numbers = all(is_number(v) for v in distinct)
     if numbers and len(distinct) > 10:
         return hp.RealInterval(float(min(distinct)), float(max(distinct)))  # type: ignore[type-var]
     if numbers:

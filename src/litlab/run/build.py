@@ -24,6 +24,7 @@ from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
 from litlab.review.console import NetSummary
+from litlab.values import is_int
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Train
     run has. `cfg.monitor` must be resolved (resolve_monitor): the callbacks interpolate it."""
     for key in TRAINER_INTS:
         value = cfg.trainer.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        if value is not None and not is_int(value):
             raise UserError(f"trainer.{key}={value!r} is invalid: give an integer, e.g. trainer.{key}=10")
     accelerator = cfg.trainer.get("accelerator")
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():

@@ -32,6 +32,7 @@ from litlab.hydra_job import job_overrides
 from litlab.review.console import quiet_checkpoint_loading
 from litlab.review.lr_curve import SUGGESTIONS, figure, suggest
 from litlab.run.build import build, build_datamodule, build_model
+from litlab.values import is_int, is_number
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,11 @@ class RangeTest:
         apply: bool = False,
     ) -> None:
         for name, rate in (("min_lr", min_lr), ("max_lr", max_lr)):
-            if not isinstance(rate, int | float) or isinstance(rate, bool) or not math.isfinite(rate):
+            if not is_number(rate) or not math.isfinite(rate):
                 raise UserError(f"tune.{name}={rate!r} is invalid: give a finite positive rate, e.g. tune.{name}=0.1")
         if not 0 < min_lr < max_lr:
             raise UserError(f"tune.min_lr={min_lr} and tune.max_lr={max_lr}: give 0 < min_lr < max_lr, e.g. 1e-6 and 1")
-        if not isinstance(num_training, int) or isinstance(num_training, bool) or num_training < 10:
+        if not is_int(num_training) or num_training < 10:
             raise UserError(
                 f"tune.num_training={num_training!r}: give a whole number of steps, at least 10 (100 is usual)"
             )

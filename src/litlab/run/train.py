@@ -17,7 +17,7 @@ from litlab.checkpoints.resume import RandomState, check_resumable, requeued_che
 from litlab.compat import allow_fast_cuda_checks
 from litlab.data import InMemoryDataModule
 from litlab.data.check import data_report, summary_lines, warnings_for
-from litlab.data.splits import MAX_SEED
+from litlab.data.splits import checked_seed
 from litlab.errors import UserError
 from litlab.hydra_job import job_overrides
 from litlab.models import SupervisedModule
@@ -42,19 +42,12 @@ log = logging.getLogger(__name__)
 DATA_REPORT = "data_report.json"  # the data check's findings, in the run dir
 
 
-def check_seed(seed: object) -> int:
-    """`seed`, an integer Lightning, numpy and scikit-learn all take as a seed."""
-    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
-        return seed
-    raise UserError(f"seed={seed!r} is invalid: give an integer in 0..{MAX_SEED}, e.g. seed=42")
-
-
 def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     """Seed everything and check the run dir holds no finished run; return the run dir and the
     checkpoint to resume from: `ckpt_path`'s, or for a requeued SLURM job or a sweep's job run
     again the one its interrupted attempt left in the run dir."""
     allow_fast_cuda_checks()
-    L.seed_everything(check_seed(cfg.seed), workers=True, verbose=False)  # config.yaml records it
+    L.seed_everything(checked_seed(cfg.seed, "seed"), workers=True, verbose=False)  # config.yaml records it
     output_dir = Path(cfg.paths.output_dir)
     requeued = requeued_checkpoint(output_dir) or rerun_checkpoint(output_dir)
     if requeued is None and (output_dir / "metrics.json").exists():

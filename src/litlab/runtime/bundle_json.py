@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from litlab.task import InputKind, Task
+from litlab.values import is_int
 
 
 class Invalid(ValueError):
@@ -25,10 +26,6 @@ def at(state: dict[str, Any], path: str) -> Any:
             raise Invalid(f"{path} is missing")
         value = value[part]
     return value
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def strings(value: Any) -> bool:

@@ -32,6 +32,7 @@ from litlab.runtime.onnx_model import OnnxPredictor
 from litlab.runtime.outputs import outputs_json
 from litlab.runtime.predict import Predictor
 from litlab.task import InputKind
+from litlab.values import is_number
 
 UNPROCESSABLE = 422  # what FastAPI answers a body of the wrong form; a wrong content is answered alike
 TOO_LARGE = 413
@@ -174,7 +175,7 @@ class BodyLimit:
 
 def checked_limit(max_request_mb: object) -> int:
     """max_request_mb (MB: 10^6 bytes) as the largest body in bytes; a positive finite number."""
-    if isinstance(max_request_mb, bool) or not isinstance(max_request_mb, int | float):
+    if not is_number(max_request_mb):
         size = None
     else:
         size = float(max_request_mb) if math.isfinite(max_request_mb) and max_request_mb > 0 else None
