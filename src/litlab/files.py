@@ -40,6 +40,14 @@ def is_disk_full(error: BaseException | None) -> bool:
     return False
 
 
+def check_in_a_folder(path: Path, key: str) -> None:
+    """The nearest existing one of `path`'s parents is a folder (the rest can be made): else a
+    UserError naming the setting `key` and the file in the way."""
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UserError(f"{key}={str(path)!r}: {str(above)!r} is a file, not a folder; give a path in a folder")
+
+
 def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -83,9 +83,7 @@ def checked_out(out: str | Path) -> Path:
     out = Path(out)
     if out.exists() or out.is_symlink():
         raise UserError(f"out={str(out)!r} exists; export.py does not overwrite a bundle, give a new folder")
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise UserError(f"out={str(out)!r}: {str(above)!r} is a file, not a folder; give a path in a folder")
+    files.check_in_a_folder(out, "out")
     return out
 
 

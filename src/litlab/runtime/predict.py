@@ -46,9 +46,7 @@ def check_new(output: str | Path) -> Path:
         )
     if out.exists() or out.is_symlink():
         raise UserError(f"output={str(output)!r} exists; predict.py does not overwrite files, give a new path")
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise UserError(f"output={str(output)!r}: {str(above)!r} is a file, not a folder; give a path in a folder")
+    files.check_in_a_folder(out, "output")
     return out
 
 
