@@ -99,3 +99,23 @@ def as_params(rows: list[Refusal], group: Callable[[Refusal], Hashable] = lambda
         params.append(pytest.param(row, id=row.id, marks=[pytest.mark.slow] if group(row) in seen else []))
         seen.add(group(row))
     return params
+
+
+DISKS = ("ro", "full")  # the `{name}`s of a read-only and a full small disk (tests/helpers/disks.py): "" if unmounted
+
+
+def assert_refused_on_disks(
+    cli: Callable[..., tuple[int, str, str]], row: Refusal, args: list[str], names: dict[str, str], earlier: Path,
+    on_disk: list[str],
+) -> None:  # fmt: skip
+    """`row` run at its door with `args` is refused (assert_refused), nothing under `earlier` changed, and
+    the small disks hold only what they held (`on_disk` on the read-only one, the filler on the full one).
+    Skips a row that names a disk this machine could not mount."""
+    if any("{" + disk + "}" in arg for arg in row.args for disk in DISKS) and "" in (names[d] for d in DISKS):
+        pytest.skip("mounting a small tmpfs is not permitted here")
+    before = snapshot(earlier)
+    code, out, err = cli(row.door.split()[0], *args)
+    assert_refused(code, out, err, row.says.format(**names))
+    assert snapshot(earlier) == before, "an earlier file was changed, or a new one left behind"
+    for disk in filter(None, (names[d] for d in DISKS)):
+        assert sorted(p.name for p in Path(disk).iterdir()) in (on_disk, ["filler"])  # nothing written there
