@@ -45,7 +45,7 @@ def studies_in(storage: str) -> object:
     page for none, and a traceback per request for a storage it cannot read."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from litlab.sweeps.study import open_storage
+    from litlab.sweeps.study import driver_reason, open_storage
 
     try:
         import optuna
@@ -53,8 +53,7 @@ def studies_in(storage: str) -> object:
         opened = open_storage(storage)
         studies = optuna.get_all_study_names(opened)
     except (SQLAlchemyError, ValueError, OSError, RuntimeError) as e:
-        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise UserError(f"the study's storage {storage} cannot be read: {reason}") from None
+        raise UserError(f"the study's storage {storage} cannot be read: {driver_reason(e)}") from None
     if not studies:
         raise UserError(f"the storage {storage} holds no study; run the Optuna sweep first (hparams_search=...)")
     return opened

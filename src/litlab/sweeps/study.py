@@ -34,11 +34,15 @@ def check_names(storage: object, study_name: object) -> None:
             )
 
 
+def driver_reason(error: BaseException) -> str:
+    """The first line of why a storage failed: beneath SQLAlchemy's error, the database driver's own."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
+
+
 def unusable_storage(storage: str | None, error: BaseException) -> UserError:
-    reason = str(getattr(error, "orig", None) or error).splitlines()[0]  # SQLAlchemy's: the driver's own line
     return UserError(
-        f"hydra.sweeper.storage={storage!r} cannot be opened: {reason}; give sqlite:///PATH or journal:PATH in an "
-        "existing dir, or an RDB URL that is reachable and whose driver is installed"
+        f"hydra.sweeper.storage={storage!r} cannot be opened: {driver_reason(error)}; give sqlite:///PATH or "
+        "journal:PATH in an existing dir, or an RDB URL that is reachable and whose driver is installed"
     )
 
 
