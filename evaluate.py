@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path="pkg://litlab.conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     from litlab.errors import exit_on_user_error  # here: --help and --cfg import no torch (see train.py)
     from litlab.run.evaluate import evaluate

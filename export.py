@@ -11,10 +11,10 @@ import hydra
 from omegaconf import DictConfig
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+@hydra.main(version_base="1.3", config_path="pkg://litlab.conf", config_name="export")
 def main(cfg: DictConfig) -> None:
-    from litlab.deploy.export import export  # here: --help and --cfg import no torch (see train.py)
     from litlab.errors import exit_on_user_error
+    from litlab.inference.export import export  # here: --help and --cfg import no torch (see train.py)
 
     exit_on_user_error(
         lambda: export(cfg.ckpt_path, cfg.format, cfg.out, cfg.paths.log_dir, cfg.tolerance), cfg.extras.traceback

@@ -11,18 +11,18 @@ import hydra
 from omegaconf import DictConfig
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="serve")
+@hydra.main(version_base="1.3", config_path="pkg://litlab.conf", config_name="serve")
 def main(cfg: DictConfig) -> None:
     from litlab.errors import exit_on_user_error  # here: --help and --cfg import no torch (see train.py)
     from litlab.runtime.cli import one_model
 
     exit_on_user_error(lambda: one_model(cfg.ckpt_path, cfg.bundle), cfg.extras.traceback)
     if cfg.bundle is not None:
-        from litlab.runtime.serve import serve_bundle  # onnxruntime and LitServe only
+        from litlab.runtime.server import serve_bundle  # onnxruntime and LitServe only
 
         exit_on_user_error(lambda: serve_bundle(cfg.bundle, cfg.port, cfg.max_request_mb), cfg.extras.traceback)
         return
-    from litlab.deploy.serve import serve_checkpoint
+    from litlab.inference.serve_checkpoint import serve_checkpoint
 
     exit_on_user_error(
         lambda: serve_checkpoint(cfg.ckpt_path, cfg.paths.log_dir, cfg.port, cfg.max_request_mb), cfg.extras.traceback
@@ -30,10 +30,11 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from litlab.conf import DIR as CONF_DIR
     from litlab.run.cli_help import answer_help  # Hydra's own --help takes over a second: see there
     from litlab.runtime.cli import names_bundle, without_callbacks
 
     if names_bundle(sys.argv[1:]):
-        sys.argv += without_callbacks(Path(__file__).parent / "conf")
+        sys.argv += without_callbacks(CONF_DIR)
     if not answer_help(Path(__file__), "serve", sys.argv[1:]):
         main()

@@ -7,11 +7,11 @@ import hydra
 from omegaconf import DictConfig
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path="pkg://litlab.conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     # Imported here, after Hydra has parsed the command line: --help, --cfg and --info need
     # no torch or Lightning, and answer at once.
-    from litlab.run.record import run_recorded
+    from litlab.run.job import run_recorded
     from litlab.run.train import train
 
     # The returned value is what Hydra sweepers optimize. A failure or an interrupt is recorded

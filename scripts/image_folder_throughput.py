@@ -15,15 +15,16 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 from table_benchmark import measured, ratio_text  # scripts/table_benchmark.py
-from throughput import ROOT, StepTimer, timed_loop  # scripts/throughput.py, beside this file
+from throughput import StepTimer, timed_loop  # scripts/throughput.py, beside this file
 from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.io import write_jpeg, write_png
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from litlab.conf import DIR as CONF_DIR
 from litlab.data import ImageFolderDataModule, MNISTDataModule
-from litlab.data.images import read_idx
+from litlab.data.torchvision_sets import read_idx
 from litlab.review.console import quiet_third_party
 from litlab.run.build import build_datamodule, build_model, build_trainer
 
@@ -53,7 +54,7 @@ def write_folder(source: str, data_dir: Path, images: int, into: Path) -> Path:
 
 
 def config(model: str, folder: Path, cache: Path, steps: int, streamed: bool):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[
             "data=image_folder", f"data.path={folder}", f"data.cache_dir={cache}", f"data.batch_size={BATCH}",
             f"data.in_memory={str(not streamed).lower()}", "data.num_workers=2",

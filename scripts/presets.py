@@ -6,7 +6,7 @@
 Each preset runs `python train.py experiment=NAME` in its own process; the table gives
 the test metrics from its metrics.json, its `fit_time_s` (training and validation only), the
 wall time of the whole command (Python start-up, imports, data, the test stage too) and, for
-comparison, scikit-learn on the same split (litlab.review.reference): LogisticRegression(C) for
+comparison, scikit-learn on the same split (litlab.evaluation.reference): LogisticRegression(C) for
 classes, LinearRegression (or Ridge(alpha)) for a target, with the preset's C or alpha if it
 is a linear model and scikit-learn's defaults otherwise.
 """
@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from litlab.conf import DIR as CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SETS = ("mnist", "fashion", "cifar10")
@@ -45,7 +47,7 @@ def run(overrides: list[str], log_dir: Path, data_dir: Path | None) -> dict:
 def reference(run_dir: Path) -> dict[str, float]:
     """scikit-learn's test metrics on the run's own split, rebuilt from its saved config."""
     # Imported here: they bring torch and Lightning, and `--help` should answer at once.
-    from litlab.review.reference import fit_reference_like, scores_on_test
+    from litlab.evaluation.reference import fit_reference_like, scores_on_test
     from litlab.run.build import build_datamodule
 
     cfg = OmegaConf.load(run_dir / "config.yaml")
@@ -64,7 +66,7 @@ def main() -> None:
     if args.command:
         runs = [c.split() for c in args.command]
     else:
-        every = sorted(p.stem for p in (ROOT / "conf/experiment").glob("*.yaml"))
+        every = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
         presets = args.only.split(",") if args.only else every
         runs = [[f"experiment={p}"] for p in presets]
     print("| command | test metrics | scikit-learn, same split | epochs | fit | wall time |")

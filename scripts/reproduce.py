@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from litlab import files
+from litlab.conf import DIR as CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("val", "test")
@@ -86,7 +87,7 @@ def check_recorded_config(run_dir: Path, overrides: list[str]) -> None:
     load_settings(run_dir / "config.yaml")
     loaded = load_settings(run_dir / ".hydra" / "config.yaml")
     try:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             now = OmegaConf.to_container(compose("train", overrides=overrides), resolve=False)
     except Exception as e:  # noqa: BLE001 - an override conf/ no longer knows
         fail(f"{run_dir}: its recorded overrides {overrides} no longer compose ({str(e).splitlines()[0]})")

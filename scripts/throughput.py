@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from litlab.compat import allow_fast_cuda_checks
-from litlab.data.images import MNIST_FILES
+from litlab.conf import DIR as CONF_DIR
+from litlab.data.torchvision_sets import MNIST_FILES
 from litlab.review.console import quiet_third_party
 from litlab.run.build import build_datamodule, build_model, build_trainer
 
@@ -64,7 +65,7 @@ def compose_cfg(
     steps_per_call: int | str = 1,
     cuda_graphs: bool = False,
 ):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             "train",
             overrides=[

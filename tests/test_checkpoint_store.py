@@ -11,8 +11,8 @@ from omegaconf import OmegaConf, open_dict
 from sklearn import datasets
 
 from litlab.checkpoints import store
+from litlab.inference.checkpoint import predict
 from litlab.run.evaluate import evaluate
-from litlab.run.predict import predict
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 

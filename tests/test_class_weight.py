@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
+from litlab.data_spec import Task
 from litlab.errors import UserError
+from litlab.evaluation.reference import fit_reference
+from litlab.inference.restore import load_checkpoint
 from litlab.models.settings import class_weights
-from litlab.review.reference import fit_reference
-from litlab.run.evaluate import load_checkpoint
 from litlab.run.train import train
-from litlab.task import Task
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import write_csv
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from litlab.data import CSVDataModule
-from litlab.review.reference import fit_reference, scores_on_test
-from litlab.run.evaluate import load_checkpoint
+from litlab.evaluation.reference import fit_reference, scores_on_test
+from litlab.inference.restore import load_checkpoint
 from litlab.run.train import train
 from tests.helpers.config import QUICK, ROOT
 from tests.helpers.data_files import write_csv

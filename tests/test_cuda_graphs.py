@@ -13,9 +13,9 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 import litlab.run.build
 import litlab.run.train
 from litlab.errors import UserError
-from litlab.models import graphs
 from litlab.run.build import build_datamodule, build_model
 from litlab.run.train import train
+from litlab.speed import cuda_graphs as graphs
 from tests.helpers.config import compose_cfg
 
 NO_GPU = "needs a CUDA GPU: CUDA graphs are captured and replayed on the GPU only"

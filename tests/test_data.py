@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from litlab.data import BreastCancerDataModule, CSVDataModule, DigitsDataModule, SyntheticRegressionDataModule
-from litlab.task import Task
+from litlab.data_spec import Task
 from tests.helpers.data_files import write_csv
 
 

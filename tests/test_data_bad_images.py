@@ -1,5 +1,5 @@
 """Images that do not decode, decompression bombs among them, are bad files like any other, in the one
-decoder training, predict.py and serve.py share (litlab.runtime.images): one line naming the file
+decoder training, predict.py and serve.py share (litlab.readers.images): one line naming the file
 and why, or, with data.bad_files=skip, left out and counted as what was really left out."""
 
 import logging
@@ -13,7 +13,7 @@ from PIL import Image
 
 from litlab.data import ImageFolderDataModule
 from litlab.errors import UserError
-from litlab.runtime import images
+from litlab.readers import images
 from tests.helpers.config import ROOT
 from tests.helpers.data_files import bomb_png
 
@@ -43,7 +43,7 @@ def test_a_bomb_is_refused_without_a_warning_line_where_no_test_runner_resets_th
     """As predict.py and serve.py run it: Pillow's DecompressionBombWarning would be a second line."""
     (tmp_path / "big.png").write_bytes(bomb_png(*BIG))
     code = (
-        "import sys; from litlab.errors import UserError; from litlab.runtime import images\n"
+        "import sys; from litlab.errors import UserError; from litlab.readers import images\n"
         "try: images.decode(open(sys.argv[1], 'rb').read(), 'big.png')\n"
         "except UserError as e: print(e)\n"
     )

@@ -1,4 +1,4 @@
-"""The data contract (litlab.data.spec): every DataModule describes its data with a DataSpec, the
+"""The data contract (litlab.data_spec): every DataModule describes its data with a DataSpec, the
 checkpoint carries it, and nothing outside the data package guesses the data's kind from arrays."""
 
 import re
@@ -9,10 +9,9 @@ from sklearn import datasets
 
 from litlab.checkpoints import store
 from litlab.compat import datamodule_state
-from litlab.data.spec import Columns, DataSpec, InputKind, from_datamodule_state
+from litlab.data_spec import Columns, DataSpec, InputKind, Task, from_datamodule_state
+from litlab.inference.checkpoint import predict
 from litlab.run.build import build_datamodule
-from litlab.run.predict import predict
-from litlab.task import Task
 from tests.helpers.config import ROOT, compose_cfg
 
 KINDS = {

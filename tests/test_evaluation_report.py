@@ -21,12 +21,12 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from litlab.data_spec import Task
 from litlab.errors import UserError
-from litlab.review.calibration import fit_temperature, golden_section
-from litlab.review.evaluation_outputs import collect
-from litlab.run.evaluate import load_checkpoint
+from litlab.evaluation.calibration import fit_temperature, golden_section
+from litlab.evaluation.split_outputs import collect
+from litlab.inference.restore import load_checkpoint
 from litlab.run.train import train
-from litlab.task import Task
 from tests.helpers.config import compose_cfg
 from tests.helpers.outputs import events
 from tests.helpers.processes import run_in_process

@@ -2,7 +2,7 @@
 
 import pytest
 
-from litlab.review.reference import fit_reference_like, scores_on_test
+from litlab.evaluation.reference import fit_reference_like, scores_on_test
 from litlab.run.build import build_datamodule
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg

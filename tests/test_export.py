@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from sklearn import datasets
 
-from litlab.deploy.export import export
 from litlab.errors import UserError
-from litlab.run.predict import predict
+from litlab.inference.checkpoint import predict
+from litlab.inference.export import export
 from litlab.run.train import train
 from tests.helpers.config import ROOT, compose_cfg
 from tests.helpers.deploy_models import tiny_models

@@ -11,12 +11,12 @@ from PIL import Image
 from torchvision.io import write_jpeg, write_png
 
 from litlab.data import ImageCSVDataModule, ImageFolderDataModule, MNISTDataModule, image_folder
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind
 from litlab.errors import UserError
+from litlab.inference.checkpoint import predict
+from litlab.readers import images
 from litlab.run.evaluate import evaluate
-from litlab.run.predict import predict
 from litlab.run.train import train
-from litlab.runtime import images
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import REAL_DATA_DIR, needs_real_mnist, write_image_folder
 

@@ -14,7 +14,7 @@ from torchvision import datasets
 from litlab.data import CIFAR10DataModule, DigitsDataModule, FashionMNISTDataModule, MNISTDataModule
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import TensorBatches
-from litlab.data.files import DataFilesError
+from litlab.data.locate import DataFilesError
 from tests.helpers.crafted import MakesADir
 from tests.helpers.data_files import REAL_DATA_DIR, idx_bytes, needs_real_mnist, tiny_images, write_cifar10, write_mnist
 

@@ -13,14 +13,12 @@ from tests.helpers.config import ROOT, compose_cfg
 SRC = ROOT / "src" / "litlab"
 # Lower layers first: a module may import from its own layer and the layers before it, never after.
 LAYERS = [
-    {"errors", "task", "compat", "hydra_job", "files", "ports", "values"},
-    {"runtime"},  # prediction without torch: the ground floor only
-    {"checkpoints"},
-    {"data", "models"},
-    {"review"},
-    {"sweeps"},
-    {"run"},
-    {"deploy"},  # export and serving of checkpoints: run's loaders
+    {"errors", "values", "compat", "hydra_job", "arguments", "conf"},
+    {"files", "ports", "data_spec", "speed"},  # the data contract: torch-free, read by the bundle runtime too
+    {"checkpoints", "readers", "review"},
+    {"data", "models", "runtime"},  # runtime: prediction from a bundle, without torch
+    {"evaluation", "inference", "sweeps"},
+    {"run"},  # the jobs and the command line
 ]
 
 
@@ -50,6 +48,32 @@ def test_every_module_sits_in_a_layer_and_imports_only_downward():
         here = layer_of(module)
         upward += [f"{module} imports {m}" for m in litlab_imports(path) if layer_of(m) > here]
     assert not upward, upward
+
+
+def room_layers() -> dict[str, int]:
+    """Each room (a subpackage or top-level module) at 1 + the highest layer of the rooms it imports."""
+    imports: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        room = path.relative_to(SRC).with_suffix("").parts[0]
+        if room != "__init__":
+            imports.setdefault(room, set()).update(m.split(".")[1] for m in litlab_imports(path))
+    layers: dict[str, int] = {}
+
+    def layer(room: str, seen: tuple[str, ...]) -> int:
+        assert room not in seen, f"import circle: {' -> '.join((*seen, room))}"
+        if room not in layers:
+            layers[room] = 1 + max((layer(r, (*seen, room)) for r in imports[room] - {room}), default=0)
+        return layers[room]
+
+    for room in imports:
+        layer(room, ())
+    return layers
+
+
+def test_rooms_stand_at_most_six_layers_high_without_circles():
+    layers = room_layers()
+    assert max(layers.values()) <= 6, sorted(layers.items(), key=lambda kv: kv[1])
+    assert {room for room, n in layers.items() if n == 1} <= LAYERS[0]
 
 
 def test_a_checkpoint_written_before_the_move_still_evaluates(tmp_path):

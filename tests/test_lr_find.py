@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from litlab.review.lr_curve import suggest
+from litlab.run.lr_curve import suggest
 
 N = 100
 

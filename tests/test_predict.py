@@ -11,10 +11,11 @@ from sklearn import datasets
 from sklearn.linear_model import LinearRegression
 
 from litlab.errors import UserError
-from litlab.review.reference import scaled_split
+from litlab.evaluation.reference import scaled_split
+from litlab.inference.checkpoint import predict
+from litlab.inference.restore import load_checkpoint
 from litlab.run.build import build_datamodule
-from litlab.run.evaluate import evaluate, load_checkpoint
-from litlab.run.predict import predict
+from litlab.run.evaluate import evaluate
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import write_mnist

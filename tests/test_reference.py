@@ -9,8 +9,8 @@ import pytest
 import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from litlab.review.reference import fit_reference, scaled_split, scores_on_test
-from litlab.run.evaluate import load_checkpoint
+from litlab.evaluation.reference import fit_reference, scaled_split, scores_on_test
+from litlab.inference.restore import load_checkpoint
 from litlab.run.train import train
 
 CASES = [

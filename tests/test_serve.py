@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from litlab.run.predict import predict
+from litlab.inference.checkpoint import predict
 from tests.helpers.deploy_models import tiny_models
 from tests.helpers.serving import post, servers
 

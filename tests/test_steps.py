@@ -11,8 +11,8 @@ import torch
 import litlab.run.build
 import litlab.run.train
 from litlab.errors import UserError
-from litlab.models.steps import choose_k
 from litlab.run.train import train
+from litlab.speed.steps import choose_k
 from tests.helpers.config import compose_cfg
 
 # Dropout draws random numbers every step and one-cycle changes the rate every step: both must

@@ -18,8 +18,8 @@ from litlab.data import ImageFolderDataModule
 from litlab.data.check import data_report
 from litlab.data.streamed import FileBatches, ImageFiles
 from litlab.errors import UserError
+from litlab.inference.checkpoint import predict
 from litlab.run.evaluate import evaluate
-from litlab.run.predict import predict
 from litlab.run.train import train
 from tests.helpers.config import ROOT, SHRINK, compose_cfg
 from tests.helpers.data_files import write_image_folder

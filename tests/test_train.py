@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from litlab.run.evaluate import load_checkpoint
+from litlab.inference.restore import load_checkpoint
 from litlab.run.train import train
 from tests.helpers.outputs import events, experiment_summary, session_hparams
 from tests.helpers.processes import run_in_process

@@ -137,7 +137,7 @@ def sweep_params(sweeper: Any) -> list[str]:
 # Lightning's range test (Tuner.lr_find, its private _LRCallback) records an exponential moving
 # average of the loss, not the loss: beta 0.98, "bias-corrected" by 1 - beta**(global_step + 1)
 # with global_step already counting the step just taken, so its first points read about half the
-# loss. The per-step losses are recovered from it and smoothed without lag (litlab.review.lr_curve).
+# loss. The per-step losses are recovered from it and smoothed without lag (litlab.run.lr_curve).
 RANGE_TEST_BETA = 0.98
 
 

@@ -34,7 +34,7 @@ class TinyModels:
 
 def tiny_models(factory: pytest.TempPathFactory) -> TinyModels:
     """The models of this test process: trained and exported by the first module that asks (~5 s)."""
-    from litlab.deploy.export import export  # here: importing this helper imports no torch
+    from litlab.inference.export import export  # here: importing this helper imports no torch
     from litlab.run.train import train
 
     folder = factory.getbasetemp() / "tiny_models"

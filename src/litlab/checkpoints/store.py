@@ -20,6 +20,8 @@ from litlab.errors import UserError
 ENTRY = "litlab"  # the key litlab adds to Lightning's checkpoint: the classes that wrote it
 URL_SCHEMES = ("http://", "https://")
 T = TypeVar("T")
+# Modules of DataModules renamed since checkpoints named them: old prefix -> new prefix.
+MOVED = {"litlab.data.images.": "litlab.data.torchvision_sets."}
 log = logging.getLogger(__name__)
 DOWNLOAD_TIMEOUT_S = 60
 CHECKPOINTS = "checkpoints"  # a run dir's folder of checkpoints
@@ -175,6 +177,7 @@ def recorded_class(classes: dict, key: str, base: type[T]) -> type[T]:
     """The class a checkpoint names under `key` ('model_class', 'datamodule_class'): only one of
     litlab's own, a subclass of `base`. Importing any other module could run its code."""
     name = str(classes.get(key) or "")
+    name = next((new + name[len(old) :] for old, new in MOVED.items() if name.startswith(old)), name)
     cls = get_class(name) if name.startswith("litlab.") else None
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise UserError(f"ckpt_path: its {key} {name!r} is not a litlab {base.__name__}; give a checkpoint of train.py")

@@ -5,9 +5,9 @@ from litlab.data.base import InMemoryDataModule
 from litlab.data.csv import CSVDataModule
 from litlab.data.image_csv import ImageCSVDataModule
 from litlab.data.image_folder import ImageFolderDataModule
-from litlab.data.images import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 from litlab.data.sklearn_sets import BreastCancerDataModule, DiabetesDataModule, DigitsDataModule
 from litlab.data.synthetic import SyntheticRegressionDataModule
+from litlab.data.torchvision_sets import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 
 __all__ = [
     "Arrays",

@@ -5,9 +5,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from litlab.data.spec import Columns, DataSpec, InputKind
+from litlab.data_spec import Columns, DataSpec, InputKind, Task
 from litlab.errors import UserError
-from litlab.task import Task
 
 
 @dataclass

@@ -17,10 +17,9 @@ from litlab.data.arrays import Arrays, checked, describe
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import EpochBatches, OrderArgs, TensorBatches, Transform
 from litlab.data.scaling import Moments, Scaler
-from litlab.data.spec import DataSpec
 from litlab.data.splits import Splitter, checked_folds, checked_seed, checked_split
+from litlab.data_spec import DataSpec, Task
 from litlab.errors import UserError
-from litlab.task import Task
 from litlab.values import is_int
 
 
@@ -118,7 +117,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     @property
     def spec(self) -> DataSpec:
-        """What the rest of litlab knows of this data (litlab.data.spec), decided once."""
+        """What the rest of litlab knows of this data (litlab.data_spec), decided once."""
         if self._spec is None:
             self._spec = describe(self.arrays, self.split_labels("train"), self.target_name)
         return self._spec

@@ -8,7 +8,7 @@ from itertools import combinations
 import numpy as np
 
 from litlab.data.base import InMemoryDataModule
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind
 
 SPLITS = ("train", "val", "test")
 IMBALANCE_WARN = 10.0  # the largest class this many times the smallest: worth a warning

@@ -11,10 +11,9 @@ from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import DataArgs, InMemoryDataModule
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
-from litlab.runtime.tables import read_table  # one reader of CSV files, training's and prediction's
-from litlab.task import Task
+from litlab.readers.tables import read_table  # one reader of CSV files, training's and prediction's
 
 log = logging.getLogger(__name__)
 

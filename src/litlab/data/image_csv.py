@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from typing_extensions import Unpack, override
 
+from litlab.data.class_folders import IMAGE_SUFFIXES
 from litlab.data.csv import empty_cells, read_table
-from litlab.data.image_files import IMAGE_SUFFIXES
 from litlab.data.image_folder import ImageFolderArgs, ImageFolderDataModule
 from litlab.errors import UserError
 

@@ -1,7 +1,7 @@
 """Your own pictures: `DIR/<class>/*.png|jpg|...`, one folder per class (class names sorted, as
 torchvision's ImageFolder sorts them), or `DIR/train`, `DIR/val`, `DIR/test` each holding class
 folders, which then are the split. Decoded with Pillow by the code predict.py and serve.py run
-(litlab.runtime.images), converted to one number of channels and one size, then held in memory
+(litlab.readers.images), converted to one number of channels and one size, then held in memory
 as uint8 like the built-in image sets when they fit under data.memory_budget_gb, or else streamed
 from the files by DataLoader workers."""
 
@@ -21,12 +21,11 @@ from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
 from litlab.data.batches import EpochBatches
-from litlab.data.image_files import DECODER, SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
+from litlab.data.class_folders import DECODER, SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
 from litlab.data.scaling import Moments
-from litlab.data.spec import InputKind
 from litlab.data.streamed import FileBatches, ImageFiles
+from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
-from litlab.task import Task
 from litlab.values import is_int, is_number
 
 log = logging.getLogger(__name__)

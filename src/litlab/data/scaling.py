@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind
 from litlab.errors import UserError
 
 SCALINGS = ("standard", "minmax", "none")

@@ -5,8 +5,7 @@ from typing_extensions import override
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import InMemoryDataModule
-from litlab.data.spec import InputKind
-from litlab.task import Task
+from litlab.data_spec import InputKind, Task
 
 
 class DigitsDataModule(InMemoryDataModule):

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from typing_extensions import Unpack, override
 
 from litlab.data.batches import Batch, EpochBatches, OrderArgs, Transform
-from litlab.data.image_files import conform, decode
+from litlab.data.class_folders import conform, decode
 
 
 class ImageFiles(Dataset[tuple[torch.Tensor, torch.Tensor]]):

@@ -5,9 +5,8 @@ from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
 from litlab.data.base import DataArgs, InMemoryDataModule
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
-from litlab.task import Task
 
 FUNCTIONS = ("linear", "sine")
 

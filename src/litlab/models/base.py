@@ -12,9 +12,9 @@ from typing_extensions import override
 
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
-from litlab.models import graphs, metrics, steps
+from litlab.models import metrics
 from litlab.models.settings import (
     REGRESSION_LOSSES,
     OptimizerFactory,
@@ -22,7 +22,8 @@ from litlab.models.settings import (
     check_settings,
     class_weights,
 )
-from litlab.task import Task
+from litlab.speed import cuda_graphs as graphs
+from litlab.speed import steps
 
 STAGES = ("train", "val", "test")
 
@@ -92,7 +93,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     def _stepper(self, steps_per_call: int | str, optimizer: OptimizerFactory | None) -> "steps.StepsPerCall | None":
         """model.steps_per_call != 1 or model.cuda_graphs: the module steps the optimizer itself
-        (litlab.models.steps, litlab.models.graphs); None: Lightning's automatic optimization."""
+        (litlab.speed.steps, litlab.speed.cuda_graphs); None: Lightning's automatic optimization."""
         k = steps.parse(steps_per_call)  # None: auto
         if k == 1 and not self.cuda_graphs:
             return None
@@ -180,7 +181,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         return loss
 
     def _training_steps(self, dataloader_iter) -> None:
-        """training_step with model.steps_per_call != 1: several optimizer steps (litlab.models.steps)."""
+        """training_step with model.steps_per_call != 1: several optimizer steps (litlab.speed.steps)."""
         assert self.stepper is not None
         self.stepper.run(self, dataloader_iter)
 
@@ -209,7 +210,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         return {
             "preds": self.predict_outputs(out.detach()),
             "target": batch[1],
-        }  # for callbacks (litlab.review.test_figures.TestFigures)
+        }  # for callbacks (litlab.review.figures_callback.TestFigures)
 
     @override
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:

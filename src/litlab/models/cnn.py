@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import torch
 from typing_extensions import Unpack, override
 
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind
 from litlab.models.base import SupervisedModule
 from litlab.models.nets import CNNNet, init_weights
 from litlab.models.settings import ModelArgs

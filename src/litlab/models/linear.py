@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from torch import nn
 from typing_extensions import Unpack
 
+from litlab.data_spec import Task
 from litlab.errors import UserError
 from litlab.models.base import SupervisedModule
 from litlab.models.nets import MLPNet, flat_size
 from litlab.models.settings import ModelArgs
-from litlab.task import Task
 
 
 def _needs_rows(train_size: int, setting: str) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
+from litlab.data_spec import Task
 from litlab.errors import UserError
-from litlab.task import Task
 
 MetricFactory = Callable[[int], Metric]  # number of classes -> a fresh metric
 

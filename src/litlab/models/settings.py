@@ -10,8 +10,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from typing_extensions import TypedDict
 
+from litlab.data_spec import Task
 from litlab.errors import UserError
-from litlab.task import Task
 from litlab.values import is_number
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]

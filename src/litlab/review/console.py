@@ -30,7 +30,7 @@ NOISE_WARNINGS = (
     # train/loss_step is logged every log_every_n_steps; the epoch metrics are logged anyway
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r"The `srun` command is available on your system but is not used",  # local runs on a SLURM node
-    # model.steps_per_call > 1 pulls its own batches (litlab.models.steps): tested there, not experimental to users
+    # model.steps_per_call > 1 pulls its own batches (litlab.speed.steps): tested there, not experimental to users
     r"Found `dataloader_iter` argument in the `training_step`",
     r"You are using the `dataloader_iter` step flavor",
     r"The lr scheduler dict contains the key\(s\) \['monitor'\], but the keys will be ignored",  # we step it with it

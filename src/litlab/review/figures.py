@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from litlab.task import Task
+from litlab.data_spec import Task
 
 MAX_CLASSES = 20  # more classes than this: the most-confused ones only
 

@@ -2,9 +2,8 @@
 instantiated with their values; a value litlab's own checks refuse, an unknown key, or a value an
 upstream class refuses (the Trainer, a torch optimizer) is one line naming the group."""
 
-import inspect
 import logging
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
 import lightning as L
 import torch
@@ -14,12 +13,12 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
-from typing_extensions import Unpack
 
+from litlab.arguments import accepted_keys
 from litlab.checkpoints.io import WholeCheckpointIO
 from litlab.compat import NoProfiler
 from litlab.data import InMemoryDataModule
-from litlab.data.spec import DataSpec, InputKind
+from litlab.data_spec import DataSpec, InputKind
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
@@ -62,20 +61,6 @@ def check_keys(node: DictConfig, key: str, given: dict[str, Any]) -> None:
     if unknown:
         valid = [name for name in accepted if name not in given]
         raise UserError(f"{key}.{unknown[0]} is not a setting of {cls.__name__}; valid: {', '.join(valid)}")
-
-
-def accepted_keys(cls: type) -> list[str] | None:
-    """The keyword arguments `cls` takes: its named parameters and those of a `**shared: Unpack[Args]`
-    (litlab's ModelArgs, DataArgs); None for an open `**kwargs`."""
-    params = inspect.signature(cls).parameters
-    names = [n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    rest = next((p for p in params.values() if p.kind is p.VAR_KEYWORD), None)
-    if rest is None:
-        return names
-    unpacked = get_type_hints(cls.__init__, include_extras=True).get(rest.name)  # type: ignore[misc]
-    if get_origin(unpacked) is not Unpack:
-        return None
-    return [*names, *get_type_hints(get_args(unpacked)[0])]
 
 
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:

@@ -18,6 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
 
+from litlab.conf import DIR as CONF_DIR
+
 HELP_FLAGS = {"--help", "-h"}
 # Flags taking a value, or changing what Hydra composes: those --help requests go to Hydra.
 HYDRA_FLAGS = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun",
@@ -37,9 +39,9 @@ def config_groups(conf_dir: Path) -> str:
 
 
 def help_text(script: Path, config_name: str, overrides: list[str], resolve: bool) -> str | None:
-    """The help Hydra would print for `script` (conf/ beside it), or None where its template
+    """The help Hydra would print for `script` (litlab's conf/), or None where its template
     needs Hydra's own values."""
-    conf_dir = script.parent / "conf"
+    conf_dir = CONF_DIR
     with initialize_config_dir(str(conf_dir), version_base="1.3", job_name=script.stem):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # --resolve may read ${hydra:...}

@@ -2,7 +2,7 @@
 
 Lightning's Tuner runs the test: the rate grows exponentially from `min_lr` to `max_lr` over
 `num_training` steps of the composed model and data, recording the loss (stopping once it passes
-4x its best). litlab.review.lr_curve reads the suggestions off that curve against log10(lr).
+4x its best). litlab.run.lr_curve reads the suggestions off that curve against log10(lr).
 The run dir gets lr_find.png and lr_find.json, TensorBoard the figure; the console the override
 to train with. With `tune.apply=true` the run then trains as `python train.py ...
 optimizer.lr=<suggestion>` would (one-cycle's `max_lr` follows `optimizer.lr`): model and data
@@ -30,8 +30,8 @@ from litlab.compat import range_test_losses
 from litlab.errors import UserError
 from litlab.hydra_job import job_overrides
 from litlab.review.console import quiet_checkpoint_loading
-from litlab.review.lr_curve import SUGGESTIONS, figure, suggest
 from litlab.run.build import build, build_datamodule, build_model
+from litlab.run.lr_curve import SUGGESTIONS, figure, suggest
 from litlab.values import is_int, is_number
 
 log = logging.getLogger(__name__)

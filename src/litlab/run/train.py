@@ -21,7 +21,6 @@ from litlab.data.splits import checked_seed
 from litlab.errors import UserError
 from litlab.hydra_job import job_overrides
 from litlab.models import SupervisedModule
-from litlab.models.steps import check_trainer
 from litlab.review import tensorboard
 from litlab.review.console import (
     print_config_summary,
@@ -33,8 +32,9 @@ from litlab.review.mlflow import MLflowRun
 from litlab.run import lr_find
 from litlab.run.build import build_datamodule, build_model, build_trainer, resolve_cfg_monitor
 from litlab.run.interrupts import InterruptCheckpoint
+from litlab.run.job import where_it_ran
 from litlab.run.provenance import provenance
-from litlab.run.record import where_it_ran
+from litlab.speed.steps import check_trainer
 from litlab.sweeps.pruning import TrialPruning
 
 log = logging.getLogger(__name__)

@@ -3,47 +3,20 @@ and one-hot maps, image size and pixel range, the scaler's statistics, classes),
 checkpoint's DataSpec and Scaler (run.predict) or from a bundle's bundle.json, and the bundle itself."""
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from litlab.data_spec import InputKind, TableColumns, Task
 from litlab.errors import UserError
 from litlab.runtime.bundle_json import Invalid, check_state
-from litlab.task import InputKind, Task
 
 BUNDLE_JSON = "bundle.json"
 PARITY_JSON = "parity.json"
 BUNDLE_VERSION = 1  # bundle.json's layout; a reader refuses any other
 REEXPORT = "export the model again (python export.py ckpt_path=RUN)"
-
-
-@dataclass(frozen=True)
-class TableColumns:
-    """A table's source columns, which were one-hot encoded, the encoded features in the network's
-    order, and per categorical column the feature of each category seen in training."""
-
-    inputs: tuple[str, ...]
-    categorical: tuple[str, ...]
-    features: tuple[str, ...]
-    one_hot: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    @classmethod
-    def encoded(
-        cls, inputs: tuple[str, ...], categorical: tuple[str, ...], features: tuple[str, ...]
-    ) -> "TableColumns":
-        """The one-hot maps from pandas.get_dummies' feature names (`<column>_<category>`) as training made them;
-        the longest categorical column name that prefixes a feature owns it."""
-        maps: dict[str, dict[str, str]] = {c: {} for c in categorical}
-        by_length = sorted(categorical, key=len, reverse=True)
-        for feature in features:
-            if feature in inputs and feature not in categorical:
-                continue  # a numeric column keeps its name
-            owner = next((c for c in by_length if feature.startswith(f"{c}_")), None)
-            if owner is not None:
-                maps[owner][feature[len(owner) + 1 :]] = feature
-        return cls(inputs, categorical, features, maps)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from litlab.task import InputKind, Task
+from litlab.data_spec import InputKind, Task
 from litlab.values import is_int
 
 

@@ -27,7 +27,7 @@ TORCH_FREE_CALLBACKS = frozenset({"boolean_settings"})
 def without_callbacks(conf_dir: Path) -> list[str]:
     """Overrides that drop conf/hydra/default.yaml's callbacks that import Lightning (the run dir
     check, MLflow's store, the sweep end), which a bundle's prediction must not; predictions.csv is
-    never overwritten anyway (runtime/predict.py). The boolean settings' check stays."""
+    never overwritten anyway (runtime/predict_files.py). The boolean settings' check stays."""
     hydra = OmegaConf.load(conf_dir / "hydra" / "default.yaml")
     callbacks = hydra.get("callbacks") if isinstance(hydra, DictConfig) else None
     return [f"~hydra.callbacks.{name}" for name in (callbacks or {}) if name not in TORCH_FREE_CALLBACKS]

@@ -1,6 +1,6 @@
 """New inputs for a model, read as training held them and preprocessed as in training: the one owner
-of prediction's input reading, shared by the checkpoint path (run/predict.py), a bundle (predict.py
-bundle=DIR) and the server (runtime/serve.py)."""
+of prediction's input reading, shared by the checkpoint path (inference/checkpoint.py), a bundle (predict.py
+bundle=DIR) and the server (runtime/server.py)."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from litlab.data_spec import InputKind
 from litlab.errors import UserError
-from litlab.runtime import images, tables
+from litlab.readers import images, tables
 from litlab.runtime.bundle import Preprocessing
-from litlab.task import InputKind
 
 NUMERIC = "biuf"  # numpy dtype kinds a .npy of inputs may hold: bool, signed and unsigned integers, floats
 

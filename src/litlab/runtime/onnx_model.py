@@ -20,9 +20,9 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (
     RuntimeException,
 )
 
+from litlab.data_spec import Task
 from litlab.errors import UserError
 from litlab.runtime.bundle import REEXPORT, Bundle, Preprocessing, read_bundle
-from litlab.task import Task
 
 ONNX = "onnx"
 BATCH = 1024  # rows per run: memory stays bounded whatever the input's size

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from litlab.task import Task
+from litlab.data_spec import Task
 
 
 def class_names(names: Sequence[str] | None, outputs: np.ndarray) -> list[str]:

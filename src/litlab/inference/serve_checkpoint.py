@@ -5,8 +5,8 @@ again in LitServe's worker."""
 from functools import partial
 
 from litlab.checkpoints import store
-from litlab.run.predict import checkpoint_predictor
-from litlab.runtime.serve import Settings, serve
+from litlab.inference.checkpoint import checkpoint_predictor
+from litlab.runtime.server import Settings, serve
 
 
 def serve_checkpoint(ckpt_path: str, log_dir: str, port: object, max_request_mb: object) -> None:

@@ -18,10 +18,9 @@ from typing_extensions import Unpack, override
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, InMemoryDataModule
-from litlab.data.files import DataFilesError, locate, undone_if_failed
-from litlab.data.spec import InputKind
+from litlab.data.locate import DataFilesError, locate, undone_if_failed
+from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
-from litlab.task import Task
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")

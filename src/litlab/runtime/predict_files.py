@@ -1,5 +1,5 @@
 """Predictions for a file or folder of new inputs, by any model that maps scaled inputs to outputs:
-a bundle's ONNX network here, a checkpoint's torch module in run/predict.py. Reading, preprocessing
+a bundle's ONNX network here, a checkpoint's torch module in inference/checkpoint.py. Reading, preprocessing
 and the table are the same for both (runtime/inputs.py, runtime/outputs.py)."""
 
 import logging

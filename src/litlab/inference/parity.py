@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from litlab.deploy.formats import Run
-from litlab.task import Task
+from litlab.data_spec import Task
+from litlab.inference.formats import Run
 
 
 def compare(reference: np.ndarray, exported: np.ndarray, task: Task) -> dict[str, Any]:

@@ -9,26 +9,15 @@ import pandas as pd
 import torch
 
 from litlab.checkpoints import store
-from litlab.compat import datamodule_state
 from litlab.data.scaling import Scaler
-from litlab.data.spec import DataSpec, from_datamodule_state
+from litlab.data_spec import DataSpec, TableColumns
+from litlab.inference.restore import load_for_inference
 from litlab.models import SupervisedModule
 from litlab.review.console import quiet_third_party
-from litlab.runtime.bundle import Preprocessing, TableColumns
-from litlab.runtime.predict import check_new, write_predictions
+from litlab.runtime.bundle import Preprocessing
+from litlab.runtime.predict_files import check_new, write_predictions
 
 BATCH = 1024  # rows per forward pass: memory stays bounded whatever the input's size
-
-
-def load_for_inference(ckpt_path: str | Path) -> tuple[SupervisedModule, DataSpec, Scaler]:
-    """The trained model (eval mode, CPU), its data's DataSpec and the fitted scaler, from the checkpoint."""
-    classes, ckpt = store.checkpoint_classes(ckpt_path)
-    state = datamodule_state(ckpt, classes["datamodule_class"])
-    model_class = store.recorded_class(classes, "model_class", SupervisedModule)
-    model = model_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
-    scaler = Scaler(state["scaler"]["method"])
-    scaler.load_state_dict(state["scaler"])
-    return model.eval(), from_datamodule_state(state), scaler
 
 
 def preprocessing(spec: DataSpec, scaler: Scaler) -> Preprocessing:

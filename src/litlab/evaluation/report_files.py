@@ -1,4 +1,4 @@
-"""A report (litlab.review.evaluation_report) on disk: report.md, its PNGs and CSV tables in the
+"""A report (litlab.evaluation.report) on disk: report.md, its PNGs and CSV tables in the
 report folder, and the same figures, tables and scalars in a TensorBoard event file. Every file is
 written whole (litlab.files), the event file included."""
 
@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 
 from litlab import files
-from litlab.review.evaluation_report import Report, markdown_table
+from litlab.evaluation.report import Report, markdown_table
 
 DPI = 110  # the PNGs: sharp in a markdown viewer, ~30-80 KB each
 

@@ -1,5 +1,5 @@
 """Image files on disk: the class-folder layout, and each file decoded and converted to one number
-of channels and one size by litlab.runtime.images (Pillow), the code predict.py and serve.py run, so
+of channels and one size by litlab.readers.images (Pillow), the code predict.py and serve.py run, so
 a model is trained on the pixels it is later served. What data=image_folder and data=image_csv
 share, whether the images are then held in memory or streamed from the files."""
 
@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 
 from litlab.errors import UserError
-from litlab.runtime import images
-from litlab.runtime.images import IMAGE_SUFFIXES, image_files
+from litlab.readers import images
+from litlab.readers.images import IMAGE_SUFFIXES, image_files
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Image files or bytes decoded with Pillow and converted to one number of channels and one size, as
 numpy arrays: the one decoder of litlab's images, for prediction (predict.py, serve.py) and for
-training alike (data/image_files.py wraps it in tensors), so a model is served the pixels it was
+training alike (data/class_folders.py wraps it in tensors), so a model is served the pixels it was
 trained on. Gray conversion by torchvision's weights in float32; a resize is Pillow's antialiased
 bilinear. An image of more than Pillow's Image.MAX_IMAGE_PIXELS is a bad image like a damaged one."""
 

@@ -1,5 +1,5 @@
 """evaluate.py's report: `report/report.md` with its PNG figures, `per_class.csv` and
-`top_losses.csv`, made from one split's outputs and scores (litlab.review.evaluation)."""
+`top_losses.csv`, made from one split's outputs and scores (litlab.evaluation.scores)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from litlab.data.spec import DataSpec, InputKind
-from litlab.review import evaluation_figures as figs
-from litlab.review.evaluation import ClassificationNumbers, RegressionNumbers, TemperatureScaling
-from litlab.review.evaluation_outputs import SplitOutputs
+from litlab.data_spec import DataSpec, InputKind, Task
+from litlab.evaluation import figures as figs
+from litlab.evaluation.scores import ClassificationNumbers, RegressionNumbers, TemperatureScaling
+from litlab.evaluation.split_outputs import SplitOutputs
 from litlab.review.figures import mistakes_figure
-from litlab.task import Task
 
 MARKDOWN_FEATURES = 8  # feature columns in report.md's top-loss table; top_losses.csv has them all
 

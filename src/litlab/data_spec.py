@@ -1,4 +1,6 @@
-"""The data contract: what a DataModule tells the rest of litlab about its data.
+"""The data contract: what a DataModule tells the rest of litlab about its data (torch-free: the
+bundle runtime reads it too). The three learning tasks a dataset can declare, and what follows from
+each; the two kinds of input.
 
 Every DataModule gives a `DataSpec` (its `spec` property). The model is built from it
 (run.build.build_model), predictions and figures read it (run.predict, run.evaluate,
@@ -11,11 +13,42 @@ description; only `train_size` and the target's statistics need a pass over the 
 """
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
-from litlab.task import InputKind, Task
+from litlab.errors import UserError
 
-__all__ = ["InputKind"]  # declared beside Task, on the ground floor: the torch-free runtime reads it too
+
+class Task(StrEnum):
+    """What the target is. The DataModule decides it; models and metrics follow."""
+
+    REGRESSION = "regression"
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not Task.REGRESSION
+
+    @classmethod
+    def parse(cls, value: str) -> "Task":
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(t.value for t in cls)
+            raise UserError(f"task={value!r} is not a task; valid tasks are: {valid}") from None
+
+
+class InputKind(StrEnum):
+    """What one input is: a row of features, or an image."""
+
+    TABLE = "table"  # (F,) features
+    IMAGE = "image"  # (C, H, W) pixels
+
+    @property
+    def dims(self) -> int:
+        """The number of dimensions of one input."""
+        return 1 if self is InputKind.TABLE else 3
 
 
 @dataclass(frozen=True)
@@ -87,6 +120,33 @@ class DataSpec:
             pixel_max=state.get("pixel_max"),
             class_counts=tuple(state["class_counts"]) if state.get("class_counts") is not None else None,
         )
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """A table's source columns, which were one-hot encoded, the encoded features in the network's
+    order, and per categorical column the feature of each category seen in training."""
+
+    inputs: tuple[str, ...]
+    categorical: tuple[str, ...]
+    features: tuple[str, ...]
+    one_hot: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def encoded(
+        cls, inputs: tuple[str, ...], categorical: tuple[str, ...], features: tuple[str, ...]
+    ) -> "TableColumns":
+        """The one-hot maps from pandas.get_dummies' feature names (`<column>_<category>`) as training made them;
+        the longest categorical column name that prefixes a feature owns it."""
+        maps: dict[str, dict[str, str]] = {c: {} for c in categorical}
+        by_length = sorted(categorical, key=len, reverse=True)
+        for feature in features:
+            if feature in inputs and feature not in categorical:
+                continue  # a numeric column keeps its name
+            owner = next((c for c in by_length if feature.startswith(f"{c}_")), None)
+            if owner is not None:
+                maps[owner][feature[len(owner) + 1 :]] = feature
+        return cls(inputs, categorical, features, maps)
 
 
 def from_datamodule_state(state: Mapping) -> DataSpec:

@@ -9,7 +9,7 @@ counted per optimizer step. On one device without a gradient scaler the first K-
 bare torch optimizer and only the last goes through Lightning's wrapper, so hooks around
 backward and the optimizer step (on_before_backward, on_after_backward, on_before_optimizer_step)
 run once per call. Elsewhere (DDP, 16-mixed) every step goes through Lightning's wrapper.
-With model.cuda_graphs=true (K=1 too) every step is a captured step (litlab.models.graphs) and
+With model.cuda_graphs=true (K=1 too) every step is a captured step (litlab.speed.cuda_graphs) and
 none goes through the wrapper: its optimizer step is inside the graph.
 """
 
@@ -28,7 +28,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from litlab.compat import batches_used_up, count_logged_steps, count_optimizer_steps
 from litlab.errors import UserError
-from litlab.models.graphs import Batch, CapturedStep
+from litlab.speed.cuda_graphs import Batch, CapturedStep
 from litlab.values import is_int
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def choose_k(step_s: float) -> int:
 
 class StepsPerCall:
     """Runs one call of up to `k` optimizer steps (k=None: auto, decided on the first call); with
-    `cuda_graphs`, each step on a full batch is a replay of a captured graph (litlab.models.graphs)."""
+    `cuda_graphs`, each step on a full batch is a replay of a captured graph (litlab.speed.cuda_graphs)."""
 
     def __init__(self, k: int | None, cuda_graphs: bool = False) -> None:
         self.k = k

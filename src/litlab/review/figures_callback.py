@@ -7,7 +7,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from typing_extensions import override
 
-from litlab.data.spec import DataSpec, InputKind
+from litlab.data_spec import DataSpec, InputKind
 from litlab.review.figures import confusion_figure, mistakes_figure, regression_figure, worst_rows_markdown
 
 

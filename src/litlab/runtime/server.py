@@ -24,14 +24,15 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import override
 
+from litlab.data_spec import InputKind
 from litlab.errors import UserError
 from litlab.ports import HOST, free_port
-from litlab.runtime import inputs, tables
+from litlab.readers import tables
+from litlab.runtime import inputs
 from litlab.runtime.bundle import Preprocessing
 from litlab.runtime.onnx_model import OnnxPredictor
 from litlab.runtime.outputs import outputs_json
-from litlab.runtime.predict import Predictor
-from litlab.task import InputKind
+from litlab.runtime.predict_files import Predictor
 from litlab.values import is_number
 
 UNPROCESSABLE = 422  # what FastAPI answers a body of the wrong form; a wrong content is answered alike

@@ -16,16 +16,16 @@ import torch
 
 from litlab import files
 from litlab.checkpoints import store
-from litlab.deploy import parity
-from litlab.deploy.formats import EXPORTERS, INPUT, OUTPUT, Exporter, Format, Outputs, versions
+from litlab.data_spec import Task
 from litlab.errors import UserError
+from litlab.inference import parity
+from litlab.inference.checkpoint import TorchPredictor, preprocessing
+from litlab.inference.formats import EXPORTERS, INPUT, OUTPUT, Exporter, Format, Outputs, versions
+from litlab.inference.restore import load_checkpoint, load_for_inference
 from litlab.models import SupervisedModule
 from litlab.review.console import quiet_third_party
-from litlab.run.evaluate import load_checkpoint
-from litlab.run.predict import TorchPredictor, load_for_inference, preprocessing
 from litlab.runtime.bundle import BUNDLE_JSON, BUNDLE_VERSION, PARITY_JSON, Preprocessing
 from litlab.runtime.inputs import scaled
-from litlab.task import Task
 from litlab.values import is_number
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
-from litlab.data.spec import InputKind
+from litlab.data_spec import InputKind, Task
+from litlab.evaluation.calibration import example_nll
 from litlab.models import SupervisedModule
-from litlab.review.calibration import example_nll
-from litlab.task import Task
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from litlab.data.spec import DataSpec
+from litlab.data_spec import DataSpec
 from litlab.runtime.outputs import outputs_table
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from litlab.review.evaluation import BinaryCurves
+from litlab.evaluation.scores import BinaryCurves
 from litlab.review.figures import MAX_CLASSES, draw_pred_vs_true, most_confused
 
 

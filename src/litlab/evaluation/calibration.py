@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from litlab import files
+from litlab.data_spec import Task
 from litlab.errors import UserError
-from litlab.task import Task
 
 # T is searched in this range: beyond it the validation split says nothing usable (a split predicted
 # all right lowers the NLL without end as T -> 0), and the search stops at the bound instead.

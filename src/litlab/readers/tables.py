@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from litlab.data_spec import TableColumns
 from litlab.errors import UserError
-from litlab.runtime.bundle import TableColumns
 
 log = logging.getLogger(__name__)
 
