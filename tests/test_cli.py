@@ -1,58 +1,138 @@
-"""The command line answers at once when nothing trains: no torch, Lightning or scikit-learn
-is imported before Hydra has parsed it (timings: scripts/cli_startup.py)."""
+"""The command line: `litlab VERB ...` runs every job and tool, the root scripts (`python train.py`)
+the same functions, and both answer at once when nothing trains: no torch, Lightning or
+scikit-learn is imported before Hydra has parsed the line, and `litlab --help` imports neither
+Hydra nor torch (timings: scripts/benchmarks/cli_startup.py)."""
 
 import os
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from litlab.run import cli, installed
 from tests.helpers.config import ROOT
+from tests.helpers.doors import assert_refused
 
 HEAVY = ("torch", "lightning", "torchvision", "sklearn", "optuna")
+LITLAB = str(Path(sys.executable).with_name("litlab"))  # the console script pip installs beside python
+VERBS = ("train", "evaluate", "predict", "export", "serve", "report", "reproduce", "dashboard", "mlflow-ui")
+
+
+def imported(args: list[str], **kw) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """`python -X importtime ARGS`: the process, and every module it imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, **kw)  # fmt: skip
+    lines = proc.stderr.splitlines()
+    return proc, {line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time")}
 
 
 @pytest.mark.parametrize("args", [["train.py", "--help"], ["train.py", "--cfg", "job"], ["train.py", "--info"],
                                   ["evaluate.py", "--help"], ["predict.py", "--help"], ["export.py", "--help"],
-                                  ["serve.py", "--help"]])  # fmt: skip
+                                  ["serve.py", "--help"], [LITLAB, "train", "--help"],
+                                  [LITLAB, "train", "--cfg", "job"], [LITLAB, "evaluate", "--help"],
+                                  [LITLAB, "predict", "--help"], [LITLAB, "export", "--help"],
+                                  [LITLAB, "serve", "--help"]])  # fmt: skip
 def test_help_cfg_and_info_import_nothing_heavy(args):
-    proc = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc, modules = imported(args)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
-    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
     assert "ckpt_path" in proc.stdout  # it did answer
 
 
+@pytest.mark.parametrize("args", [[], ["--help"]], ids=["alone", "--help"])
+def test_litlab_lists_its_verbs_importing_neither_hydra_nor_torch(args):
+    proc, modules = imported([LITLAB, *args])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    listed = [line.split()[0] for line in proc.stdout.split("verbs:\n")[1].split("\n\n")[0].splitlines()]
+    assert listed == list(VERBS) == list(cli.VERBS)
+    assert not modules & {*HEAVY, "hydra", "omegaconf", "numpy", "pandas"}, sorted(modules)
+
+
+def test_an_unknown_verb_is_one_line_naming_the_nearest():
+    proc = subprocess.run([LITLAB, "trian", "model=cnn"], capture_output=True, text=True, timeout=60)
+    assert_refused(proc.returncode, proc.stdout, proc.stderr, "'trian' is no litlab verb; did you mean train?")
+
+
+def test_a_verb_whose_extra_is_not_installed_says_how_to_install_it(monkeypatch, capsys):
+    """A torch-free install (tests/test_install.py builds one) answers `litlab report` so; here the
+    `train` extra is made to name a package no install has."""
+    monkeypatch.setitem(installed.EXTRAS, "train", ("torch", "no_such_package_litlab"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", str(ROOT)])
+    says = 'litlab report needs no_such_package_litlab, which this install lacks: pip install "litlab[train]"'
+    assert_refused(exit_.value.code, "", capsys.readouterr().err, says)
+
+
 # Every script with a command line; the modules they import once their arguments are parsed
-# (scripts/throughput.py, image_folder_throughput.py) have none.
-QUICK_HELP = sorted(p.name for p in (ROOT / "scripts").glob("*.py") if '__name__ == "__main__"' in p.read_text())
+# (scripts/benchmarks/throughput.py, image_folder_throughput.py) have none.
+SCRIPTS = sorted(p.relative_to(ROOT / "scripts").as_posix() for p in (ROOT / "scripts").rglob("*.py"))
+QUICK_HELP = [s for s in SCRIPTS if '__name__ == "__main__"' in (ROOT / "scripts" / s).read_text()]
+PLAIN = "benchmarks/plain_mnist.py"  # the plain PyTorch reference: no functions, it trains when run
 
 
 @pytest.mark.parametrize("script", QUICK_HELP)
 def test_a_scripts_help_imports_nothing_heavy(script):
-    proc = subprocess.run([sys.executable, "-X", "importtime", f"scripts/{script}", "--help"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc, modules = imported([f"scripts/{script}", "--help"])
     assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
-    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+@pytest.mark.parametrize("verb", ["report", "reproduce", "dashboard", "mlflow-ui"])
+def test_a_tool_verbs_help_imports_nothing_heavy(verb):
+    proc, modules = imported([LITLAB, verb, "--help"])
+    assert proc.returncode == 0 and f"usage: litlab {verb}" in proc.stdout, proc.stderr[-2000:]
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def completion(line: str, *args: str) -> list[str]:
+    """What Hydra's bash completion gets for the typed `line` from `ARGS -sc query=bash`."""
+    env = {**os.environ, "COMP_LINE": line, "COMP_POINT": str(len(line))}
+    proc = subprocess.run([*args, "-sc", "query=bash"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.split()
 
 
 def test_tab_completion_offers_the_options_of_a_group():
-    env = {**os.environ, "COMP_LINE": "python train.py model=c", "COMP_POINT": "23"}
-    proc = subprocess.run([sys.executable, "train.py", "-sc", "query=bash"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    assert completion("python train.py model=c", sys.executable, "train.py") == ["model=cnn"]
+
+
+@pytest.mark.parametrize("line,args,offered", [("litlab train model=c", [LITLAB], ["model=cnn"]),
+                                               ("litlab evaluate trainer=c", [LITLAB], ["trainer=cpu"]),
+                                               ("litlab train model=c", [LITLAB, "train"], ["model=cnn"])],
+                         ids=["train", "evaluate", "with-the-verb"])  # fmt: skip
+def test_litlab_tab_completion_takes_the_verb_from_the_line(line, args, offered):
+    """Hydra's bash function runs `litlab -sc query=bash`: the verb is in the line, not an override."""
+    assert completion(line, *args) == offered
+
+
+def test_litlab_tab_completion_offers_the_verbs_then_nothing_after_a_tool_verb():
+    assert completion("litlab e", LITLAB) == ["evaluate", "export"]
+    assert completion("litlab ", LITLAB) == list(VERBS)
+    assert completion("litlab report lo", LITLAB) == []  # bash then completes file names
+
+
+def test_bash_completes_litlab_train_as_a_user_types_it():
+    """Hydra's own bash function, installed by `litlab train -sc install=bash`, in a real bash."""
+    install = subprocess.run([LITLAB, "train", "-sc", "install=bash"], capture_output=True, text=True, timeout=120)
+    assert install.returncode == 0 and install.stdout.rstrip().endswith("hydra_bash_completion litlab")
+    typed = 'COMP_LINE="litlab train model=c"; COMP_WORDS=(litlab train model=c); COMP_CWORD=2; COMP_POINT=20'
+    script = f'{install.stdout}\n{typed}\nhydra_bash_completion\necho "${{COMPREPLY[@]}}"'
+    env = {**os.environ, "PATH": f"{Path(LITLAB).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["model=cnn"], proc.stdout + proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize("script,config", [("train.py", "train"), ("evaluate.py", "eval")])
-def test_fast_help_prints_what_hydras_own_help_prints(script, config):
+@pytest.mark.parametrize("command,config", [(["train.py"], "train"), (["evaluate.py"], "eval"),
+                                            ([LITLAB, "train"], "train")])  # fmt: skip
+def test_fast_help_prints_what_hydras_own_help_prints(command, config):
     """litlab.run.cli_help answers --help without Hydra's; `-cn` sends the same request to Hydra's."""
     args = ["trainer.max_epochs=7", "--resolve"]
     ours, hydras = (
         subprocess.run(
-            [sys.executable, script, *extra, "--help", *args],
+            [sys.executable, *command, *extra, "--help", *args],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -74,10 +154,22 @@ def test_fast_help_with_a_bad_override_says_why_in_one_message():
     assert "_base" not in proc.stderr and "shared" not in proc.stderr  # Hydra lists only what can be chosen
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "scripts").glob("*.py")))
+def test_a_users_config_dir_adds_options_to_litlabs(tmp_path):
+    """`--config-dir DIR`: DIR/model/my_mlp.yaml is `model=my_mlp`, built on litlab's own model/mlp.yaml
+    (a run with it: tests/test_install.py)."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "my_mlp.yaml").write_text("defaults:\n  - mlp\n  - _self_\n\nhidden_sizes: [7, 5]\n")
+    cmd = [LITLAB, "train", "--config-dir", str(tmp_path), "model=my_mlp", "--cfg", "job"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "_target_: litlab.models.MLP\n  hidden_sizes:\n  - 7\n  - 5\n" in proc.stdout
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s != PLAIN])
 def test_every_script_still_imports(script, monkeypatch):
     """A script's imports and definitions run (not its main): a rename in src/ that a script
     still uses fails here, not when someone next runs the benchmark. As `python scripts/X.py`
     does, the script's own folder comes first on sys.path (a script may import a sibling)."""
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
-    runpy.run_path(str(ROOT / "scripts" / script), run_name="imported_by_test")
+    path = ROOT / "scripts" / script
+    monkeypatch.syspath_prepend(str(path.parent))
+    runpy.run_path(str(path), run_name="imported_by_test")

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers.config import QUICK, ROOT
+from tests.helpers.config import QUICK
 from tests.helpers.processes import free_port, run_in_process, stop
 
 
@@ -24,7 +24,7 @@ def study_dir(tmp_path_factory):
 def test_the_dashboard_serves_the_sweeps_study(study_dir, tmp_path):
     port = free_port()
     with open(tmp_path / "dashboard.out", "w") as out:
-        cmd = [sys.executable, str(ROOT / "scripts" / "dashboard.py"), str(study_dir), "--port", str(port)]
+        cmd = [sys.executable, "-m", "litlab.run.cli", "dashboard", str(study_dir), "--port", str(port)]
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline, studies = time.monotonic() + 60, None

@@ -61,8 +61,8 @@ def test_the_link_finder_sees_what_it_must(tmp_path):
 
 
 def test_every_picture_in_docs_is_one_scripts_docs_figures_makes(monkeypatch):
-    """So that none goes stale silently: `python scripts/docs_figures.py` makes each one again."""
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    """So that none goes stale silently: `python scripts/tools/docs_figures.py` makes each one again."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts" / "tools"))
     import docs_figures
 
     made = {name for _, outputs in docs_figures.FIGURES.values() for name in outputs}

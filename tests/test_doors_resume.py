@@ -1,5 +1,5 @@
 """The hostile-input table of the checkpoints a run leaves: train.py ckpt_path= (resume), evaluate.py
-ckpt_path= (loading it; its other arguments are in test_doors_run.py) and scripts/reproduce.py RUN_DIR.
+ckpt_path= (loading it; its other arguments are in test_doors_run.py) and `litlab reproduce RUN_DIR`.
 Each broken one is one `Error:` line naming it, exit 2, before training, and nothing the earlier run
 wrote is changed. A checkpoint whose weights are NaN or inf is refused for a resume: training would
 go on from NaN and stop at its first step with a traceback; resume from an earlier epoch instead."""
@@ -18,7 +18,7 @@ from tests.helpers.config import SHRINK
 from tests.helpers.doors import Form, Refusal, as_params, assert_refused, snapshot, zero_byte_files
 from tests.helpers.processes import run_in_process
 
-RESUME, EVAL, REPRO = "train.py ckpt_path=", "evaluate.py ckpt_path=", "scripts/reproduce.py"
+RESUME, EVAL, REPRO = "train.py ckpt_path=", "evaluate.py ckpt_path=", "litlab reproduce"
 UNREADABLE = "is not a readable PyTorch checkpoint"
 NO_CKPT = "no last.ckpt or interrupted.ckpt in"
 NO_RECORD = "no readable metrics.json"
@@ -50,7 +50,7 @@ REFUSALS: list[Refusal] = [
     Refusal(RESUME, "ckpt_path", Form.NON_FINITE, "holds non-finite weights (net.1.weight has NaN or inf)",
             ("ckpt_path={hostile}/nan.ckpt", *CSV)),
     *file_rows(EVAL),
-    # scripts/reproduce.py RUN_DIR: the run dir, its record and its config files
+    # litlab reproduce RUN_DIR: the run dir, its record and its config files
     Refusal(REPRO, "RUN_DIR", Form.MISSING, f"{{hostile}}/nowhere: {NO_RECORD}", ("{hostile}/nowhere",)),
     Refusal(REPRO, "RUN_DIR", Form.WRONG_TYPE, f"{NO_RECORD} ([Errno 20] Not a directory", ("{ckpt}",)),
     Refusal(REPRO, "RUN_DIR", Form.LINK, f"{{hostile}}/dangling_run: {NO_RECORD}", ("{hostile}/dangling_run",)),
@@ -154,7 +154,7 @@ def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[st
     """The row's arguments and, for train.py and evaluate.py, the shrunk run's and a fresh run dir."""
     args = [arg.format(**names) for arg in row.args]
     if row.door == REPRO:
-        return [*args, "--into", str(tmp_path / "again")]
+        return ["reproduce", *args, "--into", str(tmp_path / "again")]
     shrink = SHRINK if row.door == RESUME else ["trainer=cpu"]
     return [*args, *shrink, f"hydra.run.dir={tmp_path / 'run'}"]
 
@@ -169,4 +169,4 @@ def test_a_hostile_checkpoint_or_run_dir_is_refused_in_one_line(files, request, 
     assert_refused(code, out, err, row.says.format(**names))
     assert snapshot(run.parent) == before, "an earlier file was changed, or a new one left behind"
     assert zero_byte_files(run) == [] if run.exists() else True
-    assert not (tmp_path / "again").exists()  # reproduce.py ran nothing
+    assert not (tmp_path / "again").exists()  # reproduce ran nothing

@@ -1,6 +1,6 @@
-"""The hostile-input table of sweeps and the scripts that read them: `train.py -m` and where it
-writes (hydra.sweep.dir), the Optuna search's storage, scripts/report.py, scripts/dashboard.py and
-scripts/mlflow_ui.py. Each broken input is one `Error:` line naming it, exit 2, before any job
+"""The hostile-input table of sweeps and the commands that read them: `train.py -m` and where it
+writes (hydra.sweep.dir), the Optuna search's storage, `litlab report`, `litlab dashboard` and
+`litlab mlflow-ui`. Each broken input is one `Error:` line naming it, exit 2, before any job
 runs or any server starts, and nothing an earlier sweep wrote is touched."""
 
 import json
@@ -24,7 +24,7 @@ from tests.helpers.doors import Form, Refusal, as_params, assert_refused, assert
 from tests.helpers.processes import started
 
 SWEEP, OPTUNA = "train.py -m", "train.py -m hparams_search=digits_mlp"
-REPORT, DASHBOARD, MLFLOW_UI = "scripts/report.py", "scripts/dashboard.py", "scripts/mlflow_ui.py"
+REPORT, DASHBOARD, MLFLOW_UI = "litlab report", "litlab dashboard", "litlab mlflow-ui"
 GRID = ("-m", "seed=1,2")
 SEARCH = ("-m", "hparams_search=digits_mlp")
 
@@ -51,7 +51,7 @@ REFUSALS: list[Refusal] = [
             (*SEARCH, "hydra.sweeper.study_name=\"bob's search\"")),
     Refusal(OPTUNA, "hydra.sweep.dir", Form.TWO_PROCESSES, "is in use by another sweep (process {holder})",
             (*SEARCH, "hydra.sweep.dir={busy_sweep}")),
-    # scripts/report.py DIR
+    # litlab report DIR
     Refusal(REPORT, "DIR", Form.MISSING, "{tmp}/nope: no such dir", ("{tmp}/nope",)),
     Refusal(REPORT, "DIR", Form.EMPTY, "holds no job dirs", ("{empty_dir}",)),
     Refusal(REPORT, "DIR", Form.WRONG_TYPE, "{a_file}: a file, not a dir", ("{a_file}",)),
@@ -63,7 +63,7 @@ REFUSALS: list[Refusal] = [
     Refusal(REPORT, "metrics.json", Form.WRONG_TYPE, "not a job's record", ("{list_job}",)),
     Refusal(REPORT, ".hydra/overrides.yaml", Form.CORRUPT, "{started_job}/1/.hydra/overrides.yaml cannot be read",
             ("{started_job}",)),
-    # scripts/dashboard.py DIR: checked before the server starts
+    # litlab dashboard DIR: checked before the server starts
     Refusal(DASHBOARD, "DIR", Form.MISSING, "{tmp}/nope: no such dir", ("{tmp}/nope",)),
     Refusal(DASHBOARD, "DIR", Form.EMPTY, "no best.yaml with a storage and no optuna.db", ("{empty_dir}",)),
     Refusal(DASHBOARD, "optuna.db", Form.CORRUPT, "cannot be read: file is not a database", ("{garbage_study}",)),
@@ -73,7 +73,7 @@ REFUSALS: list[Refusal] = [
     Refusal(DASHBOARD, "--port", Form.WRONG_TYPE, "--port 'abc' is not a port", ("{garbage_study}", "--port", "abc")),
     Refusal(DASHBOARD, "--port", Form.TWO_PROCESSES, "--port {busy} cannot be used",
             ("{garbage_study}", "--port", "{busy}")),
-    # scripts/mlflow_ui.py: checked before the server starts
+    # litlab mlflow-ui: checked before the server starts
     Refusal(MLFLOW_UI, "--store", Form.MISSING, "--store {tmp}/nope.db: no such file", ("--store", "{tmp}/nope.db")),
     Refusal(MLFLOW_UI, "--store", Form.CORRUPT, "cannot be read as an MLflow store: file is not a database",
             ("--store", "{garbage}")),
@@ -180,10 +180,11 @@ def files(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
 
 
 def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[str]:
-    """The row's arguments; a sweep's then get the shrunk run's, and a fresh sweep dir unless the row gives one."""
+    """The row's arguments (after the verb of a `litlab VERB` door); a sweep's then get the shrunk run's, and a
+    fresh sweep dir unless the row gives one."""
     args = [arg.format(**names) for arg in row.args]
     if not row.door.startswith("train.py"):
-        return args
+        return [*row.door.split()[1:], *args]
     where = [] if any(a.startswith("hydra.sweep.dir=") for a in args) else [f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     return [*args, *SHRINK, *where]
 
@@ -199,7 +200,7 @@ def test_a_broken_sweep_log_does_not_stop_the_report(files, cli, tmp_path):
     names, _ = files
     sweep = Path(shutil.copytree(names["other_sweep"], tmp_path / "sweep"))
     (sweep / "sweep.log").write_bytes(b"\x00\xff half a line")
-    code, out, err = cli(REPORT, str(sweep))
+    code, out, err = cli(*REPORT.split(), str(sweep))
     assert code == 0, err[-2000:]
     assert "2 jobs: 2 completed" in (sweep / "report.md").read_text()
     assert (sweep / "sweep.log").read_bytes() == b"\x00\xff half a line"

@@ -17,7 +17,7 @@ FLOORS = {
     "sine_mlp": ("test/r2", 0.90),
 }
 LINEAR = ("breast_cancer_logistic", "diabetes_linear", "synthetic_linear")
-# On real MNIST (skipped without it); the CNN presets take 10+ minutes on 2 cores: scripts/presets.py.
+# On real MNIST (skipped without it); the CNN presets take 10+ minutes on 2 cores: scripts/tools/presets.py.
 MNIST_FLOORS = {"mnist_fast": 0.99, "mnist_mlp": 0.98}
 
 

@@ -67,11 +67,11 @@ def test_every_metric_is_shown_monitor_first_and_each_best_is_marked(tmp_path):
 
 def test_metric_option_sorts_by_it_and_an_unknown_one_is_one_line(tmp_path, cli):
     kfold_sweep(tmp_path)
-    code, out, err = cli("scripts/report.py", str(tmp_path), "--metric", "val/acc")
+    code, out, err = cli("litlab", "report", str(tmp_path), "--metric", "val/acc")
     assert code == 0, err
     assert pd.read_csv(tmp_path / "report.csv").job.tolist()[:2] == [3, 1]  # highest val/acc first
     assert "sorted by val/acc" in out and "Sorted by val/acc (max)" in (tmp_path / "report.md").read_text()
-    code, out, err = cli("scripts/report.py", str(tmp_path), "--metric", "val/acuracy")
+    code, out, err = cli("litlab", "report", str(tmp_path), "--metric", "val/acuracy")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "'val/acuracy' is not one the jobs recorded; available: val/loss, val/acc, val/f1, test/loss" in err
 
@@ -153,7 +153,7 @@ def test_a_sweep_whose_every_job_failed_still_gets_its_report(tmp_path, cli):
         error = "InstantiationException: no such callback"
         record = {"status": "failed", "error": error, "overrides": [f"seed={seed}"]}
         (tmp_path / str(job) / "metrics.json").write_text(json.dumps(record))
-    code, _, err = cli("scripts/report.py", str(tmp_path))
+    code, _, err = cli("litlab", "report", str(tmp_path))
     assert code == 0, err[-3000:]
     report = (tmp_path / "report.md").read_text()
     assert "2 jobs: 0 completed" in report and "no such callback" in report

@@ -1,7 +1,6 @@
-"""A run records where its numbers came from (run.provenance), and scripts/reproduce.py runs it
+"""A run records where its numbers came from (run.provenance), and `litlab reproduce` runs it
 again from that record and gets the same numbers on the CPU."""
 
-import importlib.util
 import json
 import shutil
 import socket
@@ -12,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from litlab.run import reproduce
 from tests.helpers.config import QUICK, ROOT
+
+LITLAB = [sys.executable, "-m", "litlab.run.cli"]  # what the `litlab` command runs
 
 
 def test_a_cpu_run_records_its_provenance_and_reproduces_exactly(tmp_path, cli):
@@ -28,7 +30,7 @@ def test_a_cpu_run_records_its_provenance_and_reproduces_exactly(tmp_path, cli):
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
         assert prov["git"]["commit"] == head.stdout.strip() and isinstance(prov["git"]["dirty"], bool)
 
-    cmd = [sys.executable, "scripts/reproduce.py", str(run_dir), "--into", str(again)]
+    cmd = [*LITLAB, "reproduce", str(run_dir), "--into", str(again)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"reproduced exactly: {again}" in proc.stdout
@@ -39,18 +41,9 @@ def test_a_cpu_run_records_its_provenance_and_reproduces_exactly(tmp_path, cli):
 
 
 def test_reproduce_refuses_a_dir_without_a_finished_run_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "scripts/reproduce.py", str(tmp_path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run([*LITLAB, "reproduce", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.startswith("Error: ") and "Traceback" not in proc.stderr
-
-
-def reproduce_module():
-    """scripts/reproduce.py as a module, for its comparison alone."""
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "scripts" / "reproduce.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 RECORD = {"val": {"val/loss": 0.25, "val/acc": 0.9}, "test": {"test/loss": 0.3, "test/acc": 0.875}}
@@ -72,7 +65,6 @@ RECORD = {"val": {"val/loss": 0.25, "val/acc": 0.9}, "test": {"test/loss": 0.3, 
     ids=["same", "one-differs", "missing-again", "missing-in-record", "none-again"],
 )  # fmt: skip
 def test_reproduced_is_said_only_when_every_metric_of_both_runs_agrees(again, says):
-    reproduce = reproduce_module()
     rows = reproduce.metric_rows(RECORD, again, tolerance=0.0)
     result = {"agrees": bool(rows) and all(r["agrees"] for r in rows), "config_differences": [],
               "provenance_differences": []}  # fmt: skip
@@ -89,7 +81,7 @@ def test_a_metric_the_rerun_has_and_the_record_lacks_is_not_reproduced(tmp_path,
     record = json.loads((run_dir / "metrics.json").read_text())
     del record["test"]["test/acc"]  # a record written by an older litlab, or edited
     (run_dir / "metrics.json").write_text(json.dumps(record))
-    cmd = [sys.executable, "scripts/reproduce.py", str(run_dir), "--into", str(again)]
+    cmd = [*LITLAB, "reproduce", str(run_dir), "--into", str(again)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.splitlines()[-1].startswith("NOT reproduced exactly: 1 of")

@@ -16,7 +16,10 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 
+from litlab.run.cli import main as litlab_main
 from tests.helpers.config import ROOT
+
+LITLAB = "litlab"  # run_in_process(LITLAB, VERB, ...): the installed command
 
 
 def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -32,17 +35,21 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 240) ->
 
 
 def run_in_process(script: str, *args: str) -> tuple[int, str, str]:
-    """Run an entry point in this process as the command line would (`python train.py ARGS`),
+    """Run an entry point in this process as the command line would (`python train.py ARGS`, or
+    `litlab VERB ARGS` for script "litlab"),
     without the ~10 s a new process spends importing: (exit code, stdout, stderr). Hydra's
     state and logging setup are undone afterwards."""
     root, argv = logging.getLogger(), sys.argv
     handlers, level = list(root.handlers), root.level
     out, err = io.StringIO(), io.StringIO()
-    sys.argv = [str(ROOT / script), *args]
+    sys.argv = ["litlab" if script == LITLAB else str(ROOT / script), *args]
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                runpy.run_path(str(ROOT / script), run_name="__main__")
+                if script == LITLAB:  # `litlab VERB ARGS`: the function its console script calls
+                    litlab_main()
+                else:
+                    runpy.run_path(str(ROOT / script), run_name="__main__")
                 code = 0
             except SystemExit as e:
                 if isinstance(e.code, str):  # what the interpreter does with SystemExit("message")

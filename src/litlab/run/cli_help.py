@@ -1,4 +1,5 @@
-"""`python train.py --help [overrides] [--resolve]`, answered in a fraction of Hydra's time.
+"""`litlab train --help [overrides] [--resolve]` (and `python train.py --help ...`), answered in a
+fraction of Hydra's time.
 
 Why not Hydra's own --help: to list the config groups it builds a new config repository for each
 group, and each one deep-copies the whole ConfigStore (Hydra's and the launcher plugins' schemas,
@@ -38,11 +39,11 @@ def config_groups(conf_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def help_text(script: Path, config_name: str, overrides: list[str], resolve: bool) -> str | None:
-    """The help Hydra would print for `script` (litlab's conf/), or None where its template
-    needs Hydra's own values."""
+def help_text(config_name: str, overrides: list[str], resolve: bool) -> str | None:
+    """The help Hydra would print for the command of `config_name` (litlab's conf/), or None where
+    its template needs Hydra's own values."""
     conf_dir = CONF_DIR
-    with initialize_config_dir(str(conf_dir), version_base="1.3", job_name=script.stem):
+    with initialize_config_dir(str(conf_dir), version_base="1.3"):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # --resolve may read ${hydra:...}
     template = string.Template(cfg.hydra.help.template)
@@ -55,13 +56,13 @@ def help_text(script: Path, config_name: str, overrides: list[str], resolve: boo
                                CONFIG=OmegaConf.to_yaml(job_cfg, resolve=resolve))  # fmt: skip
 
 
-def answer_help(script: Path, config_name: str, argv: list[str]) -> bool:
+def answer_help(config_name: str, argv: list[str]) -> bool:
     """Print the help and return True if `argv` asks for it in the plain form; else False."""
     if not HELP_FLAGS & set(argv) or HYDRA_FLAGS & set(argv):
         return False
     overrides = [a for a in argv if not a.startswith("-")]
     try:
-        text = help_text(script, config_name, overrides, resolve="--resolve" in argv)
+        text = help_text(config_name, overrides, resolve="--resolve" in argv)
     except HydraException as e:  # a bad override: Hydra's message, without its --help traceback
         print(e, file=sys.stderr)
         raise SystemExit(1) from None

@@ -4,7 +4,7 @@ Hydra itself), and what a training run pays before it starts: `import torch` (al
 PyTorch script needs) and `import lightning`. Runs are interleaved (A B C ... A B C ...) so
 that machine noise hits all alike.
 
-    python scripts/cli_startup.py --repeats 7
+    python scripts/benchmarks/cli_startup.py --repeats 7
 """
 
 import argparse
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {
     "import hydra": [sys.executable, "-c", "import hydra"],
     "train.py --help": [sys.executable, "train.py", "--help"],

@@ -1,4 +1,4 @@
-"""Optuna's dashboard over the study of an Optuna sweep: python scripts/dashboard.py SWEEP_DIR
+"""Optuna's dashboard over the study of an Optuna sweep: litlab dashboard SWEEP_DIR [--port 8080]
 
 Serves http://127.0.0.1:PORT/ (localhost only) until Ctrl-C. The study's storage is the one
 best.yaml records, else the sweep dir's optuna.db (the hparams_search presets' default). A dir
@@ -51,6 +51,7 @@ def studies_in(storage: str) -> object:
         import optuna
 
         opened = open_storage(storage)
+        assert opened is not None  # only no storage at all (None) opens as None
         studies = optuna.get_all_study_names(opened)
     except (SQLAlchemyError, ValueError, OSError, RuntimeError) as e:
         raise UserError(f"the study's storage {storage} cannot be read: {driver_reason(e)}") from None
@@ -59,11 +60,13 @@ def studies_in(storage: str) -> object:
     return opened
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(verb: str, argv: list[str]) -> None:
+    p = argparse.ArgumentParser(
+        prog=f"litlab {verb}", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/hparams_search/digits_mlp")
     p.add_argument("--port", default="8080", help="on 127.0.0.1 (default 8080)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     port = exit_on_user_error(lambda: free_port(args.port, "--port {}"))
     storage = exit_on_user_error(lambda: storage_of(args.sweep_dir))
     opened = exit_on_user_error(lambda: studies_in(storage))  # imports optuna: after the cheap checks
@@ -71,7 +74,3 @@ def main() -> None:
 
     print(f"Optuna dashboard for {storage} at http://127.0.0.1:{port}/", flush=True)
     optuna_dashboard.run_server(opened, host="127.0.0.1", port=port)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,9 @@
 """Run a recorded run again and compare its numbers with the record.
 
-    python scripts/reproduce.py RUN_DIR [--into NEW_DIR] [--tolerance 1e-3]
+    litlab reproduce RUN_DIR [--into NEW_DIR] [--tolerance 1e-3]
 
-Reads RUN_DIR/metrics.json (the run's command-line overrides and its provenance), runs
-`python train.py` with the same overrides into a new dir (default RUN_DIR-reproduced-<time>),
+Reads RUN_DIR/metrics.json (the run's command-line overrides and its provenance), runs `litlab
+train` with the same overrides from the current dir into a new dir (default RUN_DIR-reproduced-<time>),
 and compares every final val/ and test/ metric: exactly where the recorded run used the CPU,
 within --tolerance (relative) where it used a GPU, whose kernels need not be deterministic. Says
 too where the code (git commit, changes), the libraries, the data or the device differ from the
@@ -29,7 +29,6 @@ from omegaconf import OmegaConf
 from litlab import files
 from litlab.conf import DIR as CONF_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("val", "test")
 
 
@@ -43,9 +42,9 @@ def read_record(run_dir: Path) -> dict:
     try:
         record = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError) as e:
-        fail(f"{run_dir}: no readable metrics.json ({e}); give the dir of a finished train.py run")
+        fail(f"{run_dir}: no readable metrics.json ({e}); give the dir of a finished training run")
     if not isinstance(record, dict):
-        fail(f"{run_dir}/metrics.json holds no run's record; give the dir of a finished train.py run")
+        fail(f"{run_dir}/metrics.json holds no run's record; give the dir of a finished training run")
     if record.get("status") != "completed":
         fail(f"{run_dir}: its run did not complete (status {record.get('status')!r}); give a finished run")
     overrides = record.get("overrides")
@@ -73,9 +72,9 @@ def load_settings(path: Path) -> dict:
     try:
         loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     except Exception as e:  # noqa: BLE001 - missing, unreadable or not YAML: the same answer
-        fail(f"{path} is missing or unreadable ({type(e).__name__}): reproduce needs the run dir as train.py left it")
+        fail(f"{path} is missing or unreadable ({type(e).__name__}): reproduce needs the run dir as training left it")
     if not isinstance(loaded, dict):
-        fail(f"{path} holds no settings; reproduce needs the run dir as train.py left it")
+        fail(f"{path} holds no settings; reproduce needs the run dir as training left it")
     return loaded
 
 
@@ -114,10 +113,10 @@ def differing(before: dict[str, object], after: dict[str, object]) -> list[str]:
 
 
 def run_again(overrides: list[str], into: Path) -> dict:
-    cmd = [sys.executable, str(ROOT / "train.py"), *overrides, f"hydra.run.dir={into}"]
-    print("running:", " ".join(cmd[1:]), flush=True)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode == 2:  # a user error: train.py's own line says what
+    cmd = [sys.executable, "-m", "litlab.run.cli", "train", *overrides, f"hydra.run.dir={into}"]
+    print("running: litlab", " ".join(cmd[3:]), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode == 2:  # a user error: the training command's own line says what
         line = next((x for x in proc.stderr.splitlines() if x.startswith("Error: ")), proc.stderr.strip()[-300:])
         fail(f"the run again was refused: {line.removeprefix('Error: ')}")
     if proc.returncode != 0:
@@ -171,12 +170,12 @@ def provenance_differences(before: dict, after: dict) -> list[str]:
     return notes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(verb: str, argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog=f"litlab {verb}", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--into", type=Path, default=None)
     parser.add_argument("--tolerance", type=float, default=1e-3, help="relative, for runs recorded on a GPU")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     record = read_record(args.run_dir)
     check_recorded_config(args.run_dir, record["overrides"])
     into = args.into or args.run_dir.with_name(f"{args.run_dir.name}-reproduced-{datetime.now():%Y%m%d-%H%M%S}")
@@ -214,7 +213,3 @@ def verdict(result: dict, rows: list[dict], tolerance: float, into: Path) -> str
     else:
         lines.append(f"NOT reproduced {how}: {differ} of {len(rows)} metrics differ or are missing: {into}")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    main()

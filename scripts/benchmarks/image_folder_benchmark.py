@@ -6,8 +6,8 @@
   (c)  the usual pipeline: torchvision.datasets.ImageFolder + transforms.v2 + DataLoader
        (num_workers=2, pinned, persistent workers), the same network and Adam in a plain loop
 
-    python scripts/image_folder_benchmark.py [--source mnist|fashion] [--images 10000] [--repeats 3]
-        [--steps 300] [--models mlp,cnn] [--memory-sizes 5000,20000] [--data-dir ../shared/data]
+    python scripts/benchmarks/image_folder_benchmark.py [--source mnist|fashion] [--images 10000] [--repeats 3]
+        [--steps 300] [--models mlp,cnn] [--memory-sizes 5000,20000] [--data-dir DIR]
 
 --source mnist: MNIST's first `--images` train images as 28x28 gray PNG files in class folders;
 --source fashion: Fashion-MNIST's (Debian's dataset-fashion-mnist) as 64x64 RGB JPEG files.
@@ -21,7 +21,7 @@ folders of those many images, each in a fresh process: the streamed path's stays
 import argparse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--memory-sizes", default="", help="e.g. 5000,20000; empty: no memory table")
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data")  # conf/data/mnist.yaml's
     args = parser.parse_args()
     import image_folder_throughput  # torch, Lightning and litlab: after --help has answered
 

@@ -1,4 +1,4 @@
-"""The report of a sweep: python scripts/report.py SWEEP_DIR [--metric NAME]
+"""The report of a sweep: litlab report SWEEP_DIR [--metric NAME]
 
 Prints the jobs with every final val/* and test/* metric (sorted by the monitored metric, or by
 --metric; each metric's best value in bold) and, over seeds/folds, mean ± std; writes report.csv,
@@ -10,11 +10,13 @@ import argparse
 from pathlib import Path
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(verb: str, argv: list[str]) -> None:
+    p = argparse.ArgumentParser(
+        prog=f"litlab {verb}", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/multiruns/<date> or logs/train/hparams_search/<name>")
     p.add_argument("--metric", help="sort, group and plot by this recorded metric, e.g. val/acc or test/loss")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     from litlab.errors import UserError, exit_with
     from litlab.sweeps.report import SweepReport  # pandas and matplotlib: after --help has answered
 
@@ -24,7 +26,3 @@ def main() -> None:
         exit_with(e)
     for path in report.write(show=True):
         print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of model.cuda_graphs in one go, on a machine with one CUDA GPU (docs/speed.md, "On a GPU"):
-#   bash scripts/gpu_check.sh OUT_DIR DATA_DIR [PARTS]
+#   bash scripts/tools/gpu_check.sh OUT_DIR DATA_DIR [PARTS]
 # PARTS (default tests,sweep,tta,bench,profile): the GPU tests; a sweep of settings on top of
 # mnist_fast_gpu (2 seeds each, in one process); time to 99% over 5 seeds, each its own process,
 # with the sweep's fastest setting that kept both seeds >= 99.05% (mnist_fast_gpu as it is without
@@ -69,13 +69,13 @@ fi
 
 if has tta; then
   echo "== time to 99%, 5 seeds, each its own process; overrides: [$chosen]" | tee -a "$log"
-  python3 scripts/benchmark.py --device cuda --only tta --tta-repeats 5 --data-dir "$data" \
+  python3 scripts/benchmarks/benchmark.py --device cuda --only tta --tta-repeats 5 --data-dir "$data" \
     --tta-overrides "$chosen" --out "$out/tta.json" 2>&1 | tee -a "$log"
 fi
 
 if has bench; then
   echo "== benchmark rows" | tee -a "$log"
-  python3 scripts/benchmark.py --device cuda --cuda-graphs --steps-per-call 1,8 --repeats 3 \
+  python3 scripts/benchmarks/benchmark.py --device cuda --cuda-graphs --steps-per-call 1,8 --repeats 3 \
     --only mlp:64,mlp:512,cnn:64,cnn:512 --data-dir "$data" --out "$out/bench.json" 2>&1 | tee -a "$log"
 fi
 

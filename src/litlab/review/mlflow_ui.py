@@ -1,6 +1,6 @@
 """MLflow's UI over litlab's MLflow store (logger=mlflow), on 127.0.0.1 only.
 
-    python scripts/mlflow_ui.py [--store logs/mlflow.db] [--port 5000]
+    litlab mlflow-ui [--store logs/mlflow.db] [--port 5000]
 
 Runs `mlflow ui` on the SQLite store the runs wrote (conf/logger/mlflow.yaml: ${paths.log_dir}/mlflow.db)
 until Ctrl-C; open the printed address in a browser. A store that is missing, no MLflow store, or
@@ -19,15 +19,15 @@ from pathlib import Path
 from litlab.errors import UserError, exit_on_user_error
 from litlab.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+STORE = Path("logs") / "mlflow.db"  # conf/logger/mlflow.yaml's ${paths.log_dir}/mlflow.db, from the current dir
 WAIT_S = 5  # for a run's write to the store to end
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, default=ROOT / "logs" / "mlflow.db")
+def main(verb: str, argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog=f"litlab {verb}", description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, default=STORE, help=f"the runs' MLflow store (default {STORE})")
     parser.add_argument("--port", default="5000", help="on 127.0.0.1 (default 5000)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     port = exit_on_user_error(lambda: free_port(args.port, "--port {}"))
     exit_on_user_error(lambda: check_store(args.store))
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{args.store.resolve()}",
@@ -69,7 +69,3 @@ def serve(cmd: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=20)
-
-
-if __name__ == "__main__":
-    main()

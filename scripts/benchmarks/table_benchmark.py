@@ -1,7 +1,7 @@
 """Tables that grow: litlab's logistic regression on a generated CSV against the scikit-learn
 script a user would write, at several sizes, interleaved.
 
-    python scripts/table_benchmark.py [--rows 200000,1000000] [--columns 30] [--repeats 3]
+    python scripts/benchmarks/table_benchmark.py [--rows 200000,1000000] [--columns 30] [--repeats 3]
 
 Each size: a seeded table of `--columns` numeric features and a binary target, written once.
 (a) `python train.py data=csv model=logistic_regression` on it: `wall_time_s` from its
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SKLEARN = """
 import sys, pandas as pd
 from sklearn.linear_model import LogisticRegression

@@ -1,4 +1,4 @@
-"""The timed parts of scripts/benchmark.py: (a) litlab's Trainer, (b) the plain loop, (b') the plain
+"""The timed parts of scripts/benchmarks/benchmark.py: (a) litlab's Trainer, (b) the plain loop, (b') the plain
 loop with a CUDA-graph step, (c) the torchvision + DataLoader template, each row interleaved.
 Imported by the benchmark scripts once their arguments are parsed, so that `--help` answers
 without torch and Lightning.
@@ -26,7 +26,7 @@ from litlab.data.torchvision_sets import MNIST_FILES
 from litlab.review.console import quiet_third_party
 from litlab.run.build import build_datamodule, build_model, build_trainer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = {"mlp": ["model=mlp", "model.hidden_sizes=[256]"], "cnn": ["model=cnn"]}  # 784-256-10; the classic CNN
 
 
@@ -241,7 +241,7 @@ def markdown(rows: list[dict], tta: dict | None, device: str) -> str:
         ]
         if "ratio" in tta:
             lines[-1] += (
-                f"; vs the plain probe (`plain_mnist_probe.py`, run between them): "
+                f"; vs the plain probe (`plain_mnist.py`, run between them): "
                 f"{tta['ratio']:.2f}x ({tta['ratio_min']:.2f}-{tta['ratio_max']:.2f})"
             )
     return "\n".join(lines) + "\n"

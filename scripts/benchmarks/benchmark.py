@@ -5,8 +5,8 @@
   (b') with --cuda-graphs: that loop with its step captured as a CUDA graph (PyTorch's recipe)
   (c) the usual template pipeline: torchvision MNIST with ToTensor/Normalize and a DataLoader
 
-    python scripts/benchmark.py [--device cpu|cuda] [--quick] [--out bench.json] [--data-dir DIR]
-                                [--steps-per-call 1,8,auto] [--cuda-graphs] [--only mlp:64,tta]
+    python scripts/benchmarks/benchmark.py [--device cpu|cuda] [--quick] [--out bench.json] [--data-dir DIR]
+                                           [--steps-per-call 1,8,auto] [--cuda-graphs] [--only mlp:64,tta]
 
 Same network (built by litlab, freshly initialized each run), same Adam, same number of
 steps; the first `--warmup` steps (a third of them for the CNN on CPU) are not timed. (a) runs
@@ -15,7 +15,7 @@ once per `--steps-per-call` value (model.steps_per_call, set as a user sets it),
 interleaved (a1 a8 b c a1 a8 b c ...) `--repeats` times; each row gives median samples/s and
 the median of the paired ratios a/b and a/c, with their min and max. Without --quick it also
 times `python train.py experiment=mnist_fast seed=i` from the command to the printed result,
-each run followed by `plain_mnist_probe.py` (`--probe`), `--tta-repeats` times: the runs that
+each run followed by the plain loop of plain_mnist.py (`--probe`), `--tta-repeats` times: the runs that
 reached 99% test accuracy and the median of the paired wall-time ratios, with min and max.
 """
 
@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: train.py, data/
+PROBE = Path(__file__).with_name("plain_mnist.py")  # the plain PyTorch reference, beside this file
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
@@ -91,9 +92,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tta-overrides", default="", help="more train.py overrides for the time-to-99%% runs")
     p.add_argument("--tta-repeats", type=int, default=5, help="time-to-99%% runs (seeds 0..N-1), each beside the probe")
-    p.add_argument(
-        "--probe", type=Path, default=ROOT.parent / "shared" / "bench" / "plain_mnist_probe.py", help="plain reference"
-    )
+    p.add_argument("--probe", type=Path, default=PROBE, help="the plain reference (default: plain_mnist.py)")
     return p
 
 
@@ -102,7 +101,7 @@ def main() -> None:
     args = p.parse_args()
     if args.cuda_graphs and args.device != "cuda":
         p.error("--cuda-graphs needs --device cuda")
-    import throughput  # torch, Lightning and litlab (scripts/throughput.py): after --help has answered
+    import throughput  # torch, Lightning and litlab (throughput.py, beside this file): after --help has answered
 
     if args.device == "cuda" and not throughput.torch.cuda.is_available():
         p.error("--device cuda but no CUDA device is available")

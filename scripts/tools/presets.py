@@ -1,7 +1,7 @@
 """Run every experiment preset as a user would and print the results table (docs/results.md).
 
-    python scripts/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs] [--data-dir DIR]
-    python scripts/presets.py --command "model=mlp data=diabetes" [--command "..."]
+    python scripts/tools/presets.py [--only digits_mlp,sine_mlp] [--log-dir logs] [--data-dir DIR]
+    python scripts/tools/presets.py --command "model=mlp data=diabetes" [--command "..."]
 
 Each preset runs `python train.py experiment=NAME` in its own process; the table gives
 the test metrics from its metrics.json, its `fit_time_s` (training and validation only), the
@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from litlab.conf import DIR as CONF_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE_SETS = ("mnist", "fashion", "cifar10")
 HEADLINE = {"regression": ("test/r2", "test/mse"), "classification": ("test/acc", "test/f1")}
 

@@ -2,8 +2,8 @@
 `hydra.sweeper.pruner=none` and with a pruner, run interleaved (none, pruned, pruned, none, ...),
 once per seed. Prints each pair's wall time and best value, then the median ratio of times.
 
-    python scripts/pruning_benchmark.py --seeds 1 2 3
-    python scripts/pruning_benchmark.py --search hparams_search=mnist_cnn --trials 12 -- data.data_dir=../shared/data
+    python scripts/benchmarks/pruning_benchmark.py --seeds 1 2 3
+    python scripts/benchmarks/pruning_benchmark.py --search hparams_search=mnist_cnn --trials 12 -- data.data_dir=DIR
 """
 
 import argparse
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def search(sweep_dir: Path, args: argparse.Namespace, seed: int, pruner: str) -> dict:

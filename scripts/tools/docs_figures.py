@@ -10,7 +10,7 @@
   optuna_dashboard.png     python train.py -m hparams_search=digits_mlp hydra.sweeper.n_trials=12
                            trainer.max_epochs=5 logger=none: optuna-dashboard over the study
 
-    python scripts/docs_figures.py [--only lr_vs_depth,optuna_dashboard] [--out docs]
+    python scripts/tools/docs_figures.py [--only lr_vs_depth,optuna_dashboard] [--out docs]
 
 The runs go to a temporary dir; the screenshots need headless Chromium (Debian: apt-get install
 chromium). Servers listen on 127.0.0.1 only and are stopped by their own PID.
@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HPARAMS_SWEEP = ["-m", "model.hidden_sizes=[32],[128]", "optimizer.lr=0.001,0.01", "trainer.max_epochs=10",
                  "trainer=cpu"]  # fmt: skip
 OPTUNA = ["-m", "hparams_search=digits_mlp", "hydra.sweeper.n_trials=12", "trainer.max_epochs=5", "logger=none"]
@@ -146,7 +146,7 @@ def optuna_dashboard(work: Path, out: Path) -> None:
     train(OPTUNA, sweep)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    server = serving([sys.executable, "scripts/dashboard.py", str(sweep), "--port", str(port)], url)
+    server = serving([sys.executable, "-m", "litlab.run.cli", "dashboard", str(sweep), "--port", str(port)], url)
     try:
         screenshot(f"{url}dashboard/studies/1", out / "optuna_dashboard.png", size="1500,1100")
     finally:
