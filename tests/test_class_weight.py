@@ -9,7 +9,7 @@ import torch
 from litlab.data_spec import Task
 from litlab.errors import UserError
 from litlab.evaluation.reference import fit_reference
-from litlab.inference.restore import load_checkpoint
+from litlab.inference.restore import restore
 from litlab.models.settings import class_weights
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
@@ -26,7 +26,8 @@ def imbalanced_table(folder) -> str:
 
 
 def assert_coefficients_match(metrics: dict, class_weight) -> None:
-    net, dm = load_checkpoint(metrics["best_ckpt"])
+    restored = restore(metrics["best_ckpt"])
+    net, dm = restored.model, restored.datamodule()
     ref = fit_reference(dm, C=1.0, tol=1e-10, class_weight=class_weight)
     w = net.linear.weight.detach().double().numpy()
     b = net.linear.bias.detach().double().numpy()
@@ -55,8 +56,8 @@ def test_multinomial_logistic_regression_reaches_scikit_learns_balanced_optimum(
     table = imbalanced_table(tmp_path)
     plain = train(compose_cfg(tmp_path / "plain", "model=logistic_regression", "data=csv", f"data.path={table}",
                               "data.target=kind", "trainer.max_epochs=30"))  # fmt: skip
-    assert not np.allclose(load_checkpoint(plain["best_ckpt"])[0].linear.weight.detach().numpy(),
-                           load_checkpoint(metrics["best_ckpt"])[0].linear.weight.detach().numpy())  # fmt: skip
+    assert not np.allclose(restore(plain["best_ckpt"]).model.linear.weight.detach().numpy(),
+                           restore(metrics["best_ckpt"]).model.linear.weight.detach().numpy())  # fmt: skip
 
 
 def test_balanced_weights_are_scikit_learns_formula_and_bad_values_are_refused():

@@ -10,7 +10,7 @@ import pytest
 
 from litlab.data import CSVDataModule
 from litlab.evaluation.reference import fit_reference, scores_on_test
-from litlab.inference.restore import load_checkpoint
+from litlab.inference.restore import restore
 from litlab.run.train import train
 from tests.helpers.config import QUICK, ROOT
 from tests.helpers.data_files import write_csv
@@ -127,7 +127,7 @@ def test_a_messy_table_trains_to_scikit_learns_accuracy(make_cfg, tmp_path, capl
     with caplog.at_level(logging.WARNING):
         metrics = train(cfg)
     assert "'F' and 'f'" in warnings_of(caplog)
-    net, dm = load_checkpoint(metrics["best_ckpt"])
+    dm = restore(metrics["best_ckpt"]).datamodule()
     assert dm.class_names == ["N", "P", "Y"]
     assert dm.arrays.input_columns == ["Gender", "AGE", "HbA1c", "Chol", "BMI"]
     theirs = scores_on_test(dm, fit_reference(dm))["test/acc"]

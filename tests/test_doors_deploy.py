@@ -30,19 +30,19 @@ def edit(bundle: str, path: str, value: object) -> tuple[str, str, object]:
 
 # {name} fields: files made by the `files` fixture below. EDITS: the bundles hand-edited for some rows.
 EDITS = {
-    "shape_str": edit("cancer", "preprocessing.input_shape", "30"),
-    "shape_wide": edit("cancer", "preprocessing.input_shape", [31]),
-    "shape_image": edit("digits", "preprocessing.input_shape", [1, 8, 9]),
-    "classes_str": edit("cancer", "preprocessing.class_names", "malignant,benign"),
-    "classes_3": edit("digits", "preprocessing.class_names", ["0", "1", "2"]),
-    "classes_dup": edit("cancer", "preprocessing.class_names", ["benign", "benign"]),
-    "shift_short": edit("cancer", "preprocessing.scaler.shift", [0.0] * 29),
-    "scale_nan": edit("cancer", "preprocessing.scaler.scale", [float("nan")] * 30),
-    "scale_zero": edit("digits", "preprocessing.scaler.scale", [[[0.0]]]),
-    "task": edit("cancer", "preprocessing.task", "ranking"),
-    "version": edit("cancer", "bundle_version", 2),
+    "shape_str": edit("cancer", "data.input_shape", "30"),
+    "shape_wide": edit("cancer", "data.input_shape", [31]),
+    "shape_image": edit("digits", "data.input_shape", [1, 8, 9]),
+    "classes_str": edit("cancer", "data.class_names", "malignant,benign"),
+    "classes_3": edit("digits", "data.class_names", ["0", "1", "2"]),
+    "classes_dup": edit("cancer", "data.class_names", ["benign", "benign"]),
+    "shift_short": edit("cancer", "scaler.shift", [0.0] * 29),
+    "scale_nan": edit("cancer", "scaler.scale", [float("nan")] * 30),
+    "scale_zero": edit("digits", "scaler.scale", [[[0.0]]]),
+    "task": edit("cancer", "data.task", "ranking"),
+    "version": edit("cancer", "bundle_version", 3),
     "escapes": edit("cancer", "file", "../digits_bundle/model.onnx"),
-    "no_columns": edit("cancer", "preprocessing.columns", None),
+    "no_columns": edit("cancer", "data.columns", None),
 }
 
 REFUSALS: list[Refusal] = [
@@ -58,28 +58,29 @@ REFUSALS: list[Refusal] = [
     Refusal(BUNDLE, "bundle.json", Form.EMPTY, "bundle.json is not JSON", ("bundle={json_empty}", *WITH_CSV)),
     Refusal(BUNDLE, "bundle.json", Form.TRUNCATED, "bundle.json is not JSON", ("bundle={json_half}", *WITH_CSV)),
     Refusal(BUNDLE, "bundle.json", Form.CORRUPT, "bundle.json is not JSON", ("bundle={json_binary}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.WRONG_TYPE, "preprocessing.input_shape is '30'",
+    Refusal(BUNDLE, "bundle.json", Form.WRONG_TYPE, "data.input_shape is '30'",
             ("bundle={shape_str}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.WRONG_TYPE, "preprocessing.class_names is 'malignant,benign'",
+    Refusal(BUNDLE, "bundle.json", Form.WRONG_TYPE, "data.class_names is 'malignant,benign'",
             ("bundle={classes_str}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.WRONG_TYPE, "preprocessing.columns is null",
+    Refusal(BUNDLE, "bundle.json", Form.WRONG_TYPE, "data.columns is null",
             ("bundle={no_columns}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.WRONG_SHAPE, "preprocessing.columns.features has 30 names, but "
-            "preprocessing.input_shape is [31]", ("bundle={shape_wide}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.WRONG_SHAPE, "does not match preprocessing.input_shape [1, 8, 9]",
+    Refusal(BUNDLE, "bundle.json", Form.WRONG_SHAPE, "data.columns.features has 30 names, but "
+            "data.input_shape is [31]", ("bundle={shape_wide}", *WITH_CSV)),
+    Refusal(BUNDLE, "bundle.json", Form.WRONG_SHAPE, "data.input_shape is [1, 8, 9], but the network "
+            "takes tensor(float) of shape ['N', 1, 8, 8]",
             ("bundle={shape_image}", "input={pictures}", "output={new}/predictions.csv")),
     Refusal(BUNDLE, "bundle.json", Form.WRONG_SHAPE, "class_names has 3 names, but the network gives outputs "
             "of shape ['N', 10]", ("bundle={classes_3}", "input={pictures}", "output={new}/predictions.csv")),
-    Refusal(BUNDLE, "bundle.json", Form.DUPLICATE, "preprocessing.class_names is ['benign', 'benign']",
+    Refusal(BUNDLE, "bundle.json", Form.DUPLICATE, "data.class_names is ['benign', 'benign']",
             ("bundle={classes_dup}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.WRONG_SHAPE, "preprocessing.scaler.shift has shape (29,), but the input "
+    Refusal(BUNDLE, "bundle.json", Form.WRONG_SHAPE, "scaler.shift has shape (29,), but the input "
             "shape [30] needs (30,)", ("bundle={shift_short}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.NON_FINITE, "preprocessing.scaler.scale is [nan",
+    Refusal(BUNDLE, "bundle.json", Form.NON_FINITE, "scaler.scale is [nan",
             ("bundle={scale_nan}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.OUT_OF_RANGE, "preprocessing.scaler.scale holds 0",
+    Refusal(BUNDLE, "bundle.json", Form.OUT_OF_RANGE, "scaler.scale holds 0",
             ("bundle={scale_zero}", "input={pictures}", "output={new}/predictions.csv")),
-    Refusal(BUNDLE, "bundle.json", Form.OUT_OF_RANGE, "preprocessing.task is 'ranking'", ("bundle={task}", *WITH_CSV)),
-    Refusal(BUNDLE, "bundle.json", Form.OUT_OF_RANGE, "bundle_version 2", ("bundle={version}", *WITH_CSV)),
+    Refusal(BUNDLE, "bundle.json", Form.OUT_OF_RANGE, "data.task is 'ranking'", ("bundle={task}", *WITH_CSV)),
+    Refusal(BUNDLE, "bundle.json", Form.OUT_OF_RANGE, "bundle_version 3", ("bundle={version}", *WITH_CSV)),
     Refusal(BUNDLE, "bundle.json", Form.ESCAPES, "file is '../digits_bundle/model.onnx'",
             ("bundle={escapes}", *WITH_CSV)),
     # model.onnx
@@ -90,7 +91,7 @@ REFUSALS: list[Refusal] = [
             ("bundle={onnx_half}", *WITH_CSV)),
     Refusal(BUNDLE, "model.onnx", Form.CORRUPT, "model.onnx is not an ONNX model", ("bundle={onnx_text}", *WITH_CSV)),
     Refusal(BUNDLE, "model.onnx", Form.LINK, "model.onnx is not an ONNX model", ("bundle={onnx_link}", *WITH_CSV)),
-    Refusal(BUNDLE, "model.onnx", Form.WRONG_SHAPE, "preprocessing.input_shape is [30], but the network takes "
+    Refusal(BUNDLE, "model.onnx", Form.WRONG_SHAPE, "data.input_shape is [30], but the network takes "
             "tensor(float) of shape ['N', 1, 8, 8]", ("bundle={onnx_other}", *WITH_CSV)),
     # input= (read by the same code for a bundle and a checkpoint)
     Refusal(BUNDLE, "input", Form.MISSING, "(no such file or dir)", (*IN_TABLE, "input={tmp}/nope")),
@@ -286,7 +287,7 @@ def test_a_hostile_input_is_refused_in_one_line(files, cli, tmp_path, row):
 def test_the_rows_name_real_files(files):
     """Guards the table: each broken file is what its row says (a bundle edit took, a bomb is a PNG)."""
     names, _ = files
-    assert json.loads(Path(names["shape_wide"], "bundle.json").read_text())["preprocessing"]["input_shape"] == [31]
+    assert json.loads(Path(names["shape_wide"], "bundle.json").read_text())["data"]["input_shape"] == [31]
     assert Path(names["pictures_bomb"], "bomb.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="allow_pickle"):
         np.load(names["npy_pickle"])

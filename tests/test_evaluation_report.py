@@ -25,7 +25,7 @@ from litlab.data_spec import Task
 from litlab.errors import UserError
 from litlab.evaluation.calibration import fit_temperature, golden_section
 from litlab.evaluation.split_outputs import collect
-from litlab.inference.restore import load_checkpoint
+from litlab.inference.restore import restore
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.outputs import events
@@ -168,7 +168,8 @@ def test_calibration_fits_on_val_and_writes_a_calibrated_checkpoint(runs):
 
 
 def test_temperature_minimises_the_val_nll_and_keeps_every_prediction(runs):
-    model, datamodule = load_checkpoint(runs["digits"]["train"] / "checkpoints" / "last.ckpt")
+    restored = restore(runs["digits"]["train"] / "checkpoints" / "last.ckpt")
+    model, datamodule = restored.model, restored.datamodule()
     val = collect(model, datamodule.val_dataloader(), datamodule.spec.kind, keep=0)
     t = fit_temperature(Task.MULTICLASS, val.logits, val.targets)
 
@@ -183,7 +184,8 @@ def test_predict_applies_the_calibrated_temperature(runs, tmp_path):
     folder = runs["digits"]["eval"]
     metrics = json.loads((folder / "metrics.json").read_text())
     t = metrics["report"]["metrics"]["temperature"]
-    model, datamodule = load_checkpoint(metrics["ckpt_path"])
+    restored = restore(metrics["ckpt_path"])
+    model, datamodule = restored.model, restored.datamodule()
     x = datamodule.split_tensors("test").x[:40]  # raw pixels, as a user's .npy holds them
     np.save(tmp_path / "x.npy", x.numpy())
     out = tmp_path / "preds.csv"
@@ -228,7 +230,8 @@ def test_golden_section_finds_the_minimum():
 
 
 def test_the_top_loss_images_are_those_of_the_top_loss_rows(runs):
-    model, datamodule = load_checkpoint(runs["digits"]["train"] / "checkpoints" / "last.ckpt")
+    restored = restore(runs["digits"]["train"] / "checkpoints" / "last.ckpt")
+    model, datamodule = restored.model, restored.datamodule()
     loader = datamodule.test_dataloader()
     loader.batch_size = 32  # several batches: the running top-k crosses them
     outputs = collect(model, loader, datamodule.spec.kind, keep=10)

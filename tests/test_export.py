@@ -3,8 +3,10 @@ checkpoint does (parity.json), bundle.json carries the preprocessing, and a bund
 process where torch and Lightning cannot be imported, equal to the checkpoint's predictions."""
 
 import json
+import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,12 +14,19 @@ import pytest
 from PIL import Image
 from sklearn import datasets
 
+from litlab.data_spec import DataSpec
 from litlab.errors import UserError
 from litlab.inference.checkpoint import predict
 from litlab.inference.export import export
+from litlab.inference.restore import restore
 from litlab.run.train import train
+from litlab.runtime.bundle import read_bundle
+from litlab.runtime.predict_files import predict_bundle
 from tests.helpers.config import ROOT, compose_cfg
-from tests.helpers.deploy_models import tiny_models
+from tests.helpers.deploy_models import edited_bundle, tiny_models
+
+V1 = ROOT / "tests" / "data" / "bundles_v1"  # bundles of bundle_version 1 and their predictions then
+V1_CKPT = ROOT / "tests" / "data" / "breast_cancer_logistic_v1.ckpt"  # the breast_cancer one's checkpoint
 
 # predict.py run where `import torch` and `import lightning` fail.
 NO_TORCH = """import runpy, sys
@@ -51,13 +60,15 @@ def test_an_onnx_bundle_reproduces_the_checkpoint_on_the_test_split(runs):
             assert parity[batch]["max_abs_diff"] < 1e-5
     digits = json.loads((found["digits"][1] / "bundle.json").read_text())
     assert digits["format"] == "onnx" and digits["temperature"] == 1.0 and "softmax" in digits["graph_applies"]
-    prep = digits["preprocessing"]
-    assert prep["image"] == {"channels": 1, "size": [8, 8], "pixel_max": 16.0} and prep["columns"] is None
-    assert np.asarray(prep["scaler"]["shift"]).shape == (1, 1, 1)  # one statistic per channel
+    assert digits["bundle_version"] == 2
+    data = digits["data"]  # the DataSpec's own form, as in the checkpoint
+    assert data["input_shape"] == [1, 8, 8] and data["pixel_max"] == 16.0 and data["columns"] is None
+    assert DataSpec.from_state(data) == restore(found["digits"][0]).spec
+    assert np.asarray(digits["scaler"]["shift"]).shape == (1, 1, 1)  # one statistic per channel
     assert {"torch", "onnx", "onnxruntime"} <= set(digits["versions"])
-    cancer = json.loads((found["cancer"][1] / "bundle.json").read_text())["preprocessing"]
-    assert cancer["class_names"] == ["malignant", "benign"] and len(cancer["scaler"]["shift"]) == 30
-    assert cancer["columns"]["inputs"] == list(datasets.load_breast_cancer().feature_names)
+    cancer = json.loads((found["cancer"][1] / "bundle.json").read_text())
+    assert cancer["data"]["class_names"] == ["malignant", "benign"] and len(cancer["scaler"]["shift"]) == 30
+    assert cancer["data"]["columns"]["inputs"] == list(datasets.load_breast_cancer().feature_names)
 
 
 def run_without_torch(tmp_path, *args: str) -> subprocess.CompletedProcess:
@@ -94,6 +105,37 @@ def test_predict_on_a_bundle_needs_no_torch_and_equals_the_checkpoints_predictio
     assert proc.returncode == 2 and "exactly one of ckpt_path=RUN" in proc.stderr
 
 
+def test_a_bundle_of_version_1_predicts_as_when_it_was_exported(tmp_path):
+    """tests/data/bundles_v1 (see tests/data/README.md): bundle.json's first layout, read into the same
+    DataSpec and scaler as today's; the predictions equal those the code that exported them made."""
+    rows = tmp_path / "rows.csv"
+    datasets.load_breast_cancer(as_frame=True).data.head(8).to_csv(rows, index=False)
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i, image in enumerate(datasets.load_digits().images[:6]):  # pixels 0..255: the bundle's pixel_max is 16
+        Image.fromarray((image * 255 / 16).round().astype(np.uint8)).save(pictures / f"{i}.png")
+    for name, given in (("breast_cancer", rows), ("digits", pictures)):
+        assert json.loads((V1 / name / "bundle.json").read_text())["bundle_version"] == 1
+        predicted = predict_bundle(V1 / name, str(given), str(tmp_path / f"{name}.csv"))
+        assert_same(predicted, pd.read_csv(V1 / f"{name}.predictions.csv"))
+    assert_same(pd.read_csv(tmp_path / "breast_cancer.csv"), predict(str(V1_CKPT), str(rows), str(tmp_path / "c.csv")))
+    checkpoint = restore(V1_CKPT)
+    bundle = read_bundle(V1 / "breast_cancer")
+    assert replace(bundle.spec, train_size=checkpoint.spec.train_size) == checkpoint.spec
+    np.testing.assert_array_equal(bundle.scaler.shift, checkpoint.scaler.shift)
+    assert read_bundle(V1 / "digits").spec.pixel_max == 16.0
+
+
+def test_a_broken_bundle_of_version_1_is_refused_naming_its_own_fields(tmp_path):
+    for name, field, value, says in (
+        ("breast_cancer", "preprocessing.input_shape", "30", "preprocessing.input_shape is '30'"),
+        ("breast_cancer", "preprocessing.scaler.shift", [0.0] * 29, "preprocessing.scaler.shift has shape (29,)"),
+        ("digits", "preprocessing.image.pixel_max", -1, "preprocessing.image.pixel_max is -1"),
+    ):
+        with pytest.raises(UserError, match=re.escape(f"bundle.json's {says}")):
+            read_bundle(edited_bundle(V1 / name, tmp_path / field, field, value))
+
+
 def test_a_failed_export_leaves_nothing(runs):
     """A refused export (parity) leaves no bundle and no partial folder; an existing bundle, an unknown
     format and the other settings are tests/test_doors_deploy.py's rows."""
@@ -118,11 +160,17 @@ def test_a_torch_export_bundle_has_parity_and_is_not_run_by_onnxruntime(runs, tm
     assert proc.returncode == 2 and "is a torch_export bundle (model.pt2)" in proc.stderr
 
 
-def test_the_runtime_imports_no_torch():
-    modules = ["litlab.runtime." + p.stem for p in (ROOT / "src" / "litlab" / "runtime").glob("*.py")]
-    code = f"import sys\nfor m in {modules}: __import__(m)\nprint(sorted({{'torch', 'lightning'}} & set(sys.modules)))"
+def test_the_runtime_and_the_data_contract_import_no_torch():
+    """What a bundle's prediction imports: every module of runtime/ and readers/, and data_spec."""
+    src = ROOT / "src" / "litlab"
+    modules = ["litlab.data_spec"] + [
+        f"litlab.{room}.{p.stem}" for room in ("runtime", "readers") for p in sorted((src / room).glob("*.py"))
+    ]
+    heavy = {"torch", "lightning", "torchvision"}
+    code = f"import sys\nfor m in {modules}: __import__(m)\nprint(sorted({heavy} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip() == "[]"
+    assert len(modules) >= 10  # the rooms were found
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression
 from litlab.errors import UserError
 from litlab.evaluation.reference import scaled_split
 from litlab.inference.checkpoint import predict
-from litlab.inference.restore import load_checkpoint
+from litlab.inference.restore import restore
 from litlab.run.build import build_datamodule
 from litlab.run.evaluate import evaluate
 from litlab.run.train import train
@@ -88,7 +88,7 @@ def test_predict_script_writes_into_its_run_dir_and_names_missing_columns(csv_ru
 def test_regression_predictions_reproduce_evaluate(tmp_path):
     ckpt, expected = train_and_evaluate(tmp_path, "data=diabetes", "model=linear_regression")
     # in the target's own units (disease progression, 25..346), and those of least squares
-    _, dm = load_checkpoint(ckpt)
+    dm = restore(ckpt).datamodule()
     ols = LinearRegression().fit(*scaled_split(dm, "train"))
     np.testing.assert_allclose(expected["prediction"], ols.predict(scaled_split(dm, "test")[0]), rtol=1e-4)
     target = datasets.load_diabetes().target[expected["row"]]  # the true value beside each prediction

@@ -10,7 +10,7 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from litlab.evaluation.reference import fit_reference, scaled_split, scores_on_test
-from litlab.inference.restore import load_checkpoint
+from litlab.inference.restore import restore
 from litlab.run.train import train
 
 CASES = [
@@ -26,7 +26,8 @@ def fitted(make_cfg, model: str, data: str):
     cfg = make_cfg(f"model={model}", f"data={data}", "trainer.max_epochs=30")
     assert cfg.optimizer._target_ == "torch.optim.LBFGS" and cfg.data.batch_size == "full"
     metrics = train(cfg)
-    net, dm = load_checkpoint(metrics["best_ckpt"])
+    restored = restore(metrics["best_ckpt"])
+    net, dm = restored.model, restored.datamodule()
     return metrics, net.eval(), dm
 
 
@@ -111,7 +112,8 @@ def test_c_and_alpha_mean_what_they_mean_in_scikit_learn(make_cfg, tmp_path):
         ((key, value),) = setting.items()
         cfg = make_cfg(f"model={model}", f"data={data}", "trainer.max_epochs=30", f"model.{key}={value}")
         cfg.paths.output_dir = str(tmp_path / key)
-        net, dm = load_checkpoint(train(cfg)["best_ckpt"])
+        restored = restore(train(cfg)["best_ckpt"])
+        net, dm = restored.model, restored.datamodule()
         ref = fit_reference(dm, tol=1e-10, **setting)
         assert_close(coefficients(net)[0], ref.coef_.reshape(1, -1))
         default = fit_reference(dm, tol=1e-10, **{key: 1.0 if key == "C" else 0.0})
@@ -122,7 +124,7 @@ def test_mlp_on_diabetes_is_at_least_ols(make_cfg):
     """The standardized target lets the default MLP match least squares on the same split."""
     cfg = make_cfg("model=mlp", "data=diabetes", "trainer.max_epochs=30")
     metrics = train(cfg)
-    net, dm = load_checkpoint(metrics["best_ckpt"])
+    dm = restore(metrics["best_ckpt"]).datamodule()
     ols = scores_on_test(dm, LinearRegression().fit(*scaled_split(dm, "train")))
     assert metrics["test"]["test/r2"] >= ols["test/r2"]
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from litlab.inference.restore import load_checkpoint
+from litlab.inference.restore import restore
 from litlab.run.train import train
 from tests.helpers.outputs import events, experiment_summary, session_hparams
 from tests.helpers.processes import run_in_process
@@ -169,7 +169,8 @@ def test_csv_run_round_trips_through_its_checkpoint(make_cfg, tmp_path):
     metrics = train(cfg)
     assert metrics["test"]["test/acc"] >= 0.9
 
-    model, dm = load_checkpoint(metrics["best_ckpt"])
+    restored = restore(metrics["best_ckpt"])
+    model, dm = restored.model, restored.datamodule()
     assert dm.class_names == ["neg", "pos"] and dm.scaler.fitted
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     again = trainer.test(model, datamodule=dm, verbose=False)[0]

@@ -1,20 +1,25 @@
 """The data contract: what a DataModule tells the rest of litlab about its data (torch-free: the
 bundle runtime reads it too). The three learning tasks a dataset can declare, and what follows from
-each; the two kinds of input.
+each; the two kinds of input; a table's columns; the scaler's statistics as prediction applies them.
 
 Every DataModule gives a `DataSpec` (its `spec` property). The model is built from it
-(run.build.build_model), predictions and figures read it (run.predict, run.evaluate,
-review.test_figures), and it goes into each checkpoint (the DataModule's state), so that
-predict.py can preprocess new inputs without the training data. Nothing outside the data package
-looks at array dimensions to find out what the data is: it reads `kind`.
+(run.build.build_model), predictions and figures read it (inference.checkpoint, run.evaluate,
+review.figures_callback), and it goes into each checkpoint (the DataModule's state) and each
+bundle (bundle.json's `data`) in one form, `to_state`, so that new inputs are preprocessed
+without the training data. Nothing outside the data package looks at array dimensions to find out
+what the data is: it reads `kind`.
 
 A DataModule that does not hold its data in memory (files streamed from disk) gives the same
 description; only `train_size` and the target's statistics need a pass over the train split.
 """
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+import numpy as np
 
 from litlab.errors import UserError
 
@@ -60,6 +65,21 @@ class Columns:
     categorical: tuple[str, ...]
     features: tuple[str, ...]
 
+    @cached_property
+    def one_hot(self) -> dict[str, dict[str, str]]:
+        """Per categorical column, the feature of each category seen in training: read off the feature
+        names pandas.get_dummies gave (`<column>_<category>`); the longest categorical column name
+        that prefixes a feature owns it."""
+        maps: dict[str, dict[str, str]] = {c: {} for c in self.categorical}
+        by_length = sorted(self.categorical, key=len, reverse=True)
+        for feature in self.features:
+            if feature in self.inputs and feature not in self.categorical:
+                continue  # a numeric column keeps its name
+            owner = next((c for c in by_length if feature.startswith(f"{c}_")), None)
+            if owner is not None:
+                maps[owner][feature[len(owner) + 1 :]] = feature
+        return maps
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -94,7 +114,8 @@ class DataSpec:
         return self.num_classes if self.task is Task.MULTICLASS else 1
 
     def to_state(self) -> dict:
-        """Plain values (str, int, float, lists, dicts), as checkpoints loaded with weights_only=True need."""
+        """Plain values (str, int, float, lists, dicts): what checkpoints loaded with weights_only=True can
+        hold, and JSON (bundle.json's `data`)."""
         state = asdict(self)
         state.update(task=self.task.value, kind=self.kind.value, input_shape=list(self.input_shape))
         state["class_names"] = list(self.class_names) if self.class_names is not None else None
@@ -105,7 +126,7 @@ class DataSpec:
 
     @classmethod
     def from_state(cls, state: Mapping) -> "DataSpec":
-        """The spec a checkpoint's DataModule state holds (`to_state`)."""
+        """The spec of `to_state`'s form, from a checkpoint's DataModule state or a bundle's bundle.json."""
         columns = state.get("columns")
         return cls(
             task=Task(state["task"]),
@@ -116,37 +137,33 @@ class DataSpec:
             train_size=int(state.get("train_size", 0)),
             target_mean=float(state.get("target_mean", 0.0)),
             target_std=float(state.get("target_std", 1.0)),
-            columns=Columns(**{k: tuple(v) for k, v in columns.items()}) if columns else None,
-            pixel_max=state.get("pixel_max"),
+            columns=Columns(*(tuple(columns[k]) for k in ("inputs", "categorical", "features"))) if columns else None,
+            pixel_max=float(state["pixel_max"]) if state.get("pixel_max") is not None else None,
             class_counts=tuple(state["class_counts"]) if state.get("class_counts") is not None else None,
         )
 
 
-@dataclass(frozen=True)
-class TableColumns:
-    """A table's source columns, which were one-hot encoded, the encoded features in the network's
-    order, and per categorical column the feature of each category seen in training."""
+@dataclass(frozen=True, eq=False)
+class ScalerStats:
+    """The scaler fitted on the train split, as prediction applies it: `(x - shift) / scale` in float32.
+    `shift`/`scale`: (F,) for tables, (C, 1, 1) for images (one statistic per channel), or (1,) for
+    data.scaling=none. Kept beside the DataSpec: a checkpoint's DataModule state and a bundle hold both."""
 
-    inputs: tuple[str, ...]
-    categorical: tuple[str, ...]
-    features: tuple[str, ...]
-    one_hot: dict[str, dict[str, str]] = field(default_factory=dict)
+    method: str
+    shift: np.ndarray
+    scale: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """The network's input for raw inputs `x` (N, ...), as data/scaling.py's Scaler computes it."""
+        return (x.astype(np.float32) - self.shift) / self.scale
+
+    def to_state(self) -> dict[str, Any]:
+        return {"method": self.method, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
-    def encoded(
-        cls, inputs: tuple[str, ...], categorical: tuple[str, ...], features: tuple[str, ...]
-    ) -> "TableColumns":
-        """The one-hot maps from pandas.get_dummies' feature names (`<column>_<category>`) as training made them;
-        the longest categorical column name that prefixes a feature owns it."""
-        maps: dict[str, dict[str, str]] = {c: {} for c in categorical}
-        by_length = sorted(categorical, key=len, reverse=True)
-        for feature in features:
-            if feature in inputs and feature not in categorical:
-                continue  # a numeric column keeps its name
-            owner = next((c for c in by_length if feature.startswith(f"{c}_")), None)
-            if owner is not None:
-                maps[owner][feature[len(owner) + 1 :]] = feature
-        return cls(inputs, categorical, features, maps)
+    def from_state(cls, state: Mapping[str, Any]) -> "ScalerStats":
+        shift, scale = (np.asarray(state[k], dtype=np.float32) for k in ("shift", "scale"))
+        return cls(str(state["method"]), shift, scale)
 
 
 def from_datamodule_state(state: Mapping) -> DataSpec:

@@ -1,5 +1,6 @@
 """export.py: a checkpoint's network written as ONNX or torch.export, with bundle.json (everything
-prediction needs outside litlab) and parity.json (the test split through PyTorch and the exported file).
+prediction needs outside litlab: the data contract, the scaler's statistics, what the graph computes)
+and parity.json (the test split through the checkpoint and through the bundle as predict.py reads it).
 A bundle appears whole or not at all: it is written to a hidden folder beside `out` and renamed into
 place only once parity holds."""
 
@@ -19,13 +20,11 @@ from litlab.checkpoints import store
 from litlab.data_spec import Task
 from litlab.errors import UserError
 from litlab.inference import parity
-from litlab.inference.checkpoint import TorchPredictor, preprocessing
+from litlab.inference.checkpoint import TorchPredictor
 from litlab.inference.formats import EXPORTERS, INPUT, OUTPUT, Exporter, Format, Outputs, versions
-from litlab.inference.restore import load_checkpoint, load_for_inference
-from litlab.models import SupervisedModule
+from litlab.inference.restore import Restored, restore
 from litlab.review.console import quiet_third_party
-from litlab.runtime.bundle import BUNDLE_JSON, BUNDLE_VERSION, PARITY_JSON, Preprocessing
-from litlab.runtime.inputs import scaled
+from litlab.runtime.bundle import BUNDLE_JSON, BUNDLE_VERSION, PARITY_JSON, read_bundle
 from litlab.values import is_number
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ log = logging.getLogger(__name__)
 GRAPH_APPLIES = {
     Task.MULTICLASS: "softmax(logits / temperature): class probabilities (N, C)",
     Task.BINARY: "sigmoid(logit / temperature) as [1 - p, p]: class probabilities (N, 2)",
-    Task.REGRESSION: "value * target_std + target_mean: the target in its own units (N,)",
+    Task.REGRESSION: "value * data.target_std + data.target_mean: the target in its own units (N,)",
 }
 
 
@@ -46,18 +45,18 @@ def export(ckpt_path: str, format: str, out: str | Path, log_dir: str = "logs", 
     exporter, out = EXPORTERS[Format.parse(format)], checked_out(out)
     allowed = checked_tolerance(tolerance)
     path = store.resolve(ckpt_path, log_dir, prefer="best")
-    model, spec, scaler = load_for_inference(path)
-    prep = preprocessing(spec, scaler)
-    x = test_inputs(path)
+    restored = restore(path)
+    x = restored.datamodule().split_tensors("test").x.numpy()  # raw, as the DataModule holds it
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     try:
-        exporter.write(Outputs(model), torch.from_numpy(scaled(x[:2], prep)), staging / exporter.file)
-        found = parity_of(model, prep, exporter, staging / exporter.file, x)
-        reason = parity.refusal(found, prep.task, allowed * float(model.target_std))
+        example = torch.from_numpy(restored.scaler.apply(x[:2]))
+        exporter.write(Outputs(restored.model), example, staging / exporter.file)
+        files.write_json(staging / BUNDLE_JSON, bundle_json(restored, Format(format), exporter, path))
+        found = parity_of(restored, exporter, staging, x)
+        reason = parity.refusal(found, restored.spec.task, allowed * float(restored.model.target_std))
         if reason is not None:
             raise UserError(reason)
         files.write_json(staging / PARITY_JSON, found)
-        files.write_json(staging / BUNDLE_JSON, bundle_json(model, prep, Format(format), exporter, path))
         into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -97,34 +96,28 @@ def checked_tolerance(tolerance: object) -> float:
     return float(tolerance)
 
 
-def test_inputs(ckpt_path: Path) -> np.ndarray:
-    """The raw test split of the run's own data (N, ...), as the DataModule holds it."""
-    _, datamodule = load_checkpoint(ckpt_path)
-    return datamodule.split_tensors("test").x.numpy()
+def parity_of(restored: Restored, exporter: Exporter, staging: Path, x: np.ndarray) -> dict:
+    """The checkpoint's predictions of the raw test split `x` against the staged bundle's, run by the predictor
+    users run (runtime.onnx_model.OnnxPredictor for ONNX) from its bundle.json as predict.py reads it."""
+    exported = exporter.load(read_bundle(staging, key="out"))
+    return {**parity.measure(TorchPredictor(restored), exported, x), "runtime": exporter.runtime}
 
 
-def parity_of(model: SupervisedModule, prep: Preprocessing, exporter: Exporter, network: Path, x: np.ndarray) -> dict:
-    """PyTorch's predict_outputs against the exported file run by its runtime, both on `x` preprocessed
-    from bundle.json's own record (read back from JSON, as predict.py bundle=DIR reads it)."""
-    inputs = scaled(x, Preprocessing.from_json(prep.to_json()))
-    reference = TorchPredictor(model, prep).outputs(scaled(x, prep))
-    return {**parity.measure(reference, exporter.run(network), inputs, prep.task), "runtime": exporter.runtime}
-
-
-def bundle_json(
-    model: SupervisedModule, prep: Preprocessing, format: Format, exporter: Exporter, ckpt: Path
-) -> dict[str, Any]:
+def bundle_json(restored: Restored, format: Format, exporter: Exporter, ckpt: Path) -> dict[str, Any]:
+    """bundle.json (runtime.bundle_json.LAYOUTS[2]): the data contract in its one form (`DataSpec.to_state`) and
+    the scaler's statistics beside it; the graph's input and output, what it applies after the network."""
+    spec = restored.spec
     return {
         "bundle_version": BUNDLE_VERSION,
         "format": format.value,
         "file": exporter.file,
-        "input": {"name": INPUT, "dtype": "float32", "shape": ["N", *prep.input_shape], "is": "scaled inputs"},
+        "input": {"name": INPUT, "dtype": "float32", "shape": ["N", *spec.input_shape],
+                  "is": "(raw inputs - scaler.shift) / scaler.scale"},
         "output": {"name": OUTPUT},
-        "graph_applies": GRAPH_APPLIES[prep.task],
-        "temperature": float(model.temperature),
-        "target_mean": float(model.target_mean),
-        "target_std": float(model.target_std),
-        "preprocessing": prep.to_json(),
+        "graph_applies": GRAPH_APPLIES[spec.task],
+        "temperature": float(restored.model.temperature),
+        "data": spec.to_state(),
+        "scaler": restored.scaler.to_state(),
         "versions": versions("litlab", *exporter.packages),
         "source": {"ckpt_path": str(ckpt)},
-    }
+    }  # fmt: skip

@@ -1,5 +1,6 @@
 """The export formats: how the network is written (ONNX by torch.onnx's dynamo exporter, or
-torch.export's .pt2), and how the written file is run back for the parity check."""
+torch.export's .pt2), and the predictor that runs a bundle of each back for the parity check: the
+runtime's OnnxPredictor, which predict.py and serve.py run, for ONNX."""
 
 import importlib.metadata
 import logging
@@ -16,11 +17,13 @@ from typing_extensions import override
 from litlab import files
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
+from litlab.runtime.bundle import Bundle
+from litlab.runtime.onnx_model import OnnxPredictor
+from litlab.runtime.predict_files import Predictor
 
 INPUT, OUTPUT = "x", "outputs"  # the graph's input and output names (bundle.json records them)
 # The exporter's passes log every step at INFO, which Hydra's logging shows: a dozen lines per export.
 CHATTY = ("onnx_ir", "onnxscript")
-Run = Callable[[np.ndarray], np.ndarray]  # scaled float32 inputs (N, ...) -> outputs
 
 
 class Format(StrEnum):
@@ -68,13 +71,6 @@ def write_onnx(graph: Outputs, example: torch.Tensor, path: Path) -> None:
     files.write_with(path, program.save)
 
 
-def run_onnx(path: Path) -> Run:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {INPUT: x})[0]
-
-
 def write_pt2(graph: Outputs, example: torch.Tensor, path: Path) -> None:
     program = torch.export.export(graph, (example,), dynamic_shapes=batch_axis())
 
@@ -85,14 +81,16 @@ def write_pt2(graph: Outputs, example: torch.Tensor, path: Path) -> None:
     files.write_with(path, save)
 
 
-def run_pt2(path: Path) -> Run:
-    module = torch.export.load(path).module()
+class ProgramPredictor:
+    """A torch_export bundle's program (torch.export.load) with the bundle's DataSpec and scaler."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.spec, self.scaler = bundle.spec, bundle.scaler
+        self.module = torch.export.load(bundle.network).module()
 
     @torch.no_grad()
-    def run(x: np.ndarray) -> np.ndarray:
-        return module(torch.from_numpy(x)).numpy()
-
-    return run
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        return self.module(torch.from_numpy(x)).numpy()
 
 
 def versions(*packages: str) -> dict[str, str]:
@@ -101,18 +99,21 @@ def versions(*packages: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Exporter:
-    """One format: its file name, writer, runner (what parity runs) and the packages whose versions it records."""
+    """One format: its file name, writer, the predictor of its bundles (what parity runs) and the packages
+    whose versions it records."""
 
     file: str
     write: Callable[[Outputs, torch.Tensor, Path], None]
-    run: Callable[[Path], Run]
+    load: Callable[[Bundle], Predictor]
     runtime: str  # what runs the file, for parity.json
     packages: tuple[str, ...]
 
 
 EXPORTERS = {
     Format.ONNX: Exporter(
-        "model.onnx", write_onnx, run_onnx, "onnxruntime", ("torch", "onnx", "onnxscript", "onnxruntime")
+        "model.onnx", write_onnx, OnnxPredictor, "onnxruntime", ("torch", "onnx", "onnxscript", "onnxruntime")
     ),
-    Format.TORCH_EXPORT: Exporter("model.pt2", write_pt2, run_pt2, "torch.export.load(...).module()", ("torch",)),
+    Format.TORCH_EXPORT: Exporter(
+        "model.pt2", write_pt2, ProgramPredictor, "torch.export.load(...).module()", ("torch",)
+    ),
 }

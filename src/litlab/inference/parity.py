@@ -1,5 +1,6 @@
-"""Parity of an exported network with the checkpoint: the same inputs through both, one at a time and
-all at once, compared by the largest absolute difference of the outputs and the agreement of the
+"""Parity of an exported bundle with the checkpoint: the same raw inputs through the checkpoint's predictor
+and the bundle's (the one predict.py and serve.py run, with bundle.json as they read it), one at a time
+and all at once, compared by the largest absolute difference of the outputs and the agreement of the
 predicted classes. An export that changes a prediction is refused."""
 
 from typing import Any
@@ -7,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from litlab.data_spec import Task
-from litlab.inference.formats import Run
+from litlab.runtime.predict_files import Predictor, outputs_of
 
 
 def compare(reference: np.ndarray, exported: np.ndarray, task: Task) -> dict[str, Any]:
@@ -18,13 +19,16 @@ def compare(reference: np.ndarray, exported: np.ndarray, task: Task) -> dict[str
     return result
 
 
-def measure(reference: np.ndarray, run: Run, x: np.ndarray, task: Task) -> dict[str, Any]:
-    """`reference` (PyTorch's outputs for `x`) against the exported network's, at batch 1 and batch N."""
-    one_by_one = np.concatenate([run(x[i : i + 1]) for i in range(len(x))])
+def measure(reference: Predictor, exported: Predictor, x: np.ndarray) -> dict[str, Any]:
+    """The checkpoint's outputs for the raw inputs `x` (N, ...) against the bundle's, at batch 1 and batch N;
+    each predictor scales `x` with its own statistics (runtime.predict_files.outputs_of)."""
+    task = reference.spec.task
+    expected = outputs_of(reference, x)
+    one_by_one = np.concatenate([outputs_of(exported, x[i : i + 1]) for i in range(len(x))])
     return {
         "rows": len(x),
-        "batch_1": compare(reference, one_by_one, task),
-        "batch_N": compare(reference, run(x), task),
+        "batch_1": compare(expected, one_by_one, task),
+        "batch_N": compare(expected, outputs_of(exported, x), task),
     }
 
 

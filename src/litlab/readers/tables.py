@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from litlab.data_spec import TableColumns
+from litlab.data_spec import Columns
 from litlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def rows_frame(rows: Sequence[Mapping[str, Any]], where: str = "rows") -> pd.Dat
     return df
 
 
-def features(df: pd.DataFrame, columns: TableColumns, where: str) -> np.ndarray:
+def features(df: pd.DataFrame, columns: Columns, where: str) -> np.ndarray:
     """(N, F) float32: the training's input columns of `df` (others ignored, any order), numeric ones
     as they are, categorical ones one-hot encoded with training's categories; a category training never
     saw leaves all its features 0. `where` names the input in errors ("input='new.csv'")."""

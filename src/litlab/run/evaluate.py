@@ -29,7 +29,7 @@ from litlab.evaluation.scores import (
 )
 from litlab.evaluation.split_outputs import SplitOutputs, collect
 from litlab.inference.outputs_frame import outputs_frame
-from litlab.inference.restore import load_checkpoint
+from litlab.inference.restore import restore
 from litlab.models import SupervisedModule
 from litlab.review.console import print_lines, quiet_third_party
 
@@ -56,7 +56,8 @@ def evaluate(cfg: DictConfig) -> dict:
     path = store.resolve(cfg.ckpt_path, cfg.paths.log_dir, prefer="best")
     given = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
     data = {str(k): v for k, v in given.items() if v is not None} if isinstance(given, dict) else {}
-    model, datamodule = load_checkpoint(path, data)
+    restored = restore(path)
+    model, datamodule = restored.model, restored.datamodule(data)
     if calibrate and not model.task.is_classification:  # before any work: one line, at once
         raise UserError(f"calibrate=true fits a temperature to class probabilities; {path} is a {model.task} model")
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])

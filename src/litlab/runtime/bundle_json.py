@@ -1,16 +1,22 @@
 """bundle.json checked before anything of it is used: the type of every field prediction reads, and
-the fields against each other (the input shape against the columns or the image size, the scaler's
-statistics against the input shape, the class names against the task). A hand-edited or damaged
-file is then one line naming the field and the two values, never a traceback deep in numpy."""
+the fields against each other (the input shape against the columns, the scaler's statistics against
+the input shape, the class names against the task). A hand-edited or damaged file is then one line
+naming the field and the two values, never a traceback deep in numpy.
+
+The fields sit where the file's bundle_version put them (LAYOUTS): version 2 holds the DataSpec's own
+form (`DataSpec.to_state`) under `data` and the scaler's statistics beside it under `scaler`; version 1
+held a copy of the spec's fields under `preprocessing`. Either is read into one DataSpec and ScalerStats,
+and a field is named in errors by its place in the file at hand."""
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 
-from litlab.data_spec import InputKind, Task
+from litlab.data_spec import DataSpec, InputKind, ScalerStats, Task
 from litlab.values import is_int
 
 
@@ -18,8 +24,30 @@ class Invalid(ValueError):
     """What is wrong with one field: `<field> is <value>, ...` (read_bundle adds the folder and the fix)."""
 
 
+SCALER = ("method", "shift", "scale")
+# Where each field is, by bundle_version: a DataSpec field, a ScalerStats field, or bundle.json's own.
+# Version 1 had no target_name, train_size or class_counts: they read as the DataSpec's defaults.
+LAYOUTS: dict[int, dict[str, str]] = {
+    2: {
+        "format": "format",
+        "file": "file",
+        **{f.name: f"data.{f.name}" for f in fields(DataSpec)},
+        **{name: f"scaler.{name}" for name in SCALER},
+    },
+    1: {
+        "format": "format",
+        "file": "file",
+        **{name: f"preprocessing.{name}" for name in ("task", "kind", "input_shape", "class_names", "columns")},
+        "pixel_max": "preprocessing.image.pixel_max",
+        "target_mean": "target_mean",
+        "target_std": "target_std",
+        **{name: f"preprocessing.scaler.{name}" for name in SCALER},
+    },
+}
+
+
 def at(state: dict[str, Any], path: str) -> Any:
-    """The value at the dotted `path` ("preprocessing.scaler.shift")."""
+    """The value at the dotted `path` ("scaler.shift")."""
     value: Any = state
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -47,11 +75,19 @@ def number(value: Any) -> bool:
     return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
+def positive(value: Any) -> bool:
+    return number(value) and value > 0
+
+
 def numbers(value: Any) -> bool:
     """A nested list of finite numbers (the scaler's statistics, as ndarray.tolist() wrote them)."""
     if isinstance(value, list):
         return len(value) > 0 and all(numbers(v) for v in value)
     return number(value)
+
+
+def counts(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(is_int(v) and v >= 0 for v in value))
 
 
 def shape_of(value: Any) -> tuple[int, ...] | None:
@@ -62,110 +98,123 @@ def shape_of(value: Any) -> tuple[int, ...] | None:
         return None
 
 
-def optional_dict(value: Any) -> bool:
-    return value is None or isinstance(value, dict)
+@dataclass(frozen=True)
+class Field:
+    """One field prediction reads: its test and what is valid. `optional`: a file without it (of an
+    older bundle_version, or a spec field the layout does not hold) reads as the DataSpec's default."""
+
+    name: str
+    test: Callable[[Any], bool]
+    valid: str
+    optional: bool = False
 
 
-# (field, test, what is valid): every field prediction reads, by its type.
-FIELDS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("format", lambda v: isinstance(v, str), "a string, onnx or torch_export"),
-    ("file", plain_name, "a file name in the bundle's folder"),
-    ("preprocessing.task", lambda v: v in {t.value for t in Task}, f"one of {[t.value for t in Task]}"),
-    ("preprocessing.kind", lambda v: v in {k.value for k in InputKind}, f"one of {[k.value for k in InputKind]}"),
-    (
-        "preprocessing.input_shape",
+FIELDS: tuple[Field, ...] = (
+    Field("format", lambda v: isinstance(v, str), "a string, onnx or torch_export"),
+    Field("file", plain_name, "a file name in the bundle's folder"),
+    Field("task", lambda v: v in {t.value for t in Task}, f"one of {[t.value for t in Task]}"),
+    Field("kind", lambda v: v in {k.value for k in InputKind}, f"one of {[k.value for k in InputKind]}"),
+    Field(
+        "input_shape",
         lambda v: isinstance(v, list) and len(v) in (1, 3) and all(is_int(d) and d > 0 for d in v),
         "[F] features or [C, H, W] pixels, positive integers",
     ),
-    ("preprocessing.class_names", class_list, "null or a list of 2 or more distinct strings"),
-    ("preprocessing.scaler.method", lambda v: isinstance(v, str), "a string"),
-    ("preprocessing.scaler.shift", numbers, "a list of finite numbers"),
-    ("preprocessing.scaler.scale", numbers, "a list of finite numbers"),
-    ("preprocessing.columns", optional_dict, "null (images) or an object (tables)"),
-    ("preprocessing.image", optional_dict, "null (tables) or an object (images)"),
+    Field("class_names", class_list, "null or a list of 2 or more distinct strings"),
+    Field("columns", lambda v: v is None or isinstance(v, dict), "null (images) or an object (tables)"),
+    Field("pixel_max", lambda v: v is None or positive(v), "null or a positive number", optional=True),
+    Field("target_name", lambda v: isinstance(v, str), "a string", optional=True),
+    Field("train_size", lambda v: is_int(v) and v >= 0, "an integer >= 0", optional=True),
+    Field("target_mean", number, "a finite number", optional=True),
+    Field("target_std", positive, "a positive number", optional=True),
+    Field("class_counts", counts, "null or a list of integers >= 0", optional=True),
+    Field("method", lambda v: isinstance(v, str), "a string"),
+    Field("shift", numbers, "a list of finite numbers"),
+    Field("scale", numbers, "a list of finite numbers"),
 )
 
 
-def check_state(state: dict[str, Any]) -> None:
-    """Every field's type, then the fields against each other; Invalid names the first that is wrong."""
-    for path, test, valid in FIELDS:
-        value = at(state, path)
-        if not test(value):
-            raise Invalid(f"{path} is {short(value)}; valid: {valid}")
-    prep = state["preprocessing"]
-    shape = prep["input_shape"]
-    if len(shape) != InputKind(prep["kind"]).dims:
-        raise Invalid(f"preprocessing.input_shape is {shape}, which a {prep['kind']} input cannot have")
-    check_classes(Task(prep["task"]), prep["class_names"])
-    KIND_CHECKS[InputKind(prep["kind"])](prep, shape)
-    check_scaler(prep["scaler"], shape, InputKind(prep["kind"]))
+def checked_fields(state: dict[str, Any], layout: dict[str, str]) -> dict[str, Any]:
+    """Every field's value by its name, each of its type; an optional one the file lacks left out."""
+    found: dict[str, Any] = {}
+    for field in FIELDS:
+        path = layout.get(field.name)
+        if path is None:  # not in this bundle_version
+            continue
+        try:
+            value = at(state, path)
+        except Invalid:
+            if field.optional:
+                continue
+            raise
+        if not field.test(value):
+            raise Invalid(f"{path} is {short(value)}; valid: {field.valid}")
+        found[field.name] = value
+    return found
 
 
-def check_classes(task: Task, names: list[str] | None) -> None:
+def read_contract(state: dict[str, Any], version: int) -> tuple[DataSpec, ScalerStats]:
+    """The DataSpec and the scaler's statistics of a bundle.json of `version` (a key of LAYOUTS), every field
+    checked alone and against the others first."""
+    names = LAYOUTS[version]
+    values = checked_fields(state, names)
+    shape, kind = values["input_shape"], InputKind(values["kind"])
+    if len(shape) != kind.dims:
+        raise Invalid(f"{names['input_shape']} is {shape}, which a {kind} input cannot have")
+    check_classes(Task(values["task"]), values["class_names"], names["class_names"])
+    KIND_CHECKS[kind](values, names)
+    check_scaler(values, names, kind)
+    return DataSpec.from_state(values), ScalerStats.from_state({k: values[k] for k in SCALER})
+
+
+def check_classes(task: Task, names: list[str] | None, path: str) -> None:
     if task is Task.REGRESSION and names is not None:
-        raise Invalid(f"preprocessing.class_names is {short(names)}, but a regression model has no classes")
+        raise Invalid(f"{path} is {short(names)}, but a regression model has no classes")
+    if task.is_classification and names is None:
+        raise Invalid(f"{path} is null, but a {task} model names its classes")
     if task is Task.BINARY and names is not None and len(names) != 2:
-        raise Invalid(f"preprocessing.class_names has {len(names)} names, but a binary model has 2 classes")
+        raise Invalid(f"{path} has {len(names)} names, but a binary model has 2 classes")
 
 
-def check_scaler(scaler: dict[str, Any], shape: list[int], kind: InputKind) -> None:
+def check_scaler(values: dict[str, Any], names: dict[str, str], kind: InputKind) -> None:
     """(F,) for tables, (C, 1, 1) for images, or (1,) for scaling none; no scale of 0 (a division by it)."""
+    shape = values["input_shape"]
     expected = (shape[0],) if kind is InputKind.TABLE else (shape[0], 1, 1)
-    allowed = {expected, (1,)} if scaler["method"] == "none" else {expected}
+    allowed = {expected, (1,)} if values["method"] == "none" else {expected}
     for name in ("shift", "scale"):
-        found = shape_of(scaler[name])
+        found = shape_of(values[name])
         if found not in allowed:
-            raise Invalid(
-                f"preprocessing.scaler.{name} has shape {found}, but the input shape {shape} needs {expected}"
-            )
-    if (np.asarray(scaler["scale"], dtype=np.float64) == 0).any():
-        raise Invalid("preprocessing.scaler.scale holds 0, which scaling would divide by")
+            raise Invalid(f"{names[name]} has shape {found}, but the input shape {shape} needs {expected}")
+    if (np.asarray(values["scale"], dtype=np.float64) == 0).any():
+        raise Invalid(f"{names['scale']} holds 0, which scaling would divide by")
 
 
-def check_table(prep: dict[str, Any], shape: list[int]) -> None:
-    """The columns: lists of names, the features as wide as the input, one-hot maps onto the features."""
-    columns = prep["columns"]
+def check_table(values: dict[str, Any], names: dict[str, str]) -> None:
+    """The columns: lists of names, the features as wide as the input, the inputs and features agreeing."""
+    columns, where, shape = values["columns"], names["columns"], values["input_shape"]
     if columns is None:
-        raise Invalid("preprocessing.columns is null, but a table model reads its inputs by column")
+        raise Invalid(f"{where} is null, but a table model reads its inputs by column")
     for name in ("inputs", "categorical", "features"):
-        if not strings(at(columns, name)):
-            raise Invalid(f"preprocessing.columns.{name} is {short(columns[name])}; valid: a list of strings")
+        if not strings(columns.get(name)):
+            raise Invalid(f"{where}.{name} is {short(columns.get(name))}; valid: a list of strings")
     if len(columns["features"]) != shape[0]:
         raise Invalid(
-            f"preprocessing.columns.features has {len(columns['features'])} names, but "
-            f"preprocessing.input_shape is {shape}"
-        )
-    one_hot, features = at(columns, "one_hot"), set(columns["features"])
-    valid = isinstance(one_hot, dict) and set(one_hot) == set(columns["categorical"])
-    if not valid or not all(isinstance(m, dict) and set(m.values()) <= features for m in one_hot.values()):
-        raise Invalid(
-            f"preprocessing.columns.one_hot is {short(one_hot)}; valid: per categorical column, an object "
-            "of category: feature name"
+            f"{where}.features has {len(columns['features'])} names, but {names['input_shape']} is {shape}"
         )
     numeric = [c for c in columns["inputs"] if c not in columns["categorical"]]
-    if not set(numeric) <= features or not set(columns["categorical"]) <= set(columns["inputs"]):
-        raise Invalid("preprocessing.columns' inputs, categorical and features do not match each other")
+    if not set(numeric) <= set(columns["features"]) or not set(columns["categorical"]) <= set(columns["inputs"]):
+        raise Invalid(f"{where}' inputs, categorical and features do not match each other")
 
 
-def check_image(prep: dict[str, Any], shape: list[int]) -> None:
-    """The image record agrees with the input shape; 1 (gray) or 3 (RGB) channels; a positive pixel_max."""
-    image = prep["image"]
-    if image is None:
-        raise Invalid("preprocessing.image is null, but an image model needs its channels and size")
+def check_image(values: dict[str, Any], names: dict[str, str]) -> None:
+    """1 (gray) or 3 (RGB) channels, and no columns: an image model reads image files and arrays."""
+    shape = values["input_shape"]
     if shape[0] not in (1, 3):
-        raise Invalid(f"preprocessing.input_shape is {shape}; an image model has 1 or 3 channels")
-    recorded = [at(image, "channels"), *at(image, "size")] if isinstance(at(image, "size"), list) else None
-    if recorded != shape:
-        raise Invalid(
-            f"preprocessing.image (channels {short(image['channels'])}, size {short(image['size'])}) does not "
-            f"match preprocessing.input_shape {shape}"
-        )
-    pixel_max = at(image, "pixel_max")
-    if pixel_max is not None and not (number(pixel_max) and pixel_max > 0):
-        raise Invalid(f"preprocessing.image.pixel_max is {short(pixel_max)}; valid: null or a positive number")
+        raise Invalid(f"{names['input_shape']} is {shape}; an image model has 1 or 3 channels")
+    if values["columns"] is not None:
+        raise Invalid(f"{names['columns']} is {short(values['columns'])}, but an image model reads no columns")
 
 
-KIND_CHECKS: dict[InputKind, Callable[[dict[str, Any], list[int]], None]] = {
+KIND_CHECKS: dict[InputKind, Callable[[dict[str, Any], dict[str, str]], None]] = {
     InputKind.TABLE: check_table,
     InputKind.IMAGE: check_image,
 }

@@ -20,9 +20,9 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (
     RuntimeException,
 )
 
-from litlab.data_spec import Task
+from litlab.data_spec import DataSpec, ScalerStats, Task
 from litlab.errors import UserError
-from litlab.runtime.bundle import REEXPORT, Bundle, Preprocessing, read_bundle
+from litlab.runtime.bundle import REEXPORT, Bundle, read_bundle
 
 ONNX = "onnx"
 BATCH = 1024  # rows per run: memory stays bounded whatever the input's size
@@ -45,31 +45,30 @@ def session_of(bundle: Bundle) -> ort.InferenceSession:
         ) from None
 
 
-def network_mismatch(session: ort.InferenceSession, prep: Preprocessing) -> str | None:
-    """What of the network's one input and output disagrees with bundle.json's preprocessing, or None.
+def network_mismatch(session: ort.InferenceSession, bundle: Bundle) -> str | None:
+    """What of the network's one input and output disagrees with bundle.json's data contract, or None.
     The first axis is the batch (symbolic); every other axis export.py wrote is a number."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) != 1:
         return f"the network has {len(inputs)} inputs and {len(outputs)} outputs, export.py writes 1 and 1"
-    takes, gives = inputs[0].shape[1:], outputs[0].shape[1:]
-    if inputs[0].type != FLOAT or list(takes) != list(prep.input_shape):
+    takes, gives, spec = inputs[0].shape[1:], outputs[0].shape[1:], bundle.spec
+    if inputs[0].type != FLOAT or list(takes) != list(spec.input_shape):
         return (
-            f"bundle.json's preprocessing.input_shape is {list(prep.input_shape)}, but the network takes "
+            f"bundle.json's {bundle.field('input_shape')} is {list(spec.input_shape)}, but the network takes "
             f"{inputs[0].type} of shape {['N', *takes]}"
         )
-    if prep.task is Task.REGRESSION:
+    if spec.task is Task.REGRESSION:
         return None if not gives else f"the network gives outputs of shape {['N', *gives]}, a regression gives [N]"
-    classes = prep.class_names
-    if len(gives) != 1 or (classes is not None and gives[0] != len(classes)):
+    if len(gives) != 1 or gives[0] != spec.num_classes:
         return (
-            f"bundle.json's preprocessing.class_names has {len(classes or ())} names, but the network gives "
+            f"bundle.json's {bundle.field('class_names')} has {spec.num_classes} names, but the network gives "
             f"outputs of shape {['N', *gives]}"
         )
     return None
 
 
 class OnnxPredictor:
-    """The network of a bundle folder (format onnx) and its preprocessing; `outputs` of scaled inputs."""
+    """The network of a bundle folder (format onnx), its data contract and scaler; `outputs` of scaled inputs."""
 
     def __init__(self, bundle: Bundle) -> None:
         if bundle.format != ONNX:
@@ -78,13 +77,14 @@ class OnnxPredictor:
                 "run ONNX bundles: export with format=onnx, or give the checkpoint as ckpt_path="
             )
         self.session = session_of(bundle)
-        mismatch = network_mismatch(self.session, bundle.preprocessing)
+        mismatch = network_mismatch(self.session, bundle)
         if mismatch is not None:
             raise UserError(
                 f"bundle={str(bundle.folder)!r}: {mismatch}; {bundle.file} is of another export: {REEXPORT}"
             )
         self.input_name = self.session.get_inputs()[0].name
-        self.preprocessing: Preprocessing = bundle.preprocessing
+        self.spec: DataSpec = bundle.spec
+        self.scaler: ScalerStats = bundle.scaler
 
     @classmethod
     def load(cls, folder: str | Path) -> "OnnxPredictor":

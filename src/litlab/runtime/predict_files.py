@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from litlab import files
+from litlab.data_spec import DataSpec, ScalerStats
 from litlab.errors import UserError
-from litlab.runtime.bundle import Preprocessing
-from litlab.runtime.inputs import read_inputs, scaled
+from litlab.runtime.inputs import read_inputs
 from litlab.runtime.onnx_model import OnnxPredictor
 from litlab.runtime.outputs import outputs_table
 
@@ -20,19 +20,26 @@ log = logging.getLogger(__name__)
 
 
 class Predictor(Protocol):
-    """A model ready to predict: its preprocessing, and its outputs (probabilities (N, C) or values (N,))
-    for the scaled float32 inputs (N, ...)."""
+    """A model ready to predict: its data contract, its scaler, and its outputs (probabilities (N, C) or
+    values (N,)) for the scaled float32 inputs (N, ...)."""
 
-    preprocessing: Preprocessing
+    spec: DataSpec
+    scaler: ScalerStats
 
     def outputs(self, x: np.ndarray) -> np.ndarray: ...
 
 
+def outputs_of(predictor: Predictor, x: np.ndarray) -> np.ndarray:
+    """The outputs for raw inputs `x` (N, ...) as the training data held them: scaled with the predictor's
+    own statistics, then run. Every prediction from a file, and export's parity check, goes through here."""
+    return predictor.outputs(predictor.scaler.apply(x))
+
+
 def predictions(predictor: Predictor, input: str | Path) -> pd.DataFrame:
     """The id column of each input (`row` or `file`), then outputs_table's columns."""
-    prep = predictor.preprocessing
-    x, ids = read_inputs(input, prep)
-    table = outputs_table(predictor.outputs(scaled(x, prep)), prep.task, prep.class_names)
+    spec = predictor.spec
+    x, ids = read_inputs(input, spec)
+    table = outputs_table(outputs_of(predictor, x), spec.task, spec.class_names)
     return pd.concat([ids, table], axis=1)
 
 

@@ -24,12 +24,11 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import override
 
-from litlab.data_spec import InputKind
+from litlab.data_spec import DataSpec, InputKind
 from litlab.errors import UserError
 from litlab.ports import HOST, free_port
 from litlab.readers import tables
 from litlab.runtime import inputs
-from litlab.runtime.bundle import Preprocessing
 from litlab.runtime.onnx_model import OnnxPredictor
 from litlab.runtime.outputs import outputs_json
 from litlab.runtime.predict_files import Predictor
@@ -52,16 +51,16 @@ class PredictRequest(BaseModel):
     images: list[str] | None = None
 
 
-def table_inputs(request: PredictRequest, prep: Preprocessing) -> np.ndarray:
-    if request.rows is None or request.images is not None or prep.columns is None:
-        raise UserError(f'this model takes {inputs.expects(prep)}: send {{"rows": [{{column: value, ...}}, ...]}}')
-    x = tables.features(tables.rows_frame(request.rows), prep.columns, "rows")
-    return inputs.checked(x, prep, "rows")
+def table_inputs(request: PredictRequest, spec: DataSpec) -> np.ndarray:
+    if request.rows is None or request.images is not None or spec.columns is None:
+        raise UserError(f'this model takes {inputs.expects(spec)}: send {{"rows": [{{column: value, ...}}, ...]}}')
+    x = tables.features(tables.rows_frame(request.rows), spec.columns, "rows")
+    return inputs.checked(x, spec, "rows")
 
 
-def image_inputs(request: PredictRequest, prep: Preprocessing) -> np.ndarray:
+def image_inputs(request: PredictRequest, spec: DataSpec) -> np.ndarray:
     if request.images is None or request.rows is not None:
-        raise UserError(f'this model takes {inputs.expects(prep)}: send {{"images": [base64 of a PNG/JPEG file, ...]}}')
+        raise UserError(f'this model takes {inputs.expects(spec)}: send {{"images": [base64 of a PNG/JPEG file, ...]}}')
     encoded = []
     for i, text in enumerate(request.images):
         try:
@@ -70,10 +69,10 @@ def image_inputs(request: PredictRequest, prep: Preprocessing) -> np.ndarray:
             raise UserError(f"images[{i}] is not base64 (the file's bytes, base64-encoded)") from None
     if not encoded:
         raise UserError('images: give a non-empty list, {"images": [base64 of a PNG/JPEG file, ...]}')
-    return inputs.image_batch(encoded, prep)
+    return inputs.image_batch(encoded, spec)
 
 
-READERS: dict[InputKind, Callable[[PredictRequest, Preprocessing], np.ndarray]] = {
+READERS: dict[InputKind, Callable[[PredictRequest, DataSpec], np.ndarray]] = {
     InputKind.TABLE: table_inputs,
     InputKind.IMAGE: image_inputs,
 }
@@ -93,9 +92,9 @@ class PredictAPI(ls.LitAPI):
 
     @override
     def decode_request(self, request: PredictRequest, **kwargs: Any) -> np.ndarray:
-        prep = self.predictor.preprocessing
+        spec = self.predictor.spec
         try:
-            return inputs.scaled(READERS[prep.kind](request, prep), prep)
+            return self.predictor.scaler.apply(READERS[spec.kind](request, spec))
         except UserError as e:
             raise HTTPException(status_code=UNPROCESSABLE, detail=str(e)) from None
 
@@ -105,8 +104,8 @@ class PredictAPI(ls.LitAPI):
 
     @override
     def encode_response(self, output: np.ndarray, **kwargs: Any) -> dict:
-        prep = self.predictor.preprocessing
-        return {"predictions": outputs_json(output, prep.task, prep.class_names)}
+        spec = self.predictor.spec
+        return {"predictions": outputs_json(output, spec.task, spec.class_names)}
 
 
 def stop_on_sigterm() -> None:
