@@ -1,6 +1,7 @@
 """The data contract (litlab.data_spec): every DataModule describes its data with a DataSpec, the
 checkpoint carries it, and nothing outside the data package guesses the data's kind from arrays."""
 
+import json
 import re
 
 import pytest
@@ -35,8 +36,9 @@ def test_every_datamodule_describes_its_data(tmp_path, data, kind):
     else:  # the target scale the model standardizes with: the train split's (ddof 0)
         assert spec.target_mean == pytest.approx(float(y.double().mean()))
         assert spec.target_std == pytest.approx(float(y.double().std(correction=0)))
-    # What goes into a checkpoint: plain values that load with weights_only=True, and back.
+    # What goes into a checkpoint: plain values that load with weights_only=True, and back; and into bundle.json.
     assert DataSpec.from_state(spec.to_state()) == spec
+    assert DataSpec.from_state(json.loads(json.dumps(spec.to_state()))) == spec
 
 
 def test_a_spec_refuses_a_shape_that_contradicts_its_kind():
@@ -44,6 +46,21 @@ def test_a_spec_refuses_a_shape_that_contradicts_its_kind():
         DataSpec(task=Task.MULTICLASS, kind=InputKind.IMAGE, input_shape=(64,), class_names=("a", "b"))
     with pytest.raises(ValueError, match="needs 2\\+ class_names"):
         DataSpec(task=Task.BINARY, kind=InputKind.TABLE, input_shape=(3,), class_names=None)
+
+
+def test_a_tables_one_hot_map_is_read_off_its_feature_names():
+    """pandas.get_dummies names a category's feature `<column>_<category>`; the longest column name that
+    prefixes a feature owns it, and a numeric column keeps its own name."""
+    columns = Columns(
+        inputs=("age", "color", "color_tone", "size"),
+        categorical=("color", "color_tone", "size"),
+        features=("age", "color_red", "color_blue", "color_tone_dark", "size_1_2", "size_big"),
+    )
+    assert columns.one_hot == {
+        "color": {"red": "color_red", "blue": "color_blue"},
+        "color_tone": {"dark": "color_tone_dark"},
+        "size": {"1_2": "size_1_2", "big": "size_big"},
+    }
 
 
 def test_a_checkpoint_from_before_the_spec_gives_the_same_description(tmp_path):

@@ -127,10 +127,13 @@ def test_a_bundle_of_version_1_predicts_as_when_it_was_exported(tmp_path):
 
 
 def test_a_broken_bundle_of_version_1_is_refused_naming_its_own_fields(tmp_path):
+    """bundle.json's checks name a field by its place in the file at hand (test_doors_deploy.py has version 2's)."""
     for name, field, value, says in (
         ("breast_cancer", "preprocessing.input_shape", "30", "preprocessing.input_shape is '30'"),
         ("breast_cancer", "preprocessing.scaler.shift", [0.0] * 29, "preprocessing.scaler.shift has shape (29,)"),
         ("digits", "preprocessing.image.pixel_max", -1, "preprocessing.image.pixel_max is -1"),
+        ("digits", "preprocessing.class_names", None, "preprocessing.class_names is null, but a multiclass model"),
+        ("digits", "preprocessing.columns", {"inputs": []}, "preprocessing.columns is {'inputs': []}, but an image"),
     ):
         with pytest.raises(UserError, match=re.escape(f"bundle.json's {says}")):
             read_bundle(edited_bundle(V1 / name, tmp_path / field, field, value))
