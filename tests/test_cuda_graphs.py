@@ -15,6 +15,7 @@ import litlab.run.train
 from litlab.errors import UserError
 from litlab.run.build import build_datamodule, build_model
 from litlab.run.train import train
+from litlab.speed import SpeedLayer
 from litlab.speed import cuda_graphs as graphs
 from tests.helpers.config import compose_cfg
 
@@ -34,7 +35,7 @@ class Replays(L.Callback):
         self.replays, self.captured = 0, False
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
-        step = pl_module.stepper.captured if pl_module.stepper is not None else None
+        step = pl_module.stepper.captured if isinstance(pl_module, SpeedLayer) else None
         self.replays, self.captured = (step.replays, step.graph is not None) if step else (0, False)
 
 

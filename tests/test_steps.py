@@ -30,7 +30,7 @@ class Batches(L.Callback):
         self.epochs: list[list[tuple[int, list[int]]]] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:  # before the module's own hook
-        outputs = pl_module._epoch_outputs["train"]
+        outputs = pl_module.epoch_outputs["train"]
         self.epochs.append([(i, y.tolist()) for i, (_, y, _) in outputs.items()])
 
 
@@ -127,7 +127,9 @@ def test_a_mid_epoch_checkpoint_resumes_exactly(tmp_path):
     whole = fit(tmp_path, "whole", *run, *save)
     ckpt = tmp_path / "step48.ckpt"
     shutil.copy(next(mid.glob("*step=48*.ckpt")), ckpt)
-    assert torch.load(ckpt, weights_only=True)["global_step"] == 48
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["global_step"] == 48
+    assert saved["litlab"]["model_class"] == "litlab.models.mlp.MLP"  # the model, not its speed layer's class
     resumed = fit(tmp_path, "resumed", *run, f"ckpt_path={ckpt}")
     assert resumed[0]["resumed_from"] == str(ckpt)
     assert_same_run(whole, resumed)

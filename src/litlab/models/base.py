@@ -13,7 +13,6 @@ from typing_extensions import override
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.data_spec import InputKind, Task
-from litlab.errors import UserError
 from litlab.models import metrics
 from litlab.models.settings import (
     REGRESSION_LOSSES,
@@ -22,10 +21,10 @@ from litlab.models.settings import (
     check_settings,
     class_weights,
 )
-from litlab.speed import cuda_graphs as graphs
-from litlab.speed import steps
 
 STAGES = ("train", "val", "test")
+Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y): (B, ...) scaled inputs, (B,) class ids or targets
+StepOutputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (network output, targets, loss) of a batch
 
 
 class SupervisedModule(CheapHookName, L.LightningModule):
@@ -39,6 +38,9 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     penalties in scikit-learn's terms scale with) and, for regression, the train split's
     `target_mean`/`target_std`: the network predicts the standardized target, and losses are
     computed on it, while metrics and predictions are in the target's own units.
+
+    `steps_per_call` and `cuda_graphs` are kept with the other settings (hparams); the speed layer
+    (litlab.speed) reads them when run.build builds a model that trains under it.
     """
 
     net: nn.Module
@@ -72,41 +74,19 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         # Logits are divided by it before softmax/sigmoid: 1 when trained; `evaluate.py calibrate=true`
         # fits it on the val split (temperature scaling) and saves it in a new checkpoint.
         self.temperature = temperature
-        self.loss_name, self.l1, self.l2, self.compile_net, self.cuda_graphs = loss, l1, l2, compile, cuda_graphs
+        self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
         # (C,) per-class loss weights (model.class_weight); not saved: rebuilt from the hparams.
         self.register_buffer("class_weights", class_weights(self.task, class_weight, class_counts), persistent=False)
         self._add_stage_metrics(2 if self.task is Task.BINARY else num_outputs)
         self._compiled = False
-        # (network output, targets, loss) of each batch of the running epoch, by batch index; see _step.
-        self._epoch_outputs: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {
-            s: {} for s in STAGES
-        }
-        if cuda_graphs:
-            graphs.check_settings(optimizer, scheduler)
-        self.stepper: steps.StepsPerCall | None = self._stepper(steps_per_call, optimizer)
+        # The outputs of each batch of the running epoch, by batch index (keep_outputs).
+        self.epoch_outputs: dict[str, dict[int, StepOutputs]] = {s: {} for s in STAGES}
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
 
     def _add_stage_metrics(self, num_classes: int) -> None:
         for stage in STAGES:  # attributes, not a dict keyed by stage: nn.Module already has .train
             setattr(self, f"{stage}_metrics", metrics.task_metrics(self.task, num_classes, stage))
             setattr(self, f"{stage}_loss", MeanMetric())
-
-    def _stepper(self, steps_per_call: int | str, optimizer: OptimizerFactory | None) -> "steps.StepsPerCall | None":
-        """model.steps_per_call != 1 or model.cuda_graphs: the module steps the optimizer itself
-        (litlab.speed.steps, litlab.speed.cuda_graphs); None: Lightning's automatic optimization."""
-        k = steps.parse(steps_per_call)  # None: auto
-        if k == 1 and not self.cuda_graphs:
-            return None
-        if getattr(optimizer, "func", None) is LBFGS:
-            raise UserError(
-                f"model.steps_per_call={steps_per_call} does not apply to L-BFGS, which takes one full-batch "
-                "step per epoch: leave model.steps_per_call at 1"
-            )
-        # Lightning hands training_step an iterator over the batches when its signature names
-        # `dataloader_iter`, and leaves the optimizer to the module (manual optimization).
-        self.automatic_optimization = False
-        self.training_step = self._training_steps  # type: ignore[method-assign,assignment]
-        return steps.StepsPerCall(k, self.cuda_graphs)
 
     @override
     def configure_model(self) -> None:
@@ -115,11 +95,6 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         if self.compile_net and not self._compiled:
             self.net.compile()
             self._compiled = True
-
-    @override
-    def setup(self, stage: str) -> None:
-        if self.cuda_graphs and stage == "fit":  # the first point where the device is known
-            graphs.check_trainer(self.trainer)
 
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,12 +124,10 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             return torch.stack([1 - p, p], dim=1)
         return out[:, 0] * self.target_std + self.target_mean  # back to the target's units
 
-    def _step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and network output of one batch; the outputs are kept for the stage's epoch-end metrics."""
-        x, y = batch  # x: (B, ...) scaled features, y: (B,) class ids or targets in their own units
-        out = self(x)  # (B, num_outputs)
+    def loss_and_output(self, batch: Batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and network output (B, num_outputs) of one batch; in training with the penalty."""
+        x, y = batch  # y in the target's own units
+        out = self(x)
         # With class weights, the mean over the batch of w[y_i] * loss_i: on the whole train split
         # scikit-learn's class_weight objective divided by n, so L-BFGS reaches its optimum.
         weight = self.class_weights[y] if self.class_weights is not None else None  # (B,)
@@ -167,23 +140,26 @@ class SupervisedModule(CheapHookName, L.LightningModule):
             loss = REGRESSION_LOSSES[self.loss_name](out[:, 0], (y - self.target_mean) / self.target_std)
         if stage == "train" and (self.l1 or self.l2):
             loss = loss + self._penalty()
-        # The step only keeps its outputs; torchmetrics digests them once per epoch (_log_epoch).
-        # On CPU a metric update (~0.5 ms) or a `self.log` call (~1 ms) costs more than a small
-        # model's whole step, and storing a tensor never waits for the device. Keyed by batch:
-        # L-BFGS evaluates its closure, and so this step, several times per batch; the last counts.
-        self._epoch_outputs[stage][batch_idx] = (out.detach(), y, loss.detach())
         return loss, out
 
+    def step(self, batch: Batch, batch_idx: int, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """loss_and_output, with the outputs kept for the stage's epoch-end metrics."""
+        loss, out = self.loss_and_output(batch, stage)
+        self.keep_outputs(stage, batch_idx, (out.detach(), batch[1], loss.detach()))
+        return loss, out
+
+    def keep_outputs(self, stage: str, batch_idx: int, outputs: StepOutputs) -> None:
+        """Keep a batch's outputs; torchmetrics digests them once per epoch (_log_epoch). On CPU a
+        metric update (~0.5 ms) or a `self.log` call (~1 ms) costs more than a small model's whole
+        step, and storing a tensor never waits for the device. Keyed by batch: L-BFGS evaluates its
+        closure, and so the step, several times per batch; the last counts."""
+        self.epoch_outputs[stage][batch_idx] = outputs
+
     @override
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss, _ = self._step(batch, batch_idx, "train")
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss, _ = self.step(batch, batch_idx, "train")
         self.check_and_log_step_loss(loss)
         return loss
-
-    def _training_steps(self, dataloader_iter) -> None:
-        """training_step with model.steps_per_call != 1: several optimizer steps (litlab.speed.steps)."""
-        assert self.stepper is not None
-        self.stepper.run(self, dataloader_iter)
 
     def check_and_log_step_loss(self, loss: torch.Tensor, to_loggers: bool = False) -> None:
         """On the steps the loggers write (log_every_n_steps): NaN check and train/loss_step. Not on
@@ -201,12 +177,12 @@ class SupervisedModule(CheapHookName, L.LightningModule):
                 logger.log_metrics({"train/loss_step": loss.item()}, step=self.global_step)
 
     @override
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, batch_idx, "val")
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self.step(batch, batch_idx, "val")
 
     @override
-    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        _, out = self._step(batch, batch_idx, "test")
+    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        _, out = self.step(batch, batch_idx, "test")
         return {
             "preds": self.predict_outputs(out.detach()),
             "target": batch[1],
@@ -220,21 +196,19 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     @override
     def on_train_epoch_start(self) -> None:
-        self._epoch_outputs["train"].clear()
+        self.epoch_outputs["train"].clear()
 
     @override
     def on_validation_epoch_start(self) -> None:
-        self._epoch_outputs["val"].clear()
+        self.epoch_outputs["val"].clear()
 
     @override
     def on_test_epoch_start(self) -> None:
-        self._epoch_outputs["test"].clear()
+        self.epoch_outputs["test"].clear()
 
     @override
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
-        if not self.automatic_optimization:  # Lightning steps schedulers only for automatic optimization
-            steps.step_epoch_schedulers(self.trainer)
 
     @override
     def on_validation_epoch_end(self) -> None:
@@ -247,7 +221,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     def _log_epoch(self, stage: str) -> None:
         """Compute (synced across DDP ranks by torchmetrics), log and reset the stage's metrics."""
         loss_mean, collection = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_metrics")
-        outputs = self._epoch_outputs[stage]
+        outputs = self.epoch_outputs[stage]
         if not outputs:  # a stage with no batches (limit_*_batches=0) has nothing to report
             return
         outs, targets, losses = zip(*outputs.values(), strict=True)

@@ -23,6 +23,7 @@ from litlab.errors import UserError
 from litlab.models import SupervisedModule
 from litlab.models.metrics import resolve_monitor
 from litlab.review.console import NetSummary
+from litlab.speed import training_class
 from litlab.values import is_int
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,17 @@ def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
 
 def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
     """The data tells the model its task, input shape, output width, train rows and target scale
-    (its DataSpec); a model that takes only some kinds of input says so first."""
+    (its DataSpec); a model that takes only some kinds of input says so first. With
+    model.steps_per_call != 1 or model.cuda_graphs=true the model trains under the speed layer."""
     spec = dm.spec
     check_input_kind(cfg.model, spec)
     suggest_class_weight(spec, cfg.model.get("class_weight"))
-    model = build(
+    optimizer = instantiate(cfg.optimizer)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    arguments = build(
         cfg.model,
         "model",
+        _partial_=True,  # the class and its arguments: the speed layer may choose another class
         task=spec.task.value,
         input_shape=list(spec.input_shape),
         num_outputs=spec.num_outputs,
@@ -84,10 +89,12 @@ def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
         target_mean=spec.target_mean,
         target_std=spec.target_std,
         class_counts=list(spec.class_counts) if spec.class_counts else None,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        optimizer=optimizer,
+        scheduler=scheduler,
         _convert_="all",
     )
+    speed = cfg.model.get("steps_per_call", 1), cfg.model.get("cuda_graphs", False)
+    model = training_class(arguments.func, *speed, optimizer, scheduler)(**arguments.keywords)
     try:  # the optimizer checks its values when built; fail now, not when training starts
         if model.optimizer is not None:
             model.optimizer(model.parameters())

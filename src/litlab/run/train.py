@@ -10,7 +10,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import files
+from litlab import files, speed
 from litlab.checkpoints import store
 from litlab.checkpoints.callbacks import best_checkpoint
 from litlab.checkpoints.resume import RandomState, check_resumable, requeued_checkpoint, rerun_checkpoint
@@ -34,7 +34,6 @@ from litlab.run.build import build_datamodule, build_model, build_trainer, resol
 from litlab.run.interrupts import InterruptCheckpoint
 from litlab.run.job import where_it_ran
 from litlab.run.provenance import provenance
-from litlab.speed.steps import check_trainer
 from litlab.sweeps.pruning import TrialPruning
 
 log = logging.getLogger(__name__)
@@ -103,8 +102,7 @@ def train(cfg: DictConfig) -> dict:
     interrupts = InterruptCheckpoint(output_dir / store.CHECKPOINTS)
     trial = trial_pruning(cfg, metric)
     trainer = build_trainer(cfg, extra_callbacks=[RandomState(), interrupts, *filter(None, [trial])])
-    if model.stepper is not None:
-        check_trainer(trainer)
+    speed.check_trainer(model, trainer)
     record_config(cfg, trainer, model, output_dir)
     record_data_check(datamodule, trainer, output_dir)
 
@@ -148,7 +146,7 @@ def run_facts(trainer: L.Trainer, model: SupervisedModule, start: float, fit_tim
     return {
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,  # optimizer steps: under DDP each rank's, on its shard
-        "steps_per_call": model.stepper.k if model.stepper else 1,  # what model.steps_per_call=auto chose
+        "steps_per_call": speed.steps_per_call(model),  # what model.steps_per_call=auto chose
         "wall_time_s": round(time.perf_counter() - start, 3),
         "fit_time_s": round(fit_time, 3),  # trainer.fit alone: no imports, data loading or testing
         "overrides": job_overrides(),

@@ -31,9 +31,9 @@ from torch.optim import LBFGS, Adam, Optimizer
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from litlab.errors import UserError
+from litlab.models.base import Batch, SupervisedModule
 
 WARMUP_STEPS = 3  # eager steps before each capture, as in PyTorch's whole-network example
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def check_settings(optimizer: Any, scheduler: Any) -> None:
@@ -151,8 +151,8 @@ class CapturedStep:
         """Drop the graph; it is captured again, after new warm-up steps. Also a load_state_dict hook."""
         self.graph, self._static, self.warm_steps = None, {}, 0
 
-    def step(self, module: Any, optimizer: Optimizer, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """One optimizer step of `module` (a SupervisedModule) on `batch`; its loss."""
+    def step(self, module: SupervisedModule, optimizer: Optimizer, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """One optimizer step of `module` on `batch`; its loss."""
         if optimizer is not self.optimizer:
             self.optimizer, self.rows = optimizer, 0
             optimizer.register_load_state_dict_post_hook(self.reset)
@@ -173,32 +173,39 @@ class CapturedStep:
         if self.warm_steps < WARMUP_STEPS:
             self.warm_steps += 1
             return self._warm_up(module, optimizer, batch, batch_idx)
-        self._capture(module, optimizer, batch, batch_idx)
+        self._capture(module, optimizer, batch)
         return self._replay(module, batch, batch_idx)  # capturing only records: the replay steps
 
-    def _train_step(self, module: Any, optimizer: Optimizer, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Forward, loss, backward and optimizer step, as the graph captures them; the loss."""
+    def _train_step(
+        self, module: SupervisedModule, optimizer: Optimizer, batch: Batch, batch_idx: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, loss, backward and optimizer step, as the graph captures them; the loss and the
+        network's output. `batch_idx` None: the outputs are not kept for the epoch's metrics (the
+        captured step's: each replay keeps copies)."""
         with uncached_autocast():
-            loss, _ = module._step(batch, batch_idx, "train")
+            if batch_idx is None:
+                loss, out = module.loss_and_output(batch, "train")
+            else:
+                loss, out = module.step(batch, batch_idx, "train")
         loss.backward()
         with warnings.catch_warnings():  # torch warns that a capturable optimizer steps outside a graph
             warnings.filterwarnings("ignore", message=".*capturable=True.*")
             optimizer.step()
-        return loss
+        return loss, out
 
-    def _eager(self, module: Any, optimizer: Optimizer, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def _eager(self, module: SupervisedModule, optimizer: Optimizer, batch: Batch, batch_idx: int) -> torch.Tensor:
         """A step outside the graph. Before a capture gradients are set to None; after it they are the
         graph's own tensors, zeroed in place, which backward then adds to."""
         make_capturable(optimizer)
         optimizer.zero_grad(set_to_none=self.graph is None)
-        return self._train_step(module, optimizer, batch, batch_idx).detach()
+        return self._train_step(module, optimizer, batch, batch_idx)[0].detach()
 
-    def _warm_up(self, module: Any, optimizer: Optimizer, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def _warm_up(self, module: SupervisedModule, optimizer: Optimizer, batch: Batch, batch_idx: int) -> torch.Tensor:
         """An eager step on a side stream, as PyTorch asks before a capture."""
         with side_stream():
             return self._eager(module, optimizer, batch, batch_idx)
 
-    def _capture(self, module: Any, optimizer: Optimizer, batch: Batch, batch_idx: int) -> None:
+    def _capture(self, module: SupervisedModule, optimizer: Optimizer, batch: Batch) -> None:
         """Record the step on copies of `batch` (the graph's input buffers); _replay then takes it."""
         x, y = batch
         static = {"x": x.clone(), "y": y.clone()}
@@ -209,14 +216,14 @@ class CapturedStep:
             # Gradients None while capturing: backward then makes them in the graph's memory and each
             # replay writes them afresh (plain Python: recorded as nothing, run once, at the capture).
             optimizer.zero_grad(set_to_none=True)
-            static["loss"] = self._train_step(module, optimizer, (static["x"], static["y"]), batch_idx).detach()
-            static["out"] = module._epoch_outputs["train"].pop(batch_idx)[0]  # _replay keeps a copy
+            loss, out = self._train_step(module, optimizer, (static["x"], static["y"]), None)
+            static["loss"], static["out"] = loss.detach(), out.detach()  # _replay keeps copies
 
         with lrs_read_from(optimizer, self._lrs):
             self.graph = capture(train_step)
         self._static = static
 
-    def _replay(self, module: Any, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def _replay(self, module: SupervisedModule, batch: Batch, batch_idx: int) -> torch.Tensor:
         """Copy the batch in, refresh the learning rates a scheduler changed, replay; the loss and the
         outputs kept for the epoch's metrics are copies, which the next replay does not overwrite."""
         assert self.graph is not None and self.optimizer is not None
@@ -230,5 +237,5 @@ class CapturedStep:
         self.graph()
         self.replays += 1
         loss = self._static["loss"].clone()
-        module._epoch_outputs["train"][batch_idx] = (self._static["out"].clone(), y, loss)
+        module.keep_outputs("train", batch_idx, (self._static["out"].clone(), y, loss))
         return loss

@@ -18,17 +18,18 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from litlab.compat import batches_used_up, count_logged_steps, count_optimizer_steps
 from litlab.errors import UserError
-from litlab.speed.cuda_graphs import Batch, CapturedStep
+from litlab.models.base import Batch, SupervisedModule
+from litlab.speed.cuda_graphs import CapturedStep
 from litlab.values import is_int
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,13 @@ class StepsPerCall:
         self._direct: bool | None = None  # whether the bare optimizer may step (decided on the first call)
         self.captured = CapturedStep() if cuda_graphs else None
 
-    def run(self, module: Any, batches: Iterator) -> None:
-        """`module` is a litlab SupervisedModule; `batches` is Lightning's dataloader_iter."""
+    def run(self, module: SupervisedModule, batches: Iterator) -> None:
+        """One call of `module`'s training step; `batches` is Lightning's dataloader_iter."""
         trainer = module.trainer
         if self._direct is None:
             self._direct = direct_steps_allowed(trainer)
         wrapped = module.optimizers()
+        assert isinstance(wrapped, LightningOptimizer)  # litlab's modules configure one optimizer
         schedulers = [c.scheduler for c in trainer.lr_scheduler_configs if c.interval == "step"]
         convert = trainer.precision_plugin.convert_input  # e.g. bf16-true: float inputs to bf16
         left = trainer.max_steps - trainer.global_step if trainer.max_steps >= 0 else math.inf
@@ -117,7 +119,9 @@ class StepsPerCall:
                 scheduler.step()
         count_logged_steps(trainer, max(taken - 1, 0))  # Lightning counts one per call itself
 
-    def _step(self, module: Any, wrapped: Any, batch: Batch, batch_idx: int, last: bool) -> None:
+    def _step(
+        self, module: SupervisedModule, wrapped: LightningOptimizer, batch: Batch, batch_idx: int, last: bool
+    ) -> None:
         """One optimizer step on `batch`: with the bare optimizer where allowed, except the call's
         `last`, which goes through Lightning's wrapper (precision, strategy (DDP), hooks); a captured
         step never does, its optimizer step being inside the graph."""
@@ -126,7 +130,7 @@ class StepsPerCall:
             module.check_and_log_step_loss(loss, to_loggers=True)
             count_optimizer_steps(module.trainer, 1)
             return
-        loss, _ = module._step(batch, batch_idx, "train")
+        loss, _ = module.step(batch, batch_idx, "train")
         module.check_and_log_step_loss(loss, to_loggers=True)
         if self._direct and not last:
             loss.backward()
@@ -138,7 +142,7 @@ class StepsPerCall:
             wrapped.step()
             wrapped.zero_grad()
 
-    def _choose(self, module: Any, batch: Batch) -> int:
+    def _choose(self, module: SupervisedModule, batch: Batch) -> int:
         """Time forward and backward of a copy of the network on `batch` and pick K. A copy, with
         the random generators put back after, so that the run trains as it would at that K."""
         net, x = copy.deepcopy(module.net), batch[0]
