@@ -59,11 +59,11 @@ REFUSALS: list[Refusal] = [
     Refusal(REPRO, "metrics.json", Form.EMPTY, f"{NO_RECORD} (Expecting value", ("{copies}/empty_record",)),
     Refusal(REPRO, "metrics.json", Form.TRUNCATED, f"cut_record: {NO_RECORD} (Unterminated string",
             ("{copies}/cut_record",)),
-    Refusal(REPRO, "metrics.json", Form.WRONG_TYPE, "metrics.json holds no run's record", ("{copies}/list_record",)),
+    Refusal(REPRO, "metrics.json", Form.WRONG_TYPE, f"{NO_RECORD} (not a job's record", ("{copies}/list_record",)),
     Refusal(REPRO, "metrics.json metrics", Form.EMPTY, "records no final val/ or test/ metrics to compare",
             ("{copies}/no_metrics",)),
-    Refusal(REPRO, "metrics.json overrides", Form.WRONG_TYPE, "'overrides' is 'data=csv', not the run's "
-            "command-line settings", ("{copies}/text_overrides",)),
+    Refusal(REPRO, "metrics.json overrides", Form.WRONG_TYPE, f"{NO_RECORD} (not a job's record: its overrides is "
+            "str)", ("{copies}/text_overrides",)),
     Refusal(REPRO, ".hydra/config.yaml", Form.MISSING, "{copies}/no_hydra/.hydra/config.yaml is missing or "
             "unreadable (FileNotFoundError)", ("{copies}/no_hydra",)),
     Refusal(REPRO, ".hydra/config.yaml", Form.CORRUPT, ".hydra/config.yaml is missing or unreadable",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from litlab.files.run_record import RunRecord
 from litlab.run import reproduce
 from tests.helpers.config import QUICK, ROOT
 
@@ -65,7 +66,8 @@ RECORD = {"val": {"val/loss": 0.25, "val/acc": 0.9}, "test": {"test/loss": 0.3, 
     ids=["same", "one-differs", "missing-again", "missing-in-record", "none-again"],
 )  # fmt: skip
 def test_reproduced_is_said_only_when_every_metric_of_both_runs_agrees(again, says):
-    rows = reproduce.metric_rows(RECORD, again, tolerance=0.0)
+    recorded, reproduced = RunRecord("completed", **RECORD), RunRecord("completed", **again)
+    rows = reproduce.metric_rows(recorded, reproduced, tolerance=0.0)
     result = {"agrees": bool(rows) and all(r["agrees"] for r in rows), "config_differences": [],
               "provenance_differences": []}  # fmt: skip
     text = reproduce.verdict(result, rows, 0.0, Path("NEW"))

@@ -114,7 +114,8 @@ def run(verb: str, argv: list[str]) -> None:
     if bundle:
         argv = [*argv, *without_callbacks(CONF_DIR)]
     elif not SHOWS_ONLY & set(argv):  # before Hydra's callbacks, which import Lightning
-        exit_on_user_error(lambda: require_extra(f"litlab {verb}", "train"))
+        note = " (a bundle, bundle=DIR, runs without them)" if command.takes_bundle else ""
+        exit_on_user_error(lambda: require_extra(f"litlab {verb}", "train", note))
     if not answer_help(command.config_name, argv):
         sys.argv = [sys.argv[0], *argv]
         command.main()

@@ -14,10 +14,10 @@ EXTRAS = {
 }
 
 
-def require_extra(command: str, extra: str) -> None:
+def require_extra(command: str, extra: str, note: str = "") -> None:
     """A UserError naming what `command` needs and how to install it, if any of it is missing."""
     missing = [module for module in EXTRAS[extra] if importlib.util.find_spec(module) is None]
     if missing:
         raise UserError(
-            f"{command} needs {', '.join(missing)}, which this install lacks: pip install \"litlab[{extra}]\""
+            f"{command} needs {', '.join(missing)}, which this install lacks: pip install \"litlab[{extra}]\"{note}"
         )

@@ -15,7 +15,6 @@ one side (or the rerun crashed); 2: RUN_DIR is refused, or the rerun refused its
 """
 
 import argparse
-import json
 import math
 import subprocess
 import sys
@@ -28,8 +27,7 @@ from omegaconf import OmegaConf
 
 from litlab import files
 from litlab.conf import DIR as CONF_DIR
-
-STAGES = ("val", "test")
+from litlab.files.run_record import RunRecord, UnreadableRecord
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -37,32 +35,26 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
-def read_record(run_dir: Path) -> dict:
+def read_record(run_dir: Path) -> RunRecord:
     """RUN_DIR/metrics.json of a finished run, with the overrides and the final metrics it compares."""
     try:
-        record = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError) as e:
+        record = RunRecord.read(run_dir)
+    except (OSError, UnreadableRecord) as e:
         fail(f"{run_dir}: no readable metrics.json ({e}); give the dir of a finished training run")
-    if not isinstance(record, dict):
-        fail(f"{run_dir}/metrics.json holds no run's record; give the dir of a finished training run")
-    if record.get("status") != "completed":
-        fail(f"{run_dir}: its run did not complete (status {record.get('status')!r}); give a finished run")
-    overrides = record.get("overrides")
-    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
-        fail(f"{run_dir}/metrics.json: 'overrides' is {overrides!r}, not the run's command-line settings")
+    if record.status != "completed":
+        fail(f"{run_dir}: its run did not complete (status {record.status!r}); give a finished run")
+    if not all(isinstance(o, str) for o in record.overrides):
+        fail(f"{run_dir}/metrics.json: 'overrides' is {record.overrides!r}, not the run's command-line settings")
     if not recorded_metrics(record):
         fail(f"{run_dir}/metrics.json records no final val/ or test/ metrics to compare; give a finished run")
     return record
 
 
-def recorded_metrics(record: dict) -> dict[str, float]:
+def recorded_metrics(record: RunRecord) -> dict[str, float]:
     """The record's final val/ and test/ metrics, {name: value}; only numbers count."""
-    stages = [record.get(stage) for stage in STAGES]
     return {
         name: value
-        for stage in stages
-        if isinstance(stage, dict)
-        for name, value in stage.items()
+        for name, value in record.metrics.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
 
@@ -112,7 +104,7 @@ def differing(before: dict[str, object], after: dict[str, object]) -> list[str]:
             if before.get(k) != after.get(k)]  # fmt: skip
 
 
-def run_again(overrides: list[str], into: Path) -> dict:
+def run_again(overrides: list[str], into: Path) -> RunRecord:
     cmd = [sys.executable, "-m", "litlab.run.cli", "train", *overrides, f"hydra.run.dir={into}"]
     print("running: litlab", " ".join(cmd[3:]), flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -122,10 +114,10 @@ def run_again(overrides: list[str], into: Path) -> dict:
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
         fail(f"the run again failed (exit {proc.returncode}; its output above)", code=1)
-    return json.loads((into / "metrics.json").read_text())
+    return RunRecord.read(into)
 
 
-def metric_rows(before: dict, after: dict, tolerance: float) -> list[dict]:
+def metric_rows(before: RunRecord, after: RunRecord, tolerance: float) -> list[dict]:
     """Every final metric either run recorded: a metric on one side only differs."""
     recorded, reproduced = recorded_metrics(before), recorded_metrics(after)
     rows = []
@@ -177,10 +169,10 @@ def main(verb: str, argv: list[str]) -> None:
     parser.add_argument("--tolerance", type=float, default=1e-3, help="relative, for runs recorded on a GPU")
     args = parser.parse_args(argv)
     record = read_record(args.run_dir)
-    check_recorded_config(args.run_dir, record["overrides"])
+    check_recorded_config(args.run_dir, record.overrides)
     into = args.into or args.run_dir.with_name(f"{args.run_dir.name}-reproduced-{datetime.now():%Y%m%d-%H%M%S}")
-    again = run_again(record["overrides"], into)
-    before, after = record.get("provenance") or {}, again.get("provenance") or {}
+    again = run_again(record.overrides, into)
+    before, after = record.provenance or {}, again.provenance or {}
     tolerance = 0.0 if str(before.get("device", "cpu")).startswith("cpu") else args.tolerance
     rows = metric_rows(record, again, tolerance)
     result = {
