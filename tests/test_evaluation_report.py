@@ -62,7 +62,7 @@ def runs(tmp_path_factory) -> dict[str, dict]:
 
 def read(run: dict, split: str = "test") -> tuple[pd.DataFrame, dict]:
     folder = run["eval"]
-    return pd.read_csv(folder / f"{split}_predictions.csv"), json.loads((folder / "metrics.json").read_text())
+    return pd.read_csv(folder / f"{split}_predictions.csv"), json.loads((folder / "evaluation.json").read_text())
 
 
 def probabilities(frame: pd.DataFrame) -> np.ndarray:
@@ -182,7 +182,7 @@ def test_temperature_minimises_the_val_nll_and_keeps_every_prediction(runs):
 
 def test_predict_applies_the_calibrated_temperature(runs, tmp_path):
     folder = runs["digits"]["eval"]
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = json.loads((folder / "evaluation.json").read_text())
     t = metrics["report"]["metrics"]["temperature"]
     restored = restore(metrics["ckpt_path"])
     model, datamodule = restored.model, restored.datamodule()

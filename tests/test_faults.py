@@ -245,7 +245,7 @@ def test_a_checkpoint_url_is_downloaded_and_loaded_safely(cli, served, tmp_path)
         "evaluate.py", f"ckpt_path={url}/good.ckpt", logs, "trainer=cpu", "hydra.run.dir=" + str(tmp_path / "ev")
     )
     assert code == 0, err
-    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]["test/acc"] > 0.5
+    assert json.loads((tmp_path / "ev" / "evaluation.json").read_text())["test"]["test/acc"] > 0.5
 
 
 @pytest.mark.slow

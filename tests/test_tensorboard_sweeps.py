@@ -3,11 +3,13 @@ values, the objective as the first HParams column, only the task's metrics, and 
 with their final metrics and the epochs they trained."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
+from litlab.files.run_record import RunRecord
 from litlab.review.tensorboard import short_value, summary_metrics
 from tests.helpers.config import QUICK
 from tests.helpers.outputs import events, job_metrics, session_hparams
@@ -44,9 +46,10 @@ def test_values_in_names_have_three_significant_figures():
 
 
 def test_a_grid_summary_puts_the_monitored_metric_first_and_keeps_test_metrics():
-    job = {"monitor": "val/acc", "val": {"val/loss": 0.3, "val/acc": 0.9}, "test": {"test/loss": 0.4, "test/acc": 0.8}}
+    job = RunRecord("completed", monitor="val/acc", val={"val/loss": 0.3, "val/acc": 0.9},
+                    test={"test/loss": 0.4, "test/acc": 0.8})  # fmt: skip
     assert summary_metrics([job, job]) == ["val/acc", "val/loss", "test/loss", "test/acc"]
-    pruned = {**job, "test": {}, "overrides": ["optimizer.lr=0.1", "optuna.trial=1"]}
+    pruned = replace(job, status="pruned", test={}, overrides=["optimizer.lr=0.1", "optuna.trial=1"])
     assert summary_metrics([job, pruned]) == ["val/acc", "epochs", "val/loss"]  # no column a pruned trial lacks
 
 
@@ -92,7 +95,7 @@ def test_a_pruned_trial_has_its_session_final_metrics_and_epochs(search):
 
 def test_the_summary_is_read_from_metrics_json(search):
     assert len(list(search.glob("events.out.tfevents.*"))) == 1  # the resumed study's replaced the first
-    records = [json.loads(p.read_text()) for p in search.glob("*/metrics.json")]
+    records = [RunRecord.from_json(json.loads(p.read_text())) for p in search.glob("*/metrics.json")]
     assert [m.name.tag for m in summary(search).metric_infos] == summary_metrics(records)
 
 

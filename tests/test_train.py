@@ -84,7 +84,7 @@ def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp
     code, _, err = cli("evaluate.py", f"ckpt_path={metrics['best_ckpt']}", f"paths.log_dir={tmp_path}")
     assert code == 0, err
     (eval_dir,) = (tmp_path / "eval" / "runs").iterdir()
-    evaluated = json.loads((eval_dir / "metrics.json").read_text())["test"]
+    evaluated = json.loads((eval_dir / "evaluation.json").read_text())["test"]
     for name, value in metrics["test"].items():
         assert evaluated[name] == pytest.approx(value, abs=1e-6), name
 

@@ -95,7 +95,7 @@ def test_two_nodes_with_torchrun_on_localhost(tmp_path, cli):
         "evaluate.py", f"ckpt_path={metrics['best_ckpt']}", "trainer=cpu", f"hydra.run.dir={tmp_path / 'ev'}"
     )
     assert code == 0, err[-3000:]
-    single = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    single = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert single["test"]["test/acc"] == pytest.approx(metrics["test"]["test/acc"])
 
 

@@ -1,6 +1,5 @@
 """What a run resumed from a checkpoint needs to end exactly as an uninterrupted one would."""
 
-import json
 import os
 import random
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing_extensions import override
 from litlab.checkpoints import store
 from litlab.compat import global_rank
 from litlab.errors import UserError
+from litlab.files.run_record import RunRecord
 from litlab.hydra_job import in_multirun
 
 
@@ -72,17 +72,17 @@ def check_resumable(path: Path, model: L.LightningModule) -> None:
 
 def requeued_checkpoint(output_dir: Path) -> Path | None:
     """A SLURM job that was requeued (preempted, or `scontrol requeue`) runs its command again,
-    in the same dir: SLURM_RESTART_COUNT > 0 and metrics.json says the attempt before was
+    in the same dir: SLURM_RESTART_COUNT > 0 and its record says the attempt before was
     interrupted (it saved its state on SLURM's SIGTERM). Returns that run's last.ckpt to resume
     from (None: start again). Rank 0 keeps the interrupted attempt's record as
     metrics_before_restart_<N>.json; every rank reads the same answer from either file."""
     restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
     if restarts == 0:
         return None
-    record, kept = output_dir / "metrics.json", output_dir / f"metrics_before_restart_{restarts}.json"
+    record, kept = RunRecord.path(output_dir), output_dir / f"metrics_before_restart_{restarts}.json"
     for path in (record, kept):
         try:
-            if json.loads(path.read_text()).get("status") == "interrupted":
+            if RunRecord.load(path).status == "interrupted":
                 break
         except FileNotFoundError:
             continue
@@ -100,7 +100,7 @@ def rerun_checkpoint(output_dir: Path) -> Path | None:
     as metrics_before_rerun_<N>.json."""
     if not in_multirun():
         return None
-    record = output_dir / store.RECORD
+    record = RunRecord.path(output_dir)
     if global_rank() == 0 and record.exists():
         if store.finished(output_dir):
             return None  # a finished run: start_run refuses to overwrite it

@@ -3,7 +3,6 @@ holds tensors and plain values, and one that would build other objects (and so c
 is refused. A URL is downloaded first and then loaded the same way."""
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -16,6 +15,7 @@ import torch
 from hydra.utils import get_class
 
 from litlab.errors import UserError
+from litlab.files.run_record import RunRecord
 
 ENTRY = "litlab"  # the key litlab adds to Lightning's checkpoint: the classes that wrote it
 URL_SCHEMES = ("http://", "https://")
@@ -27,13 +27,11 @@ DOWNLOAD_TIMEOUT_S = 60
 CHECKPOINTS = "checkpoints"  # a run dir's folder of checkpoints
 LAST = "last.ckpt"  # the end of the latest epoch (checkpoints.callbacks.LastCheckpoint)
 INTERRUPTED = "interrupted.ckpt"  # the moment a signal stopped the run (run.interrupts)
-RECORD = "metrics.json"  # a run's own record (run.record, run.train): names its best checkpoint
-FINISHED = ("completed", "pruned")  # statuses of a run that ran to its end (a pruned trial: the search stopped it)
 
 
 def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
     """The local checkpoint file that `ckpt_path` names: a file; a run dir or its checkpoints
-    dir (its `last.ckpt`, or with prefer='best' the best one its metrics.json names); `latest`, the same in
+    dir (its `last.ckpt`, or with prefer='best' the best one its record names); `latest`, the same in
     the run under `log_dir` that wrote a last.ckpt most recently; or an http(s) URL, downloaded
     to torch's hub cache."""
     text = str(ckpt_path)
@@ -56,11 +54,12 @@ def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
 
 def in_run_dir(path: Path, prefer: str) -> Path:
     """The checkpoint of run dir `path` (or of its checkpoints dir): its `last.ckpt`, or with
-    prefer='best' the best checkpoint its own record (metrics.json's `best_ckpt`) names. A run
+    prefer='best' the best checkpoint its own record (RunRecord.best_ckpt) names. A run
     interrupted before its first epoch ended has only its `interrupted.ckpt`: that one then."""
     folder = path / CHECKPOINTS if (path / CHECKPOINTS).is_dir() else path
     if prefer == "best":
-        best = recorded_best(folder.parent if folder.name == CHECKPOINTS else folder)
+        record = RunRecord.find(folder.parent if folder.name == CHECKPOINTS else folder)
+        best = record.best_checkpoint_name if record is not None else None
         if best is not None and (folder / best).is_file():
             return folder / best
         log.warning("%s records no best checkpoint (an unfinished run?): using its latest checkpoint", path)
@@ -72,24 +71,10 @@ def in_run_dir(path: Path, prefer: str) -> Path:
     )
 
 
-def read_record(run_dir: Path) -> dict:
-    """Run `run_dir`'s own record (metrics.json); empty where it has none or it is unreadable."""
-    try:
-        record = json.loads((run_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def recorded_best(run_dir: Path) -> str | None:
-    """The file name of the best checkpoint that run `run_dir` recorded in its metrics.json, if any."""
-    best = read_record(run_dir).get("best_ckpt")
-    return Path(best).name if isinstance(best, str) and best else None
-
-
 def finished(run_dir: Path) -> bool:
-    """Run `run_dir`'s own record says it ran to its end."""
-    return read_record(run_dir).get("status") in FINISHED
+    """Run `run_dir`'s own record says it ran to its end (none, or one unreadable, does not)."""
+    record = RunRecord.find(run_dir)
+    return record is not None and record.finished
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:

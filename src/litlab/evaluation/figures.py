@@ -1,20 +1,30 @@
 """The figures of evaluate.py's report: the normalized confusion matrix, the reliability diagram,
-ROC and precision-recall curves, predicted vs true with residuals. Bare matplotlib Figures (no
-pyplot), saved as PNG into the report and logged to TensorBoard."""
+ROC and precision-recall curves, predicted vs true with residuals. Each draws numbers computed
+beforehand (litlab.evaluation.scores) on the axes it is given, as scikit-learn's displays do
+(`ConfusionMatrixDisplay(...).plot(ax=...)`), or without axes on a bare matplotlib Figure (no
+pyplot) of a size that fits, which the report saves as PNG and logs to TensorBoard."""
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from litlab.evaluation.scores import BinaryCurves
 from litlab.review.figures import MAX_CLASSES, draw_pred_vs_true, most_confused
 
 
-def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+def axes_of(axes: Sequence[Axes] | None, width: float, height: float, layout: dict) -> list[Axes]:
+    """`axes` as given, or those of a new bare Figure (`width` x `height` inches) laid out as
+    `layout` says (Figure.subplots' arguments)."""
+    if axes is not None:
+        return list(axes)
+    found = Figure(figsize=(width, height), layout="constrained").subplots(**layout, squeeze=False)
+    return list(found.flat)
 
 
-def normalized_confusion_figure(confusion: np.ndarray, names: list[str], split: str) -> Figure:
+def confusion_matrix(confusion: np.ndarray, names: list[str], split: str, ax: Axes | None = None) -> Figure:
     """Each row (true class) divided by its count, so rows sum to 1; the share written in each
     non-empty cell; a colour bar over the whole 0..1. Over MAX_CLASSES classes, the most-confused."""
     num_classes = len(names)
@@ -22,10 +32,10 @@ def normalized_confusion_figure(confusion: np.ndarray, names: list[str], split: 
     shown = most_confused(confusion, MAX_CLASSES) if num_classes > MAX_CLASSES else np.arange(num_classes)
     share = share[np.ix_(shown, shown)]
     size = 2.0 + 0.42 * len(shown)
-    fig = _figure(size + 1.0, size)
-    ax = fig.add_subplot()
+    (ax,) = axes_of(None if ax is None else [ax], size + 1.0, size, {})
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, shrink=0.8).set_label("share of the true class (each row sums to 1)", fontsize=8)
+    figure = figure_of(ax)
+    figure.colorbar(image, ax=ax, shrink=0.8).set_label("share of the true class (each row sums to 1)", fontsize=8)
     for (i, j), value in np.ndenumerate(share):
         if confusion[shown[i], shown[j]]:
             color = "white" if value > 0.5 else "black"
@@ -37,15 +47,17 @@ def normalized_confusion_figure(confusion: np.ndarray, names: list[str], split: 
     ax.set(xlabel="predicted", ylabel="true")
     subset = f", the {len(shown)} most-confused of {num_classes} classes" if len(shown) < num_classes else ""
     ax.set_title(f"{split}: confusion, normalized by true class{subset}", fontsize=9)
-    return fig
+    return figure
 
 
-def reliability_figure(series: dict[str, tuple[pd.DataFrame, float]], split: str) -> Figure:
+def reliability(
+    series: dict[str, tuple[pd.DataFrame, float]], split: str, axes: Sequence[Axes] | None = None
+) -> Figure:
     """Per confidence bin, the accuracy against the mean confidence (on the diagonal: calibrated),
     each point labelled with its count; below, how many examples fall in each bin. `series`:
-    label -> (evaluation.reliability_bins, ECE), e.g. before and after temperature scaling."""
-    fig = _figure(5.0, 6.0)
-    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1.3], sharex=True)
+    label -> (scores.reliability_bins, ECE), e.g. before and after temperature scaling. `axes`:
+    the diagram's and the histogram's."""
+    top, bottom = axes_of(axes, 5.0, 6.0, {"nrows": 2, "height_ratios": [3, 1.3], "sharex": True})
     top.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
     for k, (label, (bins, ece)) in enumerate(series.items()):
         color = f"C{k}"
@@ -62,13 +74,12 @@ def reliability_figure(series: dict[str, tuple[pd.DataFrame, float]], split: str
     # In the histogram's empty upper left: on the diagram it would hide low-confidence bins.
     bottom.legend(*top.get_legend_handles_labels(), loc="upper left", fontsize=7)
     bottom.set(xlabel="confidence (mean top-class probability in the bin)", ylabel="examples")
-    return fig
+    return figure_of(top)
 
 
-def binary_curves_figure(curves: BinaryCurves, positive: str, split: str) -> Figure:
-    """ROC (AUC) and precision-recall (average precision) of the positive class."""
-    fig = _figure(9, 4)
-    roc, pr = fig.subplots(1, 2)
+def binary_curves(curves: BinaryCurves, positive: str, split: str, axes: Sequence[Axes] | None = None) -> Figure:
+    """ROC (AUC) and precision-recall (average precision) of the positive class, side by side."""
+    roc, pr = axes_of(axes, 9, 4, {"ncols": 2})
     roc.plot(curves.fpr, curves.tpr, lw=1.5)
     roc.plot([0, 1], [0, 1], "k--", lw=1)
     roc.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
@@ -76,16 +87,23 @@ def binary_curves_figure(curves: BinaryCurves, positive: str, split: str) -> Fig
     pr.step(curves.recall, curves.precision, where="post", lw=1.5)
     pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01))
     pr.set_title(f"{split}: precision-recall of '{positive}', AP = {curves.average_precision:.4f}", fontsize=9)
-    return fig
+    return figure_of(roc)
 
 
-def regression_figure(values: np.ndarray, targets: np.ndarray, target_name: str, split: str, r2: float) -> Figure:
+def regression(
+    values: np.ndarray, targets: np.ndarray, target_name: str, split: str, r2: float,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:  # fmt: skip
     """Predicted vs true (R² in the title), residuals against the prediction, and their histogram."""
-    residuals = values - targets
-    fig = _figure(13, 4)
-    left, middle, right = fig.subplots(1, 3)
+    left, middle, right = axes_of(axes, 13, 4, {"ncols": 3})
     draw_pred_vs_true(left, middle, values, targets, target_name, f"{split}: R² = {r2:.4f}")
-    right.hist(residuals, bins=30)
+    right.hist(values - targets, bins=30)
     right.axvline(0, color="k", ls="--", lw=1)
     right.set(xlabel="predicted − true", ylabel="examples", title="residuals' distribution")
-    return fig
+    return figure_of(left)
+
+
+def figure_of(ax: Axes) -> Figure:
+    figure = ax.get_figure(root=True)
+    assert isinstance(figure, Figure)  # axes are always on one
+    return figure

@@ -7,7 +7,6 @@ import logging
 import re
 import warnings
 from collections.abc import Collection, Iterator, Mapping
-from pathlib import Path
 
 import lightning as L
 import rich
@@ -20,6 +19,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from typing_extensions import override
+
+from litlab.files.run_record import RunRecord
 
 GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
 NOT_SHOWN = ("default_root_dir",)  # the run dir, shown once on its own line
@@ -177,16 +178,16 @@ class NetSummary(L.Callback):
         rich.print(table)
 
 
-def print_result(metrics: dict, run_dir: str, tensorboard_dir: str | None) -> None:
+def print_result(record: RunRecord, run_dir: str, tensorboard_dir: str | None) -> None:
     """The run's answer, last on the console: test metrics (or where the trial was pruned), best
     epoch, where everything is."""
-    best = metrics.get("best_ckpt")
-    found = re.search(r"epoch[_=](\d+)", Path(best).name) if best else None
-    epoch = str(int(found.group(1))) if found else Path(best).name if best else "none (final weights)"
-    rows = [(name, f"{value:.4f}") for name, value in metrics["test"].items()]
-    if metrics["status"] == "pruned":  # an Optuna trial stopped by its pruner: not tested
-        monitor = metrics["monitor"]
-        rows.append(("pruned", f"at epoch {metrics['pruned_at_epoch']}, {monitor}={metrics['val'][monitor]:.4f}"))
+    best = record.best_checkpoint_name
+    found = re.search(r"epoch[_=](\d+)", best) if best else None
+    epoch = str(int(found.group(1))) if found else best or "none (final weights)"
+    rows = [(name, f"{value:.4f}") for name, value in (record.test or {}).items()]
+    if record.status == "pruned":  # an Optuna trial stopped by its pruner: not tested
+        monitor = str(record.monitor)
+        rows.append(("pruned", f"at epoch {record.pruned_at_epoch}, {monitor}={(record.val or {})[monitor]:.4f}"))
     rows += [("best epoch", epoch), ("run dir", run_dir)]
     if tensorboard_dir:
         rows.append(("tensorboard", f"tensorboard --logdir {tensorboard_dir}"))

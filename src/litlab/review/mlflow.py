@@ -24,9 +24,10 @@ from omegaconf import DictConfig
 from typing_extensions import override
 
 from litlab.errors import UserError, exit_on_user_error
+from litlab.files.run_record import RECORD
 from litlab.review.tensorboard import Value, run_name
 
-ARTIFACTS = ("config.yaml", "metrics.json", "data_report.json")
+ARTIFACTS = ("config.yaml", RECORD, "data_report.json")
 
 
 def store_uri(store: str | Path) -> str:

@@ -24,6 +24,7 @@ from tensorboard.plugins.hparams import summary_v2 as hp
 from torch.utils.tensorboard import SummaryWriter
 from typing_extensions import override
 
+from litlab.files.run_record import RECORD, RunRecord
 from litlab.hydra_job import in_multirun, job_overrides, parse_overrides
 from litlab.values import is_number
 
@@ -193,27 +194,27 @@ def write_experiment(sweep_dir: Path, swept: list[str], sessions: list[dict[str,
         writer.file_writer.add_summary(hp.hparams_config_pb(params, infos))
 
 
-def summary_metrics(records: list[dict]) -> list[str]:
-    """The metric columns of a sweep's HParams, from its jobs' metrics.json, in this order: the
+def summary_metrics(records: list[RunRecord]) -> list[str]:
+    """The metric columns of a sweep's HParams, from its jobs' records, in this order: the
     monitored metric (the objective: HParams colours the lines by the first column and ticks the
     first five), an Optuna search's `epochs`, then the val and the test names the jobs logged.
     Test names only if every job has them: a pruned trial is not tested, and parallel coordinates
     leave out a run that lacks the value of any ticked column."""
-    monitor = [r["monitor"] for r in records if r.get("monitor")][:1]
-    epochs = [EPOCHS] if any(TRIAL in parse_overrides(r.get("overrides", [])) for r in records) else []
-    val = [k for r in records for k in r.get("val", {})]
-    test = [k for r in records for k in r.get("test", {})] if all(r.get("test") for r in records) else []
+    monitor = [r.monitor for r in records if r.monitor][:1]
+    epochs = [EPOCHS] if any(TRIAL in parse_overrides(r.overrides) for r in records) else []
+    val = [k for r in records for k in r.val or {}]
+    test = [k for r in records for k in r.test or {}] if all(r.test for r in records) else []
     return list(dict.fromkeys([*monitor, *epochs, *val, *test]))
 
 
 def write_sweep_summary(sweep_dir: Path, swept: list[str]) -> None:
-    """The experiment summary of a finished sweep over the keys `swept`, from the metrics.json of
+    """The experiment summary of a finished sweep over the keys `swept`, from the records of
     its jobs that logged a session (pruned Optuna trials too): only the metrics they logged, in
     summary_metrics' order. TensorBoard applies the first summary it finds to every run under its
     logdir: with `--logdir` on a parent dir (logs/), the runs of other sweeps and single runs show
     under this sweep's columns, and those of another task only the metrics they share with it
     (val/loss, test/loss). Open a sweep's own dir to compare its runs."""
-    records = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/metrics.json"))]
-    records = [r for r in records if r.get("hparams")]
-    if records:
-        write_experiment(sweep_dir, swept, [r["hparams"] for r in records], summary_metrics(records))
+    records = [RunRecord.load(p) for p in sorted(sweep_dir.glob(f"*/{RECORD}"))]
+    logged = [r for r in records if r.hparams]
+    if logged:
+        write_experiment(sweep_dir, swept, [r.hparams or {} for r in logged], summary_metrics(logged))

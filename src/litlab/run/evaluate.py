@@ -1,5 +1,8 @@
-"""Re-run the test stage from a checkpoint alone: model, data and preprocessing all come from it,
-and the data must be the data it was trained on (litlab.data.fingerprint)."""
+"""`evaluate.py`: re-run the test stage from a checkpoint alone, then report on the split. Model,
+data and preprocessing all come from the checkpoint, and the data must be the data it was trained
+on (litlab.data.fingerprint). The job loads, collects the split's outputs, scores them once
+(litlab.evaluation.scored_split) and writes what they show: the predictions, the report, the
+record (evaluation.json) and the console's lines."""
 
 import logging
 from pathlib import Path
@@ -13,20 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 from litlab import files
 from litlab.checkpoints import store
 from litlab.data import InMemoryDataModule
-from litlab.data_spec import DataSpec, InputKind, Task
+from litlab.data_spec import InputKind
 from litlab.errors import UserError
-from litlab.evaluation.calibration import example_nll, fit_temperature, write_calibrated
-from litlab.evaluation.report import Evaluated, build
+from litlab.evaluation.record import EvaluationRecord
 from litlab.evaluation.report_files import write_events, write_report
-from litlab.evaluation.scores import (
-    Calibration,
-    ClassificationNumbers,
-    RegressionNumbers,
-    TemperatureScaling,
-    calibration,
-    classification_numbers,
-    regression_numbers,
-)
+from litlab.evaluation.scaling import scale_temperature
+from litlab.evaluation.scored_split import ScoredSplit
+from litlab.evaluation.scores import TemperatureScaling
 from litlab.evaluation.split_outputs import SplitOutputs, collect
 from litlab.inference.outputs_frame import outputs_frame
 from litlab.inference.restore import restore
@@ -48,8 +44,8 @@ def checked_split(value: object) -> str:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Test a checkpoint on the test split (or `split=val`); write `metrics.json`, the split's
-    predictions and the report (`report/`, TensorBoard) to the run dir, and return the metrics.
+    """Test a checkpoint on the test split (or `split=val`); write `evaluation.json`, the split's
+    predictions and the report (`report/`, TensorBoard) to the run dir, and return the record.
     `calibrate=true`: also fit a temperature on the val split and write `checkpoints/calibrated.ckpt`."""
     quiet_third_party()
     split, calibrate = checked_split(cfg.get("split", "test")), bool(cfg.get("calibrate", False))
@@ -62,31 +58,29 @@ def evaluate(cfg: DictConfig) -> dict:
         raise UserError(f"calibrate=true fits a temperature to class probabilities; {path} is a {model.task} model")
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     stage = {"test": trainer.test, "val": trainer.validate}[split]
-    metrics: dict = {"status": "completed", "ckpt_path": str(path), "split": split}
-    metrics[split] = stage(model, datamodule=datamodule)[0]
+    tested = dict(stage(model, datamodule=datamodule)[0])
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     outputs = split_outputs(trainer, model, datamodule, split)
     # First: a temperature that cannot be fitted stops the run before it writes anything.
-    scaling = temperature_scaling(trainer, model, datamodule, (split, outputs), path, output_dir) if calibrate else None
+    scaling = calibrated(trainer, model, datamodule, (split, outputs), path, output_dir) if calibrate else None
     write_predictions(output_dir / f"{split}_predictions.csv", outputs, datamodule, split)
-    evaluated = Evaluated(
-        split, str(path), datamodule.spec, outputs, scores(datamodule.spec, outputs),
-        datamodule.row_indices(split), worst_features(datamodule, split, outputs.worst), scaling,
-    )  # fmt: skip
-    metrics["report"] = write_evaluation(evaluated, output_dir)
-    files.write_json(output_dir / "metrics.json", metrics)
-    log.info("metrics written to %s", output_dir / "metrics.json")
-    print_summary(metrics["report"]["metrics"], output_dir, scaling, split)
-    return metrics
+    rows, worst = datamodule.row_indices(split), worst_features(datamodule, split, outputs.worst)
+    scored = ScoredSplit.score(split, str(path), datamodule.spec, outputs, rows, worst, scaling)
+    record = write_evaluation(scored, tested, output_dir)
+    report_rows = [("report", record.report_path), ("tensorboard", f"tensorboard --logdir {output_dir}")]
+    print_lines(report_rows + scored.console_lines())
+    return record.to_json()
 
 
-def write_evaluation(evaluated: Evaluated, output_dir: Path) -> dict:
-    """The report in `output_dir`/report and its TensorBoard event file; what metrics.json records of it."""
-    report = build(evaluated)
+def write_evaluation(scored: ScoredSplit, tested: dict[str, float], output_dir: Path) -> EvaluationRecord:
+    """The report in `output_dir`/report, its TensorBoard event file, and the record naming both."""
+    report = scored.report()
     page = write_report(report, output_dir / REPORT)
-    events = write_events(report, output_dir, evaluated.split)
-    return {"path": str(page), "tensorboard": str(events), "metrics": report.scalars}
+    events = write_events(report, output_dir, scored.split)
+    record = EvaluationRecord(scored.ckpt_path, scored.split, tested, str(page), str(events), report.scalars)
+    log.info("metrics written to %s", record.write(output_dir))
+    return record
 
 
 def split_outputs(
@@ -101,18 +95,22 @@ def split_outputs(
         model.cpu()
 
 
+def calibrated(
+    trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule, reported: tuple[str, SplitOutputs],
+    ckpt_path: Path, output_dir: Path,
+) -> TemperatureScaling:  # fmt: skip
+    """calibrate=true: the temperature fitted on the val split and the calibrated checkpoint.
+    `reported`: the split the report is on, with its outputs (collected once)."""
+    name, outputs = reported
+    val = outputs if name == "val" else split_outputs(trainer, model, datamodule, "val")
+    return scale_temperature(model, {"val": val, name: outputs}, ckpt_path, output_dir / store.CHECKPOINTS / CALIBRATED)
+
+
 def write_predictions(path: Path, outputs: SplitOutputs, datamodule: InMemoryDataModule, split: str) -> None:
     """The split's predictions in predict.py's format, with each row's place in the source data."""
     frame = outputs_frame(outputs.outputs, datamodule.spec, truth=outputs.targets)
     frame.insert(0, "row", datamodule.row_indices(split))
     files.write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
-
-
-def scores(spec: DataSpec, outputs: SplitOutputs) -> ClassificationNumbers | RegressionNumbers:
-    if spec.task is Task.REGRESSION:
-        return regression_numbers(outputs.outputs, outputs.targets)
-    names = list(spec.class_names or ())
-    return classification_numbers(outputs.outputs, outputs.targets, outputs.losses, names, spec.task is Task.BINARY)
 
 
 def worst_features(datamodule: InMemoryDataModule, split: str, worst: torch.Tensor) -> pd.DataFrame | None:
@@ -121,52 +119,3 @@ def worst_features(datamodule: InMemoryDataModule, split: str, worst: torch.Tens
     if datamodule.spec.kind is not InputKind.TABLE or columns is None:
         return None
     return pd.DataFrame(datamodule.split_tensors(split).x[worst].numpy(), columns=list(columns.features))
-
-
-def temperature_scaling(
-    trainer: L.Trainer,
-    model: SupervisedModule,
-    datamodule: InMemoryDataModule,
-    reported: tuple[str, SplitOutputs],
-    ckpt_path: Path,
-    output_dir: Path,
-) -> TemperatureScaling:
-    """Fit T on the val split's logits; each split's calibration before and after; the calibrated
-    checkpoint. `reported`: the split the report is on, with its outputs (collected once)."""
-    name, outputs = reported
-    splits = {"val": outputs if name == "val" else split_outputs(trainer, model, datamodule, "val"), name: outputs}
-    val = splits["val"]
-    temperature = fit_temperature(model.task, val.logits, val.targets)
-    before = {s: calibration_at(model, o, model.temperature) for s, o in splits.items()}
-    after = {s: calibration_at(model, o, temperature) for s, o in splits.items()}
-    for s, o in splits.items():  # argmax(z / T) = argmax(z): if accuracy moved, something else changed
-        kept, scaled = (model.predict_outputs(o.logits, t).argmax(1) for t in (model.temperature, temperature))
-        if not torch.equal(kept, scaled):
-            raise RuntimeError(f"temperature scaling changed {int((kept != scaled).sum())} predictions of {s}")
-    target = output_dir / store.CHECKPOINTS / CALIBRATED
-    write_calibrated(ckpt_path, target, temperature)
-    return TemperatureScaling(temperature, before, after, len(val.targets), str(target))
-
-
-def calibration_at(model: SupervisedModule, outputs: SplitOutputs, temperature: float) -> Calibration:
-    probs = model.predict_outputs(outputs.logits, temperature)
-    return calibration(probs, outputs.targets, example_nll(model.task, outputs.logits, outputs.targets, temperature))
-
-
-CONSOLE = {"acc": "accuracy", "f1_macro": "macro F1", "auroc": "ROC AUC", "ece": "ECE", "r2": "R²", "mae": "MAE",
-           "rmse": "RMSE"}  # fmt: skip
-
-
-def print_summary(scalars: dict[str, float], run_dir: Path, scaling: TemperatureScaling | None, split: str) -> None:
-    """After the test metrics: where the report is, its headline numbers, the temperature's effect."""
-    rows = [("report", str(run_dir / REPORT / "report.md")), ("tensorboard", f"tensorboard --logdir {run_dir}")]
-    rows += [(f"{split} {label}", f"{scalars[name]:.4f}") for name, label in CONSOLE.items() if name in scalars]
-    if scaling is not None:
-        rows.append(
-            ("temperature", f"T = {scaling.temperature:.4f}, fitted on the val split ({scaling.fitted_on} rows)")
-        )
-        for s in scaling.before:  # val: the split T was fitted on; the report's split: held out
-            b, a = scaling.before[s], scaling.after[s]
-            rows.append((f"{s} calibrated", f"ECE {b.ece:.4f} → {a.ece:.4f}, NLL {b.nll:.4f} → {a.nll:.4f}"))
-        rows.append(("calibrated", scaling.checkpoint))
-    print_lines(rows)

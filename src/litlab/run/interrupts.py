@@ -1,5 +1,5 @@
 """Ctrl-C (SIGINT) and SIGTERM (what SLURM and `kill` send first): the run stops, saves its
-state and says so in metrics.json, instead of vanishing (SIGTERM) or exiting 1 with no record
+state and says so in its record (metrics.json), instead of vanishing (SIGTERM) or exiting 1 with no record
 (Lightning turns a KeyboardInterrupt during fit into `sys.exit(1)`)."""
 
 import signal
@@ -91,7 +91,7 @@ def signals_raise() -> Iterator[None]:
 
 class InterruptCheckpoint(L.Callback):
     """Saves `dirpath/interrupted.ckpt` when a SIGINT or SIGTERM stops fit (or validate, test), and
-    keeps what happened for metrics.json (`interrupted`). A signal during training is answered at
+    keeps what happened for the run's record (`interrupted`). A signal during training is answered at
     the end of the training batch in progress (or when training ends, whichever comes first), so
     that the checkpoint is the state between two batches: resumed, the run ends exactly as an
     uninterrupted one. A second signal stops at once and saves nothing (last.ckpt remains)."""

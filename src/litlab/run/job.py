@@ -1,8 +1,9 @@
 """One job of a run or a sweep, with its outcome recorded, failures and interrupts included.
 
-A failed job leaves `metrics.json` with `status: failed`, the error and its traceback in
-its run dir, and, inside a multirun, a line in the sweep's `sweep.log`. A single run then
-exits: with one line and code 2 for a user error (litlab.errors), else with the traceback.
+A failed job leaves its record (metrics.json: litlab.files.run_record) with `status: failed`,
+the error and its traceback in its run dir, and, inside a multirun, a line in the sweep's
+`sweep.log`. A single run then exits: with one line and code 2 for a user error
+(litlab.errors), else with the traceback.
 In a multirun the error is raised again: Hydra's launcher records the job as failed and goes
 on with the others (see hydra_plugins/litlab_sweepers and litlab.sweeps.sweep_end).
 
@@ -17,6 +18,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from litlab.checkpoints import store
 from litlab.compat import global_rank
 from litlab.errors import UserError, exit_with, wants_traceback
 from litlab.files import DiskFull, disk_full, is_disk_full
+from litlab.files.run_record import RunRecord
 from litlab.hydra_job import in_multirun, job_overrides
 from litlab.run.interrupts import Interrupted, signals_raise
 
@@ -37,7 +40,8 @@ SWEEP_LOG = "sweep.log"
 
 
 def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
-    """`job(cfg)`, whose metrics.json it completes on failure or interrupt; returns what `job` returns."""
+    """`job(cfg)`, whose record it writes on failure or interrupt; returns what `job` returns (its
+    record, RunRecord.to_json())."""
     start = time.perf_counter()
     try:
         with signals_raise():
@@ -58,25 +62,31 @@ def run_recorded(job: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
             raise failure from e
         raise
     if global_rank() == 0:
-        value = metrics.get("optimized_metric")
-        detail = f"{metrics.get('monitor')}={value:.6g}" if value is not None else ""
-        if metrics.get("status") == "pruned":
-            detail = f"at epoch {metrics.get('pruned_at_epoch')}"
-        note_in_sweep_log(metrics.get("status", "completed"), detail)
+        note_outcome(RunRecord.from_json(metrics))
     return metrics
 
 
+def note_outcome(record: RunRecord) -> None:
+    """A finished job's line in sweep.log: its optimized metric, or where its trial was pruned."""
+    value = record.optimized_metric
+    detail = f"{record.monitor}={value:.6g}" if value is not None else ""
+    if record.status == "pruned":
+        detail = f"at epoch {record.pruned_at_epoch}"
+    note_in_sweep_log(record.status, detail)
+
+
 def record_failure(output_dir: Path, error: str, wall_time_s: float) -> None:
-    """metrics.json with `status: failed` and a sweep.log line, where the disk still takes them."""
+    """The record with `status: failed` and a sweep.log line, where the disk still takes them."""
     try:
-        record(output_dir, status="failed", error=error, traceback=traceback.format_exc(), wall_time_s=wall_time_s)
+        failed = RunRecord("failed", error=error, traceback=traceback.format_exc())
+        record_unfinished(output_dir, failed, wall_time_s)
         note_in_sweep_log("failed", error)
     except (OSError, DiskFull) as e:  # a full disk: the error itself is what the user sees
         log.warning("the failure could not be recorded in %s: %s", output_dir, e)
 
 
 def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> None:
-    """metrics.json of an interrupted run: the signal, the epochs done, the checkpoints to resume from."""
+    """The record of an interrupted run: the signal, the epochs done, the checkpoints to resume from."""
     output_dir = Path(cfg.paths.output_dir)
     last = store.last_checkpoint(output_dir)
     # The run dir resumes from last.ckpt, or before the first epoch ended from interrupted.ckpt.
@@ -85,16 +95,15 @@ def record_interrupt(cfg: DictConfig, stop: Interrupted, wall_time_s: float) -> 
         f"by {stop.signal_name} after {stop.epochs_completed} epoch(s)" if stop.epochs_completed is not None else ""
     )
     if global_rank() == 0:
-        record(
-            output_dir,
-            status="interrupted",
+        interrupted = RunRecord(
+            "interrupted",
             signal=stop.signal_name,
             epochs_completed=stop.epochs_completed,
             checkpoint=stop.checkpoint,  # the state when the signal came, mid-epoch
             last_ckpt=str(last) if last is not None else None,  # the end of the last completed epoch
             resume=resume,
-            wall_time_s=wall_time_s,
         )
+        record_unfinished(output_dir, interrupted, wall_time_s)
         note_in_sweep_log("interrupted", detail)
     log.warning("interrupted %s; %s", detail or f"by {stop.signal_name}", resume or "no checkpoint to resume")
 
@@ -106,14 +115,14 @@ def resume_command(output_dir: Path) -> str:
     return shlex.join(["python", "train.py", *kept, f"ckpt_path={output_dir}"])
 
 
-def record(output_dir: Path, status: str, wall_time_s: float, **fields: object) -> None:
-    """metrics.json of a run that did not complete, unless an earlier, finished run owns the dir."""
-    path = output_dir / "metrics.json"
-    if path.exists():  # the error says so; keep that run's record
+def record_unfinished(output_dir: Path, outcome: RunRecord, wall_time_s: float) -> None:
+    """The record of a run that did not complete (`outcome`, with its time, command line and
+    machine), unless an earlier, finished run owns the dir."""
+    if RunRecord.exists(output_dir):  # the error says so; keep that run's record
         return
-    entry = {"status": status, **fields, "wall_time_s": round(wall_time_s, 3), "overrides": job_overrides(),
-             "environment": where_it_ran()}  # fmt: skip
-    files.write_json(path, entry)
+    replace(outcome, wall_time_s=round(wall_time_s, 3), overrides=job_overrides(), environment=where_it_ran()).write(
+        output_dir
+    )
 
 
 # What a cluster or launcher told the job about where it runs.

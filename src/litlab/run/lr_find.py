@@ -28,6 +28,7 @@ from litlab import files
 from litlab.checkpoints.io import WholeCheckpointIO
 from litlab.compat import range_test_losses
 from litlab.errors import UserError
+from litlab.files.run_record import RunRecord
 from litlab.hydra_job import job_overrides
 from litlab.review.console import quiet_checkpoint_loading
 from litlab.run.build import build, build_datamodule, build_model
@@ -139,19 +140,19 @@ def report(lrs: np.ndarray, by_name: dict[str, float], test: RangeTest, override
         log.info("lr_find: to train with it: python train.py %s", f"{command} {override}".strip())
 
 
-def record_search(cfg: DictConfig, found: Found, output_dir: Path, seconds: float) -> dict:
-    """A run that only searched (tune.apply=false): config.yaml and metrics.json, no training."""
+def record_search(cfg: DictConfig, found: Found, output_dir: Path, seconds: float) -> RunRecord:
+    """A run that only searched (tune.apply=false): config.yaml and its record, no training."""
     files.write_with(output_dir / "config.yaml", lambda path: OmegaConf.save(cfg, path, resolve=True))
     summary = {k: found.record[k] for k in ("suggestions", "suggestion", "override")}
-    metrics = {"status": "completed", "optimized_metric": None, "lr_find": summary, "val": {}, "test": {},
-               "wall_time_s": round(seconds, 3), "overrides": job_overrides()}  # fmt: skip
-    files.write_json(output_dir / "metrics.json", metrics)
-    return metrics
+    record = RunRecord("completed", lr_find=summary, val={}, test={}, wall_time_s=round(seconds, 3),
+                       overrides=job_overrides())  # fmt: skip
+    record.write(output_dir)
+    return record
 
 
-def search_first(cfg: DictConfig, output_dir: Path, start: float) -> dict | None:
+def search_first(cfg: DictConfig, output_dir: Path, start: float) -> RunRecord | None:
     """Run the range test if `cfg.tune` asks for it. Without tune.apply the search is the run:
-    its record (metrics.json) is returned and nothing trains. With tune.apply=true `optimizer.lr`
+    its record is returned and nothing trains. With tune.apply=true `optimizer.lr`
     in `cfg` is set to the suggestion and everything seeded again, so that training starts as a
     run with that rate would; None then, as without tune."""
     if not cfg.get("tune"):

@@ -12,6 +12,7 @@ from typing_extensions import override
 from litlab.compat import is_ddp_child, started_together
 from litlab.errors import UserError, exit_on_user_error
 from litlab.files import disk_full, is_disk_full
+from litlab.files.run_record import RunRecord
 
 # What Hydra writes into a run's dir before the job starts (.hydra/*.yaml, about 8 kB; the log's
 # first lines), with a wide margin: a disk without this much room is full to the user.
@@ -53,7 +54,7 @@ def holds_a_run(run_dir: Path) -> bool:
     if not run_dir.is_dir():
         return False
     if started_together():
-        return (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists()
+        return RunRecord.exists(run_dir) or (run_dir / "checkpoints").exists()
     return any(run_dir.iterdir())
 
 

@@ -1,9 +1,10 @@
-"""One training job: start the run, fit, test the best checkpoint, record metrics.json (run.build builds the parts)."""
+"""One training job: start the run, fit, test the best checkpoint, write its record (run.build builds the parts)."""
 
 import json
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -19,6 +20,7 @@ from litlab.data import InMemoryDataModule
 from litlab.data.check import data_report, summary_lines, warnings_for
 from litlab.data.splits import checked_seed
 from litlab.errors import UserError
+from litlab.files.run_record import RunRecord
 from litlab.hydra_job import job_overrides
 from litlab.models import SupervisedModule
 from litlab.review import tensorboard
@@ -49,7 +51,7 @@ def start_run(cfg: DictConfig) -> tuple[Path, Path | None]:
     L.seed_everything(checked_seed(cfg.seed, "seed"), workers=True, verbose=False)  # config.yaml records it
     output_dir = Path(cfg.paths.output_dir)
     requeued = requeued_checkpoint(output_dir) or rerun_checkpoint(output_dir)
-    if requeued is None and (output_dir / "metrics.json").exists():
+    if requeued is None and RunRecord.exists(output_dir):
         raise UserError(
             f"paths.output_dir={str(output_dir)!r} already holds a finished run; give each run a new dir "
             "(the default hydra.run.dir does) so that its checkpoints and metrics are not overwritten"
@@ -87,7 +89,12 @@ def record_data_check(datamodule: InMemoryDataModule, trainer: L.Trainer, output
 
 
 def train(cfg: DictConfig) -> dict:
-    """Run one training job described by `cfg`; return what it writes to metrics.json."""
+    """Run one training job described by `cfg`; return its record as metrics.json holds it."""
+    return train_recorded(cfg).to_json()
+
+
+def train_recorded(cfg: DictConfig) -> RunRecord:
+    """Run one training job described by `cfg`; return the record it writes to its run dir."""
     start = time.perf_counter()
     quiet_third_party()
     output_dir, resume = start_run(cfg)
@@ -109,21 +116,17 @@ def train(cfg: DictConfig) -> dict:
     with interrupts.recorded():
         val, test, best, pruned_at, fit_time = fit_and_test(trainer, model, datamodule, resume, trial)
     settings = tensorboard.hparams(cfg, not_applying=model.settings_not_applying())  # for HParams and MLflow
-
-    metrics = {
-        **outcome(pruned_at, metric, val),
-        "monitor": metric, "mode": mode,
-        "val": val, "test": test,
-        "best_ckpt": best,
-        "resumed_from": str(resume) if resume is not None else None,
-        **run_facts(trainer, model, start, fit_time),
-        "provenance": provenance(trainer, datamodule.fingerprint, cfg.seed),  # scripts/reproduce.py compares
-        **log_tensorboard(trainer, settings, {**val, **test}),
-    }
+    status, optimized = outcome(pruned_at, metric, val)
+    record = RunRecord(
+        status, optimized_metric=optimized, pruned_at_epoch=pruned_at, monitor=metric, mode=mode, val=val, test=test,
+        best_ckpt=best, resumed_from=str(resume) if resume is not None else None,
+        provenance=provenance(trainer, datamodule.fingerprint, cfg.seed),  # scripts/reproduce.py compares
+    )  # fmt: skip
+    record = log_tensorboard(trainer, settings, with_run_facts(record, trainer, model, start, fit_time))
     if trainer.is_global_zero:
-        write_metrics(output_dir, metrics)
-        log_mlflow(trainer, settings, metrics, output_dir)
-    return metrics
+        write_record(output_dir, record)
+        log_mlflow(trainer, settings, record, output_dir)
+    return record
 
 
 def fit_and_test(
@@ -141,33 +144,36 @@ def fit_and_test(
     return val, test, best, pruned_at, fit_time
 
 
-def run_facts(trainer: L.Trainer, model: SupervisedModule, start: float, fit_time: float) -> dict:
-    """What metrics.json records of how the run went: its length, time, overrides and machine."""
-    return {
-        "epochs": trainer.current_epoch,
-        "steps": trainer.global_step,  # optimizer steps: under DDP each rank's, on its shard
-        "steps_per_call": speed.steps_per_call(model),  # what model.steps_per_call=auto chose
-        "wall_time_s": round(time.perf_counter() - start, 3),
-        "fit_time_s": round(fit_time, 3),  # trainer.fit alone: no imports, data loading or testing
-        "overrides": job_overrides(),
-        "world_size": trainer.world_size,
-        "environment": where_it_ran(),
-    }
+def with_run_facts(
+    record: RunRecord, trainer: L.Trainer, model: SupervisedModule, start: float, fit_time: float
+) -> RunRecord:
+    """`record` with how the run went: its length, time, overrides and machine."""
+    return replace(
+        record,
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step,
+        steps_per_call=speed.steps_per_call(model),
+        wall_time_s=round(time.perf_counter() - start, 3),
+        fit_time_s=round(fit_time, 3),
+        overrides=job_overrides(),
+        world_size=trainer.world_size,
+        environment=where_it_ran(),
+    )
 
 
-def write_metrics(output_dir: Path, metrics: dict) -> None:
-    """metrics.json, then the result on the console, last."""
-    files.write_json(output_dir / "metrics.json", metrics)
-    log.info("metrics written to %s", output_dir / "metrics.json")
-    tensorboard_root = str(Path(metrics["tensorboard"]).parent) if metrics.get("tensorboard") else None
-    print_result(metrics, str(output_dir), tensorboard_root)
+def write_record(output_dir: Path, record: RunRecord) -> None:
+    """The run's record, then the result on the console, last."""
+    path = record.write(output_dir)
+    log.info("metrics written to %s", path)
+    tensorboard_root = str(Path(record.tensorboard).parent) if record.tensorboard else None
+    print_result(record, str(output_dir), tensorboard_root)
 
 
-def outcome(pruned_at: int | None, metric: str, val: dict) -> dict:
-    """status and the optimized metric: the best checkpoint's, or none where the pruner stopped the run."""
+def outcome(pruned_at: int | None, metric: str, val: dict) -> tuple[str, float | None]:
+    """The status and the optimized metric: the best checkpoint's, or none where the pruner stopped the run."""
     if pruned_at is None:
-        return {"status": "completed", "optimized_metric": finite(val.get(metric), metric)}
-    return {"status": "pruned", "pruned_at_epoch": pruned_at, "optimized_metric": None}
+        return "completed", finite(val.get(metric), metric)
+    return "pruned", None
 
 
 def finite(value: float | None, metric: str) -> float | None:
@@ -208,22 +214,22 @@ def last_validation(trainer: L.Trainer) -> tuple[dict, dict, str | None]:
     return val, {}, (ckpt.best_model_path or None) if ckpt is not None else None
 
 
-def log_mlflow(trainer: L.Trainer, settings: dict, metrics: dict, output_dir: Path) -> None:
+def log_mlflow(trainer: L.Trainer, settings: dict, record: RunRecord, output_dir: Path) -> None:
     """The run's settings, final metrics and record files in MLflow (litlab.review.mlflow), once
-    metrics.json is written."""
+    its record is written."""
     logger = next((lg for lg in trainer.loggers if isinstance(lg, MLflowRun)), None)
     if logger is not None:
-        logger.log_final(settings, {**metrics["val"], **metrics["test"]}, metrics.get("best_ckpt"))
+        logger.log_final(settings, record.metrics, record.best_ckpt)
         logger.log_record(output_dir)
 
 
-def log_tensorboard(trainer: L.Trainer, settings: dict, final: dict) -> dict:
+def log_tensorboard(trainer: L.Trainer, settings: dict, record: RunRecord) -> RunRecord:
     """The run's HParams session (its `settings`) and final metrics in TensorBoard
-    (litlab.review.tensorboard); returns what metrics.json records of it: the hyperparameters and
-    the run's TensorBoard dir."""
+    (litlab.review.tensorboard); returns `record` with what it keeps of it: the hyperparameters
+    and the run's TensorBoard dir."""
     logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
     if logger is None:
-        return {}
+        return record
     if trainer.is_global_zero:
-        tensorboard.log_session(logger.log_dir, settings, final, trainer.global_step)
-    return {"hparams": settings, "tensorboard": logger.log_dir}
+        tensorboard.log_session(logger.log_dir, settings, record.metrics, trainer.global_step)
+    return replace(record, hparams=settings, tensorboard=logger.log_dir)

@@ -3,7 +3,6 @@ repeats, averaged, never a trend), one line per value of the other swept paramet
 two swept parameters whose colours span the data's min..max, and the validation curves of the best
 runs from their TensorBoard or CSV logs."""
 
-import json
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +15,7 @@ from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from litlab import files
+from litlab.files.run_record import RunRecord
 
 
 class Report(Protocol):
@@ -190,12 +190,12 @@ def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
 
 
 def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
-    """The logged values of `tag` by training step: from the job's TensorBoard run (metrics.json
+    """The logged values of `tag` by training step: from the job's TensorBoard run (its record
     names it; its best/ sub-run holds only the final values) or its CSV logs."""
-    record = json.loads((job_dir / "metrics.json").read_text()) if (job_dir / "metrics.json").exists() else {}
+    record = RunRecord.find(job_dir)
     points: dict[int, float] = {}
-    if record.get("tensorboard"):
-        ea = EventAccumulator(record["tensorboard"], size_guidance={"scalars": 0})
+    if record is not None and record.tensorboard:
+        ea = EventAccumulator(record.tensorboard, size_guidance={"scalars": 0})
         ea.Reload()
         if tag in ea.Tags()["scalars"]:
             points = {e.step: e.value for e in ea.Scalars(tag)}

@@ -1,131 +1,30 @@
 """The report of a sweep dir: every job's overrides, metrics, status and wall time, the jobs
 grouped over seeds and folds (mean ± std, n), written as CSV, markdown and PNG plots.
 
-Used by scripts/report.py and, after every multirun, by litlab.sweeps.sweep_end.SweepEnd.
+Used by `litlab report` (litlab.sweeps.report_command) and, after every multirun, by
+litlab.sweeps.sweep_end.SweepEnd. The rows come from litlab.sweeps.jobs.
 """
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import yaml
-from omegaconf import OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
 from litlab import files
-from litlab.checkpoints import store
 from litlab.errors import UserError
-from litlab.hydra_job import parse_overrides
-from litlab.sweeps.plan import read_plan
+from litlab.files.run_record import FINISHED
+from litlab.sweeps.jobs import job_rows, natural
 from litlab.sweeps.report_tables import Layout, best_mask, fmt, md_table, rich_tables, short_headers
 
 # Jobs that differ only in these are repeats of one configuration: grouped into mean ± std.
 REPLICATE_KEYS = ("seed", "data.fold")
-# How the sweep was launched and where an Optuna trial reports (optuna.*): not parameters of it.
-NOT_PARAMS = ("hparams_search", "optuna.")
-
-
-def _natural(name: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
-
-
-def read_job(job_dir: Path) -> dict:
-    """One row: job name, status, overridden values, final metrics, wall time, error."""
-    metrics_file, overrides_file = job_dir / "metrics.json", job_dir / ".hydra" / "overrides.yaml"
-    m: dict[str, Any] = read_record(metrics_file) if metrics_file.exists() else {"status": "unfinished"}
-    overrides = m.get("overrides")
-    if overrides is None and overrides_file.exists():
-        overrides = read_overrides(overrides_file)
-    return {
-        "job": job_dir.name,
-        "status": m["status"],
-        "params": {k: v for k, v in parse_overrides(overrides or []).items() if not k.startswith(NOT_PARAMS)},
-        "metrics": {**m.get("val", {}), **m.get("test", {})},
-        "monitor": m.get("monitor"),
-        "mode": m.get("mode"),
-        "wall_time_s": m.get("wall_time_s"),
-        "error": m.get("error") or interrupt_note(m) or prune_note(m),
-    }
-
-
-def read_record(path: Path) -> dict[str, Any]:
-    """A job's metrics.json, which litlab writes whole: anything else was written by something else."""
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise unreadable(path, e) from None
-    shapes = {"status": str, "overrides": list, "val": dict, "test": dict}
-    if not isinstance(m, dict) or not all(isinstance(m.get(k, shape()), shape) for k, shape in shapes.items()):
-        raise unreadable(path, ValueError("not a job's record (status, overrides, val, test)"))
-    return m
-
-
-def read_overrides(path: Path) -> list[str]:
-    """A started job's .hydra/overrides.yaml, written by Hydra."""
-    try:
-        overrides = OmegaConf.to_container(OmegaConf.load(path))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise unreadable(path, e) from None
-    if not isinstance(overrides, list):
-        raise unreadable(path, ValueError("not a list of overrides"))
-    return [str(o) for o in overrides]
-
-
-def unreadable(path: Path, error: Exception) -> UserError:
-    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return UserError(
-        f"{path} cannot be read: {reason}; move that job's dir out of the sweep dir (or restore the file) and "
-        "run the report again"
-    )
-
-
-def planned_job(job: str, overrides: list[str]) -> dict:
-    """A row for a job of the sweep's plan that never started (litlab.sweeps.plan)."""
-    params = {k: v for k, v in parse_overrides(overrides).items() if not k.startswith(NOT_PARAMS)}
-    return {"job": job, "status": "not started", "params": params, "metrics": {}, "monitor": None, "mode": None,
-            "wall_time_s": None, "error": f"never started: {' '.join(overrides)}"}  # fmt: skip
-
-
-def interrupt_note(m: dict) -> str:
-    """What an interrupted job's metrics.json says, in a line: the signal, the epochs, how to resume."""
-    if m["status"] != "interrupted":
-        return ""
-    resume = f"; resume: {m['resume']}" if m.get("resume") else ""
-    return f"interrupted by {m.get('signal')} after {m.get('epochs_completed')} epoch(s){resume}"
-
-
-def prune_note(m: dict) -> str:
-    """Where an Optuna trial was pruned (litlab.sweeps.pruning): its epoch and monitored value then."""
-    if m["status"] != "pruned":
-        return ""
-    return f"pruned at epoch {m.get('pruned_at_epoch')} ({m.get('monitor')}={m.get('val', {}).get(m.get('monitor'))})"
 
 
 def _numeric(s: pd.Series) -> pd.Series:
     converted = pd.to_numeric(s, errors="coerce")
     return converted if converted.notna().sum() == s.notna().sum() else s
-
-
-def _records(sweep_dir: Path) -> list[dict]:
-    """Every job of the sweep dir and of its plan, by job number."""
-    if not sweep_dir.is_dir():
-        what = "a file, not a dir" if sweep_dir.exists() else "no such dir"
-        raise UserError(f"{sweep_dir}: {what}; give the dir of a multirun or an Optuna sweep")
-    dirs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists() or (p / ".hydra").is_dir()]
-    plan = read_plan(sweep_dir)
-    if not dirs and not plan:
-        raise UserError(
-            f"{sweep_dir} holds no job dirs (subdirs with metrics.json or .hydra/); give the dir of a "
-            "multirun or an Optuna sweep, e.g. logs/train/multiruns/<date>"
-        )
-    records = [read_job(d) for d in dirs]
-    seen = {r["job"] for r in records}
-    records += [planned_job(job, overrides) for job, overrides in plan.items() if job not in seen]
-    return sorted(records, key=lambda r: _natural(r["job"]))
 
 
 def metric_directions(metrics: list[str], monitor: str | None, monitor_mode: str) -> dict[str, str | None]:
@@ -177,7 +76,7 @@ class SweepReport:
     def load(cls, sweep_dir: Path, metric: str | None = None) -> "SweepReport":
         """The report of `sweep_dir`, sorted by `metric` (default: the monitored metric)."""
         sweep_dir = Path(sweep_dir)
-        records = _records(sweep_dir)
+        records = job_rows(sweep_dir)
         keys = list(dict.fromkeys(k for r in records for k in r["params"]))
         values = {k: {r["params"].get(k) for r in records} for k in keys}
         params = [k for k in keys if len(values[k]) > 1]
@@ -201,7 +100,7 @@ class SweepReport:
 
     def in_sweep_order(self) -> pd.DataFrame:
         """The jobs by job number, as the sweep launched them (`jobs` is sorted by the metric)."""
-        return self.jobs.sort_values("job", key=lambda s: s.map(lambda j: _natural(str(j))), kind="stable")
+        return self.jobs.sort_values("job", key=lambda s: s.map(lambda j: natural(str(j))), kind="stable")
 
     @property
     def metric_columns(self) -> list[str]:
@@ -219,7 +118,7 @@ class SweepReport:
 
     def failed_jobs(self) -> list[tuple[str, str]]:
         """Jobs that did not finish; a pruned Optuna trial did (the search stopped it)."""
-        bad = self.jobs[~self.jobs.status.isin(store.FINISHED)]
+        bad = self.jobs[~self.jobs.status.isin(FINISHED)]
         return [(job, err or status) for job, status, err in zip(bad.job, bad.status, bad.error, strict=True)]
 
     def grouped(self) -> pd.DataFrame | None:

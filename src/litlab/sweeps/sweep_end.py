@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from typing_extensions import override
 
 from litlab.errors import UserError
+from litlab.files.run_record import RECORD
 from litlab.review.console import quiet_third_party
 from litlab.review.tensorboard import write_sweep_summary
 from litlab.sweeps.report import SweepReport
@@ -54,5 +55,5 @@ class SweepEnd(Callback):
             lines = "\n".join(f"  {job}: {error}" for job, error in failed)
             raise SystemExit(
                 f"{len(failed)} of {len(report.jobs)} jobs failed (details in {sweep_dir}/sweep.log and each job's "
-                f"metrics.json):\n{lines}"
+                f"{RECORD}):\n{lines}"
             )
