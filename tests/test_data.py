@@ -59,7 +59,7 @@ def test_images_are_scaled_per_channel():
 def test_batches_are_the_scaled_rows_of_the_permutation(budget, monkeypatch):
     """Whether the DataModule keeps a scaled copy (it fits the budget) or scales each batch, a
     batch is the scaler applied to the raw rows the epoch's order picks."""
-    monkeypatch.setattr("litlab.data.base.PRESCALED_BYTES", budget)
+    monkeypatch.setattr("litlab.data.split_copies.PRESCALED_BYTES", budget)
     dm = DigitsDataModule(batch_size=64)
     loader = dm.train_dataloader()
     assert (loader.transform is None) == (budget > 0)

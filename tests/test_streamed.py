@@ -16,7 +16,7 @@ from torch.utils.data import DistributedSampler
 
 from litlab.data import ImageFolderDataModule
 from litlab.data.check import data_report
-from litlab.data.streamed import FileBatches, ImageFiles
+from litlab.data.streamed import DecodedImages, FileBatches
 from litlab.errors import UserError
 from litlab.inference.checkpoint import predict
 from litlab.run.evaluate import evaluate
@@ -70,7 +70,7 @@ def test_in_memory_auto_follows_the_memory_budget(folder, caplog):
 def test_ddp_ranks_take_the_shards_distributed_sampler_gives(folder, shuffle):
     files = sorted(folder.rglob("*.png"))[:51]
     labels = torch.arange(51)  # the label is the index: the batches show the order
-    dataset = ImageFiles(files, labels, 1, (8, 8))
+    dataset = DecodedImages(files, labels, 1, (8, 8))
     for epoch in (0, 3):
         shards = []
         for rank in (0, 1):

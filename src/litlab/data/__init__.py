@@ -1,7 +1,9 @@
-"""LightningDataModules. Each holds its whole dataset in memory and declares the task."""
+"""LightningDataModules, each a SplitDataModule: it splits one dataset, declares its task and serves
+batches, cut from tensors held in memory or, for an image folder too large for memory, decoded
+from the files."""
 
 from litlab.data.arrays import Arrays
-from litlab.data.base import InMemoryDataModule
+from litlab.data.base import SplitDataModule
 from litlab.data.csv import CSVDataModule
 from litlab.data.image_csv import ImageCSVDataModule
 from litlab.data.image_folder import ImageFolderDataModule
@@ -19,7 +21,7 @@ __all__ = [
     "FashionMNISTDataModule",
     "ImageCSVDataModule",
     "ImageFolderDataModule",
-    "InMemoryDataModule",
     "MNISTDataModule",
+    "SplitDataModule",
     "SyntheticRegressionDataModule",
 ]

@@ -1,8 +1,7 @@
-"""The in-memory DataModule every dataset builds on: split, scaling, fast batches, checkpointed state."""
+"""The DataModule every dataset builds on: split, scaling, fast batches, checkpointed state."""
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -17,20 +16,15 @@ from litlab.data.arrays import Arrays, checked, describe
 from litlab.data.augment import BatchAugment
 from litlab.data.batches import EpochBatches, OrderArgs, TensorBatches, Transform
 from litlab.data.scaling import Moments, Scaler
+from litlab.data.split_copies import Split, SplitCopies, check_device, placement, prescaled_fits
 from litlab.data.splits import Splitter, checked_folds, checked_seed, checked_split
 from litlab.data_spec import DataSpec, Task
 from litlab.errors import UserError
 from litlab.values import is_int
 
 
-@dataclass
-class Split:
-    x: torch.Tensor
-    y: torch.Tensor
-
-
 class DataArgs(TypedDict, total=False):
-    """The arguments every DataModule takes besides its own (InMemoryDataModule's, conf/data_shared.yaml);
+    """The arguments every DataModule takes besides its own (SplitDataModule's, conf/data_shared.yaml);
     each DataModule takes them as `**shared: Unpack[DataArgs]`, so that mypy and an editor see them."""
 
     split: Sequence[float] | None
@@ -42,20 +36,17 @@ class DataArgs(TypedDict, total=False):
     fold: int
 
 
-DEVICES = ("auto", "cpu", "cuda")
-PRESCALED_BYTES = 1 << 30  # the most a scaled float32 copy of the data may take (MNIST: 0.2 GB)
-
-
-class InMemoryDataModule(L.LightningDataModule, ABC):
-    """Holds a dataset as tensors and serves train/val/test batches cut from them.
+class SplitDataModule(L.LightningDataModule, ABC):
+    """Splits one dataset into train/val/test, fits the scaler on train, and serves the batches.
 
     Subclasses implement `load()`, and may set `augment` (train batches only). The data,
     not the model config, decides the `task`, `input_shape` and `num_outputs` that the
-    model is built with. `device`: where the tensors live. `auto` keeps them on the GPU
-    when the model is on one (moved once; batches never touch the host), else on the CPU.
-    Where the tensors live on the model's device and a float32 copy of the whole dataset fits
-    in PRESCALED_BYTES, splits without augmentation are scaled once and batches are cut from
-    the scaled copy; otherwise each batch is scaled as it is cut.
+    model is built with. Here the rows are held as tensors and batches cut from them (a subclass
+    may stream its rows from files instead: data=image_folder). `device`: where the tensors live.
+    `auto` keeps them on the GPU when the model is on one (moved once; batches never touch the
+    host), else on the CPU. Where the tensors live on the model's device and a float32 copy of the
+    whole dataset fits in split_copies.PRESCALED_BYTES, splits without augmentation are scaled once
+    and batches are cut from the scaled copy; otherwise each batch is scaled as it is cut.
     """
 
     # True for datasets that come with a fixed test set (MNIST...): data.split is then
@@ -83,15 +74,12 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
                 f"data.batch_size={batch_size!r} is invalid: use a positive integer "
                 "(1 for online learning) or 'full' for full-batch gradient descent"
             )
-        if device not in DEVICES:
-            raise UserError(f"data.device={device!r} is invalid; valid: {', '.join(DEVICES)}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise UserError("data.device='cuda' but no CUDA device is available; use data.device=auto or cpu")
+        check_device(device)
         num_folds, fold = checked_folds(num_folds, fold)
         self.split, self.seed, self.batch_size, self.device = split, checked_seed(seed), batch_size, device
         self.num_folds, self.fold = num_folds, fold
         self.scaler = Scaler(scaling)
-        self._on_device: dict[tuple[str, torch.device, bool], Split] = {}  # (split, device, scaled)
+        self._copies = SplitCopies(self.split_tensors, self.scaler)
         self._arrays: Arrays | None = None
         self._splits: dict[str, Split] = {}
         self._rows: dict[str, np.ndarray] = {}
@@ -229,9 +217,7 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
         self._check_resumed_data(state.get("fingerprint"))
         if not self.scaler.holds(state["scaler"]):  # validate/test on a checkpoint of this run: unchanged
             self.scaler.load_state_dict(state["scaler"])
-            for (name, storage, scaled), s in self._on_device.items():  # in place: built loaders see it too
-                if scaled:
-                    s.x.copy_(self.scaler(self._stored(name, storage).x))
+            self._copies.rescale()
         position = state.get("train_position")
         resume_at = (position[0], position[1]) if position else None
         if self._train_batches is not None:  # built before the restore (a one-cycle schedule's length)
@@ -263,11 +249,13 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
 
     # --- internals ----------------------------------------------------------------------
     def _batches(self, name: str, shuffle: bool) -> EpochBatches:
-        storage, compute = self._placement()
-        s = self._stored(name, storage)
+        storage, compute = placement(self.device, self.trainer)
+        s = self._copies.get(name, storage)
         transform: Transform | None = self._transform(name)
-        if transform is self.scaler and storage == compute and self._prescaled_fits():  # scaled once, not per batch
-            s, transform = self._stored(name, storage, scaled=True), None
+        # Scaled once, not per batch. Data on another device than the model stays raw: uint8 crosses
+        # to the GPU 4x smaller.
+        if transform is self.scaler and storage == compute and prescaled_fits(self.arrays.held):
+            s, transform = self._copies.get(name, storage, scaled=True), None
         size = len(s.x) if self.batch_size == "full" else int(self.batch_size)
         return TensorBatches(s.x, s.y, size, shuffle, transform, compute, **self._order())
 
@@ -286,36 +274,6 @@ class InMemoryDataModule(L.LightningDataModule, ABC):
             return OrderArgs(seed=self.seed)
         return OrderArgs(seed=self.seed, epoch=lambda: trainer.current_epoch, rank=trainer.global_rank,
                          world_size=trainer.world_size)  # fmt: skip
-
-    def _stored(self, name: str, storage: torch.device, scaled: bool = False) -> Split:
-        """Split `name` on `storage`, raw or scaled, made once per device and not per epoch."""
-        key = (name, storage, scaled)
-        if key not in self._on_device:
-            if scaled:
-                raw = self._stored(name, storage)
-                self._on_device[key] = Split(self.scaler(raw.x), raw.y)
-            else:
-                s = self.split_tensors(name)
-                self._on_device[key] = Split(s.x.to(storage), s.y.to(storage))
-        return self._on_device[key]
-
-    def _prescaled_fits(self) -> bool:
-        """Whether float32 copies of all splits fit in PRESCALED_BYTES. Scaling per batch costs
-        three ops a step (to float, shift, divide): on CPU more than the indexing that cuts the
-        batch. Data on another device than the model stays raw: uint8 crosses to the GPU 4x smaller."""
-        return self.arrays.held.size * 4 <= PRESCALED_BYTES
-
-    def _placement(self) -> tuple[torch.device, torch.device]:
-        """(where the split tensors live, where batches are delivered: the model's device)."""
-        trainer = self.trainer
-        compute = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-        if self.device == "cuda" and compute.type != "cuda":
-            raise UserError(
-                f"data.device='cuda' but the model runs on {compute}; use trainer.accelerator=gpu, or data.device=auto"
-            )
-        if self.device == "cpu" or compute.type != "cuda":
-            return torch.device("cpu"), compute
-        return compute, compute
 
     def _split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         labels = self.class_names if self.task.is_classification else None

@@ -7,7 +7,7 @@ from itertools import combinations
 
 import numpy as np
 
-from litlab.data.base import InMemoryDataModule
+from litlab.data.base import SplitDataModule
 from litlab.data_spec import InputKind
 
 SPLITS = ("train", "val", "test")
@@ -48,7 +48,7 @@ def shared_rows(first: np.ndarray, second: np.ndarray, h1: np.ndarray, h2: np.nd
     return [int(i) for i in candidates if second[i].tobytes() in by_hash.get(int(h2[i]), [])]
 
 
-def duplicates_across(dm: InMemoryDataModule) -> dict[str, dict]:
+def duplicates_across(dm: SplitDataModule) -> dict[str, dict]:
     """For each pair of splits, the rows of the second whose content is also in the first,
     counted, with the first few as source rows."""
     arrays = {s: dm.contents(s) for s in SPLITS}
@@ -62,7 +62,7 @@ def duplicates_across(dm: InMemoryDataModule) -> dict[str, dict]:
     return found
 
 
-def constant_columns(dm: InMemoryDataModule) -> list[str]:
+def constant_columns(dm: SplitDataModule) -> list[str]:
     """Feature columns (as encoded) with one value in every row: they carry no information."""
     columns = dm.spec.columns
     if dm.spec.kind is not InputKind.TABLE or columns is None:
@@ -71,13 +71,13 @@ def constant_columns(dm: InMemoryDataModule) -> list[str]:
     return [name for j, name in enumerate(columns.features) if np.all(x[:, j] == x[0, j])]
 
 
-def rows_per_class(dm: InMemoryDataModule, split: str) -> dict[str, int]:
+def rows_per_class(dm: SplitDataModule, split: str) -> dict[str, int]:
     names = dm.spec.class_names or ()
     counts = np.bincount(dm.split_labels(split).numpy(), minlength=len(names))
     return dict(zip(names, counts.tolist(), strict=True))
 
 
-def data_report(dm: InMemoryDataModule) -> dict:
+def data_report(dm: SplitDataModule) -> dict:
     """What the data check found (see the module docstring), as plain values."""
     spec = dm.spec
     report: dict = {"rows": {s: len(dm.split_labels(s)) for s in SPLITS}}

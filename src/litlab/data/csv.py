@@ -10,7 +10,7 @@ import pandas as pd
 from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
-from litlab.data.base import DataArgs, InMemoryDataModule
+from litlab.data.base import DataArgs, SplitDataModule
 from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
 from litlab.readers.tables import read_table  # one reader of CSV files, training's and prediction's
@@ -34,7 +34,7 @@ def empty_cells(values: pd.Series) -> tuple[np.ndarray, str]:
     return missing, shown
 
 
-class CSVDataModule(InMemoryDataModule):
+class CSVDataModule(SplitDataModule):
     """Features and target from a CSV file.
 
     String values are stripped of surrounding whitespace. `drop_columns` removes columns,

@@ -8,7 +8,8 @@ from typing_extensions import Unpack, override
 
 from litlab.data.class_folders import IMAGE_SUFFIXES
 from litlab.data.csv import empty_cells, read_table
-from litlab.data.image_folder import ImageFolderArgs, ImageFolderDataModule
+from litlab.data.image_folder import ImageFolderDataModule
+from litlab.data.image_settings import ImageFolderArgs
 from litlab.errors import UserError
 
 

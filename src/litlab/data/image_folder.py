@@ -6,64 +6,32 @@ as uint8 like the built-in image sets when they fit under data.memory_budget_gb,
 from the files by DataLoader workers."""
 
 import logging
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from typing_extensions import Unpack, override
 
 from litlab.data import decode_cache, fingerprint
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
-from litlab.data.base import DataArgs, InMemoryDataModule
+from litlab.data.base import DataArgs, SplitDataModule
 from litlab.data.batches import EpochBatches
 from litlab.data.class_folders import DECODER, SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
+from litlab.data.image_settings import MAX_WORKERS, check_settings, cpu_cores, physical_memory_gb
 from litlab.data.scaling import Moments
-from litlab.data.streamed import FileBatches, ImageFiles
+from litlab.data.split_copies import placement
+from litlab.data.streamed import DecodedImages, FileBatches
 from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
-from litlab.values import is_int, is_number
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_TEST_SPLIT = (0.9, 0.1, 0.0)  # with DIR/test but no DIR/val: val is 10% of DIR/train
-BAD_FILES = ("error", "skip")  # what a file that does not decode does: stop the run, or is left out
-IN_MEMORY = ("auto", True, False)
-MAX_WORKERS = 8  # data.num_workers=null: one per CPU core, at most this many
-MIN_SIZE = 4  # data.image_size: the smallest side
-MAX_SIZE = math.isqrt(Image.MAX_IMAGE_PIXELS or 89_478_485)  # a square of at most Pillow's limit of pixels
 
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def physical_memory_gb() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-
-
-class ImageFolderArgs(DataArgs, total=False):
-    """What data=image_csv takes of ImageFolderDataModule's settings, besides the path."""
-
-    channels: int | None
-    image_size: int | None
-    crop_padding: int
-    hflip: bool
-    translate: float
-    rotate: float
-    bad_files: str
-    cache_dir: str | None
-    in_memory: str | bool
-    memory_budget_gb: float | None
-    num_workers: int | None
-
-
-class ImageFolderDataModule(InMemoryDataModule):
+class ImageFolderDataModule(SplitDataModule):
     """Pictures in class folders (see the module docstring). `channels`: 1 or 3 (default: what most
     files have); `image_size`: the side of the square every image is resized to (default: the most
     common size, at most 64). `in_memory`: auto (held in memory when the decoded uint8 pixels fit in
@@ -93,7 +61,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         if (Path(path).expanduser() / "test").is_dir():  # a given test set, as the built-in image sets have
             self.official_test, self.default_split = True, OFFICIAL_TEST_SPLIT
         super().__init__(**shared)
-        self._check_settings(channels, image_size, bad_files, in_memory, memory_budget_gb, num_workers)
+        check_settings(channels, image_size, bad_files, in_memory, memory_budget_gb, num_workers)
         self.bad_files, self.cache_dir, self.in_memory = bad_files, cache_dir, in_memory
         self.memory_budget_gb = physical_memory_gb() / 4 if memory_budget_gb is None else memory_budget_gb
         self.num_workers = min(cpu_cores(), MAX_WORKERS) if num_workers is None else num_workers
@@ -102,31 +70,6 @@ class ImageFolderDataModule(InMemoryDataModule):
         self._layout: dict[str, dict[str, list[Path]]] | None = None
         self._files: list[Path] = []  # the streamed path's files, in the rows' order
         self._stats: np.ndarray | None = None  # ... and each one's pixel_stats, (N, C, 4)
-
-    @staticmethod
-    def _check_settings(
-        channels: int | None,
-        image_size: int | None,
-        bad_files: str,
-        in_memory: str | bool,
-        memory_budget_gb: float | None,
-        num_workers: int | None,
-    ) -> None:
-        if bad_files not in BAD_FILES:
-            raise UserError(f"data.bad_files={bad_files!r} is invalid; valid: {', '.join(BAD_FILES)}")
-        if channels is not None and (not is_int(channels) or channels not in (1, 3)):
-            raise UserError(f"data.channels={channels!r} is invalid: use 1 (gray), 3 (RGB) or null (as most files)")
-        if image_size is not None and not (is_int(image_size) and MIN_SIZE <= image_size <= MAX_SIZE):
-            raise UserError(f"data.image_size={image_size!r} is invalid: give a side in pixels from {MIN_SIZE} to "
-                            f"{MAX_SIZE} (Pillow's limit of pixels per image), e.g. 32, or null")  # fmt: skip
-        if type(in_memory) not in (str, bool) or in_memory not in IN_MEMORY:
-            raise UserError(f"data.in_memory={in_memory!r} is invalid; valid: auto, true (held in memory), "
-                            "false (streamed from the files)")  # fmt: skip
-        if memory_budget_gb is not None and not (is_number(memory_budget_gb) and memory_budget_gb > 0):
-            raise UserError(f"data.memory_budget_gb={memory_budget_gb!r} is invalid: give a size in GB > 0, or null")
-        if num_workers is not None and not (is_int(num_workers) and num_workers >= 0):
-            raise UserError(f"data.num_workers={num_workers!r} is invalid: give 0 (decode in the main process) "
-                            "or more worker processes, or null (one per core)")  # fmt: skip
 
     # --- loading ------------------------------------------------------------------------
     @override
@@ -296,9 +239,9 @@ class ImageFolderDataModule(InMemoryDataModule):
     def _batches(self, name: str, shuffle: bool) -> EpochBatches:
         if not self.streamed:
             return super()._batches(name, shuffle)
-        _, compute = self._placement()
+        _, compute = placement(self.device, self.trainer)
         rows = self._rows[name]
         channels, h, w = self.arrays.input_shape
-        files = ImageFiles([self._files[i] for i in rows], self.split_labels(name), channels, (h, w))
+        files = DecodedImages([self._files[i] for i in rows], self.split_labels(name), channels, (h, w))
         size = len(files) if self.batch_size == "full" else int(self.batch_size)
         return FileBatches(files, size, shuffle, self._transform(name), compute, self.num_workers, **self._order())

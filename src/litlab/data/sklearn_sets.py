@@ -4,11 +4,11 @@ from sklearn import datasets
 from typing_extensions import override
 
 from litlab.data.arrays import Arrays
-from litlab.data.base import InMemoryDataModule
+from litlab.data.base import SplitDataModule
 from litlab.data_spec import InputKind, Task
 
 
-class DigitsDataModule(InMemoryDataModule):
+class DigitsDataModule(SplitDataModule):
     """1,797 handwritten digits as 1x8x8 images, 10 classes."""
 
     @override
@@ -18,7 +18,7 @@ class DigitsDataModule(InMemoryDataModule):
         return Arrays(x, d.target, Task.MULTICLASS, InputKind.IMAGE, list(d.target_names))
 
 
-class BreastCancerDataModule(InMemoryDataModule):
+class BreastCancerDataModule(SplitDataModule):
     """569 tumours, 30 features, malignant vs benign."""
 
     @override
@@ -27,7 +27,7 @@ class BreastCancerDataModule(InMemoryDataModule):
         return Arrays(d.data, d.target, Task.BINARY, InputKind.TABLE, list(d.target_names), list(d.feature_names))
 
 
-class DiabetesDataModule(InMemoryDataModule):
+class DiabetesDataModule(SplitDataModule):
     """442 patients, 10 features, disease progression after one year (regression)."""
 
     @override

@@ -1,5 +1,5 @@
 """Which rows are train, val and test: seeded, stratified for classes, with k-fold cross-validation
-of the train+val rows. Pure functions of the targets; InMemoryDataModule calls them once."""
+of the train+val rows. Pure functions of the targets; SplitDataModule calls them once."""
 
 import math
 from collections.abc import Sequence

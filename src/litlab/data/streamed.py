@@ -13,9 +13,9 @@ from litlab.data.batches import Batch, EpochBatches, OrderArgs, Transform
 from litlab.data.class_folders import conform, decode
 
 
-class ImageFiles(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Image files and their labels: item i is file i decoded and converted to `channels` and `size`,
-    (C, H, W) uint8, and its label. Runs in the DataLoader's worker processes."""
+class DecodedImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """The images of `files`, with their labels: item i is file i decoded and converted to `channels`
+    and `size`, (C, H, W) uint8, and its label. Decodes in the DataLoader's worker processes."""
 
     def __init__(self, files: list[Path], labels: torch.Tensor, channels: int, size: tuple[int, int]) -> None:
         if len(files) != len(labels):
@@ -47,13 +47,13 @@ class PassOrder(Sampler[int]):
 
 
 class FileBatches(EpochBatches):
-    """Batches of ImageFiles decoded by `num_workers` worker processes (persistent across epochs,
+    """Batches of DecodedImages decoded by `num_workers` worker processes (persistent across epochs,
     into pinned memory when the model is on a GPU), then on `device` as EpochBatches delivers them.
     Mid-epoch resume skips indices, not decoded images: the skipped files are never read."""
 
     def __init__(
         self,
-        dataset: ImageFiles,
+        dataset: DecodedImages,
         batch_size: int,
         shuffle: bool,
         transform: Transform | None,

@@ -4,14 +4,14 @@ import numpy as np
 from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
-from litlab.data.base import DataArgs, InMemoryDataModule
+from litlab.data.base import DataArgs, SplitDataModule
 from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
 
 FUNCTIONS = ("linear", "sine")
 
 
-class SyntheticRegressionDataModule(InMemoryDataModule):
+class SyntheticRegressionDataModule(SplitDataModule):
     """`linear`: y = x·w + b + noise. `sine`: y = sin(x·w) + noise, a 1-D curve when input_dim=1.
 
     w ~ N(0, 1) per feature and b ~ N(0, 1) are drawn from `seed`; x ~ U(-3, 3).

@@ -17,7 +17,7 @@ from typing_extensions import Unpack, override
 
 from litlab.data.arrays import Arrays
 from litlab.data.augment import BatchAugment
-from litlab.data.base import DataArgs, InMemoryDataModule
+from litlab.data.base import DataArgs, SplitDataModule
 from litlab.data.locate import DataFilesError, locate, undone_if_failed
 from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
@@ -94,14 +94,14 @@ def _checked_labels(y: np.ndarray, num_classes: int, where: Path) -> np.ndarray:
     return y.astype(np.int64)
 
 
-class ImageFileArgs(DataArgs, total=False):
-    """What the image sets with files take besides their own settings (ImageFilesDataModule's)."""
+class TorchvisionSetArgs(DataArgs, total=False):
+    """What the image sets with files take besides their own settings (TorchvisionSetDataModule's)."""
 
     data_dir: str
     download: bool
 
 
-class ImageFilesDataModule(InMemoryDataModule):
+class TorchvisionSetDataModule(SplitDataModule):
     """An image set with a fixed test set, read from files that `prepare_data` finds: in
     `data_dir` (see `search_dirs`), else with a torchvision download (`download=true`)."""
 
@@ -163,7 +163,7 @@ class ImageFilesDataModule(InMemoryDataModule):
         return self._files
 
 
-class MNISTDataModule(ImageFilesDataModule):
+class MNISTDataModule(TorchvisionSetDataModule):
     """MNIST: 60,000 train and 10,000 test handwritten digits, 1x28x28, 10 classes.
 
     `data_dir` may hold torchvision's layout (`MNIST/raw/...`) or the four idx files
@@ -184,7 +184,7 @@ class MNISTDataModule(ImageFilesDataModule):
         crop_padding: int = 0,
         translate: float = 0.0,
         rotate: float = 0.0,
-        **shared: Unpack[ImageFileArgs],
+        **shared: Unpack[TorchvisionSetArgs],
     ) -> None:
         super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, translate=translate, rotate=rotate)
@@ -226,7 +226,7 @@ class FashionMNISTDataModule(MNISTDataModule):
     labels = list(datasets.FashionMNIST.classes)
 
 
-class CIFAR10DataModule(ImageFilesDataModule):
+class CIFAR10DataModule(TorchvisionSetDataModule):
     """CIFAR-10: 50,000 train and 10,000 test colour images, 3x32x32, 10 classes.
 
     `data_dir` may hold torchvision's `cifar-10-batches-py/` or its batch files directly.
@@ -241,7 +241,7 @@ class CIFAR10DataModule(ImageFilesDataModule):
         self,
         crop_padding: int = 4,
         hflip: bool = True,
-        **shared: Unpack[ImageFileArgs],
+        **shared: Unpack[TorchvisionSetArgs],
     ) -> None:
         super().__init__(**shared)
         self.augment = BatchAugment(crop_padding=crop_padding, hflip=hflip)

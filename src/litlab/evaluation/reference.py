@@ -7,17 +7,17 @@ import numpy as np
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_score
 
-from litlab.data import InMemoryDataModule
+from litlab.data import SplitDataModule
 
 
-def scaled_split(dm: InMemoryDataModule, name: str) -> tuple[np.ndarray, np.ndarray]:
+def scaled_split(dm: SplitDataModule, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Split `name` as the model sees it: scaled features flattened to (N, F), targets (N,)."""
     split = dm.split_tensors(name)
     return dm.scaler(split.x).flatten(1).double().numpy(), split.y.numpy()
 
 
 def fit_reference(
-    dm: InMemoryDataModule,
+    dm: SplitDataModule,
     C: float | None = 1.0,
     alpha: float = 0.0,
     tol: float = 1e-4,
@@ -34,12 +34,12 @@ def fit_reference(
     return model.fit(x, y)
 
 
-def fit_reference_like(dm: InMemoryDataModule, model_cfg: Mapping) -> object:
+def fit_reference_like(dm: SplitDataModule, model_cfg: Mapping) -> object:
     """fit_reference with the penalty (`C` or `alpha`) and `class_weight` of a litlab model config, where given."""
     return fit_reference(dm, **{k: model_cfg[k] for k in ("C", "alpha", "class_weight") if k in model_cfg})
 
 
-def scores_on_test(dm: InMemoryDataModule, model) -> dict[str, float]:
+def scores_on_test(dm: SplitDataModule, model) -> dict[str, float]:
     """The fitted `model`'s test metrics under litlab's names (acc and macro f1, or r2 and mse)."""
     x, y = scaled_split(dm, "test")
     pred = model.predict(x)

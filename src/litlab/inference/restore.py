@@ -11,7 +11,7 @@ from typing import Any
 from litlab.arguments import accepted_keys
 from litlab.checkpoints import store
 from litlab.compat import datamodule_state
-from litlab.data import InMemoryDataModule
+from litlab.data import SplitDataModule
 from litlab.data import fingerprint as fp
 from litlab.data_spec import DataSpec, ScalerStats, from_datamodule_state
 from litlab.errors import UserError
@@ -36,7 +36,7 @@ class Restored:
     classes: dict  # the classes that wrote the checkpoint (checkpoints.store.ENTRY)
     fingerprint: dict[str, Any] | None  # the training data's, None in checkpoints written before it
 
-    def datamodule(self, data: Mapping[str, Any] | None = None) -> InMemoryDataModule:
+    def datamodule(self, data: Mapping[str, Any] | None = None) -> SplitDataModule:
         """The DataModule (its scaler fitted) that wrote the checkpoint. `data` overrides where the data is
         (e.g. {'path': ...}); it must be the same data."""
         data = dict(data or {})
@@ -54,7 +54,7 @@ class Restored:
                 f"{saved['key']}: the training data {gone[0]} is gone (moved or deleted); give its new place, "
                 f"e.g. python evaluate.py ckpt_path={self.path} {saved['key']}=NEW"
             )
-        datamodule_class = store.recorded_class(self.classes, "datamodule_class", InMemoryDataModule)
+        datamodule_class = store.recorded_class(self.classes, "datamodule_class", SplitDataModule)
         check_data_keys(data, datamodule_class)
         datamodule = datamodule_class.load_from_checkpoint(self.path, weights_only=True, **data)
         if saved is None:

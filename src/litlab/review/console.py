@@ -35,7 +35,7 @@ NOISE_WARNINGS = (
     r"Found `dataloader_iter` argument in the `training_step`",
     r"You are using the `dataloader_iter` step flavor",
     r"The lr scheduler dict contains the key\(s\) \['monitor'\], but the keys will be ignored",  # we step it with it
-    # our batches do resume mid-epoch: InMemoryDataModule keeps their position in its own state
+    # our batches do resume mid-epoch: SplitDataModule keeps their position in its own state
     r"You're resuming from a checkpoint that ended before the epoch ended",
     # logger=none: the metrics still reach the console, metrics.json and the checkpoints
     r"You called `self\.log\(.*\)` but have no logger configured",

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from litlab.arguments import accepted_keys
 from litlab.checkpoints.io import WholeCheckpointIO
 from litlab.compat import NoProfiler
-from litlab.data import InMemoryDataModule
+from litlab.data import SplitDataModule
 from litlab.data_spec import DataSpec, InputKind
 from litlab.errors import UserError
 from litlab.models import SupervisedModule
@@ -64,12 +64,12 @@ def check_keys(node: DictConfig, key: str, given: dict[str, Any]) -> None:
         raise UserError(f"{key}.{unknown[0]} is not a setting of {cls.__name__}; valid: {', '.join(valid)}")
 
 
-def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
+def build_datamodule(cfg: DictConfig) -> SplitDataModule:
     # _convert_="all": plain lists/dicts, so hparams in checkpoints load with weights_only=True.
     return build(cfg.data, "data", _convert_="all")
 
 
-def build_model(cfg: DictConfig, dm: InMemoryDataModule) -> SupervisedModule:
+def build_model(cfg: DictConfig, dm: SplitDataModule) -> SupervisedModule:
     """The data tells the model its task, input shape, output width, train rows and target scale
     (its DataSpec); a model that takes only some kinds of input says so first. With
     model.steps_per_call != 1 or model.cuda_graphs=true the model trains under the speed layer."""

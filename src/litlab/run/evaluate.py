@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import files
 from litlab.checkpoints import store
-from litlab.data import InMemoryDataModule
+from litlab.data import SplitDataModule
 from litlab.data_spec import InputKind
 from litlab.errors import UserError
 from litlab.evaluation.record import EvaluationRecord
@@ -84,7 +84,7 @@ def write_evaluation(scored: ScoredSplit, tested: dict[str, float], output_dir: 
 
 
 def split_outputs(
-    trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule, split: str
+    trainer: L.Trainer, model: SupervisedModule, datamodule: SplitDataModule, split: str
 ) -> SplitOutputs:
     """Every example of `split` through the model, on the device the trainer tested on."""
     loaders = {"test": datamodule.test_dataloader, "val": datamodule.val_dataloader}
@@ -96,7 +96,7 @@ def split_outputs(
 
 
 def calibrated(
-    trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule, reported: tuple[str, SplitOutputs],
+    trainer: L.Trainer, model: SupervisedModule, datamodule: SplitDataModule, reported: tuple[str, SplitOutputs],
     ckpt_path: Path, output_dir: Path,
 ) -> TemperatureScaling:  # fmt: skip
     """calibrate=true: the temperature fitted on the val split and the calibrated checkpoint.
@@ -106,14 +106,14 @@ def calibrated(
     return scale_temperature(model, {"val": val, name: outputs}, ckpt_path, output_dir / store.CHECKPOINTS / CALIBRATED)
 
 
-def write_predictions(path: Path, outputs: SplitOutputs, datamodule: InMemoryDataModule, split: str) -> None:
+def write_predictions(path: Path, outputs: SplitOutputs, datamodule: SplitDataModule, split: str) -> None:
     """The split's predictions in predict.py's format, with each row's place in the source data."""
     frame = outputs_frame(outputs.outputs, datamodule.spec, truth=outputs.targets)
     frame.insert(0, "row", datamodule.row_indices(split))
     files.write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def worst_features(datamodule: InMemoryDataModule, split: str, worst: torch.Tensor) -> pd.DataFrame | None:
+def worst_features(datamodule: SplitDataModule, split: str, worst: torch.Tensor) -> pd.DataFrame | None:
     """The feature values (encoded, unscaled: the columns the network reads) of the top-loss rows of a table."""
     columns = datamodule.spec.columns
     if datamodule.spec.kind is not InputKind.TABLE or columns is None:

@@ -16,7 +16,7 @@ from litlab.checkpoints import store
 from litlab.checkpoints.callbacks import best_checkpoint
 from litlab.checkpoints.resume import RandomState, check_resumable, requeued_checkpoint, rerun_checkpoint
 from litlab.compat import allow_fast_cuda_checks
-from litlab.data import InMemoryDataModule
+from litlab.data import SplitDataModule
 from litlab.data.check import data_report, summary_lines, warnings_for
 from litlab.data.splits import checked_seed
 from litlab.errors import UserError
@@ -71,7 +71,7 @@ def record_config(cfg: DictConfig, trainer: L.Trainer, model: SupervisedModule, 
     files.write_with(output_dir / "config.yaml", lambda path: OmegaConf.save(cfg, path, resolve=True))
 
 
-def record_data_check(datamodule: InMemoryDataModule, trainer: L.Trainer, output_dir: Path) -> None:
+def record_data_check(datamodule: SplitDataModule, trainer: L.Trainer, output_dir: Path) -> None:
     """The data check (litlab.data.check) before training: its lines in the log, its warnings,
     data_report.json in the run dir (written whole) and the report in TensorBoard's Text tab."""
     if not trainer.is_global_zero:
@@ -130,7 +130,7 @@ def train_recorded(cfg: DictConfig) -> RunRecord:
 
 
 def fit_and_test(
-    trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule, resume: Path | None,
+    trainer: L.Trainer, model: SupervisedModule, datamodule: SplitDataModule, resume: Path | None,
     trial: TrialPruning | None,
 ) -> tuple[dict, dict, str | None, int | None, float]:
     """Fit, then the best checkpoint's val and test metrics: (val, test, best checkpoint, the epoch
@@ -184,7 +184,7 @@ def finite(value: float | None, metric: str) -> float | None:
 
 
 def test_best(
-    trainer: L.Trainer, model: SupervisedModule, datamodule: InMemoryDataModule
+    trainer: L.Trainer, model: SupervisedModule, datamodule: SplitDataModule
 ) -> tuple[dict, dict, str | None]:
     """Validation and test metrics of the best checkpoint (the final weights if there is none), and its path."""
     ckpt = best_checkpoint(trainer)
