@@ -1,6 +1,8 @@
 """Sweeps, DDP and Optuna through a real SLURM cluster (tests/helpers/slurm_cluster.py), with the launcher
 users run on their clusters: `hydra/launcher=slurm_gpu` (hydra-submitit-launcher, sbatch + srun).
-`pytest -m slurm` runs exactly these; they skip, saying why, where SLURM is not installed."""
+`pytest -m slurm` runs exactly these; they skip, saying why, where SLURM is not installed. All are slow
+(a cluster started, jobs submitted, each a new process importing Lightning): CI runs them after the
+fast suite (.ci/run)."""
 
 import json
 import subprocess
@@ -16,7 +18,8 @@ from tests.helpers.outputs import job_metrics
 from tests.helpers.processes import started
 from tests.helpers.slurm_cluster import LocalCluster, missing
 
-pytestmark = [pytest.mark.slurm, pytest.mark.skipif(missing() is not None, reason=str(missing()))]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.e2e,
+              pytest.mark.skipif(missing() is not None, reason=str(missing()))]  # fmt: skip
 
 # Small jobs on the local node (2 CPUs, 2 fake GPUs): one CPU each, torch on the CPU.
 ON_NODE = ["hydra/launcher=slurm_gpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
@@ -67,10 +70,10 @@ def test_ddp_job_with_two_tasks_through_srun(slurm, tmp_path):
         assert f"GLOBAL_RANK: {rank}, MEMBER: {rank + 1}/2" in log.read_text()
 
 
-@pytest.mark.slow  # over a minute: two searches, three SLURM jobs
 def test_optuna_search_prunes_trials_running_at_once_as_slurm_jobs(slurm, tmp_path):
     """A good trial, then two hopeless ones (lr 1e-7) submitted together (n_jobs=2): each SLURM
-    job reports its epochs to the study in a journal file, and the median pruner stops both."""
+    job reports its epochs to the study in a journal file, and the median pruner stops both.
+    Over a minute: two searches, three SLURM jobs."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -93,11 +96,11 @@ def test_optuna_search_prunes_trials_running_at_once_as_slurm_jobs(slurm, tmp_pa
     assert {p["SLURM_ARRAY_TASK_ID"] for p in pruned} == {"0", "1"}
 
 
-@pytest.mark.slow  # about a minute: a job trained, requeued and trained on
 def test_a_requeued_job_saves_its_state_and_finishes_from_where_it_stopped(slurm, tmp_path):
     """`scontrol requeue` (what preemption does): SLURM sends SIGTERM, the job saves its state
     and records the interrupt; SLURM starts it again in the same dir, where it resumes from its
-    last checkpoint, ends as a completed run, and keeps the interrupted attempt's record."""
+    last checkpoint, ends as a completed run, and keeps the interrupted attempt's record. About a
+    minute: a job trained, requeued and trained on."""
     sweep_dir = tmp_path / "requeue"
     cmd = [sys.executable, "train.py", "-m", *ON_NODE, *SMALL, "trainer.max_epochs=40", "~callbacks.early_stopping",
            f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
