@@ -1,6 +1,7 @@
 """Predictions for a file or folder of new inputs, by any model that maps scaled inputs to outputs:
-a bundle's ONNX network here, a checkpoint's torch module in inference/checkpoint.py. Reading, preprocessing
-and the table are the same for both (runtime/inputs.py, runtime/outputs.py)."""
+a bundle's ONNX network here, a checkpoint's torch module in inference/checkpoint.py. Reading (by the
+model's DataSpec), scaling (by its ScalerStats) and the table are the same for both (runtime/inputs.py,
+`outputs_of`, runtime/outputs.py)."""
 
 import logging
 from pathlib import Path

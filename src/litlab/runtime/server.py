@@ -1,8 +1,8 @@
 """The prediction server: LitServe (FastAPI and uvicorn underneath) on 127.0.0.1 only. POST /predict
 takes JSON, `{"rows": [{column: value, ...}, ...]}` for a table model or `{"images": [base64 of an
 image file, ...]}` for an image model, and answers `{"predictions": [...]}` in runtime/outputs.py's
-JSON; GET /health answers `ok`. The inputs are read and preprocessed by runtime/inputs.py, as
-predict.py reads them. A request this model cannot take is a 422 naming what is wrong; a body over
+JSON; GET /health answers `ok`. The inputs are read by runtime/inputs.py and scaled with the model's
+statistics, as predict.py reads them. A request this model cannot take is a 422 naming what is wrong; a body over
 max_request_mb is a 413, never parsed. The port and the limit are checked before anything starts."""
 
 import base64
