@@ -62,7 +62,7 @@ class ClassificationNumbers:
     curves: BinaryCurves | None  # binary tasks only
 
     def scalars(self) -> dict[str, float]:
-        """The headline numbers, by the names metrics.json and TensorBoard give them."""
+        """The headline numbers, by the names evaluation.json and TensorBoard give them."""
         found = {"acc": self.accuracy, "f1_macro": self.f1_macro, "f1_weighted": self.f1_weighted}
         found |= {"ece": self.calibration.ece, "nll": self.calibration.nll}
         if self.curves is not None:

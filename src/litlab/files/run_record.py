@@ -24,6 +24,7 @@ from typing import Any
 from litlab import files
 
 RECORD = "metrics.json"  # a run dir's record
+UNKNOWN = "unknown"  # the status of a record that states none (litlab's always do)
 FINISHED = ("completed", "pruned")  # statuses of a run that ran to its end (a pruned trial: the search stopped it)
 
 Metrics = dict[str, float]  # `val/loss`, `test/acc`, ... as Lightning logged them
@@ -50,7 +51,7 @@ class RunRecord:
     - a range test that only searched: `lr_find` (its suggestions and override).
     """
 
-    status: str
+    status: str  # completed, pruned, failed, interrupted
     error: str | None = None
     traceback: str | None = None
     signal: str | None = None
@@ -129,14 +130,15 @@ class RunRecord:
     @classmethod
     def from_json(cls, value: object) -> "RunRecord":
         """A record from its JSON form; UnreadableRecord where a key it knows has the wrong type."""
-        if not isinstance(value, dict) or not isinstance(value.get("status"), str):
+        if not isinstance(value, dict):
             raise UnreadableRecord("not a job's record (an object with status, overrides, val, test)")
         known = {f.name: f for f in fields(cls) if f.name != "extra"}
         for key, entry in known.items():
             if key in value and not fits(value[key], entry.type):
                 raise UnreadableRecord(f"not a job's record: its {key} is {type(value[key]).__name__}")
+        given = {k: v for k, v in value.items() if k in known}
         extra = {k: v for k, v in value.items() if k not in known}
-        return cls(**{k: v for k, v in value.items() if k in known}, extra=extra)
+        return cls(**{"status": UNKNOWN, **given}, extra=extra)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form: the fields in order, without those not recorded (see NULLS)."""

@@ -20,10 +20,10 @@ from litlab.data_spec import InputKind
 from litlab.errors import UserError
 from litlab.evaluation.record import EvaluationRecord
 from litlab.evaluation.report_files import write_events, write_report
-from litlab.evaluation.scaling import scale_temperature
 from litlab.evaluation.scored_split import ScoredSplit
 from litlab.evaluation.scores import TemperatureScaling
 from litlab.evaluation.split_outputs import SplitOutputs, collect
+from litlab.evaluation.temperature_scaling import scale_temperature
 from litlab.inference.outputs_frame import outputs_frame
 from litlab.inference.restore import restore
 from litlab.models import SupervisedModule
