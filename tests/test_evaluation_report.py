@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib.figure import Figure
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -21,10 +22,12 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from litlab.data_spec import Task
+from litlab.data_spec import DataSpec, InputKind, Task
 from litlab.errors import UserError
+from litlab.evaluation import figures
 from litlab.evaluation.calibration import fit_temperature, golden_section
-from litlab.evaluation.split_outputs import collect
+from litlab.evaluation.scored_split import ScoredSplit
+from litlab.evaluation.split_outputs import SplitOutputs, collect
 from litlab.inference.restore import restore
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
@@ -239,3 +242,39 @@ def test_the_top_loss_images_are_those_of_the_top_loss_rows(runs):
     assert outputs.worst_inputs is not None
     assert torch.equal(outputs.worst_inputs, scaled[outputs.worst])
     assert torch.equal(outputs.worst, torch.sort(outputs.losses, descending=True, stable=True).indices[:10])
+
+
+def scored_binary() -> ScoredSplit:
+    """Six rows of a binary table, scored: the object evaluate.py builds, without a model."""
+    p = torch.tensor([0.9, 0.2, 0.7, 0.4, 0.6, 0.1], dtype=torch.float64)
+    probs, targets = torch.stack([1 - p, p], 1), torch.tensor([1, 0, 0, 1, 1, 0])
+    losses = -probs[torch.arange(6), targets].log()
+    worst = torch.sort(losses, descending=True, stable=True).indices[:3]
+    outputs = SplitOutputs(torch.logit(p).unsqueeze(1), probs, targets, losses, worst, worst_inputs=None)
+    spec = DataSpec(Task.BINARY, InputKind.TABLE, (2,), class_names=("no", "yes"))
+    return ScoredSplit.score("test", "run/checkpoints/best.ckpt", spec, outputs, rows=np.arange(100, 106))
+
+
+def test_a_split_is_scored_once_and_each_view_reads_the_same_numbers():
+    scored = scored_binary()
+    y, p = scored.outputs.targets.numpy(), scored.outputs.outputs[:, 1].numpy()
+    assert scored.scalars["acc"] == pytest.approx(accuracy_score(y, p > 0.5))
+    assert scored.scalars["auroc"] == pytest.approx(roc_auc_score(y, p))
+    worst = scored.top_losses()
+    assert list(worst["row"]) == [102, 103, 104]  # p(true) 0.3, 0.4, 0.6: the lowest first
+    assert list(worst["p(true)"]) == pytest.approx([0.3, 0.4, 0.6])
+    report = scored.report()
+    assert report.scalars == scored.scalars and set(report.tables) == {"per_class.csv", "top_losses.csv"}
+    assert set(report.figures) == {"confusion_matrix", "roc_pr", "reliability"}
+    assert ("test accuracy", f"{scored.scalars['acc']:.4f}") in scored.console_lines()
+
+
+def test_a_figure_draws_on_the_axes_it_is_given():
+    scored = scored_binary()
+    numbers = scored.classification()
+    figure = Figure()
+    left, right = figure.subplots(1, 2)
+    assert figures.confusion_matrix(numbers.confusion, scored.names, "test", ax=left) is figure
+    assert figures.binary_curves(numbers.curves, "yes", "test", axes=[right, figure.add_subplot(3, 3, 9)]) is figure
+    assert left.get_title().startswith("test: confusion") and right.get_title().startswith("test: ROC of 'yes'")
+    assert scored.confusion_figure() is not figure  # without axes: a figure of its own
