@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 INSTALL_TIMEOUT_S = 1200  # torch and its CUDA libraries from the index: ~2.5 min here, more on a cold cache
 RUN_TIMEOUT_S = 300
 QUIET = ["logger=none", "trainer=cpu", "trainer.enable_progress_bar=false", "extras.print_config=false"]
+
+
+@pytest.fixture(autouse=True)
+def no_venv_left(tmp_path: Path) -> Iterator[None]:
+    """The test's venv and copy of the checkout go when it ends (the [train] venv is ~6 GB)."""
+    yield
+    for folder in ("venv", "checkout"):
+        shutil.rmtree(tmp_path / folder, ignore_errors=True)
 
 
 def index_answers(tmp: Path) -> str | None:
