@@ -1,8 +1,8 @@
-"""How long the command line takes to answer when nothing trains: `python train.py --help`,
-`--cfg job`, `--info` and `evaluate.py --help`, against `python -c "import hydra"` (the floor:
-Hydra itself), and what a training run pays before it starts: `import torch` (all a plain
-PyTorch script needs) and `import lightning`. Runs are interleaved (A B C ... A B C ...) so
-that machine noise hits all alike.
+"""How long the command line takes to answer when nothing trains: `litlab --help` (the verbs),
+`litlab train --help`, `python train.py --help`, `--cfg job`, `--info` and `evaluate.py --help`,
+against `python -c "import hydra"` (the floor: Hydra itself), and what a training run pays before
+it starts: `import torch` (all a plain PyTorch script needs) and `import lightning`. Runs are
+interleaved (A B C ... A B C ...) so that machine noise hits all alike.
 
     python scripts/benchmarks/cli_startup.py --repeats 7
 """
@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+LITLAB = str(Path(sys.executable).with_name("litlab"))  # the console script pip installs beside python
 COMMANDS = {
     "import hydra": [sys.executable, "-c", "import hydra"],
+    "litlab --help": [LITLAB, "--help"],
+    "litlab train --help": [LITLAB, "train", "--help"],
     "train.py --help": [sys.executable, "train.py", "--help"],
     "train.py --cfg job": [sys.executable, "train.py", "--cfg", "job"],
     "train.py --info": [sys.executable, "train.py", "--info"],

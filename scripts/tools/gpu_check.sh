@@ -11,7 +11,7 @@
 set -uo pipefail
 out=${1:?OUT_DIR}; data=${2:?DATA_DIR}; parts=${3:-tests,sweep,tta,bench,profile}
 export PYTHONUNBUFFERED=1
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the checkout
 log="$out/log.txt"
 has() { [[ ",$parts," == *",$1,"* ]]; }
 nvidia-smi -L | tee -a "$log"
@@ -27,9 +27,9 @@ if has sweep; then
   echo "== sweep (one process: its fit_time_s leaves out the CUDA start, which a first job pays)" | tee -a "$log"
   python3 - "$data" 2>&1 <<'EOF' | grep -E "SWEEP|CHOSEN|Error|Traceback|error" | tee -a "$log"
 import statistics, sys, tempfile
-from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
+from litlab.conf import DIR as CONF_DIR
 from litlab.run.train import train
 
 base = ["experiment=mnist_fast_gpu", f"data.data_dir={sys.argv[1]}", "extras.print_config=false",
@@ -46,7 +46,7 @@ candidates = [
 ]
 combos = [[f"{k}={v}" for k, v in c.items()] for c in candidates]
 def run(overrides):
-    with initialize_config_dir(config_dir=str(Path("conf").absolute()), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[*base, *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = tempfile.mkdtemp()
