@@ -1,5 +1,5 @@
 """A server's port on 127.0.0.1, checked before anything starts: a number in range that can be bound
-now. serve.py, scripts/dashboard.py and scripts/mlflow_ui.py ask it, so that a busy or a wrong port
+now. litlab serve, dashboard and mlflow-ui ask it, so that a busy or a wrong port
 is one line instead of the server's own error after it has begun."""
 
 import socket

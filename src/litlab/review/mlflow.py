@@ -8,7 +8,7 @@ SQLite file): a store no run could log to is one line before any job. Each run i
 TensorBoard names it; its params are the settings the HParams tab shows, its metrics the
 per-epoch curves with their steps plus the best checkpoint's final ones (`best/...`), and its
 artifacts config.yaml, metrics.json and data_report.json from the run dir, with the run dir and
-the best checkpoint's path as tags. `python scripts/mlflow_ui.py` opens it.
+the best checkpoint's path as tags. `litlab mlflow-ui` opens it.
 """
 
 import sqlite3

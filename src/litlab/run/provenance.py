@@ -1,6 +1,6 @@
 """Where a run's numbers came from, recorded in its metrics.json as `provenance`: the code (git
 commit, and whether the tree had changes), the versions of Python and the libraries that decide
-the numbers, the data's fingerprint, the seed, the host and the device. scripts/reproduce.py runs
+the numbers, the data's fingerprint, the seed, the host and the device. litlab reproduce runs
 the recorded command again and compares."""
 
 import hashlib

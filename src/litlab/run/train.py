@@ -120,7 +120,7 @@ def train_recorded(cfg: DictConfig) -> RunRecord:
     record = RunRecord(
         status, optimized_metric=optimized, pruned_at_epoch=pruned_at, monitor=metric, mode=mode, val=val, test=test,
         best_ckpt=best, resumed_from=str(resume) if resume is not None else None,
-        provenance=provenance(trainer, datamodule.fingerprint, cfg.seed),  # scripts/reproduce.py compares
+        provenance=provenance(trainer, datamodule.fingerprint, cfg.seed),  # litlab reproduce compares
     )  # fmt: skip
     record = log_tensorboard(trainer, settings, with_run_facts(record, trainer, model, start, fit_time))
     if trainer.is_global_zero:

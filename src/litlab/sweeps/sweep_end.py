@@ -28,7 +28,7 @@ def attempt(what: str, write: Callable[[], object]) -> None:
 
 
 class SweepEnd(Callback):
-    """Writes the sweep report (tables and plots, as scripts/report.py does) and TensorBoard's
+    """Writes the sweep report (tables and plots, as litlab report does) and TensorBoard's
     experiment summary (litlab.review.tensorboard), then fails the
     multirun if any of its jobs failed: the other jobs have all run by then.
 
