@@ -110,8 +110,7 @@ def run(verb: str, argv: list[str]) -> None:
     else by Hydra, which reads the arguments from sys.argv (its first item stays: Hydra's shell
     completion names the program by it)."""
     command = COMMANDS[verb]
-    bundle = command.takes_bundle and names_bundle(argv)
-    if bundle:
+    if command.takes_bundle and names_bundle(argv):
         argv = [*argv, *without_callbacks(CONF_DIR)]
     elif not SHOWS_ONLY & set(argv):  # before Hydra's callbacks, which import Lightning
         note = " (a bundle, bundle=DIR, runs without them)" if command.takes_bundle else ""
