@@ -165,7 +165,7 @@ def test_an_interrupt_saves_the_state_and_says_so(tmp_path, name, code):
 
     # The record's resume command: the run's own overrides, from its dir; it continues at the next epoch.
     command = shlex.split(record["resume"])
-    assert command[:2] == ["python", "train.py"] and command[-1] == f"ckpt_path={run}"
+    assert command[:2] == ["litlab", "train"] and command[-1] == f"ckpt_path={run}"
     assert "model.dropout=0.3" in command and not any(a.startswith("hydra.") for a in command)
     more = train(compose_cfg(tmp_path / "more", *command[2:], f"trainer.max_epochs={done + 1}", shrink=False))
     assert more["epochs"] == done + 1 and more["resumed_from"] == record["last_ckpt"]

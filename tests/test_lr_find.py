@@ -74,7 +74,7 @@ def test_lr_find_writes_its_curve_and_record_and_prints_the_override(tmp_path, c
     assert any((run_dir / "lr_find").glob("events.out.tfevents.*"))  # the figure in TensorBoard
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["lr_find"]["override"] == record["override"]
-    command = "to train with it: python train.py logger=tensorboard trainer.enable_progress_bar=false"
+    command = "to train with it: litlab train logger=tensorboard trainer.enable_progress_bar=false"
     assert f"{command} {record['override']}" in out + err  # the run's overrides but tune.*, and the rate
     assert not list(run_dir.glob(".lr_find_*.ckpt")) and not (run_dir / "checkpoints").exists()  # nothing trained
 

@@ -120,14 +120,14 @@ def test_report_lists_an_interrupted_job_with_how_to_resume(tmp_path):
             "status": "interrupted",
             "signal": "SIGTERM",
             "epochs_completed": 4,
-            "resume": "python train.py ckpt_path=x",
+            "resume": "litlab train ckpt_path=x",
         },
     }.items():
         (tmp_path / job).mkdir()
         (tmp_path / job / "metrics.json").write_text(json.dumps({**record, "overrides": [f"seed={job}"]}))
     report = SweepReport.load(tmp_path)
     assert report.failed_jobs() == [
-        ("1", "interrupted by SIGTERM after 4 epoch(s); resume: python train.py ckpt_path=x")
+        ("1", "interrupted by SIGTERM after 4 epoch(s); resume: litlab train ckpt_path=x")
     ]
     report.write(show=False)
     text = (tmp_path / "report.md").read_text()

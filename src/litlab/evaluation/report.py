@@ -86,7 +86,7 @@ def calibration_section(report: Report, e: "ScoredSplit") -> None:
             "",
             *markdown_table(table),
             "",
-            f"The calibrated checkpoint: `{s.checkpoint}` (`python predict.py ckpt_path=...` uses its T).",
+            f"The calibrated checkpoint: `{s.checkpoint}` (`litlab predict ckpt_path=...` uses its T).",
         ]
     report.figure("reliability", e.reliability_figure(), "reliability diagram")
     report.lines += ["", *markdown_table(c.reliability)]

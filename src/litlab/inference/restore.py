@@ -52,7 +52,7 @@ class Restored:
         if saved and gone:
             raise UserError(
                 f"{saved['key']}: the training data {gone[0]} is gone (moved or deleted); give its new place, "
-                f"e.g. python evaluate.py ckpt_path={self.path} {saved['key']}=NEW"
+                f"e.g. litlab evaluate ckpt_path={self.path} {saved['key']}=NEW"
             )
         datamodule_class = store.recorded_class(self.classes, "datamodule_class", SplitDataModule)
         check_data_keys(data, datamodule_class)

@@ -112,7 +112,7 @@ def resume_command(output_dir: Path) -> str:
     """The run's own command line, resuming from its dir (which a new run dir will not overwrite)."""
     # Not its Optuna trial (optuna.*): the sweep has told the study by then.
     kept = [o for o in job_overrides() if not o.startswith(("hydra.", "ckpt_path=", "optuna."))]
-    return shlex.join(["python", "train.py", *kept, f"ckpt_path={output_dir}"])
+    return shlex.join(["litlab", "train", *kept, f"ckpt_path={output_dir}"])
 
 
 def record_unfinished(output_dir: Path, outcome: RunRecord, wall_time_s: float) -> None:

@@ -1,10 +1,10 @@
-"""`python train.py tune=lr_find`: the learning-rate range test before training.
+"""`litlab train tune=lr_find`: the learning-rate range test before training.
 
 Lightning's Tuner runs the test: the rate grows exponentially from `min_lr` to `max_lr` over
 `num_training` steps of the composed model and data, recording the loss (stopping once it passes
 4x its best). litlab.run.lr_curve reads the suggestions off that curve against log10(lr).
 The run dir gets lr_find.png and lr_find.json, TensorBoard the figure; the console the override
-to train with. With `tune.apply=true` the run then trains as `python train.py ...
+to train with. With `tune.apply=true` the run then trains as `litlab train ...
 optimizer.lr=<suggestion>` would (one-cycle's `max_lr` follows `optimizer.lr`): model and data
 are built again from the same seed, so the range test leaves no trace in the training.
 """
@@ -137,7 +137,7 @@ def report(lrs: np.ndarray, by_name: dict[str, float], test: RangeTest, override
         log.info("lr_find: training with %s (tune.apply=true)", override)
     else:
         command = " ".join(o for o in job_overrides() if not o.lstrip("+~").startswith("tune"))
-        log.info("lr_find: to train with it: python train.py %s", f"{command} {override}".strip())
+        log.info("lr_find: to train with it: litlab train %s", f"{command} {override}".strip())
 
 
 def record_search(cfg: DictConfig, found: Found, output_dir: Path, seconds: float) -> RunRecord:

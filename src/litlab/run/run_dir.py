@@ -43,7 +43,7 @@ def check_run_dir(config: DictConfig) -> None:
     if holds_a_run(run_dir):
         raise UserError(
             f"hydra.run.dir={str(run_dir)!r} already holds a run; give each run a new dir (leave hydra.run.dir "
-            "unset for a fresh, dated one). To continue that run: python train.py ckpt_path=" + str(run_dir)
+            "unset for a fresh, dated one). To continue that run: litlab train ckpt_path=" + str(run_dir)
         )
     creatable(run_dir, "hydra.run.dir", config)
 

@@ -15,7 +15,7 @@ from litlab.values import is_int
 BUNDLE_JSON = "bundle.json"
 PARITY_JSON = "parity.json"
 BUNDLE_VERSION = 2  # bundle.json's layout as export.py writes it; a reader reads every layout of LAYOUTS
-REEXPORT = "export the model again (python export.py ckpt_path=RUN)"
+REEXPORT = "export the model again (litlab export ckpt_path=RUN)"
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ KEY = "bundle"
 
 def names_bundle(argv: list[str]) -> bool:
     """The command line gives `bundle=DIR` (a bundle, predicted by onnxruntime alone). `model=DIR` is
-    refused in one line: conf/model/ is train.py's model group, and Hydra takes `model=` as a choice of
+    refused in one line: conf/model/ is litlab train's model group, and Hydra takes `model=` as a choice of
     that group, never as a value, so the bundle has its own key."""
     if any(arg.startswith(("model=", "+model=", "++model=")) for arg in argv):
-        exit_with(UserError(f"give the exported model as {KEY}=DIR (model= is train.py's model group)"))
+        exit_with(UserError(f"give the exported model as {KEY}=DIR (model= is litlab train's model group)"))
     return any(arg.startswith(f"{KEY}=") and arg != f"{KEY}=null" for arg in argv)
 
 
@@ -38,6 +38,6 @@ def one_model(ckpt_path: str | None, bundle: str | None) -> None:
     if (ckpt_path is None) == (bundle is None):
         given = "both" if ckpt_path is not None else "neither"
         raise UserError(
-            f"give exactly one of ckpt_path=RUN (a checkpoint or run dir) and {KEY}=DIR (a bundle of export.py), "
+            f"give exactly one of ckpt_path=RUN (a checkpoint or run dir) and {KEY}=DIR (a bundle of litlab export), "
             f"not {given}"
         )
