@@ -15,7 +15,7 @@ from PIL import Image
 
 from litlab.errors import UserError
 from litlab.readers import images
-from litlab.readers.images import IMAGE_SUFFIXES, image_files
+from litlab.readers.images import IMAGE_SUFFIXES, images_in
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ DECODER = f"Pillow {PIL.__version__}"
 def class_folders(root: Path) -> dict[str, list[Path]]:
     """Class name -> its image files, for every sub-folder of `root`, in sorted order; hidden folders
     (.ipynb_checkpoints, .git) are no classes."""
-    classes = {d.name: image_files(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+    classes = {d.name: images_in(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
     empty = [name for name, files in classes.items() if not files]
     if empty:
         raise UserError(

@@ -57,7 +57,7 @@ class Moments:
     @classmethod
     def pooled(cls, count: int, stats: torch.Tensor) -> "Moments":
         """The moments of N images together, given each one's (N, C, 4) statistics over `count` pixels:
-        mean, m2, min and max per channel (image_files.pixel_stats)."""
+        mean, m2, min and max per channel (class_folders.pixel_stats)."""
         mean, m2, low, high = stats.double().unbind(-1)  # each (N, C)
         pooled_mean = mean.mean(0)
         between = count * ((mean - pooled_mean) ** 2).sum(0)  # Chan et al.'s term for equal-sized parts

@@ -35,7 +35,7 @@ class UnknownFormat(BadImage):
     """No format Pillow knows: not an image at all, or one of a format it does not read."""
 
 
-def image_files(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
     """The image files in `folder` by their suffix, sorted; hidden ones (.DS_Store's kin, ._name.png
     of macOS) left out. A link to nothing is listed: decoding it names it."""
     return sorted(

@@ -96,7 +96,7 @@ def read_image_folder(folder: Path, spec: DataSpec) -> tuple[np.ndarray, pd.Data
             f"input={str(folder)!r} is a folder of images, but this model takes {spec.input_shape[0]} features; "
             "give a .csv"
         )
-    files = images.image_files(folder)
+    files = images.images_in(folder)
     if not files:
         raise UserError(f"input={str(folder)!r} holds no image files ({', '.join(images.IMAGE_SUFFIXES)})")
     return image_batch([(f.read_bytes(), f"input: {f}") for f in files], spec), pd.DataFrame(
