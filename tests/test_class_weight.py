@@ -39,6 +39,7 @@ def assert_coefficients_match(metrics: dict, class_weight) -> None:
     assert np.abs(b - ref_b).max() <= 1e-3 * max(np.abs(ref_b).max(), np.abs(ref.coef_).max())
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("class_weight", ["balanced", [1.0, 3.0]], ids=["balanced", "list"])
 def test_binary_logistic_regression_reaches_scikit_learns_weighted_optimum(make_cfg, class_weight):
     given = "balanced" if class_weight == "balanced" else "[1.0,3.0]"
@@ -47,6 +48,7 @@ def test_binary_logistic_regression_reaches_scikit_learns_weighted_optimum(make_
     assert_coefficients_match(train(cfg), class_weight)
 
 
+@pytest.mark.e2e
 def test_multinomial_logistic_regression_reaches_scikit_learns_balanced_optimum(make_cfg, tmp_path):
     cfg = make_cfg("model=logistic_regression", "data=csv", f"data.path={imbalanced_table(tmp_path)}",
                    "data.target=kind", "model.class_weight=balanced", "trainer.max_epochs=30")  # fmt: skip

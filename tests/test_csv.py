@@ -114,6 +114,7 @@ def messy_medical_table(n: int = 1000, seed: int = 0) -> pd.DataFrame:
     )
 
 
+@pytest.mark.e2e
 def test_a_messy_table_trains_to_scikit_learns_accuracy(make_cfg, tmp_path, caplog):
     path = write_csv(tmp_path, messy_medical_table(), "Dataset of Diabetes.csv")
     cfg = make_cfg(
@@ -136,6 +137,7 @@ def test_a_messy_table_trains_to_scikit_learns_accuracy(make_cfg, tmp_path, capl
     assert theirs > 0.7  # the table is learnable
 
 
+@pytest.mark.e2e
 def test_the_shipped_example_csv_trains_and_predicts_as_the_readme_says(tmp_path, cli):
     table = ROOT / "examples" / "breast_cancer.csv"
     code, _, err = cli("train.py", "data=csv", f"data.path={table}", "data.target=diagnosis", *QUICK,

@@ -60,6 +60,7 @@ def test_too_few_rows_for_the_split_is_one_line_before_training(tmp_path, target
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.e2e
 def test_a_pickled_npy_given_to_predict_is_one_line(tmp_path, cli):
     path = tmp_path / "run"
     train(compose_cfg(path, "model=logistic_regression", "data=breast_cancer"))

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from litlab.models.metrics import REGRESSION, direction
 from litlab.run.train import train
-from tests.helpers.config import QUICK
+from tests.helpers.config import LIGHT, QUICK
 from tests.helpers.outputs import job_metrics
 
 
@@ -22,6 +22,7 @@ def test_every_logged_metric_declares_its_direction():
     assert [direction(f"test/{name}") for name in ("mse", "mae")] == ["min", "min"]
 
 
+@pytest.mark.e2e
 def test_the_best_checkpoint_minimises_a_lower_is_better_metric(make_cfg, tmp_path):
     """val/rmse (not named like a loss) watched with monitor.mode=auto: the best checkpoint is the
     epoch with the lowest val/rmse, not the highest."""
@@ -45,7 +46,7 @@ def search(cli, sweep, *overrides: str, trials: int = 3) -> tuple[int, str]:
     (exit code, what it printed)."""
     code, out, err = cli(
         "train.py", "-m", "hydra/sweeper=litlab_optuna", *overrides, "optimizer.lr=tag(log, interval(1e-4, 1e-1))",
-        *QUICK, f"hydra.sweeper.n_trials={trials}", f"hydra.sweep.dir={sweep}",
+        *QUICK, *LIGHT, f"hydra.sweeper.n_trials={trials}", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
     return code, out + err
 
@@ -57,6 +58,7 @@ def study_direction_and_values(sweep_dir) -> tuple[str, list[float]]:
     return direction_name, values
 
 
+@pytest.mark.e2e
 def test_the_search_maximises_val_acc_with_the_default_direction(tmp_path, cli):
     """The plain sweeper with monitor.metric=val/acc and no direction given maximises accuracy."""
     sweep = tmp_path / "study"
@@ -70,6 +72,7 @@ def test_the_search_maximises_val_acc_with_the_default_direction(tmp_path, cli):
     assert best.value == pytest.approx(max(accs))
 
 
+@pytest.mark.e2e
 def test_the_search_minimises_a_lower_is_better_metric(tmp_path, cli):
     sweep = tmp_path / "study"
     code, printed = search(cli, sweep, "data=diabetes", "monitor.metric=val/rmse")

@@ -220,6 +220,7 @@ class HoldUntil(L.Callback):
             time.sleep(0.05)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow  # a sweep of two jobs and a second one refused, in processes of their own: ~20 s
 def test_a_second_sweep_into_a_running_sweeps_dir_is_refused_and_the_first_finishes(tmp_path):
     sweep, go = tmp_path / "sweep", tmp_path / "go"

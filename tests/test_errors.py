@@ -72,12 +72,14 @@ def test_nan_or_inf_in_features_names_the_column(tmp_path):
             _ = CSVDataModule(path, target="y").task
 
 
+@pytest.mark.e2e
 def test_diverging_loss_stops_the_run(make_cfg):
     cfg = make_cfg("data=synthetic_regression", "model=linear_regression", "optimizer=sgd", "optimizer.lr=1e6")
     with pytest.raises(FloatingPointError, match=r"train/loss became (nan|inf).*Lower optimizer.lr"):
         train(cfg)
 
 
+@pytest.mark.e2e
 def test_a_finished_run_dir_is_never_overwritten(make_cfg, tmp_path):
     cfg = make_cfg("debug=fast_dev_run")
     train(cfg)

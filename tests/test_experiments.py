@@ -8,6 +8,8 @@ from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import REAL_DATA_DIR, needs_real_mnist
 
+pytestmark = pytest.mark.e2e  # every test here runs a whole job
+
 FLOORS = {
     "digits_mlp": ("test/acc", 0.97),
     "digits_cnn": ("test/acc", 0.98),

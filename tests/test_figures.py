@@ -49,6 +49,7 @@ def test_regression_figure_has_r2_target_name_and_residuals():
     np.testing.assert_allclose(residuals.collections[0].get_offsets()[:, 1], preds - targets)
 
 
+@pytest.mark.e2e
 def test_an_image_run_logs_its_mistakes_and_worst_rows(tmp_path):
     from litlab.run.train import train
     from tests.helpers.config import compose_cfg

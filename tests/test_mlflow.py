@@ -17,6 +17,7 @@ from tests.helpers.outputs import job_metrics
 from tests.helpers.processes import free_port, stop
 
 pytest.importorskip("mlflow", reason="mlflow is not installed (requirements.txt lists it)")
+pytestmark = pytest.mark.e2e  # every test here runs a whole job
 
 
 @contextlib.contextmanager

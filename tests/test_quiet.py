@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
-from tests.helpers.config import QUICK, ROOT
+import pytest
+
+from tests.helpers.config import LIGHT, QUICK, ROOT
+
+pytestmark = pytest.mark.e2e  # every test here runs a whole job
 
 NOISE = (
     "no logger configured",  # Lightning, under logger=none
@@ -38,7 +42,7 @@ def test_a_value_too_large_for_float32_is_one_line_without_a_warning(tmp_path):
 
 
 def test_evaluate_prints_each_line_once_and_no_adverts(tmp_path, cli):
-    code, _, err = cli("train.py", *QUICK, f"hydra.run.dir={tmp_path / 'run'}")
+    code, _, err = cli("train.py", *QUICK, *LIGHT, f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 0, err[-3000:]
     code, out = console("evaluate.py", f"ckpt_path={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'eval'}")
     assert code == 0, out[-3000:]

@@ -13,6 +13,8 @@ from litlab.evaluation.reference import fit_reference, scaled_split, scores_on_t
 from litlab.inference.restore import restore
 from litlab.run.train import train
 
+pytestmark = pytest.mark.e2e  # every test here runs a whole job
+
 CASES = [
     ("logistic_regression", "breast_cancer"),  # binary: one logit
     ("logistic_regression", "digits"),  # multinomial: 10 logits

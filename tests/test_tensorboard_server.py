@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.config import QUICK
+from tests.helpers.config import LIGHT, QUICK
 from tests.helpers.processes import run_in_process, stop
+
+pytestmark = pytest.mark.e2e  # every test here runs a whole job
 
 SWEPT = {"model.hidden_sizes": ("[8]", "[16]"), "optimizer.lr": ("0.001", "0.01")}
 
@@ -24,7 +26,8 @@ def sweep(tmp_path_factory) -> Path:
     logs = tmp_path_factory.mktemp("logs")
     overrides = [f"{k}={','.join(v)}" for k, v in SWEPT.items()]
     quick = [o for o in QUICK if not o.startswith(("logger=", "model.hidden_sizes="))]
-    code, _, err = run_in_process("train.py", "-m", *overrides, *quick, "trainer.max_epochs=2", f"paths.log_dir={logs}")
+    code, _, err = run_in_process("train.py", "-m", *overrides, *quick, *LIGHT, "trainer.max_epochs=2",
+                                  f"paths.log_dir={logs}")  # fmt: skip
     assert code == 0, err[-3000:]
     (sweep_dir,) = (logs / "train" / "multiruns").iterdir()
     return sweep_dir
@@ -120,7 +123,7 @@ def test_a_mixed_logdir_shows_the_sweeps_columns_and_every_run(sweep, tmp_path):
     the sweep's summary to both. Its columns are the sweep's metrics only, the monitored one
     first; the regression run is still listed, with the metrics the two tasks share."""
     logs = sweep.parents[2]
-    regression = ["data=diabetes", "model=linear_regression", *QUICK[:-1], f"paths.log_dir={logs}"]
+    regression = ["data=diabetes", "model=linear_regression", *QUICK[:-1], *LIGHT, f"paths.log_dir={logs}"]
     code, _, err = run_in_process("train.py", *regression)
     assert code == 0, err[-3000:]
     with serve(logs, tmp_path) as url:

@@ -11,8 +11,11 @@ from omegaconf import OmegaConf
 
 from litlab.inference.restore import restore
 from litlab.run.train import train
+from tests.helpers.config import LIGHT
 from tests.helpers.outputs import events, experiment_summary, session_hparams
 from tests.helpers.processes import run_in_process
+
+pytestmark = pytest.mark.e2e  # every test here runs a whole job
 
 
 def tensorboard_run(run_dir: Path) -> Path:
@@ -90,11 +93,11 @@ def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp
 
 
 def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_path):
-    first = make_cfg("logger=csv", "trainer.max_epochs=2")
+    first = make_cfg("logger=csv", "trainer.max_epochs=2", *LIGHT)
     train(first)
     last = tmp_path / "checkpoints" / "last.ckpt"
     resumed_dir = tmp_path / "resumed"
-    second = make_cfg("logger=csv", "trainer.max_epochs=4", f"ckpt_path={last}")
+    second = make_cfg("logger=csv", "trainer.max_epochs=4", f"ckpt_path={last}", *LIGHT)
     second.paths.output_dir = str(resumed_dir)
     metrics = train(second)
     log = pd.read_csv(resumed_dir / "csv" / "metrics.csv")
@@ -128,6 +131,7 @@ def test_multirun_gives_each_job_its_own_dir(tmp_path, cli):
         "trainer.max_epochs=1",
         "extras.print_config=false",
         "trainer.enable_progress_bar=false",
+        *LIGHT,
         f"paths.log_dir={tmp_path}",
     )
     assert code == 0, err
@@ -200,7 +204,7 @@ def test_debug_overfit_memorises_one_batch_of_digits(tmp_path, cli):
 )
 def test_the_config_line_shows_only_settings_that_apply(tmp_path, cli, overrides, shown, left_out):
     """The config line, and the HParams settings (metrics.json's hparams, MLflow's params) alike."""
-    code, out, err = cli("train.py", *overrides, "trainer.max_epochs=1", "logger=tensorboard",
+    code, out, err = cli("train.py", *overrides, "trainer.max_epochs=1", "logger=tensorboard", *LIGHT,
                          "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
     assert code == 0, err[-3000:]
     (model_line,) = [line for line in out.splitlines() if line.startswith("model ")]

@@ -13,6 +13,7 @@ from tests.helpers.config import ROOT
 from tests.helpers.processes import free_port, run_script, started
 
 
+@pytest.mark.e2e
 def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
     metrics = train(make_cfg("trainer.precision=bf16-mixed", "trainer.max_epochs=3", "callbacks=none"))
     assert metrics["test"]["test/acc"] > 0.8
@@ -30,6 +31,7 @@ def test_channels_last_gives_the_same_outputs(make_cfg):
     torch.testing.assert_close(nhwc(x), plain(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_compiled_model_trains_and_its_checkpoint_loads_uncompiled(make_cfg, tmp_path):
     metrics = train(make_cfg("model.compile=true", "trainer.max_epochs=3"))
@@ -38,6 +40,7 @@ def test_compiled_model_trains_and_its_checkpoint_loads_uncompiled(make_cfg, tmp
     assert not any("_orig_mod" in k for k in state)  # Module.compile() keeps the parameter names
 
 
+@pytest.mark.e2e
 @pytest.mark.slow  # two Lightning processes; CI's 2-rank DDP run is tests/test_slurm.py (DDP through srun)
 def test_ddp_on_cpu_with_two_processes(tmp_path):
     run_dir = tmp_path / "run"
@@ -60,6 +63,7 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     assert runs == {run_dir / "trainer=ddp,trainer.max_epochs=3"}  # named by the overrides that set something
 
 
+@pytest.mark.e2e
 @pytest.mark.slow  # two torchrun agents and their two workers, each importing Lightning
 def test_two_nodes_with_torchrun_on_localhost(tmp_path, cli):
     """Multi-node DDP as on two machines: one `torchrun --nnodes=2 --node-rank=R` per "node",
@@ -99,6 +103,7 @@ def test_two_nodes_with_torchrun_on_localhost(tmp_path, cli):
     assert single["test"]["test/acc"] == pytest.approx(metrics["test"]["test/acc"])
 
 
+@pytest.mark.e2e
 @pytest.mark.slow  # three DDP runs of two Lightning processes each
 def test_ddp_with_steps_per_call_trains_as_one_step_per_call(tmp_path):
     """Every one of the K steps syncs the gradients across ranks (a rank stepping on its own

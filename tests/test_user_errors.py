@@ -117,6 +117,7 @@ def checksums(folder) -> dict[str, str]:
     }
 
 
+@pytest.mark.e2e
 def test_a_refused_rerun_leaves_the_earlier_run_byte_identical(cli, tmp_path):
     # Also what two runs started in the same microsecond meet: the same dated dir; the second is refused.
     run = tmp_path / "run"

@@ -25,6 +25,12 @@ QUICK = [
     "model.hidden_sizes=[32]",
 ]
 
+# For runs whose tests read what a run writes (its dirs, names, records, curves), neither how well it
+# learnt nor its test-set figures: two training batches an epoch, one of validation and one of test,
+# and no figures (drawing them is about half of a small run's time).
+LIGHT = ["++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1", "++trainer.limit_test_batches=1",
+         "~callbacks.test_figures"]  # fmt: skip
+
 
 def compose_cfg(tmp_path: Path, *overrides: str, config_name: str = "train", shrink: bool = True) -> DictConfig:
     """Compose the real config with `overrides`, writing everything under `tmp_path`."""
