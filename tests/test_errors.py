@@ -1,5 +1,7 @@
 """Bad input: one clear error, before training, naming the value and what would be valid."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,6 +72,18 @@ def test_nan_or_inf_in_features_names_the_column(tmp_path):
         path = write_csv(tmp_path, pd.DataFrame({"a": np.arange(20.0), "b": a, "y": np.arange(20) % 2}))
         with pytest.raises(ValueError, match=r"NaN or inf in column\(s\) \['b'\].*first at row 7"):
             _ = CSVDataModule(path, target="y").task
+
+
+def test_a_value_past_float32s_range_is_named_without_a_warning(tmp_path):
+    """1e300 is inf as float32: named as one, and numpy's overflow RuntimeWarning is not raised
+    (tests/test_quiet.py checks the console of the whole command)."""
+    table = tmp_path / "big.csv"
+    table.write_text("a,b,y\n1e300,2,0\n" + "".join(f"{i},{i + 1},{i % 2}\n" for i in range(40)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=r"NaN or inf in column\(s\) \['a'\]"):
+            _ = CSVDataModule(str(table), target="y").task
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
 
 
 @pytest.mark.e2e

@@ -30,6 +30,7 @@ def test_a_sweep_with_and_without_a_logger_prints_no_third_party_notices(tmp_pat
         assert noise not in out, noise
 
 
+@pytest.mark.slow  # ~9 s, a process importing Lightning; in the fast suite: test_errors.py's in-process twin
 def test_a_value_too_large_for_float32_is_one_line_without_a_warning(tmp_path):
     table = tmp_path / "big.csv"
     rows = ["a,b,y", "1e300,2,0", *(f"{i},{i + 1},{i % 2}" for i in range(40))]
