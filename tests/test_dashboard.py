@@ -11,6 +11,8 @@ import pytest
 from tests.helpers.config import QUICK
 from tests.helpers.processes import free_port, run_in_process, stop
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):

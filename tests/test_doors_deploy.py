@@ -17,6 +17,8 @@ from tests.helpers.deploy_models import bomb_png, edited_bundle, tiny_models
 from tests.helpers.doors import Form, Refusal, as_params, assert_refused, snapshot
 from tests.helpers.processes import free_port
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 BUNDLE, CKPT, EXPORT, SERVE = "predict.py bundle=", "predict.py ckpt_path=", "export.py", "serve.py"
 IN_TABLE = ("bundle={cancer}", "output={new}/predictions.csv")  # the breast_cancer bundle, a new output file
 IN_IMAGES = ("bundle={digits}", "output={new}/predictions.csv")

@@ -12,6 +12,8 @@ from tests.helpers.deploy_models import bomb_png, tiny_models
 from tests.helpers.doors import Form, Refusal
 from tests.helpers.serving import assert_http_refused, post, post_chunked, servers
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 HTTP, BODY = "serve.py (HTTP)", "POST /predict body"
 LIMIT_BYTES = 10 * 1_000_000  # conf/serve.yaml's max_request_mb=10
 

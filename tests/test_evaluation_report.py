@@ -34,6 +34,8 @@ from tests.helpers.config import compose_cfg
 from tests.helpers.outputs import events
 from tests.helpers.processes import run_in_process
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 TRAIN = {
     "digits": ("trainer.max_epochs=3",),
     "breast_cancer": ("model=mlp", "data=breast_cancer", "trainer.max_epochs=3"),

@@ -25,6 +25,8 @@ from litlab.runtime.predict_files import predict_bundle
 from tests.helpers.config import ROOT, compose_cfg
 from tests.helpers.deploy_models import edited_bundle, tiny_models
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 V1 = ROOT / "tests" / "data" / "bundles_v1"  # bundles of bundle_version 1 and their predictions then
 V1_CKPT = ROOT / "tests" / "data" / "breast_cancer_logistic_v1.ckpt"  # the breast_cancer one's checkpoint
 

@@ -23,6 +23,8 @@ from litlab.run.train import train
 from tests.helpers.config import ROOT, SHRINK, compose_cfg
 from tests.helpers.crafted import crafted_checkpoint
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 # Dropout draws random numbers every step: a resume is exact only if the generators are restored.
 RUN = ["model.dropout=0.3", "data.batch_size=16"]
 # The signal ends these runs, not the epoch limit or early stopping, however late a busy machine sends it.

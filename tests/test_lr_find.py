@@ -9,6 +9,8 @@ from omegaconf import OmegaConf
 
 from litlab.run.lr_curve import suggest
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 N = 100
 
 

@@ -20,6 +20,8 @@ from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.data_files import write_mnist
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 
 def train_and_evaluate(tmp_path, *overrides: str) -> tuple[str, pd.DataFrame]:
     """Train briefly; return the best checkpoint and evaluate.py's test_predictions.csv."""

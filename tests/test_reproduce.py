@@ -15,6 +15,8 @@ from litlab.files.run_record import RunRecord
 from litlab.run import reproduce
 from tests.helpers.config import QUICK, ROOT
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 LITLAB = [sys.executable, "-m", "litlab.run.cli"]  # what the `litlab` command runs
 
 

@@ -13,6 +13,8 @@ from litlab.inference.checkpoint import predict
 from tests.helpers.deploy_models import tiny_models
 from tests.helpers.serving import post, servers
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 

@@ -25,6 +25,8 @@ from tests.helpers.config import ROOT, SHRINK, compose_cfg
 from tests.helpers.data_files import write_image_folder
 from tests.helpers.processes import run_script
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):

@@ -17,6 +17,8 @@ from litlab.sweeps.plan import unfinished_runs
 from tests.helpers.config import QUICK, ROOT, SHRINK
 from tests.helpers.outputs import job_metrics
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 GRID = ["model=mlp", "model.hidden_sizes=[16],[32]", "seed=1,2", "trainer.max_epochs=12",
         "callbacks.early_stopping.patience=100"]  # fmt: skip
 

@@ -18,6 +18,8 @@ from litlab.sweeps.report import SweepReport
 from tests.helpers.config import QUICK, ROOT
 from tests.helpers.outputs import events, experiment_summary, job_metrics, session_hparams
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", *overrides, *QUICK, f"hydra.sweep.dir={sweep_dir}"]

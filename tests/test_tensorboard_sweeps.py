@@ -15,6 +15,8 @@ from tests.helpers.config import QUICK
 from tests.helpers.outputs import events, job_metrics, session_hparams
 from tests.helpers.processes import run_in_process
 
+pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+
 REGRESSION = {"mse", "rmse", "mae", "r2"}
 
 
