@@ -79,6 +79,7 @@ nvml = os.environ.get(compat.NVML_CHECK)
 print(json.dumps([type(rank_zero_only.rank).__name__, compat.global_rank(), compat.is_ddp_child(), nvml]))"""
 
 
+@pytest.mark.e2e  # two processes importing Lightning
 def test_rank_zero_only_still_carries_the_rank():
     """Lightning sets rank_zero_only.rank from the launcher's environment when it is imported, and
     global_rank() reads it: this process is rank 0, and a process started as rank 1 is rank 1,
