@@ -254,24 +254,3 @@ def test_lightnings_range_test_still_records_its_biased_moving_average(tmp_path)
     assert found is not None and len(found.results["loss"]) == len(steps)
     assert found.results["loss"][0] == pytest.approx(steps[0] * 0.02 / (1 - 0.98**2))  # the first point reads ~half
     assert compat.range_test_losses(found.results["loss"]) == pytest.approx(steps, abs=1e-6)  # float32 losses
-
-
-class _Numbers(torch.utils.data.Dataset):
-    def __len__(self) -> int:
-        return 4
-
-    def __getitem__(self, i: int) -> int:
-        return i
-
-
-def test_shutdown_workers_ends_a_persistent_loaders_workers_at_once():
-    """compat.shutdown_workers reaches DataLoader's private iterator: its worker processes end now,
-    and the loader starts new ones when iterated again."""
-    loader = DataLoader(_Numbers(), batch_size=2, num_workers=1, persistent_workers=True)
-    assert [b.tolist() for b in loader] == [[0, 1], [2, 3]]
-    workers = list(loader._iterator._workers)
-    assert workers and all(w.is_alive() for w in workers)
-    compat.shutdown_workers(loader)
-    assert not any(w.is_alive() for w in workers) and loader._iterator is None
-    assert [b.tolist() for b in loader] == [[0, 1], [2, 3]]
-    compat.shutdown_workers(loader)

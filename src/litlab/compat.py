@@ -53,16 +53,6 @@ class NoProfiler(Profiler):
         return self._null
 
 
-def shutdown_workers(loader: Any) -> None:
-    """End a DataLoader's persistent worker processes now. They live in its private `_iterator`
-    until the loader is garbage-collected, which takes ~10 s per loader (each worker waits out its
-    timeout); the iterator's own `_shutdown_workers` ends them at once."""
-    iterator = getattr(loader, "_iterator", None)
-    if iterator is not None:
-        iterator._shutdown_workers()
-        loader._iterator = None
-
-
 def allow_fast_cuda_checks() -> None:
     """Undo the PYTORCH_NVML_BASED_CUDA_CHECK=1 that importing Lightning sets (so that a forked
     process does not inherit an initialized CUDA). With it each torch.cuda.is_available()

@@ -70,7 +70,6 @@ class ImageFolderDataModule(SplitDataModule):
         self._layout: dict[str, dict[str, list[Path]]] | None = None
         self._files: list[Path] = []  # the streamed path's files, in the rows' order
         self._stats: np.ndarray | None = None  # ... and each one's pixel_stats, (N, C, 4)
-        self._streams: list[FileBatches] = []  # the streamed path's loaders, closed at teardown
 
     # --- loading ------------------------------------------------------------------------
     @override
@@ -245,14 +244,4 @@ class ImageFolderDataModule(SplitDataModule):
         channels, h, w = self.arrays.input_shape
         files = DecodedImages([self._files[i] for i in rows], self.split_labels(name), channels, (h, w))
         size = len(files) if self.batch_size == "full" else int(self.batch_size)
-        batches = FileBatches(files, size, shuffle, self._transform(name), compute, self.num_workers, **self._order())
-        self._streams.append(batches)
-        return batches
-
-    @override
-    def teardown(self, stage: str) -> None:
-        # The loaders' persistent workers end with the stage, not when they are garbage-collected (~10 s each).
-        for batches in self._streams:
-            batches.close()
-        self._streams.clear()
-        super().teardown(stage)
+        return FileBatches(files, size, shuffle, self._transform(name), compute, self.num_workers, **self._order())

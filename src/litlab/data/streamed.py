@@ -9,7 +9,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from typing_extensions import Unpack, override
 
-from litlab import compat
 from litlab.data.batches import Batch, EpochBatches, OrderArgs, Transform
 from litlab.data.class_folders import conform, decode
 
@@ -75,10 +74,6 @@ class FileBatches(EpochBatches):
             # dropout then draws what it would draw on the in-memory path.
             generator=torch.Generator().manual_seed(self.seed),
         )
-
-    def close(self) -> None:
-        """The workers end now, not when the loader is garbage-collected."""
-        compat.shutdown_workers(self.loader)
 
     @override
     def __iter__(self) -> Iterator[Batch]:
