@@ -3,7 +3,7 @@ or `python predict.py bundle=BUNDLE_DIR input=PATH` (onnxruntime only: torch is 
 the same as `litlab predict ...` (litlab.run.commands).
 
 CKPT: a .ckpt file, or a run dir (its best checkpoint). BUNDLE_DIR: a folder written by export.py.
-PATH: a CSV with the training feature columns, a folder of PNG/JPG images, or a .npy array.
+PATH: a CSV with the training feature columns, a folder of images, or a .npy array.
 """
 
 import sys

@@ -11,7 +11,7 @@ import pytest
 from litlab.checkpoints import store
 from litlab.files.run_record import RECORD, RunRecord, UnreadableRecord
 
-# Records written by the code at commit bf55f01 (tests/data/README.md): a finished training run,
+# Records written before the record was one typed class (tests/data/README.md): a finished training run,
 # a failed job, an interrupted one, a range test that only searched.
 RECORDS_V1 = Path(__file__).parent / "data" / "records_v1"
 KINDS = ("completed", "failed", "interrupted", "lr_find")

@@ -1,4 +1,4 @@
-"""Your own pictures: `DIR/<class>/*.png|jpg|...`, one folder per class (class names sorted, as
+"""Your own pictures: `DIR/<class>/<image files>`, one folder per class (class names sorted, as
 torchvision's ImageFolder sorts them), or `DIR/train`, `DIR/val`, `DIR/test` each holding class
 folders, which then are the split. Decoded with Pillow by the code predict.py and serve.py run
 (litlab.readers.images), converted to one number of channels and one size, then held in memory

@@ -55,7 +55,7 @@ def read_csv(path: Path, spec: DataSpec) -> np.ndarray:
     if spec.columns is None:
         raise UserError(
             f"input={str(path)!r}: this model was trained on images of shape {spec.input_shape}; "
-            "give a folder of PNG/JPG files or a .npy array"
+            f"give a folder of images ({'/'.join(images.IMAGE_SUFFIXES)}) or a .npy array"
         )
     table = tables.read_table(str(path), key="input")
     if table.empty:  # a header alone: its columns read as text, and there is nothing to predict
