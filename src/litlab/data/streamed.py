@@ -2,6 +2,7 @@
 DataLoader workers decode, convert and resize each file, and batches come in litlab's epoch order
 (data.batches.EpochBatches), so that they are the in-memory path's batches, read from disk."""
 
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,11 @@ class FileBatches(EpochBatches):
             # dropout then draws what it would draw on the in-memory path.
             generator=torch.Generator().manual_seed(self.seed),
         )
+        # The workers end when these batches are dropped, within a second. Left to the collector with
+        # the cycles a Trainer makes, the loader's queues would be finalised (their feeder threads
+        # stopped) before its iterator's shutdown, whose workers then wait out a 5 s timeout each.
+        # Holding the loader here makes it outlive this object; the loader is then freed on its own.
+        weakref.finalize(self, _release, self.loader)
 
     @override
     def __iter__(self) -> Iterator[Batch]:
@@ -81,3 +87,7 @@ class FileBatches(EpochBatches):
         self.pass_order.order = self.indices()[skip * self.batch_size :].tolist()
         for i, (xb, yb) in enumerate(self.loader, skip):
             yield self.deliver(i, xb, yb)
+
+
+def _release(loader: DataLoader) -> None:
+    """Nothing to do: dropping the last reference to `loader` after this call ends its workers."""
