@@ -80,6 +80,7 @@ print(json.dumps([type(rank_zero_only.rank).__name__, compat.global_rank(), comp
 
 
 @pytest.mark.e2e  # two processes importing Lightning
+@pytest.mark.slow  # two new processes, each importing Lightning: ~12 s
 def test_rank_zero_only_still_carries_the_rank():
     """Lightning sets rank_zero_only.rank from the launcher's environment when it is imported, and
     global_rank() reads it: this process is rank 0, and a process started as rank 1 is rank 1,

@@ -13,7 +13,7 @@ import pytest
 
 from litlab.files.run_record import RunRecord
 from litlab.run import reproduce
-from tests.helpers.config import QUICK, ROOT
+from tests.helpers.config import LIGHT, QUICK, ROOT
 
 pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
 
@@ -22,7 +22,7 @@ LITLAB = [sys.executable, "-m", "litlab.run.cli"]  # what the `litlab` command r
 
 def test_a_cpu_run_records_its_provenance_and_reproduces_exactly(tmp_path, cli):
     run_dir, again = tmp_path / "run", tmp_path / "again"
-    code, _, err = cli("train.py", *QUICK, "seed=7", f"hydra.run.dir={run_dir}")
+    code, _, err = cli("train.py", *QUICK, *LIGHT, "seed=7", f"hydra.run.dir={run_dir}")
     assert code == 0, err[-3000:]
     record = json.loads((run_dir / "metrics.json").read_text())
     prov = record["provenance"]
@@ -33,10 +33,9 @@ def test_a_cpu_run_records_its_provenance_and_reproduces_exactly(tmp_path, cli):
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
         assert prov["git"]["commit"] == head.stdout.strip() and isinstance(prov["git"]["dirty"], bool)
 
-    cmd = [*LITLAB, "reproduce", str(run_dir), "--into", str(again)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert f"reproduced exactly: {again}" in proc.stdout
+    code, out, err = cli("litlab", "reproduce", str(run_dir), "--into", str(again))  # its run is a new process
+    assert code == 0, out[-2000:] + err[-2000:]
+    assert f"reproduced exactly: {again}" in out
     result = json.loads((again / "reproduce.json").read_text())
     assert result["agrees"] and result["tolerance"] == 0 and result["config_differences"] == []
     assert {r["metric"] for r in result["metrics"]} >= {"val/loss", "test/acc"}
