@@ -1,6 +1,7 @@
-"""The hostile-input table of the server's HTTP door: each request a client can send that the model
-cannot take is a 4xx whose JSON `detail` names what was wrong and what is valid; never a 500, never
-a 200. Real servers of the tiny bundles (a table and an image model) on 127.0.0.1, started once."""
+"""serve.py on a bundle, and the hostile-input table of its HTTP door: a good request is answered as
+predict.py answers; each request a client can send that the model cannot take is a 4xx whose JSON
+`detail` names what was wrong and what is valid; never a 500, never a 200. Real servers of the tiny
+bundles (a table and an image model) on 127.0.0.1 and free ports, started once for the module."""
 
 import base64
 import json
@@ -8,9 +9,17 @@ import json
 import pandas as pd
 import pytest
 
+from litlab.inference.checkpoint import predict
 from tests.helpers.deploy_models import bomb_png, tiny_models
 from tests.helpers.doors import Form, Refusal
-from tests.helpers.serving import assert_http_refused, post, post_chunked, servers
+from tests.helpers.serving import (
+    assert_answers_equal_predict,
+    assert_http_refused,
+    listening_addresses,
+    post,
+    post_chunked,
+    servers,
+)
 
 pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
 
@@ -85,6 +94,19 @@ def served(tmp_path_factory):
     found = bodies(pd.read_csv(models.rows), next(models.pictures.iterdir()).read_bytes())
     with servers(tmp, f"bundle={models.cancer_bundle}", f"bundle={models.digits_bundle}") as (cancer, digits):
         yield {"cancer": cancer, "digits": digits}, found
+
+
+def test_a_bundle_server_answers_as_predict_py(served, tmp_path_factory):
+    ports, _ = served
+    tiny, tmp = tiny_models(tmp_path_factory), tmp_path_factory.mktemp("predicted")
+    assert listening_addresses(ports["cancer"]) == {"0100007F"}  # 127.0.0.1 only
+    status, answer = post(ports["cancer"], {"rows": pd.read_csv(tiny.rows).to_dict(orient="records")})
+    assert status == 200, answer
+    assert_answers_equal_predict(answer, predict(str(tiny.cancer_ckpt), str(tiny.rows), str(tmp / "cancer.csv")))
+    pictures = sorted(tiny.pictures.iterdir())
+    status, answer = post(ports["digits"], {"images": [base64.b64encode(p.read_bytes()).decode() for p in pictures]})
+    assert status == 200, answer
+    assert_answers_equal_predict(answer, predict(str(tiny.digits_ckpt), str(tiny.pictures), str(tmp / "digits.csv")))
 
 
 @pytest.mark.parametrize("row", REFUSALS, ids=[f"{r.id}_{r.args[1]}" for r in REFUSALS])

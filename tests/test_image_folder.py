@@ -122,7 +122,7 @@ def test_a_cnn_trains_on_the_folder_and_predicts_class_names_for_new_images(fold
     overrides = ["model=cnn", "data=image_folder", f"data.path={folder}", f"data.cache_dir={tmp_path / 'cache'}"]
     # With the default logger, as the README's command runs: the data's hparams (channels) are not
     # merged with the CNN's (channels), which Lightning refuses when the values differ.
-    metrics = train(compose_cfg(run, *overrides, "trainer.max_epochs=8", "logger=tensorboard"))
+    metrics = train(compose_cfg(run, *overrides, "trainer.max_epochs=3", "logger=tensorboard"))
     assert metrics["test"]["test/acc"] >= 0.9
 
     cfg = compose_cfg(tmp_path / "eval", f"ckpt_path={run}", config_name="eval", shrink=False)

@@ -23,7 +23,8 @@ def console(*args: str) -> tuple[int, str]:
 
 
 def test_a_sweep_with_and_without_a_logger_prints_no_third_party_notices(tmp_path):
-    code, out = console("train.py", "-m", "logger=none,tensorboard", *QUICK, f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    sweep = ["-m", "logger=none,tensorboard", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    code, out = console("train.py", *sweep, *QUICK, *LIGHT)
     assert code == 0, out[-3000:]
     assert (tmp_path / "sweep" / "report.md").exists()
     for noise in NOISE:

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
 from litlab.sweeps.report import SweepReport
-from tests.helpers.config import QUICK, ROOT
+from tests.helpers.config import LIGHT, QUICK, ROOT
 from tests.helpers.outputs import events, experiment_summary, job_metrics, session_hparams
 
 pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
@@ -192,8 +192,8 @@ def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_p
     `n_trials` counts finished trials: a failed one is replaced."""
     sweep = tmp_path / "study"
     space = ["optimizer.lr=choice(0.01,0.05,-1)", "model.dropout=interval(0.0, 0.2)"]
-    search = ["-m", "hparams_search=digits_mlp", *QUICK, "logger=none", "hydra.sweeper.sampler.n_startup_trials=10",
-              "hydra.sweeper.pruner=none", f"hydra.sweep.dir={sweep}", *space]  # fmt: skip
+    search = ["-m", "hparams_search=digits_mlp", *QUICK, *LIGHT, "logger=none", "hydra.sweeper.pruner=none",
+              "hydra.sweeper.sampler.n_startup_trials=10", f"hydra.sweep.dir={sweep}", *space]  # fmt: skip
 
     def states() -> list[str]:
         with sqlite3.connect(sweep / "optuna.db") as db:

@@ -49,7 +49,7 @@ def tiny_models(factory: pytest.TempPathFactory) -> TinyModels:
         ("cancer", ["experiment=breast_cancer_logistic", "trainer.max_epochs=1"]),
         ("digits", ["trainer.max_epochs=2"]),  # 2 epochs: no two classes near a tie (parity compares the argmax)
     ):
-        best = train(compose_cfg(folder / f"{name}_run", *overrides))["best_ckpt"]
+        best = train(compose_cfg(folder / f"{name}_run", *overrides, "~callbacks.test_figures"))["best_ckpt"]
         shutil.copy(best, folder / f"{name}.ckpt")
         export(str(folder / f"{name}.ckpt"), "onnx", folder / f"{name}_bundle")
     datasets.load_breast_cancer(as_frame=True).data.head(5).to_csv(models.rows, index=False)

@@ -13,9 +13,13 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from tests.helpers.config import ROOT
 from tests.helpers.processes import free_port, started, stop
 
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 HEALTH_TIMEOUT_S = 90  # start-up on 2 busy cores; a checkpoint's worker imports torch
 REQUEST_TIMEOUT_S = 30
 
@@ -100,3 +104,24 @@ def assert_http_refused(status: int, answer: dict, says: str) -> None:
     text = detail if isinstance(detail, str) else json.dumps(detail)  # FastAPI's own: a list of objects
     assert says in text, (says, answer)
     assert "Traceback" not in text
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses listening on `port` (IPv4 and IPv6), from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if int(hex_port, 16) == port and state == LISTEN:
+                found.add(address)
+    return found
+
+
+def assert_answers_equal_predict(answer: dict, expected: pd.DataFrame) -> None:
+    """The server's predictions are predict.py's `expected` frame: labels, classes, probabilities to 1e-5."""
+    names = [c.removeprefix("prob_") for c in expected.columns if c.startswith("prob_")]
+    assert [p["label"] for p in answer["predictions"]] == expected["pred_label"].astype(str).tolist()
+    assert [p["class"] for p in answer["predictions"]] == expected["pred_class"].tolist()
+    probs = np.array([[p["probabilities"][n] for n in names] for p in answer["predictions"]])
+    np.testing.assert_allclose(probs, expected[[f"prob_{n}" for n in names]].to_numpy(), rtol=0, atol=1e-5)
