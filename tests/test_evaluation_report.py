@@ -57,7 +57,7 @@ def runs(tmp_path_factory) -> dict[str, dict]:
     found = {}
     for name, overrides in TRAIN.items():
         train_dir = tmp / f"train_{name}"
-        train(compose_cfg(train_dir, *overrides))
+        train(compose_cfg(train_dir, *overrides, "~callbacks.test_figures"))  # evaluate's figures are tested
         calibrate = ("calibrate=true",) if name != "diabetes" else ()
         code, out, err = evaluate_cli(tmp / f"eval_{name}", str(train_dir), *calibrate)
         assert code == 0, err[-3000:]

@@ -7,7 +7,8 @@ import pytest
 
 from tests.helpers.config import LIGHT, QUICK, ROOT
 
-pytestmark = pytest.mark.e2e  # every test here runs a whole job
+# Each test here is a new process that imports Lightning and runs a whole job: ~10 s each.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NOISE = (
     "no logger configured",  # Lightning, under logger=none
