@@ -11,7 +11,8 @@ import pytest
 from tests.helpers.config import QUICK
 from tests.helpers.processes import free_port, run_in_process, stop
 
-pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
+# A 2-trial study and a real optuna-dashboard server: ~9 s of the fast suite, so in the slow one.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ def small_disk(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # a new training process on a tmpfs: ~9 s
 def test_a_full_disk_is_one_line_and_leaves_whole_files(small_disk):
     # A 96k-parameter MLP: each checkpoint is about 1.2 MB, so the second epoch's best one no longer fits.
     run_dir = small_disk / "run"

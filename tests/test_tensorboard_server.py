@@ -16,7 +16,8 @@ import pytest
 from tests.helpers.config import LIGHT, QUICK
 from tests.helpers.processes import run_in_process, stop
 
-pytestmark = pytest.mark.e2e  # every test here runs a whole job
+# A 4-job sweep and a real TensorBoard server reading it: ~18 s of the fast suite, so in the slow one.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SWEPT = {"model.hidden_sizes": ("[8]", "[16]"), "optimizer.lr": ("0.001", "0.01")}
 
