@@ -34,6 +34,22 @@ class Batches(L.Callback):
         self.epochs.append([(i, y.tolist()) for i, (_, y, _) in outputs.items()])
 
 
+class ForwardDtypes(L.Callback):
+    """The dtypes the Linear layers compute in while training: under bf16-mixed, autocast's bfloat16."""
+
+    def __init__(self) -> None:
+        self.dtypes: set[torch.dtype] = set()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
+        def record(layer: torch.nn.Module, inputs, output: torch.Tensor) -> None:
+            if layer.training:
+                self.dtypes.add(output.dtype)
+
+        for layer in pl_module.modules():
+            if isinstance(layer, torch.nn.Linear):
+                layer.register_forward_hook(record)
+
+
 def fit(tmp_path: Path, name: str, *overrides: str) -> tuple[dict, dict]:
     """(metrics, the weights in last.ckpt) of one run."""
     metrics = train(compose_cfg(tmp_path / name, *RUN, *overrides))
@@ -87,9 +103,15 @@ def test_max_steps_inside_a_call_stops_at_that_step(tmp_path):
     assert_same_run(a, b)
 
 
-def test_bf16_mixed_precision_gives_the_same_weights(tmp_path):
+def test_bf16_mixed_precision_gives_the_same_weights(tmp_path, monkeypatch):
     run = ["trainer.max_epochs=1", "trainer.precision=bf16-mixed"]
-    assert_same_run(fit(tmp_path, "k1", *run), fit(tmp_path, "k4", *run, "model.steps_per_call=4"))
+    one, many = ForwardDtypes(), ForwardDtypes()
+    spy_on(monkeypatch, one)
+    a = fit(tmp_path, "k1", *run)
+    spy_on(monkeypatch, many)
+    b = fit(tmp_path, "k4", *run, "model.steps_per_call=4")
+    assert one.dtypes == many.dtypes == {torch.bfloat16}  # both computed in bf16, not float32
+    assert_same_run(a, b)
 
 
 def test_auto_picks_a_power_of_two_and_trains_as_one_step_per_call(tmp_path):

@@ -11,11 +11,15 @@ from litlab.run.build import build_datamodule, build_model
 from litlab.run.train import train
 from tests.helpers.config import ROOT
 from tests.helpers.processes import free_port, run_script, started
+from tests.test_steps import ForwardDtypes, spy_on
 
 
 @pytest.mark.e2e
-def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
+def test_bf16_mixed_precision_trains_on_cpu(make_cfg, monkeypatch):
+    used = ForwardDtypes()
+    spy_on(monkeypatch, used)
     metrics = train(make_cfg("trainer.precision=bf16-mixed", "trainer.max_epochs=3", "callbacks=none"))
+    assert used.dtypes == {torch.bfloat16}  # the Linear layers computed in bf16 while training
     assert metrics["test"]["test/acc"] > 0.8
 
 
