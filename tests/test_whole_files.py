@@ -1,0 +1,132 @@
+"""Files a run writes for later are written whole: a write that fails part-way leaves the real
+name as it was (absent, or holding its previous complete content) and no temporary beside it; one
+that succeeds leaves the full content. The fault is real and needs no mount or root: the process's
+file size limit (RLIMIT_FSIZE) makes the kernel refuse the write past a given size, part-way
+through, as a full disk does."""
+
+import contextlib
+import errno
+import json
+import resource
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from litlab.checkpoints.io import WholeCheckpointIO
+from litlab.files import DiskFull, write_json, write_text, write_with
+
+LIMIT = 64 * 1024  # bytes a file may grow to while the limit is on
+BIG = 256 * 1024  # a payload that does not fit under it
+SMALL = 1024  # one that does
+
+
+@contextlib.contextmanager
+def file_size_limit(size: int) -> Iterator[None]:
+    """Writes past `size` bytes into any file fail with EFBIG (SIGXFSZ ignored, else it would kill
+    the process); lowering the soft limit and raising it back needs no privilege."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def checkpoint(size: int) -> dict:
+    return {"epoch": 3, "weights": torch.arange(size // 4, dtype=torch.float32)}
+
+
+def save_checkpoint(path: Path, size: int) -> None:
+    WholeCheckpointIO().save_checkpoint(checkpoint(size), path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    return WholeCheckpointIO().load_checkpoint(path)
+
+
+# Each writer: (write `size` bytes or so to path, read the file back, what that write should read back as).
+WRITERS: dict[str, tuple[Callable[[Path, int], None], Callable[[Path], object], Callable[[int], object]]] = {
+    "write_text": (lambda p, n: write_text(p, "t" * n), Path.read_text, lambda n: "t" * n),
+    "write_json": (lambda p, n: write_json(p, {"values": "j" * n}), lambda p: json.loads(p.read_text()),
+                   lambda n: {"values": "j" * n}),
+    "write_with": (lambda p, n: write_with(p, lambda tmp: tmp.write_bytes(b"w" * n)), Path.read_bytes,
+                   lambda n: b"w" * n),
+    "checkpoint": (save_checkpoint, load_checkpoint, checkpoint),
+}  # fmt: skip
+
+
+def same(got: object, expected: object) -> bool:
+    if isinstance(expected, dict) and "weights" in expected:
+        return (
+            isinstance(got, dict)
+            and got["epoch"] == expected["epoch"]
+            and torch.equal(got["weights"], expected["weights"])
+        )
+    return got == expected
+
+
+def refused_past_the_limit(error: BaseException | None) -> bool:
+    """The write failed on the size limit (torch.save raises a RuntimeError while handling it), not on
+    something else that would leave the files as they were for another reason."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.EFBIG:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_write_that_fails_part_way_leaves_no_file_where_there_was_none(tmp_path, writer):
+    write, _, _ = WRITERS[writer]
+    path = tmp_path / "out"
+    with file_size_limit(LIMIT), pytest.raises((OSError, RuntimeError)) as failed:
+        write(path, BIG)
+    assert refused_past_the_limit(failed.value)
+    assert files_in(tmp_path) == []  # neither the real name nor a temporary
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_write_that_fails_part_way_keeps_the_previous_content(tmp_path, writer):
+    write, read, expected = WRITERS[writer]
+    path = tmp_path / "out"
+    write(path, SMALL)
+    previous = path.read_bytes()
+    with file_size_limit(LIMIT), pytest.raises((OSError, RuntimeError)) as failed:
+        write(path, BIG)
+    assert refused_past_the_limit(failed.value)
+    assert path.read_bytes() == previous  # not a truncated new file under the real name
+    assert same(read(path), expected(SMALL))
+    assert files_in(tmp_path) == ["out"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_write_that_succeeds_leaves_the_full_content_and_only_it(tmp_path, writer):
+    write, read, expected = WRITERS[writer]
+    path = tmp_path / "out"
+    write(path, SMALL)
+    write(path, BIG)  # over a previous file, as a run's last.ckpt or metrics.json is
+    assert same(read(path), expected(BIG))
+    assert files_in(tmp_path) == ["out"]
+
+
+def test_a_payload_that_fails_with_a_full_disk_is_disk_full_naming_the_file_and_writes_nothing(tmp_path):
+    path = tmp_path / "report.csv"
+    write_with(path, lambda tmp: tmp.write_text("job,status\n0,completed\n"))
+
+    def half_then_full(tmp: Path) -> None:
+        tmp.write_text("job,status\n0,comp")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFull, match=f"writing {path}"):
+        write_with(path, half_then_full)
+    assert path.read_text() == "job,status\n0,completed\n"
+    assert files_in(tmp_path) == ["report.csv"]
