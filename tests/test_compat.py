@@ -18,6 +18,7 @@ from lightning.pytorch.strategies.launchers import subprocess_script
 from torch.utils.data import DataLoader, TensorDataset
 
 import litlab.run.build
+import litlab.run.train
 from litlab import compat
 from litlab.checkpoints.store import ENTRY
 from litlab.run.train import train
@@ -25,17 +26,27 @@ from tests.helpers.config import ROOT
 from tests.helpers.processes import started
 
 
-def test_lightning_still_sets_the_hook_name_we_make_cheap():
-    seen = []
+def test_lightning_still_sets_the_hook_name_we_make_cheap(make_cfg):
+    reached_module = []
 
-    class Spy(compat.CheapHookName, torch.nn.Module):
+    class Recorded(torch.nn.Module):  # what reaches nn.Module.__setattr__, the slow path
         def __setattr__(self, name, value):
-            seen.append(name)
+            reached_module.append(name)
             super().__setattr__(name, value)
 
+    class Spy(compat.CheapHookName, Recorded):
+        pass
+
     spy = Spy()
+    reached_module.clear()
     spy._current_fx_name = "training_step"
-    assert spy.__dict__["_current_fx_name"] == "training_step" and seen == ["_current_fx_name"]
+    spy.other = 1
+    assert spy.__dict__["_current_fx_name"] == "training_step" and reached_module == ["other"]
+    # litlab's models, as a run builds them, take the fast path:
+    cfg = make_cfg("trainer.max_epochs=1", "callbacks=none", "logger=none")
+    dm = litlab.run.build.build_datamodule(cfg)
+    model = litlab.run.build.build_model(cfg, dm)
+    assert type(model).__setattr__ is compat.CheapHookName.__setattr__
     # Lightning still sets the attribute of that name around its hooks (else the override saves nothing):
     hooked = []
 
@@ -62,10 +73,29 @@ def test_lightning_still_sets_the_hook_name_we_make_cheap():
     assert hooked.count("training_step") == 2
 
 
+NVML_PROBE = """import os
+os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+import lightning
+from litlab import compat
+imported = os.environ.get(compat.NVML_CHECK)
+compat.allow_fast_cuda_checks()
+print(repr((imported, os.environ.get(compat.NVML_CHECK))))"""
+
+
+@pytest.mark.slow  # a new process importing Lightning: ~6 s
 def test_importing_lightning_still_sets_the_nvml_check():
-    """That importing Lightning sets it is checked in a fresh process: RANK_PROBE below."""
-    os.environ[compat.NVML_CHECK] = "1"
-    compat.allow_fast_cuda_checks()
+    """In a fresh process, importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (else
+    allow_fast_cuda_checks has nothing to undo), and compat undoes it."""
+    env = {k: v for k, v in os.environ.items() if k != compat.NVML_CHECK}
+    out = subprocess.run([sys.executable, "-c", NVML_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=180)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "('1', None)", out.stdout[-3000:]
+
+
+def test_a_run_starts_without_the_nvml_check_lightning_set(make_cfg, monkeypatch):
+    monkeypatch.setenv(compat.NVML_CHECK, "1")  # as importing Lightning leaves it
+    litlab.run.train.start_run(make_cfg())
     assert compat.NVML_CHECK not in os.environ
 
 
