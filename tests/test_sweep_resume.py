@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from litlab.sweeps.plan import unfinished_runs
-from tests.helpers.config import QUICK, ROOT, SHRINK
+from tests.helpers.config import LIGHT, QUICK, ROOT, SHRINK
 from tests.helpers.outputs import job_metrics
 
 pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
@@ -51,6 +51,15 @@ def interrupted_sweep(sweep_dir: Path) -> subprocess.CompletedProcess:
 def digests(folder: Path) -> dict[str, str]:
     paths = [p for p in folder.rglob("*") if p.is_file()]
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def files_as_written(folder: Path) -> dict[str, tuple[int, int, str]]:
+    """Each file's inode, mtime and digest: a file written again (whole: a new inode) or appended to shows."""
+    paths = [p for p in folder.rglob("*") if p.is_file()]
+    return {
+        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in paths
+    }
 
 
 def finals(sweep_dir: Path) -> dict[str, dict]:
@@ -91,11 +100,21 @@ def test_jobs_to_run_again_are_launched_in_runs_of_consecutive_numbers():
     assert unfinished_runs(batch, 0, lambda num, _: False) == [(0, batch)]
 
 
-def test_another_grid_on_a_sweep_dir_is_refused_and_rewrites_nothing(tmp_path, cli):
+def test_the_same_sweep_again_runs_none_of_its_finished_jobs_and_another_grid_is_refused(tmp_path, cli):
     sweep_dir = tmp_path / "sweep"
-    code, _, err = cli("train.py", "-m", "optimizer.lr=0.01", *QUICK, f"hydra.sweep.dir={sweep_dir}")
+    args = (*QUICK, *LIGHT, f"hydra.sweep.dir={sweep_dir}")
+    code, _, err = cli("train.py", "-m", "optimizer.lr=0.01", *args)
     assert code == 0, err[-3000:]
+    finished = files_as_written(sweep_dir / "0")
+    assert "metrics.json" in finished and "checkpoints/last.ckpt" in finished
+
+    code, out, err = cli("train.py", "-m", "optimizer.lr=0.01", *args)
+    assert code == 0, err[-3000:]
+    # Not run again: none of its files rewritten (a new inode), appended to (train.log) or added.
+    assert files_as_written(sweep_dir / "0") == finished, "the finished job was run again"
+    assert "job 0 [optimizer.lr=0.01 " in out + err and "finished in an earlier run of this sweep: kept" in out + err
+
     kept = digests(sweep_dir)
-    code, _, err = cli("train.py", "-m", "optimizer.lr=0.05", *QUICK, f"hydra.sweep.dir={sweep_dir}")
+    code, _, err = cli("train.py", "-m", "optimizer.lr=0.05", *args)
     assert code == 2 and "holds a sweep of other jobs" in err and "optimizer.lr=0.01" in err
     assert digests(sweep_dir) == kept  # multirun.yaml and the plan included
