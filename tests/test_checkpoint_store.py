@@ -16,7 +16,13 @@ from litlab.run.evaluate import evaluate
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 
-TOP_K = ["callbacks.model_checkpoint.save_top_k=3", "trainer.max_epochs=5", "callbacks.early_stopping.patience=100"]
+# Three epoch checkpoints kept, of a run whose val/loss is lowest before its last epoch: Adam at lr 0.03
+# for four epochs, then StepLR multiplies the learning rate by 5 and val/loss rises (seed 42). The newest
+# epoch_*.ckpt is then not the best: only the run's record says which one is.
+TOP_K = ["callbacks.model_checkpoint.save_top_k=3", "trainer.max_epochs=6", "callbacks.early_stopping.patience=100",
+         "model=mlp", "model.hidden_sizes=[32]", "optimizer.lr=0.03", "scheduler=step", "scheduler.step_size=4",
+         "scheduler.gamma=5", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1",
+         "~callbacks.test_figures"]  # fmt: skip
 
 
 def evaluate_run(run_dir: Path, out: Path) -> dict:
@@ -28,10 +34,11 @@ def evaluate_run(run_dir: Path, out: Path) -> dict:
 
 def test_with_save_top_k_3_evaluate_and_predict_use_the_recorded_best(tmp_path):
     run = tmp_path / "run"
-    metrics = train(compose_cfg(run, "model=logistic_regression", "optimizer=adam", "optimizer.lr=0.01", *TOP_K))
+    metrics = train(compose_cfg(run, *TOP_K))
     kept = sorted(p.name for p in (run / "checkpoints").glob("epoch_*.ckpt"))
     best = Path(metrics["best_ckpt"])
-    assert len(kept) == 3 and best.name in kept  # three epoch checkpoints: a glob cannot tell the best
+    # three epoch checkpoints, the best not the newest: neither a glob nor the latest epoch finds it
+    assert len(kept) == 3 and best.name in kept and best.name != kept[-1]
     assert store.resolve(str(run), tmp_path, prefer="best") == best
     assert store.resolve(str(run / "checkpoints"), tmp_path, prefer="best") == best
     assert store.resolve(str(run), tmp_path) == run / "checkpoints" / store.LAST  # resume takes the last

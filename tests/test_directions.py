@@ -2,6 +2,7 @@
 checkpoint, early stopping and the Optuna study all follow it."""
 
 import sqlite3
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -39,6 +40,51 @@ def test_the_best_checkpoint_minimises_a_lower_is_better_metric(make_cfg, tmp_pa
     assert best["epoch"] == per_epoch.idxmin()
     assert metrics["val"]["val/rmse"] == pytest.approx(per_epoch.min(), rel=1e-5)
     assert OmegaConf.load(tmp_path / "config.yaml").monitor.mode == "min"  # what ran, not 'auto'
+
+
+# Adam at lr 0.03 learns the digits for three epochs, then StepLR multiplies the learning rate by 100:
+# with seed 42, val/acc rises to a single peak at epoch 2 and collapses after it.
+PEAK_THEN_FALL = ["model=mlp", "model.hidden_sizes=[32]", "optimizer.lr=0.03", "scheduler=step",
+                  "scheduler.step_size=3", "scheduler.gamma=100", "monitor.metric=val/acc", "logger=csv",
+                  *LIGHT]  # fmt: skip
+
+
+def epoch_curve(run_dir: Path, metrics: dict, name: str) -> pd.Series:
+    """`name` at the end of each epoch the run trained, from its CSV log (without the best checkpoint's
+    validation after fit, which is logged as one epoch more)."""
+    log = pd.read_csv(run_dir / "csv" / "metrics.csv").dropna(subset=[name])
+    return log[log["epoch"] < metrics["epochs"]].groupby("epoch")[name].last()
+
+
+@pytest.mark.e2e
+def test_the_best_checkpoint_maximises_val_acc_that_peaks_before_the_last_epoch(make_cfg, tmp_path):
+    """val/acc (higher is better) watched with monitor.mode=auto: the best checkpoint is the epoch of
+    the highest val/acc, though neither the last epoch nor the lowest val/acc is there."""
+    metrics = train(make_cfg(*PEAK_THEN_FALL, "trainer.max_epochs=6", "callbacks.early_stopping.patience=100"))
+    assert metrics["monitor"] == "val/acc" and metrics["mode"] == "max" and metrics["epochs"] == 6
+    acc = epoch_curve(tmp_path, metrics, "val/acc")
+    peak = int(acc.idxmax())
+    # One highest epoch, not the last and not the lowest: only a checkpoint that maximises finds it.
+    assert (acc == acc.max()).sum() == 1 and peak != acc.index[-1] and acc.idxmin() != peak
+    assert Path(metrics["best_ckpt"]).name == f"epoch_{peak:03d}.ckpt"
+    best = torch.load(metrics["best_ckpt"], weights_only=True)
+    assert best["epoch"] == peak
+    state = next(v for k, v in best["callbacks"].items() if k.startswith("BestCheckpoint"))
+    assert float(state["best_model_score"]) == pytest.approx(acc.max(), rel=1e-6)
+    assert metrics["val"]["val/acc"] == pytest.approx(acc.max(), rel=1e-6)  # the best checkpoint validated again
+
+
+@pytest.mark.e2e
+def test_early_stopping_on_val_acc_stops_patience_epochs_after_its_highest_epoch(make_cfg, tmp_path):
+    patience, max_epochs = 2, 10
+    metrics = train(make_cfg(*PEAK_THEN_FALL, f"trainer.max_epochs={max_epochs}",
+                             f"callbacks.early_stopping.patience={patience}"))  # fmt: skip
+    acc = epoch_curve(tmp_path, metrics, "val/acc")
+    peak = int(acc.idxmax())  # the first of equal values: early stopping waits for a strict improvement
+    # val/acc rose every epoch up to its peak, at or after epoch `patience`: early stopping that took
+    # a lower val/acc for better would have stopped the run at epoch `patience` instead.
+    assert acc.loc[:peak].diff().dropna().gt(0).all() and peak >= patience
+    assert metrics["epochs"] == peak + patience + 1 < max_epochs  # epochs count from 0: stopped at peak + patience
 
 
 def search(cli, sweep, *overrides: str, trials: int = 3) -> tuple[int, str]:
