@@ -1,6 +1,7 @@
 """Tripwires for litlab.compat: each fails loudly when the upstream behaviour it relies on changes."""
 
 import contextlib
+import importlib.machinery
 import inspect
 import json
 import os
@@ -140,12 +141,24 @@ open(sys.argv[1], "w").write(os.environ.get("LOCAL_RANK", "unset"))
 """
 
 
-def test_lightnings_ddp_children_still_get_local_rank(tmp_path, monkeypatch):
+@pytest.mark.parametrize("started_as", ["script", "module"])
+def test_lightnings_ddp_children_still_get_local_rank(tmp_path, monkeypatch, started_as):
     """Lightning's launcher starts rank 1 as the same command line with LOCAL_RANK=1, which
-    compat.is_ddp_child reads: here the command line is a script that writes what it got."""
+    compat.is_ddp_child reads: here the command line is a child that writes what it got, started
+    as a script (`python child.py`, as litlab's console script is) or as a module (`python -m child`)."""
     assert not compat.is_ddp_child()
     (tmp_path / "child.py").write_text(CHILD)
-    monkeypatch.setattr(sys, "argv", [str(tmp_path / "child.py"), str(tmp_path / "rank1.txt")])
+    # The launcher rebuilds the command line from sys.argv and __main__.__spec__ (None for a script,
+    # the module's spec under -m): set both to the child's, else the child would be pytest itself
+    # (`python -m pytest`), which never writes the file.
+    if started_as == "script":
+        monkeypatch.setattr(sys, "argv", [str(tmp_path / "child.py"), str(tmp_path / "rank1.txt")])
+        monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
+    else:
+        monkeypatch.setattr(sys, "argv", [str(tmp_path / "child.py"), str(tmp_path / "rank1.txt")])  # as under -m
+        spec = importlib.machinery.ModuleSpec("child", None, origin=str(tmp_path / "child.py"))
+        monkeypatch.setattr(sys.modules["__main__"], "__spec__", spec)
+        monkeypatch.setenv("PYTHONPATH", str(tmp_path), prepend=os.pathsep)  # where the child finds `child`
     saved = dict(os.environ)  # the launcher also sets MASTER_ADDR/PORT etc. in this process
     try:
         launcher = subprocess_script._SubprocessScriptLauncher(LightningEnvironment(), num_processes=2, num_nodes=1)
@@ -155,6 +168,8 @@ def test_lightnings_ddp_children_still_get_local_rank(tmp_path, monkeypatch):
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    command = launcher.procs[0].args
+    assert command[1:-1] == ([str(tmp_path / "child.py")] if started_as == "script" else ["-m", "child"]), command
     assert (tmp_path / "rank1.txt").read_text() == "1"
 
 
