@@ -250,8 +250,9 @@ def test_optuna_pruner_stops_a_trial_that_falls_behind(tmp_path, cli):
     import optuna
 
     sweep = tmp_path / "study"
-    search = ["-m", "hparams_search=digits_mlp", "logger=none", "trainer.max_epochs=4", f"hydra.sweep.dir={sweep}",
-              "hydra.sweeper.pruner=median", "hydra.sweeper.pruner_args={n_startup_trials:1}"]  # fmt: skip
+    search = ["-m", "hparams_search=digits_mlp", *QUICK, *LIGHT, "logger=none", "trainer.max_epochs=4",
+              f"hydra.sweep.dir={sweep}", "hydra.sweeper.pruner=median",
+              "hydra.sweeper.pruner_args={n_startup_trials:1}"]  # fmt: skip
     code, _, err = cli("train.py", *search, "hydra.sweeper.n_trials=1", "optimizer.lr=interval(0.05, 0.05)")
     assert code == 0, err[-3000:]
     code, out, err = cli("train.py", *search, "hydra.sweeper.n_trials=3", "optimizer.lr=interval(1e-7, 1e-7)")
