@@ -151,11 +151,10 @@ def test_lightnings_ddp_children_still_get_local_rank(tmp_path, monkeypatch, sta
     # The launcher rebuilds the command line from sys.argv and __main__.__spec__ (None for a script,
     # the module's spec under -m): set both to the child's, else the child would be pytest itself
     # (`python -m pytest`), which never writes the file.
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "child.py"), str(tmp_path / "rank1.txt")])  # also under -m
     if started_as == "script":
-        monkeypatch.setattr(sys, "argv", [str(tmp_path / "child.py"), str(tmp_path / "rank1.txt")])
         monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
     else:
-        monkeypatch.setattr(sys, "argv", [str(tmp_path / "child.py"), str(tmp_path / "rank1.txt")])  # as under -m
         spec = importlib.machinery.ModuleSpec("child", None, origin=str(tmp_path / "child.py"))
         monkeypatch.setattr(sys.modules["__main__"], "__spec__", spec)
         monkeypatch.setenv("PYTHONPATH", str(tmp_path), prepend=os.pathsep)  # where the child finds `child`

@@ -23,6 +23,13 @@ def test_every_logged_metric_declares_its_direction():
     assert [direction(f"test/{name}") for name in ("mse", "mae")] == ["min", "min"]
 
 
+def epoch_curve(run_dir: Path, metrics: dict, name: str) -> pd.Series:
+    """`name` at the end of each epoch the run trained, from its CSV log (without the best checkpoint's
+    validation after fit, which is logged as one epoch more)."""
+    log = pd.read_csv(run_dir / "csv" / "metrics.csv").dropna(subset=[name])
+    return log[log["epoch"] < metrics["epochs"]].groupby("epoch")[name].last()
+
+
 @pytest.mark.e2e
 def test_the_best_checkpoint_minimises_a_lower_is_better_metric(make_cfg, tmp_path):
     """val/rmse (not named like a loss) watched with monitor.mode=auto: the best checkpoint is the
@@ -33,8 +40,7 @@ def test_the_best_checkpoint_minimises_a_lower_is_better_metric(make_cfg, tmp_pa
     )  # fmt: skip
     metrics = train(cfg)
     assert metrics["monitor"] == "val/rmse" and metrics["mode"] == "min"
-    log = pd.read_csv(tmp_path / "csv" / "metrics.csv").dropna(subset=["val/rmse"])
-    per_epoch = log.groupby("epoch")["val/rmse"].last()
+    per_epoch = epoch_curve(tmp_path, metrics, "val/rmse")
     assert per_epoch.idxmin() != per_epoch.idxmax()  # the test can tell the two directions apart
     best = torch.load(metrics["best_ckpt"], weights_only=True)
     assert best["epoch"] == per_epoch.idxmin()
@@ -47,13 +53,6 @@ def test_the_best_checkpoint_minimises_a_lower_is_better_metric(make_cfg, tmp_pa
 PEAK_THEN_FALL = ["model=mlp", "model.hidden_sizes=[32]", "optimizer.lr=0.03", "scheduler=step",
                   "scheduler.step_size=3", "scheduler.gamma=100", "monitor.metric=val/acc", "logger=csv",
                   *LIGHT]  # fmt: skip
-
-
-def epoch_curve(run_dir: Path, metrics: dict, name: str) -> pd.Series:
-    """`name` at the end of each epoch the run trained, from its CSV log (without the best checkpoint's
-    validation after fit, which is logged as one epoch more)."""
-    log = pd.read_csv(run_dir / "csv" / "metrics.csv").dropna(subset=[name])
-    return log[log["epoch"] < metrics["epochs"]].groupby("epoch")[name].last()
 
 
 @pytest.mark.e2e

@@ -4,6 +4,7 @@ tree and its test, run from that copy, must FAIL. A test that a refactor made un
 here, not in a user's run. The fast check below only reads the files: a refactor that moves a
 mutated line is noticed in the fast suite too."""
 
+import ast
 import os
 import re
 import shutil
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.config import ROOT
+
 # What a run of the named tests needs; .venv, .git and logs stay behind.
 TREE = ["src", "tests", "train.py", "evaluate.py", "predict.py", "export.py", "serve.py", "pyproject.toml"]
 TIMEOUT_S = 300
@@ -143,15 +145,20 @@ def check_once(mutation: Mutation, text: str) -> None:
 
 def table_tests() -> set[str]:
     """The node ids (parameters left off) in docs/faults.md's guarantee table."""
-    doc = (REPO / "docs" / "faults.md").read_text()
+    doc = (ROOT / "docs" / "faults.md").read_text()
     table = doc.split("<!-- guarantees: begin -->")[1].split("<!-- guarantees: end -->")[0]
     return set(re.findall(r"`(tests/[\w/]+\.py::\w+)`", table))
 
 
+def functions_in(path: str) -> set[str]:
+    return {n.name for n in ast.walk(ast.parse((ROOT / path).read_text())) if isinstance(n, ast.FunctionDef)}
+
+
 def test_each_mutation_applies_once_to_the_tree_and_the_table_has_one_for_each_test():
     for mutation in MUTATIONS:
-        check_once(mutation, (REPO / mutation.path).read_text())
-        assert (REPO / mutation.test.split("::")[0]).is_file(), mutation.test
+        check_once(mutation, (ROOT / mutation.path).read_text())
+        path, name = mutation.test.split("[")[0].split("::")
+        assert (ROOT / path).is_file() and name in functions_in(path), f"{mutation.test} does not exist"
     mutated = {m.test.split("[")[0] for m in MUTATIONS}
     assert table_tests() and table_tests() <= mutated, f"table rows without a mutation: {table_tests() - mutated}"
 
@@ -159,7 +166,7 @@ def test_each_mutation_applies_once_to_the_tree_and_the_table_has_one_for_each_t
 def copy_tree(to: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in TREE:
-        source = REPO / name
+        source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, to / name, ignore=ignore)
         else:

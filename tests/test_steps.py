@@ -8,19 +8,15 @@ import lightning as L
 import pytest
 import torch
 
-import litlab.run.build
-import litlab.run.train
 from litlab.errors import UserError
 from litlab.run.train import train
 from litlab.speed.steps import choose_k
 from tests.helpers.config import compose_cfg
+from tests.helpers.spies import ForwardDtypes, spy_on
 
 # Dropout draws random numbers every step and one-cycle changes the rate every step: both must
 # happen in the same order. 40 batches per epoch (1257 digits rows / 32).
 RUN = ["model=mlp", "model.dropout=0.2", "data.batch_size=32", "scheduler=onecycle", "callbacks=default"]
-
-
-BUILD_TRAINER = litlab.run.build.build_trainer
 
 
 class Batches(L.Callback):
@@ -34,36 +30,11 @@ class Batches(L.Callback):
         self.epochs.append([(i, y.tolist()) for i, (_, y, _) in outputs.items()])
 
 
-class ForwardDtypes(L.Callback):
-    """The dtypes the Linear layers compute in while training: under bf16-mixed, autocast's bfloat16."""
-
-    def __init__(self) -> None:
-        self.dtypes: set[torch.dtype] = set()
-
-    def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
-        def record(layer: torch.nn.Module, inputs, output: torch.Tensor) -> None:
-            if layer.training:
-                self.dtypes.add(output.dtype)
-
-        for layer in pl_module.modules():
-            if isinstance(layer, torch.nn.Linear):
-                layer.register_forward_hook(record)
-
-
 def fit(tmp_path: Path, name: str, *overrides: str) -> tuple[dict, dict]:
     """(metrics, the weights in last.ckpt) of one run."""
     metrics = train(compose_cfg(tmp_path / name, *RUN, *overrides))
     weights = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     return metrics, weights
-
-
-def spy_on(monkeypatch: pytest.MonkeyPatch, spy: L.Callback) -> None:
-    """Give the next run's Trainer the callback `spy` as well."""
-    build = BUILD_TRAINER
-    def with_spy(*args, extra_callbacks):
-        return build(*args, extra_callbacks=[*extra_callbacks, spy])
-
-    monkeypatch.setattr(litlab.run.train, "build_trainer", with_spy)
 
 
 def assert_same_run(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:

@@ -54,12 +54,13 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def files_as_written(folder: Path) -> dict[str, tuple[int, int, str]]:
-    """Each file's inode, mtime and digest: a file written again (whole: a new inode) or appended to shows."""
-    paths = [p for p in folder.rglob("*") if p.is_file()]
-    return {
-        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
-        for p in paths
-    }
+    """digests, with each file's inode and mtime: a file written again (whole: a new inode) or appended to shows."""
+
+    def stamped(name: str, digest: str) -> tuple[int, int, str]:
+        stat = (folder / name).stat()
+        return stat.st_ino, stat.st_mtime_ns, digest
+
+    return {name: stamped(name, digest) for name, digest in digests(folder).items()}
 
 
 def finals(sweep_dir: Path) -> dict[str, dict]:

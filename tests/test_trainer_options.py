@@ -11,7 +11,7 @@ from litlab.run.build import build_datamodule, build_model
 from litlab.run.train import train
 from tests.helpers.config import ROOT
 from tests.helpers.processes import free_port, run_script, started
-from tests.test_steps import ForwardDtypes, spy_on
+from tests.helpers.spies import ForwardDtypes, spy_on
 
 
 @pytest.mark.e2e
