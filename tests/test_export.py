@@ -103,6 +103,8 @@ def test_predict_on_a_bundle_needs_no_torch_and_equals_the_checkpoints_predictio
         assert proc.returncode == 0, proc.stderr[-3000:]
         expected = predict(ckpt, str(given), str(tmp_path / f"{name}_ckpt.csv"))
         assert_same(pd.read_csv(tmp_path / f"{name}.csv"), expected)
+    # Both paths scale the inputs as training did: the held-out truth, not only each other, agrees.
+    assert (pd.read_csv(tmp_path / "cancer.csv")["pred_class"] == rows["target"].to_numpy()).mean() >= 0.9
     proc = run_without_torch(tmp_path, f"bundle={found['cancer'][1]}", f"ckpt_path={found['cancer'][0]}", "input=x")
     assert proc.returncode == 2 and "exactly one of ckpt_path=RUN" in proc.stderr
 

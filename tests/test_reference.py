@@ -3,6 +3,7 @@ split: the same coefficients (within 1e-3, relative) and the same test predictio
 number of threads (which changes the order of float sums, and with it L-BFGS's path)."""
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -46,12 +47,14 @@ def assert_close(ours: np.ndarray, ref: np.ndarray, rtol: float = 1e-3) -> None:
     assert err <= rtol, f"max relative difference {err:.2e}:\n{ours}\n{ref}"
 
 
-# Each case with 1 and 2 threads; with 2, all but breast_cancer's (a second of each) in the slow suite.
+# Each case with 1 thread and with every core this process may use (2 on CI's machine); with all
+# cores, all but breast_cancer's (a second of each) in the slow suite.
+ALL_CORES = len(os.sched_getaffinity(0))
 THREADED = [
     pytest.param(model, data, threads, id=f"{model}-{data}-{threads}thread{'s' * (threads > 1)}",
-                 marks=[pytest.mark.slow] if threads == 2 and data != "breast_cancer" else [])
+                 marks=[pytest.mark.slow] if threads > 1 and data != "breast_cancer" else [])
     for model, data in CASES
-    for threads in (1, 2)
+    for threads in sorted({1, ALL_CORES})
 ]  # fmt: skip
 
 
