@@ -11,10 +11,12 @@ from omegaconf import OmegaConf, open_dict
 from sklearn import datasets
 
 from litlab.checkpoints import store
+from litlab.errors import UserError
 from litlab.inference.checkpoint import predict
 from litlab.run.evaluate import evaluate
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
+from tests.helpers.crafted import crafted_checkpoint
 
 # Three epoch checkpoints kept, of a run whose val/loss is lowest before its last epoch: Adam at lr 0.03
 # for four epochs, then StepLR multiplies the learning rate by 5 and val/loss rises (seed 42). The newest
@@ -107,3 +109,18 @@ def test_the_trainers_checkpoint_io_never_unpickles(tmp_path):
     torch.save({"object": Pickled()}, path)
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         io.load_checkpoint(path, weights_only=False)
+
+
+def test_an_unreadable_checkpoint_is_one_error_that_says_what_was_met(tmp_path):
+    """A pickle that names code to run is refused as such, naming what it would call; bytes that
+    are no checkpoint say what the unpickler met; an empty file says so; nothing else is loaded."""
+    marker = tmp_path / "made"
+    with pytest.raises(UserError, match=r"ckpt_path='.*evil.ckpt' was refused: .* can run code \(.*GLOBAL posix.mkdir"):
+        store.load(crafted_checkpoint(tmp_path / "evil.ckpt", marker))
+    assert not marker.exists()
+    (tmp_path / "noise.ckpt").write_bytes(b"_" * 64)
+    with pytest.raises(UserError, match=r"'.*noise.ckpt' is not a readable PyTorch checkpoint \(Unsupported operand"):
+        store.load(tmp_path / "noise.ckpt")
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(UserError, match=r"'.*empty.ckpt' is not a readable PyTorch checkpoint \(\w"):
+        store.load(tmp_path / "empty.ckpt", key="input")

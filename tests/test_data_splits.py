@@ -85,3 +85,29 @@ def test_a_split_that_is_returned_holds_every_class_in_every_part(num_folds):
                 continue
             for rows in parts:
                 assert set(labels(rare)[rows]) == {0, 1, 2}, (rare, seed)
+
+
+@pytest.mark.parametrize(
+    ("splitter", "y", "about"),
+    [
+        # the smallest share is test's or val's 5%: 20 rows of the class put one in each
+        (Splitter((0.9, 0.05, 0.05), 0, labels=LABELS), labels(6), 20),
+        # an official test set: val's 10% of the rest is the smallest share
+        (Splitter((0.9, 0.1, 0.0), 0, num_test=10, labels=LABELS), np.r_[labels(2, 52), [0, 1, 2] * 3, [0]], 10),
+        # 10 folds of the 85% test leaves: each fold's val is 8.5%
+        (Splitter((0.7, 0.15, 0.15), 0, num_folds=10, labels=LABELS), labels(1), 12),
+        # 3 folds: test's 15% is smaller than a fold's 28%
+        (Splitter((0.7, 0.15, 0.15), 0, num_folds=3, labels=LABELS), labels(3), 7),
+        # a small train fraction: train's 10% is the smallest share
+        (Splitter((0.1, 0.45, 0.45), 0, labels=LABELS), labels(1), 10),
+        # given val and test sets: train, the only split drawn, takes every row of the class
+        (Splitter((0.9, 0.1, 0.0), 0, num_test=6, num_val=6, labels=LABELS),
+         np.r_[[0, 1] * 20, [0, 1, 2] * 2, [0, 1, 2] * 2], 1),
+    ],
+    ids=["fractions", "official-test", "10-folds", "3-folds", "small-train", "given-val-and-test"],
+)  # fmt: skip
+def test_the_refusal_advises_the_rows_of_the_class_the_smallest_split_needs(splitter, y, about):
+    """'about N of each class': N rows of a class give its smallest drawn share at least one row."""
+    with pytest.raises(UserError, match="class 'rare'") as e:
+        splitter.indices(y)
+    assert f"about {about} of each class" in str(e.value)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from litlab.checkpoints.io import WholeCheckpointIO
-from litlab.files import DiskFull, write_json, write_text, write_with
+from litlab.files import DiskFull, disk_full, write_json, write_text, write_with
 
 LIMIT = 64 * 1024  # bytes a file may grow to while the limit is on
 BIG = 256 * 1024  # a payload that does not fit under it
@@ -130,3 +130,16 @@ def test_a_payload_that_fails_with_a_full_disk_is_disk_full_naming_the_file_and_
         write_with(path, half_then_full)
     assert path.read_text() == "job,status\n0,completed\n"
     assert files_in(tmp_path) == ["report.csv"]
+
+
+def test_a_full_disk_met_outside_litlab_s_writers_names_the_file_the_error_names():
+    """A full disk in a library's own write (Lightning's checkpoint, TensorBoard's events) reaches the
+    run's one line through `disk_full(error)`: the file comes from the OSError, or is 'a file'."""
+    named = OSError(errno.ENOSPC, "No space left on device", "/runs/x/checkpoints/last.ckpt")
+    assert "writing /runs/x/checkpoints/last.ckpt;" in str(disk_full(named))
+    assert "writing a file;" in str(disk_full(OSError(errno.ENOSPC, "No space left on device")))
+    try:  # torch.save's form: a RuntimeError (no filename of its own) raised while handling the OSError
+        raise RuntimeError("PytorchStreamWriter failed writing file") from named
+    except RuntimeError as e:
+        assert "writing a file;" in str(disk_full(e))
+    assert "writing /runs/x/config.yaml;" in str(disk_full(named, "/runs/x/config.yaml"))  # the writer's own name
