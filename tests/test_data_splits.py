@@ -111,3 +111,24 @@ def test_the_refusal_advises_the_rows_of_the_class_the_smallest_split_needs(spli
     with pytest.raises(UserError, match="class 'rare'") as e:
         splitter.indices(y)
     assert f"about {about} of each class" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("y", "num_test", "says"),
+    [
+        (labels(5), 0, "class 'rare' has only 4 train+val row(s) of its 5, so some folds would lack it; "
+                       "use data.num_folds <= 4"),
+        (np.r_[[0, 1] * 20, [2, 2], [0, 1] * 5], 0, "class 'rare' has only 2 train+val row(s) of its 2, so some "
+                                                    "folds would lack it; use data.num_folds <= 2"),
+        # the class is only in the official test set: none in train+val, which no fold count fixes
+        (np.r_[[0, 1] * 20, [0, 1, 2] * 2], 6, "class 'rare' has only 0 train+val row(s) of its 2, so some folds "
+                                               "would lack it; add rows of it"),
+    ],
+    ids=["4-rows", "2-rows", "only-in-test"],
+)  # fmt: skip
+def test_too_many_folds_for_a_class_says_how_many_would_do(y, num_test, says):
+    split = (0.9, 0.1, 0.0) if num_test else (0.7, 0.15, 0.15)
+    splitter = Splitter(split, 0, num_folds=5, num_test=num_test, labels=LABELS)
+    with pytest.raises(UserError, match="data.num_folds=5 is too many") as e:
+        splitter.indices(y)
+    assert says in str(e.value)

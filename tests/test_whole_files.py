@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from litlab.checkpoints.io import WholeCheckpointIO
-from litlab.files import DiskFull, disk_full, write_json, write_text, write_with
+from litlab.files import DiskFull, disk_full, is_disk_full, write_json, write_text, write_with
 
 LIMIT = 64 * 1024  # bytes a file may grow to while the limit is on
 BIG = 256 * 1024  # a payload that does not fit under it
@@ -143,3 +143,17 @@ def test_a_full_disk_met_outside_litlab_s_writers_names_the_file_the_error_names
     except RuntimeError as e:
         assert "writing a file;" in str(disk_full(e))
     assert "writing /runs/x/config.yaml;" in str(disk_full(named, "/runs/x/config.yaml"))  # the writer's own name
+
+
+def test_a_full_disk_is_found_behind_what_was_raised_and_a_looping_chain_ends():
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert is_disk_full(full) and is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied")) and not is_disk_full(None)
+    cause_only = RuntimeError("could not save")
+    cause_only.__cause__ = full  # `raise ... from` outside an except block: no __context__
+    context_only = RuntimeError("PytorchStreamWriter failed")
+    context_only.__context__ = full  # raised while handling it, as torch.save does
+    assert is_disk_full(cause_only) and is_disk_full(context_only)
+    first, second = ValueError("a"), ValueError("b")
+    first.__context__, second.__context__ = second, first  # a chain that loops back on itself
+    assert not is_disk_full(first)
