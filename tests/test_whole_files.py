@@ -16,7 +16,16 @@ import pytest
 import torch
 
 from litlab.checkpoints.io import WholeCheckpointIO
-from litlab.files import DiskFull, disk_full, is_disk_full, write_json, write_text, write_with
+from litlab.files import (
+    DiskFull,
+    append_line,
+    current_umask,
+    disk_full,
+    is_disk_full,
+    write_json,
+    write_text,
+    write_with,
+)
 
 LIMIT = 64 * 1024  # bytes a file may grow to while the limit is on
 BIG = 256 * 1024  # a payload that does not fit under it
@@ -157,3 +166,20 @@ def test_a_full_disk_is_found_behind_what_was_raised_and_a_looping_chain_ends():
     first, second = ValueError("a"), ValueError("b")
     first.__context__, second.__context__ = second, first  # a chain that loops back on itself
     assert not is_disk_full(first)
+
+
+def test_a_line_appended_is_whole_or_not_there_and_stays_one_line(tmp_path):
+    """sweep.log's lines: the folders are made, a line holding a newline stays one line, and a line
+    that fails part-way is cut back off, leaving the lines before it exactly as they were."""
+    path = tmp_path / "sweep" / "logs" / "sweep.log"
+    append_line(path, "job 0 completed")
+    append_line(path, "job 1 failed:\nTraceback")
+    before = path.read_bytes()
+    assert before == b"job 0 completed\njob 1 failed: Traceback\n"
+    assert path.stat().st_mode & 0o777 == 0o644 & ~current_umask()
+    with file_size_limit(len(before) + 10), pytest.raises(OSError) as failed:
+        append_line(path, "job 2 completed " + "x" * 1000)
+    assert refused_past_the_limit(failed.value)
+    assert path.read_bytes() == before
+    append_line(path, "job 3 completed")  # the next line starts where the cut one did
+    assert path.read_text().splitlines() == ["job 0 completed", "job 1 failed: Traceback", "job 3 completed"]
