@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from omegaconf import OmegaConf, open_dict
 from sklearn import datasets
 
@@ -124,3 +125,35 @@ def test_an_unreadable_checkpoint_is_one_error_that_says_what_was_met(tmp_path):
     (tmp_path / "empty.ckpt").write_bytes(b"")
     with pytest.raises(UserError, match=r"'.*empty.ckpt' is not a readable PyTorch checkpoint \(\w"):
         store.load(tmp_path / "empty.ckpt", key="input")
+
+
+def test_a_checkpoint_names_only_litlab_s_own_classes_of_the_right_kind(tmp_path, monkeypatch):
+    """The classes a checkpoint records are imported only from litlab, and only a subclass of what
+    is asked for is returned: naming another module's class imports nothing."""
+    from litlab.data.base import SplitDataModule
+    from litlab.data.torchvision_sets import MNISTDataModule
+    from litlab.models.base import SupervisedModule
+
+    (tmp_path / "planted.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\nclass Net: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UserError, match="its model_class 'planted.Net' is not a litlab SupervisedModule"):
+        store.recorded_class({"model_class": "planted.Net"}, "model_class", SupervisedModule)
+    assert not (tmp_path / "imported").exists()
+    with pytest.raises(UserError, match="'litlab.data.csv.CSVDataModule' is not a litlab SupervisedModule"):
+        store.recorded_class({"model_class": "litlab.data.csv.CSVDataModule"}, "model_class", SupervisedModule)
+    with pytest.raises(UserError, match="its model_class '' is not"):
+        store.recorded_class({}, "model_class", SupervisedModule)
+    # a class recorded under the module it had before it moved is found where it is now
+    moved = store.recorded_class({"dm": "litlab.data.images.MNISTDataModule"}, "dm", SplitDataModule)
+    assert moved is MNISTDataModule
+
+
+@pytest.mark.parametrize(
+    "content",
+    [[1, 2, 3], {"state_dict": {}}, {"litlab": {"model_class": "litlab.models.mlp.MLP", "datamodule_class": None}}],
+    ids=["a-list", "no-litlab-entry", "no-datamodule-class"],
+)
+def test_a_checkpoint_without_litlab_s_entry_is_refused_in_one_line(tmp_path, content):
+    torch.save(content, tmp_path / "other.ckpt")
+    with pytest.raises(UserError, match=r"other.ckpt' was not written by litlab's train.py \(it has no 'litlab' entry"):
+        store.checkpoint_classes(tmp_path / "other.ckpt")
