@@ -76,6 +76,8 @@ def test_facts_a_kind_of_record_states_are_written_as_null_and_others_left_out()
         ('{"status": "completed", "val": []}', "its val is list"),
         ('{"status": "completed", "overrides": "model=cnn"}', "its overrides is str"),
         ('{"status": "completed", "epochs": true}', "its epochs is bool"),
+        ('{"status": "completed", "wall_time_s": false}', "its wall_time_s is bool"),  # a float field
+        ('{"status": "completed", "wall_time_s": "12.5"}', "its wall_time_s is str"),
         (b"\xff\xfe{}", "codec can't decode byte 0xff"),
     ],
 )
