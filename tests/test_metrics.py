@@ -63,6 +63,8 @@ def test_a_mode_against_the_metric_or_a_metric_not_logged_is_refused_saying_why(
         checked_mode("val/acc", "up", "monitor.mode")
     logged = names(Task.MULTICLASS, "val")
     assert resolve_monitor("val/acc", "auto", logged) == ("val/acc", "max")
+    with pytest.raises(UserError, match=r"^monitor.mode=min contradicts val/acc"):
+        resolve_monitor("val/acc", "min", logged)
     with pytest.raises(UserError, match=r"monitor.metric='val/r2' is not logged for this task; valid: val/loss, "
                                         r"val/acc, val/f1"):  # fmt: skip
         resolve_monitor("val/r2", "auto", logged)
