@@ -14,7 +14,9 @@ from sklearn import datasets
 
 from litlab.checkpoints import store
 from litlab.checkpoints.callbacks import BestCheckpoint
+from litlab.checkpoints.resume import requeued_checkpoint
 from litlab.errors import UserError
+from litlab.files.run_record import RunRecord
 from litlab.inference.checkpoint import predict
 from litlab.run.evaluate import evaluate
 from litlab.run.train import train
@@ -190,3 +192,22 @@ def test_a_tie_of_val_acc_goes_to_the_later_epoch_only_if_its_val_loss_is_lower(
                         enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")  # fmt: skip
     trainer.fit(ScriptedScores([0.5, 0.8, 0.8, 0.7], loss), rows, rows)
     assert torch.load(best.best_model_path, weights_only=True)["epoch"] == best_epoch
+
+
+def test_a_requeued_slurm_job_resumes_its_interrupted_attempt_and_keeps_that_record(tmp_path, monkeypatch):
+    """The same command run again by SLURM in the same dir: its last.ckpt when the attempt before was
+    interrupted (its record set aside as metrics_before_restart_N.json, read again by later ranks);
+    nothing when that attempt ended otherwise, or when this is no restart."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({"epoch": 1}, run / "checkpoints" / "last.ckpt")
+    RunRecord("interrupted").write(run)
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    assert requeued_checkpoint(run) is None  # the first attempt
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "2")
+    assert requeued_checkpoint(run) == run / "checkpoints" / "last.ckpt"
+    assert not RunRecord.exists(run) and RunRecord.load(run / "metrics_before_restart_2.json").status == "interrupted"
+    assert requeued_checkpoint(run) == run / "checkpoints" / "last.ckpt"  # another rank, after rank 0 moved it
+    RunRecord("failed", error="x").write(run)
+    (run / "metrics_before_restart_2.json").unlink()
+    assert requeued_checkpoint(run) is None  # it failed: started again, not resumed
