@@ -4,7 +4,6 @@ checkpoints dir holds and wherever the best checkpoint stands in the callbacks c
 import json
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +12,6 @@ from omegaconf import OmegaConf, open_dict
 from sklearn import datasets
 
 from litlab.checkpoints import store
-from litlab.checkpoints.callbacks import BestCheckpoint
 from litlab.checkpoints.resume import requeued_checkpoint
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
@@ -161,37 +159,6 @@ def test_a_checkpoint_without_litlab_s_entry_is_refused_in_one_line(tmp_path, co
     torch.save(content, tmp_path / "other.ckpt")
     with pytest.raises(UserError, match=r"other.ckpt' was not written by litlab's train.py \(it has no 'litlab' entry"):
         store.checkpoint_classes(tmp_path / "other.ckpt")
-
-
-class ScriptedScores(L.LightningModule):
-    """Logs the given val/acc and val/loss at each epoch's end; trains a one-weight model."""
-
-    def __init__(self, acc: list[float], loss: list[float]) -> None:
-        super().__init__()
-        self.layer, self.acc, self.loss = torch.nn.Linear(1, 1), acc, loss
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).sum()
-
-    def validation_step(self, batch, batch_idx):
-        self.log_dict({"val/acc": self.acc[self.current_epoch], "val/loss": self.loss[self.current_epoch]})
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
-@pytest.mark.parametrize(
-    ("loss", "best_epoch"),
-    [([1.0, 0.6, 0.4, 0.5], 2), ([1.0, 0.6, 0.7, 0.5], 1)],
-    ids=["tie-with-lower-loss-moves", "tie-with-higher-loss-stays"],
-)
-def test_a_tie_of_val_acc_goes_to_the_later_epoch_only_if_its_val_loss_is_lower(tmp_path, loss, best_epoch):
-    rows = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 1)), batch_size=4)
-    best = BestCheckpoint(dirpath=tmp_path, filename="{epoch}", monitor="val/acc", mode="max", tie_breaker="val/loss")
-    trainer = L.Trainer(max_epochs=4, callbacks=[best], logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")  # fmt: skip
-    trainer.fit(ScriptedScores([0.5, 0.8, 0.8, 0.7], loss), rows, rows)
-    assert torch.load(best.best_model_path, weights_only=True)["epoch"] == best_epoch
 
 
 def test_a_requeued_slurm_job_resumes_its_interrupted_attempt_and_keeps_that_record(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from litlab.models.metrics import REGRESSION, direction
+from litlab.models.metrics import REGRESSION, checked_mode, direction
 from litlab.run.train import train
 from tests.helpers.config import LIGHT, QUICK
 from tests.helpers.outputs import job_metrics
@@ -21,6 +21,11 @@ def test_every_logged_metric_declares_its_direction():
     # Lower-is-better metrics whose names the old rule (loss/mse/mae suffix) did not know: rmse is one.
     assert "rmse" in REGRESSION and direction("val/rmse") == "min"
     assert [direction(f"test/{name}") for name in ("mse", "mae")] == ["min", "min"]
+    assert direction("acc") == "max"  # a bare name, as hydra.sweeper.direction's checks give it
+    # monitor.mode=auto resolves to the direction, and the direction itself is accepted as given
+    for metric in ("val/loss", "val/rmse", "val/r2", "val/acc"):
+        better = direction(metric)
+        assert checked_mode(metric, "auto", "monitor.mode") == better == checked_mode(metric, better, "monitor.mode")
 
 
 def epoch_curve(run_dir: Path, metrics: dict, name: str) -> pd.Series:

@@ -1,5 +1,5 @@
-"""The metrics litlab logs equal scikit-learn's on the same predictions, each declares the direction
-a user expects, and a mode that contradicts it is refused saying which way the metric goes."""
+"""The metrics litlab logs equal scikit-learn's on the same predictions, and a mode that contradicts a
+metric's direction (tests/test_directions.py) is refused saying which way the metric goes."""
 
 import numpy as np
 import pytest
@@ -41,16 +41,6 @@ def test_classification_metrics_equal_scikit_learns():
     binary = computed(Task.BINARY, 2, np.c_[1 - p, p], y2)
     assert names(Task.BINARY, "val") == ["val/loss", "val/acc", "val/f1", "val/auroc"]
     assert binary["val/auroc"] == pytest.approx(sk.roc_auc_score(y2, p), rel=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("metric", "better"),
-    [("val/loss", "min"), ("val/mse", "min"), ("val/rmse", "min"), ("val/mae", "min"), ("val/r2", "max"),
-     ("val/acc", "max"), ("val/f1", "max"), ("test/auroc", "max"), ("acc", "max")],
-)  # fmt: skip
-def test_each_metric_goes_the_way_a_user_expects(metric, better):
-    assert direction(metric) == better
-    assert checked_mode(metric, "auto", "monitor.mode") == better == checked_mode(metric, better, "monitor.mode")
 
 
 def test_a_mode_against_the_metric_or_a_metric_not_logged_is_refused_saying_why():

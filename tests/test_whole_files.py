@@ -147,10 +147,9 @@ def test_a_full_disk_met_outside_litlab_s_writers_names_the_file_the_error_names
     named = OSError(errno.ENOSPC, "No space left on device", "/runs/x/checkpoints/last.ckpt")
     assert "writing /runs/x/checkpoints/last.ckpt;" in str(disk_full(named))
     assert "writing a file;" in str(disk_full(OSError(errno.ENOSPC, "No space left on device")))
-    try:  # torch.save's form: a RuntimeError (no filename of its own) raised while handling the OSError
-        raise RuntimeError("PytorchStreamWriter failed writing file") from named
-    except RuntimeError as e:
-        assert "writing a file;" in str(disk_full(e))
+    wrapped = RuntimeError("PytorchStreamWriter failed writing file")  # torch.save's: no filename of its own
+    wrapped.__context__ = named  # raised while handling the OSError
+    assert "writing a file;" in str(disk_full(wrapped))
     assert "writing /runs/x/config.yaml;" in str(disk_full(named, "/runs/x/config.yaml"))  # the writer's own name
 
 
