@@ -12,10 +12,11 @@ from omegaconf import OmegaConf, open_dict
 from sklearn import datasets
 
 from litlab.checkpoints import store
-from litlab.checkpoints.resume import requeued_checkpoint
+from litlab.checkpoints.resume import check_resumable, requeued_checkpoint
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
 from litlab.inference.checkpoint import predict
+from litlab.models.mlp import MLP
 from litlab.run.evaluate import evaluate
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
@@ -178,3 +179,36 @@ def test_a_requeued_slurm_job_resumes_its_interrupted_attempt_and_keeps_that_rec
     RunRecord("failed", error="x").write(run)
     (run / "metrics_before_restart_2.json").unlink()
     assert requeued_checkpoint(run) is None  # it failed: started again, not resumed
+
+
+def test_resuming_checks_the_training_state_the_weights_names_shapes_and_finiteness(tmp_path):
+    """Before a resumed run trains: a checkpoint of the same network continues; one without the loops'
+    state, with another network's weights (a missing name, another shape) or with NaN weights is
+    refused, naming the first weight at fault. Integer buffers (BatchNorm's count) are no weights."""
+    model = MLP((1, 8, 8), hidden_sizes=[16], batch_norm=True, task="multiclass", num_outputs=10)
+
+    def saved(name: str, state: dict, loops: bool = True) -> Path:
+        torch.save({"state_dict": state, **({"loops": {}} if loops else {})}, tmp_path / name)
+        return tmp_path / name
+
+    weights = model.state_dict()
+    assert any(not v.is_floating_point() for v in weights.values())  # BatchNorm's num_batches_tracked
+    check_resumable(saved("same.ckpt", weights), model)
+    with pytest.raises(UserError, match="no training state to resume"):
+        check_resumable(saved("no_loops.ckpt", weights, loops=False), model)
+    torch.save({"loops": {}}, tmp_path / "no_weights.ckpt")
+    torch.save(list(weights.values()), tmp_path / "a_list.ckpt")  # a readable file of another kind
+    for name in ("no_weights.ckpt", "a_list.ckpt"):
+        with pytest.raises(UserError, match="no training state to resume"):
+            check_resumable(tmp_path / name, model)
+    first = next(iter(weights))
+    with pytest.raises(UserError, match=rf"different model \({first} does not match"):
+        check_resumable(saved("missing.ckpt", {k: v for k, v in weights.items() if k != first}), model)
+    wider = MLP((1, 8, 8), hidden_sizes=[17], batch_norm=True, task="multiclass", num_outputs=10)
+    with pytest.raises(UserError, match=rf"different model \({first} does not match"):
+        check_resumable(saved("wider.ckpt", wider.state_dict()), model)
+    last = [k for k, v in weights.items() if v.is_floating_point()][-1]
+    nan = {k: v.clone() for k, v in weights.items()}
+    nan[last][0] = float("nan")
+    with pytest.raises(UserError, match=rf"non-finite weights \({last} has NaN"):
+        check_resumable(saved("nan.ckpt", nan), model)

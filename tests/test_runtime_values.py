@@ -1,13 +1,102 @@
-"""The runtime's small rules, without a server or a bundle: serve.py's max_request_mb in bytes, and
-how a bundle.json message shows a value it refuses."""
+"""The runtime's small rules, without a server or a bundle: serve.py's max_request_mb in bytes, how a
+bundle.json message shows a value it refuses, and which bundle.json contents are read and which are
+refused with the field and its value named."""
 
+import copy
 import math
+from typing import Any
 
+import numpy as np
 import pytest
 
+from litlab.data_spec import Columns, DataSpec, InputKind, ScalerStats, Task
 from litlab.errors import UserError
-from litlab.runtime.bundle_json import short
+from litlab.runtime.bundle_json import Invalid, read_contract, short
 from litlab.runtime.server import checked_limit
+
+# A table of 3 inputs, one of them categorical ("c", one-hot as "c_k"), and an RGB image of 10 classes.
+COLUMNS = Columns(inputs=("x", "y", "c"), categorical=("c",), features=("x", "y", "c_k"))
+TABLE = DataSpec(Task.BINARY, InputKind.TABLE, (3,), ("no", "yes"), columns=COLUMNS, train_size=40,
+                 class_counts=(5, 35))  # fmt: skip
+IMAGE = DataSpec(Task.MULTICLASS, InputKind.IMAGE, (3, 8, 8), tuple("0123456789"), pixel_max=255.0)
+SCALERS = {TABLE: ScalerStats("standard", np.array([1.0, 2.0, 0.0]), np.array([2.0, 4.0, 1.0])),
+           IMAGE: ScalerStats("standard", np.full((3, 1, 1), 0.5), np.full((3, 1, 1), 0.25))}  # fmt: skip
+
+
+def bundle_state(spec: DataSpec, **edits: Any) -> dict[str, Any]:
+    """bundle.json's object (version 2) of `spec`, with dotted `edits` ("data__task": "x") applied."""
+    state = {"format": "onnx", "file": "model.onnx", "data": spec.to_state(), "scaler": SCALERS[spec].to_state()}
+    for path, value in edits.items():
+        *parents, last = path.split("__")
+        place = state
+        for part in parents:
+            place = place[part]
+        place[last] = value
+    return state
+
+
+@pytest.mark.parametrize("spec", [TABLE, IMAGE], ids=["table", "image"])
+def test_a_bundle_json_reads_back_into_the_spec_and_scaler_it_was_written_from(spec):
+    read, scaler = read_contract(copy.deepcopy(bundle_state(spec)), 2)
+    assert read == spec
+    np.testing.assert_array_equal(scaler.shift, SCALERS[spec].shift)
+    np.testing.assert_array_equal(scaler.scale, SCALERS[spec].scale)
+
+
+@pytest.mark.parametrize(
+    "spec, edits",
+    [
+        (TABLE, {"data__columns": {"inputs": ["c"], "categorical": ["c"], "features": ["c_a", "c_b", "c_k"]}}),
+        (TABLE, {"scaler__method": "none", "scaler__shift": [0.0], "scaler__scale": [1.0]}),
+        (IMAGE, {"data__input_shape": [1, 8, 8], "scaler__shift": [[[0.0]]], "scaler__scale": [[[1.0]]]}),
+        (IMAGE, {"data__class_counts": []}),
+    ],
+    ids=["all-categorical", "no-scaling", "gray", "no-rows-counted"],
+)
+def test_other_valid_bundle_jsons_are_read(spec, edits):
+    read_contract(bundle_state(spec, **edits), 2)
+
+
+@pytest.mark.parametrize(
+    "spec, edits, says",
+    [
+        (TABLE, {"data__task": "ranking"}, "data.task is 'ranking'; valid: one of"),
+        (TABLE, {"file": "../model.onnx"}, "file is '../model.onnx'; valid: a file name"),
+        (TABLE, {"data__input_shape": [1, 8, 8]}, "data.input_shape is [1, 8, 8], which a table input cannot have"),
+        (TABLE, {"data__class_counts": ""}, "data.class_counts is ''; valid: null or a list of integers >= 0"),
+        (TABLE, {"data__class_counts": [3, -1]}, "data.class_counts is [3, -1]"),
+        (TABLE, {"data__class_names": ["a", "b", "c"]}, "data.class_names has 3 names, but a binary model has 2"),
+        (TABLE, {"data__task": "regression"}, "data.class_names is ['no', 'yes'], but a regression model has no"),
+        (TABLE, {"data__class_names": None}, "data.class_names is null, but a binary model names its classes"),
+        (TABLE, {"data__columns": None}, "data.columns is null, but a table model reads its inputs by column"),
+        (TABLE, {"data__columns__features": "x"}, "data.columns.features is 'x'; valid: a list of strings"),
+        (TABLE, {"data__columns__features": ["x", "y"]}, "data.columns.features has 2 names, but data.input_shape"),
+        (TABLE, {"data__columns__categorical": ["z"]}, "data.columns' inputs, categorical and features do not"),
+        (TABLE, {"data__columns__inputs": ["x", "w", "c"]}, "data.columns' inputs, categorical and features do not"),
+        (TABLE, {"scaler__shift": [1.0, 2.0]}, "scaler.shift has shape (2,), but the input shape [3] needs (3,)"),
+        (TABLE, {"scaler__shift": [0.0]}, "scaler.shift has shape (1,), but the input shape [3] needs (3,)"),
+        (TABLE, {"scaler__scale": [1.0, 0.0, 1.0]}, "scaler.scale holds 0, which scaling would divide by"),
+        (TABLE, {"scaler__scale": []}, "scaler.scale is []; valid: a list of finite numbers"),
+        (TABLE, {"scaler__scale": [1.0, math.nan, 1.0]}, "scaler.scale is [1.0, nan, 1.0]"),
+        (IMAGE, {"data__input_shape": [4, 8, 8]}, "data.input_shape is [4, 8, 8]; an image model has 1 or 3 channels"),
+        (IMAGE, {"data__columns": {}}, "data.columns is {}, but an image model reads no columns"),
+        (IMAGE, {"data__pixel_max": 0}, "data.pixel_max is 0; valid: null or a positive number"),
+    ],
+)  # fmt: skip
+def test_a_bundle_json_that_contradicts_itself_is_refused_naming_the_field_and_value(spec, edits, says):
+    with pytest.raises(Invalid) as refused:
+        read_contract(bundle_state(spec, **edits), 2)
+    assert str(refused.value).startswith(says)
+
+
+def test_a_required_field_a_file_lacks_is_named_and_an_optional_one_reads_as_the_default():
+    state = bundle_state(TABLE)
+    del state["data"]["train_size"], state["data"]["class_counts"]
+    spec, _ = read_contract(state, 2)
+    assert (spec.train_size, spec.class_counts) == (0, None)
+    del state["data"]["task"]
+    with pytest.raises(Invalid, match=r"^data.task is missing$"):
+        read_contract(state, 2)
 
 
 @pytest.mark.parametrize(("mb", "limit"), [(10, 10_000_000), (2.5, 2_500_000), (1e-9, 1)])
