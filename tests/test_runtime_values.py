@@ -1,17 +1,25 @@
-"""The runtime's small rules, without a server or a bundle: serve.py's max_request_mb in bytes, how a
-bundle.json message shows a value it refuses, and which bundle.json contents are read and which are
-refused with the field and its value named."""
+"""The runtime's small rules, without a server or an exported run: serve.py's max_request_mb in bytes,
+how a bundle.json message shows a value it refuses, which bundle.json contents are read and which are
+refused with the field and its value named, the command line's bundle key, and the checks of a
+network onnxruntime loads against bundle.json (on graphs built here with onnx's helpers)."""
 
 import copy
 import math
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+from litlab.conf import DIR as CONF_DIR
 from litlab.data_spec import Columns, DataSpec, InputKind, ScalerStats, Task
 from litlab.errors import UserError
+from litlab.runtime.bundle import Bundle
 from litlab.runtime.bundle_json import Invalid, read_contract, short
+from litlab.runtime.cli import names_bundle, one_model, without_callbacks
+from litlab.runtime.onnx_model import network_mismatch, session_of
 from litlab.runtime.server import checked_limit
 
 # A table of 3 inputs, one of them categorical ("c", one-hot as "c_k"), and an RGB image of 10 classes.
@@ -115,3 +123,89 @@ def test_a_refused_value_is_shown_whole_up_to_60_characters_and_cut_with_dots_be
     assert short(fits) == repr(fits)
     cut = short("y" * 200)
     assert len(cut) == 60 and cut == repr("y" * 200)[:57] + "..."
+
+
+def test_a_bundle_is_given_as_bundle_and_model_is_refused_as_its_key(capsys):
+    assert names_bundle(["bundle=/b", "data.csv=x.csv"])
+    assert not names_bundle(["bundle=null", "ckpt_path=/run"]) and not names_bundle(["ckpt_path=/run"])
+    for arg in ("model=/b", "+model=/b", "++model=/b"):
+        with pytest.raises(SystemExit) as exited:
+            names_bundle([arg])
+        assert exited.value.code == 2
+        assert "give the exported model as bundle=DIR" in capsys.readouterr().err
+
+
+def test_exactly_one_of_a_checkpoint_and_a_bundle_is_predicted_from():
+    one_model("/run", None)
+    one_model(None, "/bundle")
+    with pytest.raises(UserError, match="not both$"):
+        one_model("/run", "/bundle")
+    with pytest.raises(UserError, match="not neither$"):
+        one_model(None, None)
+
+
+def test_a_bundle_s_prediction_drops_the_hydra_callbacks_that_import_lightning_and_keeps_the_booleans_check():
+    dropped = without_callbacks(CONF_DIR)
+    lightning_ones = {"fresh_run_dir", "mlflow_store", "sweep_end"}
+    assert {f"~hydra.callbacks.{name}" for name in lightning_ones} <= set(dropped)
+    assert not [name for name in dropped if "boolean_settings" in name]
+
+
+def bundle_of(folder, spec: DataSpec) -> Bundle:
+    """A bundle of `spec` in `folder` (its scaler, which loading the network does not read, the table's)."""
+    return Bundle(folder, "onnx", "model.onnx", spec, SCALERS[TABLE], 2, {})
+
+
+def session(path, inputs: int, width: int, outputs: list[list[int]], dtype: int = TensorProto.FLOAT):
+    """onnxruntime's session of a graph that sums `inputs` inputs of shape (N, width) and multiplies the
+    sum by one weight per output, of shape (width, *tail): an output of shape (N, *tail) each."""
+    numpy_type = helper.tensor_dtype_to_np_dtype(dtype)
+    ins = [helper.make_tensor_value_info(f"x{i}", dtype, ["N", width]) for i in range(inputs)]
+    outs = [helper.make_tensor_value_info(f"y{j}", dtype, ["N", *tail]) for j, tail in enumerate(outputs)]
+    weights = [numpy_helper.from_array(np.ones((width, *tail), numpy_type), f"w{j}") for j, tail in enumerate(outputs)]
+    nodes = [helper.make_node("Sum", [f"x{i}" for i in range(inputs)], ["s"])]
+    nodes += [helper.make_node("MatMul", ["s", f"w{j}"], [f"y{j}"]) for j in range(len(outputs))]
+    graph = helper.make_graph(nodes, "g", ins, outs, initializer=weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+F, D = TensorProto.FLOAT, TensorProto.DOUBLE
+BUNDLE_INPUT = "bundle.json's data.input_shape is [3], but the network takes"
+
+
+@pytest.mark.parametrize(
+    "network, says",
+    [
+        ((1, 3, [[2]]), None),
+        ((1, 3, [[2], [2]]), "the network has 1 inputs and 2 outputs, export.py writes 1 and 1"),
+        ((2, 3, [[2]]), "the network has 2 inputs and 1 outputs, export.py writes 1 and 1"),
+        ((1, 4, [[2]]), f"{BUNDLE_INPUT} tensor(float) of shape ['N', 4]"),
+        ((1, 3, [[2]], D), f"{BUNDLE_INPUT} tensor(double) of shape ['N', 3]"),
+        ((1, 3, [[3]]), "bundle.json's data.class_names has 2 names, but the network gives outputs of shape ['N', 3]"),
+    ],
+    ids=["matches", "two-outputs", "two-inputs", "wider", "float64", "three-classes"],
+)
+def test_a_network_that_disagrees_with_bundle_json_is_named_by_what_disagrees(tmp_path, network, says):
+    assert network_mismatch(session(tmp_path / "model.onnx", *network), bundle_of(tmp_path, TABLE)) == says
+
+
+def test_a_regression_network_gives_one_value_per_row(tmp_path):
+    spec = DataSpec(Task.REGRESSION, InputKind.TABLE, (3,), columns=COLUMNS)
+    assert network_mismatch(session(tmp_path / "a.onnx", 1, 3, [[]]), bundle_of(tmp_path, spec)) is None
+    wide = network_mismatch(session(tmp_path / "b.onnx", 1, 3, [[1]]), bundle_of(tmp_path, spec))
+    assert wide == "the network gives outputs of shape ['N', 1], a regression gives [N]"
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "No graph was found in the protobuf."), (bytes(range(256)) * 4, "Protobuf parsing failed.")],
+    ids=["empty", "noise"],
+)
+def test_a_network_file_onnxruntime_cannot_load_is_one_line_with_its_reason(tmp_path, content, reason):
+    folder = tmp_path / "a failed: b"  # onnxruntime's reason is read after its message's last " failed:"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(content)
+    with pytest.raises(UserError) as refused:
+        session_of(bundle_of(folder, TABLE))
+    assert f"model.onnx is not an ONNX model onnxruntime can load ({reason}); export" in str(refused.value)
