@@ -84,6 +84,16 @@ def test_a_run_without_a_recorded_best_uses_its_last_checkpoint(tmp_path):
     assert store.resolve(str(tmp_path / "run"), tmp_path, prefer="best") == folder / "last.ckpt"
 
 
+def test_a_folder_holding_its_record_beside_its_checkpoints_gives_the_recorded_best(tmp_path):
+    """A run's files copied flat into one folder (no checkpoints/ in it): the record there names the best."""
+    flat = tmp_path / "copied"
+    flat.mkdir()
+    for name in ("last.ckpt", "epoch_001.ckpt", "epoch_002.ckpt"):
+        (flat / name).write_bytes(b"x")
+    RunRecord("completed", best_ckpt="/elsewhere/run/checkpoints/epoch_001.ckpt").write(flat)
+    assert store.resolve(str(flat), tmp_path, prefer="best") == flat / "epoch_001.ckpt"
+
+
 def test_a_run_interrupted_in_its_first_epoch_resumes_from_its_interrupted_checkpoint(tmp_path):
     folder = tmp_path / "run" / "checkpoints"
     folder.mkdir(parents=True)

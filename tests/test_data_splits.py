@@ -51,10 +51,11 @@ def test_a_class_with_enough_rows_is_in_every_split(tmp_path):
 @pytest.mark.parametrize(
     ("splitter", "y", "says"),
     [
-        (Splitter((0.9, 0.05, 0.05), 0, labels=LABELS), labels(6), "which puts none of them in"),
+        (Splitter((0.9, 0.05, 0.05), 0, labels=LABELS), labels(6),
+         "data.split=[0.9, 0.05, 0.05], which puts none of them in"),
         # an official test set (the last 10 rows), val drawn from the rest: 2 rare rows left for train and val
         (Splitter((0.9, 0.1, 0.0), 0, num_test=10, labels=LABELS), np.r_[labels(2, 52), [0, 1, 2] * 3, [0]],
-         "which puts none of them in val"),
+         "data.split=[0.9, 0.1, 0.0], which puts none of them in val"),
         # k-fold: 5 rare rows, one of them drawn into test, 4 left for 5 folds
         (Splitter((0.7, 0.15, 0.15), 0, num_folds=5, labels=LABELS), labels(5),
          "data.num_folds=5 is too many: class 'rare' has only 4 train+val row(s) of its 5"),

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
 from litlab.sweeps.report import SweepReport
+from litlab.sweeps.study import driver_reason, unusable_storage
 from tests.helpers.config import LIGHT, QUICK, ROOT
 from tests.helpers.outputs import events, experiment_summary, job_metrics, session_hparams
 
@@ -303,6 +304,19 @@ def test_local_gpus_refuses_a_bad_gpu_list_before_any_job(tmp_path, cli):
                          "optimizer.lr=0.01,0.02", f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert code == 2 and "hydra.launcher.gpus=[] is invalid: give GPU indices" in out + err
     assert not list(sweep.glob("*/metrics.json"))
+
+
+def test_a_storage_that_cannot_be_opened_is_named_with_the_driver_s_own_first_line():
+    """Beneath SQLAlchemy's error (several lines of its own) the database driver's reason; any other
+    error's first line."""
+    from sqlalchemy.exc import OperationalError
+
+    wrapped = OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open database file\nmore"))
+    assert driver_reason(wrapped) == "unable to open database file"
+    assert driver_reason(FileNotFoundError("no such dir\nmore")) == "no such dir"
+    message = str(unusable_storage("sqlite:////no/x.db", wrapped))
+    assert message.startswith("hydra.sweeper.storage='sqlite:////no/x.db' cannot be opened: unable to open database")
+    assert "give sqlite:///PATH or journal:PATH in an existing dir, or an RDB URL that is reachable" in message
 
 
 def test_an_optuna_study_refuses_to_resume_under_other_settings(tmp_path, cli):
