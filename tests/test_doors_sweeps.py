@@ -17,7 +17,11 @@ import lightning as L
 import pytest
 from typing_extensions import override
 
+from litlab.errors import UserError
+from litlab.files.run_record import RunRecord
+from litlab.sweeps.jobs import job_rows
 from litlab.sweeps.lock import LOCK
+from litlab.sweeps.plan import write_plan
 from tests.helpers.config import QUICK, ROOT, SHRINK
 from tests.helpers.disks import fill, mount, read_only, unmount
 from tests.helpers.doors import Form, Refusal, as_params, assert_refused, assert_refused_on_disks
@@ -244,3 +248,35 @@ def test_a_second_sweep_into_a_running_sweeps_dir_is_refused_and_the_first_finis
     lines = (sweep / "sweep.log").read_text().splitlines()
     assert len(lines) == 2 and all(" completed " in line for line in lines), lines  # each job once, by the first
     assert not (sweep / LOCK).exists()
+
+
+def test_the_report_s_rows_are_every_job_dir_and_every_planned_job_and_a_foreign_file_is_named(tmp_path):
+    """Rows of a sweep dir read in this process: a finished job (its record), a started one (Hydra's
+    overrides.yaml only), one of the plan that never started; then each file litlab did not write refused
+    in one line naming it."""
+    write_plan(tmp_path, [["lr=0.1", "optuna.trial=0"], ["lr=0.2"], ["lr=0.3", "hparams_search=x"]])
+    done = RunRecord("completed", overrides=["lr=0.1", "optuna.trial=0"], test={"test/acc": 0.9}, monitor="val/acc",
+                     mode="max", wall_time_s=1.5)  # fmt: skip
+    done.write(tmp_path / "0")
+    (tmp_path / "1" / ".hydra").mkdir(parents=True)
+    overrides = tmp_path / "1" / ".hydra" / "overrides.yaml"
+    overrides.write_text("- lr=0.2\n")
+    rows = {row["job"]: row for row in job_rows(tmp_path)}
+    assert list(rows) == ["0", "1", "2"]
+    assert rows["0"] == {"job": "0", "status": "completed", "params": {"lr": "0.1"}, "metrics": {"test/acc": 0.9},
+                         "monitor": "val/acc", "mode": "max", "wall_time_s": 1.5, "error": ""}  # fmt: skip
+    assert (rows["1"]["status"], rows["1"]["params"]) == ("unfinished", {"lr": "0.2"})
+    assert rows["2"] == {"job": "2", "status": "not started", "params": {"lr": "0.3"}, "metrics": {},
+                         "monitor": None, "mode": None, "wall_time_s": None,
+                         "error": "never started: lr=0.3 hparams_search=x"}  # fmt: skip
+    foreign = [
+        (overrides, b"lr: 0.2\n", "cannot be read: not a list of overrides;"),
+        (overrides, b"\xff\xfe[", "cannot be read: 'utf-8' codec can't decode byte 0xff"),
+        (tmp_path / "0" / "metrics.json", b"{", "cannot be read: Expecting property name"),
+    ]
+    for path, content, says in foreign:
+        path.write_bytes(content)
+        with pytest.raises(UserError) as refused:
+            job_rows(tmp_path)
+        assert str(refused.value).startswith(f"{path} {says}")
+        assert str(refused.value).endswith("out of the sweep dir (or restore the file) and run the report again")
