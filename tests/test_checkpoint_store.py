@@ -2,6 +2,7 @@
 checkpoints dir holds and wherever the best checkpoint stands in the callbacks config."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from omegaconf import OmegaConf, open_dict
 from sklearn import datasets
 
 from litlab.checkpoints import store
+from litlab.checkpoints.callbacks import BestCheckpoint
 from litlab.checkpoints.resume import check_resumable, requeued_checkpoint
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
@@ -21,6 +23,7 @@ from litlab.run.evaluate import evaluate
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.crafted import crafted_checkpoint
+from tests.helpers.serving import web_server
 
 # Three epoch checkpoints kept, of a run whose val/loss is lowest before its last epoch: Adam at lr 0.03
 # for four epochs, then StepLR multiplies the learning rate by 5 and val/loss rises (seed 42). The newest
@@ -222,3 +225,62 @@ def test_resuming_checks_the_training_state_the_weights_names_shapes_and_finiten
     nan[last][0] = float("nan")
     with pytest.raises(UserError, match=rf"non-finite weights \({last} has NaN"):
         check_resumable(saved("nan.ckpt", nan), model)
+
+
+def test_latest_is_the_run_or_sweep_job_whose_last_checkpoint_was_written_last(tmp_path):
+    runs = {name: tmp_path / "logs" / "train" / name for name in ("runs/a", "runs/b", "multiruns/2026-12-05/3")}
+    for age, run in enumerate(reversed(runs.values())):
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+        os.utime(run / "checkpoints" / "last.ckpt", (1e9 - age * 100, 1e9 - age * 100))  # the sweep job newest
+    assert store.latest_run(tmp_path / "logs") == runs["multiruns/2026-12-05/3"]
+    os.utime(runs["runs/b"] / "checkpoints" / "last.ckpt", (2e9, 2e9))
+    assert store.latest_run(tmp_path / "logs") == runs["runs/b"]
+    with pytest.raises(
+        UserError, match=rf"^ckpt_path=latest: no run with checkpoints/last.ckpt under paths.log_dir='{tmp_path}'"
+    ):
+        store.latest_run(tmp_path)
+
+
+@pytest.fixture
+def web(tmp_path, monkeypatch):
+    """A web server on 127.0.0.1 for the files in tmp_path/www; torch's hub cache in tmp_path."""
+    www = tmp_path / "www"
+    www.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    with web_server(www) as url:
+        yield www, url
+
+
+def test_a_url_is_fetched_anew_into_torch_s_hub_cache_and_a_failed_fetch_leaves_nothing(web, tmp_path):
+    www, url = web
+    (www / "run.ckpt").write_bytes(b"first")
+    cached = store.download(f"{url}/run.ckpt?v=1")
+    assert cached.parent == tmp_path / "torch_home" / "hub" / "checkpoints" and cached.name.endswith("-run.ckpt")
+    assert cached.read_bytes() == b"first"
+    (www / "run.ckpt").write_bytes(b"second")
+    assert store.download(f"{url}/run.ckpt?v=1") == cached and cached.read_bytes() == b"second"
+    assert store.download(f"{url}/run.ckpt?v=2") != cached  # another URL, another file
+    (www / "index.html").write_bytes(b"page")
+    assert store.download(f"{url}/").name.endswith("-checkpoint.ckpt")
+    with pytest.raises(UserError, match=rf"^ckpt_path='{url}/gone.ckpt' could not be downloaded \(HTTP Error 404"):
+        store.download(f"{url}/gone.ckpt")
+    names = sorted(p.name.split("-", 1)[1] for p in cached.parent.iterdir())
+    assert names == ["checkpoint.ckpt", "run.ckpt", "run.ckpt"]  # no .part file left
+
+
+def test_a_resume_into_a_new_dir_copies_the_best_checkpoint_there_with_its_score(tmp_path):
+    old, new = tmp_path / "old" / "checkpoints", tmp_path / "new" / "checkpoints"
+    old.mkdir(parents=True)
+    (old / "epoch_003.ckpt").write_bytes(b"best")
+    before = BestCheckpoint(dirpath=str(old), monitor="val/acc", mode="max")
+    before.best_model_path, before.best_model_score = str(old / "epoch_003.ckpt"), torch.tensor(0.9)
+    before.best_tie_breaker = 0.2
+    resumed = BestCheckpoint(dirpath=str(new), monitor="val/acc", mode="max")
+    resumed.load_state_dict(before.state_dict())
+    assert resumed.best_model_path == str(new / "epoch_003.ckpt") and (new / "epoch_003.ckpt").read_bytes() == b"best"
+    assert (float(resumed.best_model_score), resumed.best_tie_breaker) == (pytest.approx(0.9), 0.2)
+    (old / "epoch_003.ckpt").unlink()  # the old run's dir emptied: the best is chosen among the new epochs
+    gone = BestCheckpoint(dirpath=str(tmp_path / "newer"), monitor="val/acc", mode="max")
+    gone.load_state_dict(before.state_dict())
+    assert (gone.best_model_path, gone.best_tie_breaker) == ("", None) and not (tmp_path / "newer").exists()

@@ -1,15 +1,12 @@
 """Runs that survive faults: kill -9 and resume, Ctrl-C and SIGTERM, checkpoints from a URL."""
 
-import functools
 import json
 import os
 import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +19,7 @@ from litlab.errors import USER_ERROR_EXIT, UserError
 from litlab.run.train import train
 from tests.helpers.config import ROOT, SHRINK, compose_cfg
 from tests.helpers.crafted import crafted_checkpoint
+from tests.helpers.serving import web_server
 
 pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
 
@@ -222,13 +220,8 @@ def served(tmp_path, monkeypatch):
     www = tmp_path / "www"
     www.mkdir()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=str(www)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with web_server(www) as url:
+        yield www, url
 
 
 def test_a_checkpoint_url_is_downloaded_and_loaded_safely(cli, served, tmp_path):

@@ -3,14 +3,17 @@ asked over HTTP and stopped by their PIDs within bounded waits; and the promise 
 keeps (a 4xx whose JSON `detail` names what was wrong)."""
 
 import contextlib
+import functools
 import http.client
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,20 @@ from tests.helpers.processes import free_port, started, stop
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 HEALTH_TIMEOUT_S = 90  # start-up on 2 busy cores; a checkpoint's worker imports torch
 REQUEST_TIMEOUT_S = 30
+
+
+@contextlib.contextmanager
+def web_server(folder: Path) -> Iterator[str]:
+    """The files in `folder` over HTTP on 127.0.0.1 (a thread of this process): its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def serve_command(tmp: Path, port: int, model: str, *args: str) -> list[str]:
