@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hydra_plugins.litlab_sweepers.sweepers import report_now
+from litlab.files.run_record import RunRecord
 from litlab.sweeps.plan import unfinished_runs
 from tests.helpers.config import LIGHT, QUICK, ROOT, SHRINK
 from tests.helpers.outputs import job_metrics
@@ -119,3 +121,13 @@ def test_the_same_sweep_again_runs_none_of_its_finished_jobs_and_another_grid_is
     code, _, err = cli("train.py", "-m", "optimizer.lr=0.05", *args)
     assert code == 2 and "holds a sweep of other jobs" in err and "optimizer.lr=0.01" in err
     assert digests(sweep_dir) == kept  # multirun.yaml and the plan included
+
+
+def test_an_interrupted_sweep_shows_and_writes_its_report_and_one_that_cannot_be_written_is_only_logged(
+    tmp_path, capsys, caplog
+):
+    RunRecord("completed", overrides=["lr=0.1"], test={"test/acc": 0.9}).write(tmp_path / "0")
+    report_now(tmp_path)
+    assert "lr=0.1" in (tmp_path / "report.md").read_text().replace(" ", "") and "0.9" in capsys.readouterr().out
+    report_now(tmp_path / "nothing")  # no sweep there: the interrupt still ends the sweep, with a log line
+    assert "the sweep report could not be written" in caplog.text
