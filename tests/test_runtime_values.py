@@ -20,7 +20,7 @@ from litlab.runtime.bundle import Bundle
 from litlab.runtime.bundle_json import Invalid, read_contract, short
 from litlab.runtime.cli import names_bundle, one_model, without_callbacks
 from litlab.runtime.onnx_model import network_mismatch, session_of
-from litlab.runtime.server import checked_limit
+from litlab.runtime.server import Settings, checked_limit
 
 # A table of 3 inputs, one of them categorical ("c", one-hot as "c_k"), and an RGB image of 10 classes.
 COLUMNS = Columns(inputs=("x", "y", "c"), categorical=("c",), features=("x", "y", "c_k"))
@@ -116,6 +116,12 @@ def test_max_request_mb_is_millions_of_bytes_and_at_least_one(mb, limit):
 def test_max_request_mb_that_is_no_positive_finite_number_is_refused(mb):
     with pytest.raises(UserError, match=r"max_request_mb=.* is not a size; give a positive number of MB"):
         checked_limit(mb)
+
+
+@pytest.mark.parametrize("port", [80, 1023, 65536, "http"])
+def test_serve_py_s_port_is_one_litserve_takes_and_no_privileged_one(port):
+    with pytest.raises(UserError, match=r"is not a port; give an integer from 1024 to 65535 \(ports below 1024 are"):
+        Settings.checked(port, 10)
 
 
 def test_a_refused_value_is_shown_whole_up_to_60_characters_and_cut_with_dots_beyond():
