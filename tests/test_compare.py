@@ -33,6 +33,13 @@ def test_the_corrected_resampled_t_test_is_nadeau_and_bengio_s_formula():
     assert corrected_t_p(a, b, 0.0) == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
 
 
+def test_differences_that_do_not_vary_are_no_difference_or_a_certain_one():
+    a = [0.9, 0.8, 0.95]
+    assert corrected_t_p(a, a, 0.25) == 1.0
+    assert corrected_t_p(a, [x - 0.01 for x in a], 0.25) == 0.0  # better by 0.01 on every fold, to rounding
+    assert verdict({"a": dict(enumerate(a)), "b": dict(enumerate(a))}, "val/acc", "max").comparisons[0].p == 1.0
+
+
 def test_holm_adjusts_as_statsmodels_and_by_hand():
     p = [0.01, 0.04, 0.03]
     assert holm(p) == pytest.approx([0.03, 0.06, 0.06])  # 3 * 0.01; max(2 * 0.03, 1 * 0.04) for the others

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from litlab.sweeps.plots import heatmap_figure, metric_vs_param_figure, param_series
 from litlab.sweeps.report import SweepReport
@@ -157,3 +159,32 @@ def test_a_sweep_whose_every_job_failed_still_gets_its_report(tmp_path, cli):
     assert code == 0, err[-3000:]
     report = (tmp_path / "report.md").read_text()
     assert "2 jobs: 0 completed" in report and "no such callback" in report
+
+
+def test_a_grid_over_seeds_says_which_setting_is_best_with_intervals_and_holm_adjusted_tests(tmp_path):
+    """Three learning rates over five seeds: 0.003 best, 0.001 within noise of it, 0.1 clearly worse."""
+    accs = {"0.003": [0.974, 0.969, 0.981, 0.972, 0.976], "0.001": [0.975, 0.962, 0.979, 0.97, 0.971],
+            "0.1": [0.93, 0.925, 0.94, 0.931, 0.936]}  # fmt: skip
+    for job, (lr, seed) in enumerate((lr, seed) for lr in accs for seed in range(5)):
+        write_job(tmp_path, job, [f"optimizer.lr={lr}", f"seed={seed}"], accs[lr][seed], 1 - accs[lr][seed])
+    report = SweepReport.load(tmp_path, metric="val/acc")
+    found = report.verdict()
+    assert found is not None
+    assert list(found.intervals) == ["optimizer.lr=0.003", "optimizer.lr=0.001", "optimizer.lr=0.1"]
+    raw = [stats.ttest_rel(accs["0.003"], accs[lr]).pvalue for lr in ("0.001", "0.1")]
+    adjusted = multipletests(raw, method="holm")[1]
+    assert [c.p_holm for c in found.comparisons] == pytest.approx(adjusted)
+    assert adjusted[0] > 0.05 > adjusted[1]
+    report.write(show=False)
+    text = (tmp_path / "report.md").read_text()
+    assert text.splitlines()[2] == f"**{found.sentence()}.**"  # the answer first, under the title
+    assert "optimizer.lr=0.001 is not distinguishable from it" in text and "optimizer.lr=0.1 is worse" in text
+    grouped = pd.read_csv(tmp_path / "report_grouped.csv").set_index("optimizer.lr")
+    low, high = stats.t.interval(0.95, 4, loc=np.mean(accs["0.1"]), scale=stats.sem(accs["0.1"]))
+    assert grouped.at[0.1, "val/acc ci_low"] == pytest.approx(low)
+    assert grouped.at[0.1, "val/acc ci_high"] == pytest.approx(high)
+    assert f"{low:.4f} to {high:.4f}" in text.split("## Grouped")[1]
+    fig = metric_vs_param_figure(report, report.in_sweep_order(), "optimizer.lr")
+    caps = fig.axes[0].containers[0].lines[1][0].get_ydata()  # the error bars' lower caps, by lr
+    lows = sorted(stats.t.interval(0.95, 4, loc=np.mean(a), scale=stats.sem(a))[0] for a in accs.values())
+    assert sorted(caps) == pytest.approx(lows)

@@ -38,33 +38,44 @@ class Interval:
         return (self.high - self.low) / 2
 
 
+def half_width(std: float, n: int, level: float = LEVEL) -> float:
+    """Half the width of Student's t interval of a mean of `n` values of sample std `std`; NaN for n < 2."""
+    return float(stats.t.ppf((1 + level) / 2, n - 1)) * std / math.sqrt(n) if n >= 2 else math.nan
+
+
 def t_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
     x = np.asarray(values, dtype=np.float64)
     mean, n = float(x.mean()), len(x)
     if n < 2:
         return Interval(mean, math.nan, n, math.nan, math.nan)
     std = float(x.std(ddof=1))
-    half = float(stats.t.ppf((1 + level) / 2, n - 1)) * std / math.sqrt(n)
+    half = half_width(std, n, level)
     return Interval(mean, std, n, mean - half, mean + half)
 
 
+def constant_p(d: np.ndarray) -> float | None:
+    """Differences that do not vary (to rounding) leave no noise to test against: p 1.0 if they are all 0,
+    else 0.0 (one setting better on every replicate by the same amount); None where they vary."""
+    if np.allclose(d, d[0], rtol=1e-9, atol=1e-12):
+        return 1.0 if np.allclose(d, 0, atol=1e-12) else 0.0
+    return None
+
+
 def paired_t_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p of the paired t-test of a - b (replicates of the same seeds): 1.0 where a == b."""
+    """Two-sided p of the paired t-test of a - b (replicates of the same seeds)."""
     d = np.subtract(a, b, dtype=np.float64)
-    if not d.any():
-        return 1.0
-    return float(stats.ttest_rel(a, b).pvalue)
+    fixed = constant_p(d)
+    return fixed if fixed is not None else float(stats.ttest_rel(a, b).pvalue)
 
 
 def corrected_t_p(a: Sequence[float], b: Sequence[float], test_train_ratio: float) -> float:
     """Two-sided p of Nadeau and Bengio's corrected resampled t-test of a - b over k folds or
     resamples: t = mean(d) / sqrt((1/k + n_test/n_train) * var(d)), k - 1 degrees of freedom."""
     d = np.subtract(a, b, dtype=np.float64)
+    if (fixed := constant_p(d)) is not None:
+        return fixed
     k = len(d)
-    variance = float(d.var(ddof=1)) * (1 / k + test_train_ratio)
-    if variance == 0:
-        return 1.0 if d.mean() == 0 else 0.0
-    t = float(d.mean()) / math.sqrt(variance)
+    t = float(d.mean()) / math.sqrt(float(d.var(ddof=1)) * (1 / k + test_train_ratio))
     return float(2 * stats.t.sf(abs(t), k - 1))
 
 

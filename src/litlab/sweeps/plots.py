@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from litlab import files
 from litlab.files.run_record import RunRecord
+from litlab.sweeps.compare import LEVEL, half_width
 
 
 class Report(Protocol):
@@ -99,7 +100,7 @@ def _along_x(line: pd.DataFrame) -> pd.DataFrame:
 
 
 def metric_vs_param_figure(report: Report, done: pd.DataFrame, param: str) -> Figure:
-    """The metric's mean ± std against `param`, a line per value of the next swept parameter and a
+    """The metric's mean and 95% t interval against `param`, a line per value of the next swept parameter and a
     panel per value of the ones after it. Numbers are joined; categories (e.g. model) are not."""
     assert report.metric is not None  # write_plots draws nothing without one
     others = [p for p in report.group_params if p != param]
@@ -115,7 +116,8 @@ def metric_vs_param_figure(report: Report, done: pd.DataFrame, param: str) -> Fi
             shift = 0.0 if cats is None else 0.08 * (k - (len(lines) - 1) / 2)  # side by side, not on top
             label = f"{others[0]}={short_label(line)}" if others else str(line)
             style = "o" if cats is not None else "o-"  # categories are not a scale: not joined
-            ax.errorbar(x + shift, stats["mean"], yerr=stats["std"].fillna(0), fmt=style, capsize=3, label=label)
+            half = [half_width(sd, n) for sd, n in zip(stats["std"], stats["n"], strict=True)]  # NaN: none drawn
+            ax.errorbar(x + shift, stats["mean"], yerr=half, fmt=style, capsize=3, label=label)
         ax.set_title(", ".join(f"{p}={short_label(v)}" for p, v in zip(others[1:], facet, strict=True)), fontsize=9)
         if cats is not None:
             ax.set_xticks(range(len(cats)), [short_label(c) for c in cats])
@@ -127,7 +129,7 @@ def metric_vs_param_figure(report: Report, done: pd.DataFrame, param: str) -> Fi
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(facets) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{report.metric} against {param} (mean ± std over seeds/folds)", fontsize=10)
+    fig.suptitle(f"{report.metric} against {param} (mean and {LEVEL:.0%} t interval over seeds/folds)", fontsize=10)
     return fig
 
 

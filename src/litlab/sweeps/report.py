@@ -1,5 +1,6 @@
 """The report of a sweep dir: every job's overrides, metrics, status and wall time, the jobs
-grouped over seeds and folds (mean ± std, n), written as CSV, markdown and PNG plots.
+grouped over seeds and folds (mean ± std, n, 95% t interval) with a verdict on which setting is
+better (litlab.sweeps.compare), written as CSV, markdown and PNG plots.
 
 Used by `litlab report` (litlab.sweeps.report_command) and, after every multirun, by
 litlab.sweeps.sweep_end.SweepEnd. The rows come from litlab.sweeps.jobs.
@@ -15,6 +16,7 @@ from rich.markup import escape
 from litlab import files
 from litlab.errors import UserError
 from litlab.files.run_record import FINISHED
+from litlab.sweeps.compare import LEVEL, Verdict, t_interval, verdict
 from litlab.sweeps.jobs import job_rows, natural
 from litlab.sweeps.report_tables import Layout, best_mask, fmt, md_table, rich_tables, short_headers
 
@@ -55,6 +57,15 @@ def chosen_metric(metric: str | None, directions: dict[str, str | None]) -> tupl
     if mode is None:
         raise UserError(f"metric {metric!r}: litlab does not declare whether it is better low or high")
     return metric, mode
+
+
+def verdict_note(found: Verdict) -> str:
+    """How the verdict was reached, under it."""
+    return (
+        f"Groups ranked by their mean {found.metric}; ± is the half-width of the {LEVEL:.0%} t interval over the "
+        f"replicates; each group compared with the best by a {found.test} on the seeds/folds both ran, the "
+        f"p-values Holm-adjusted for {len(found.comparisons)} comparison(s). See docs/sweeps.md, comparing settings."
+    )
 
 
 @dataclass
@@ -122,23 +133,45 @@ class SweepReport:
         return [(job, err or status) for job, status, err in zip(bad.job, bad.status, bad.error, strict=True)]
 
     def grouped(self) -> pd.DataFrame | None:
-        """Completed jobs that differ only in seed or data.fold, as one row each: n, and the mean
-        and (sample, ddof=1) std of every metric. None if no seed or fold was swept."""
+        """Completed jobs that differ only in seed or data.fold, as one row each: n, and the mean,
+        (sample, ddof=1) std and 95% t interval (`ci_low`, `ci_high`) of every metric. None if no
+        seed or fold was swept."""
         if not any(p in REPLICATE_KEYS for p in self.params):
             return None
         done = self.jobs[self.jobs.status == "completed"]
         cols = [*self.metric_columns, "wall_time_s"]
         if self.group_params:
-            g = done.groupby(self.group_params, dropna=False, sort=False)[cols]
+            groups = done.groupby(self.group_params, dropna=False, sort=False)
         else:
-            g = done.assign(all="all").groupby("all")[cols]
+            groups = done.assign(all="all").groupby("all")
+        g = groups[cols]
         out = g.agg(["mean", "std"])
         out.columns = [f"{metric} {stat}" for metric, stat in out.columns]
+        for m in self.metric_columns:
+            intervals = groups[m].apply(lambda s: t_interval(s.dropna().tolist()) if s.notna().any() else None)
+            out[f"{m} ci_low"] = intervals.map(lambda i: i.low if i else None)
+            out[f"{m} ci_high"] = intervals.map(lambda i: i.high if i else None)
         out.insert(0, "n", g.size())
         out = out.reset_index()
         if self.metric is not None:
             out = out.sort_values(f"{self.metric} mean", ascending=self.mode == "min", kind="stable")
         return out.drop(columns=["all"], errors="ignore").reset_index(drop=True)
+
+    def verdict(self) -> Verdict | None:
+        """Which group (setting of the swept parameters) is best on `metric`, with each other group
+        compared with it on the seeds or folds they share; None without two groups or replicates."""
+        replicated = [p for p in REPLICATE_KEYS if p in self.params]
+        done = self.jobs[self.jobs.status == "completed"].dropna(subset=[self.metric] if self.metric else [])
+        if self.metric is None or not replicated or not self.group_params or done.empty:
+            return None
+        replicates: dict[str, dict[object, float]] = {}
+        for _, row in done.iterrows():
+            group = " ".join(f"{p}={fmt(row[p])}" for p in self.group_params)
+            replicates.setdefault(group, {})[tuple(row[p] for p in replicated)] = float(row[self.metric])
+        if len(replicates) < 2:
+            return None
+        folds = done["data.fold"].nunique() if "data.fold" in replicated else 0
+        return verdict(replicates, self.metric, self.mode, folds)
 
     # --- output ------------------------------------------------------------------------------
     def write(self, show: bool = True) -> list[Path]:
@@ -171,6 +204,9 @@ class SweepReport:
         for m in self.metric_columns:
             stds = grouped[f"{m} std"].fillna(0)  # the std of n=1 is NaN
             cells[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(means[m], stds, strict=True)]
+            if m == self.metric:  # its interval beside it: n=1 has none
+                bounds = zip(grouped[f"{m} ci_low"], grouped[f"{m} ci_high"], strict=True)
+                cells[f"{m} {LEVEL:.0%} CI"] = ["" if pd.isna(lo) else f"{lo:.4f} to {hi:.4f}" for lo, hi in bounds]
         best = best_mask(means.reindex(columns=cells.columns), self.directions, means.notna().any(axis=1))
         return cells, best
 
@@ -183,7 +219,10 @@ class SweepReport:
             f"{n} jobs: {n - failed - pruned} completed,{pruned_text} {interrupted} interrupted, "
             f"{failed - interrupted} failed or unfinished."
         )
-        lines = [f"# Sweep report: {self.sweep_dir}", "", summary]
+        lines = [f"# Sweep report: {self.sweep_dir}", ""]
+        if (found := self.verdict()) is not None:
+            lines += [f"**{found.sentence()}.**", "", verdict_note(found), ""]
+        lines.append(summary)
         if self.metric:
             lines.append(f"Sorted by {self.metric} ({self.mode}); in bold, the best value of each metric.")
         if self.fixed:
@@ -214,3 +253,6 @@ class SweepReport:
                 console.print(table)
         for job, err in self.failed_jobs():
             console.print(f"[red]job {job}:[/red] {escape(err)}")  # an error may quote [brackets]
+        if (found := self.verdict()) is not None:
+            console.print(f"[bold]{escape(found.sentence())}[/bold]")  # a value may be a [list]
+            console.print(escape(verdict_note(found)))
