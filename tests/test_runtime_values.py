@@ -16,11 +16,13 @@ from onnx import TensorProto, helper, numpy_helper
 from litlab.conf import DIR as CONF_DIR
 from litlab.data_spec import Columns, DataSpec, InputKind, ScalerStats, Task
 from litlab.errors import UserError
-from litlab.runtime.bundle import Bundle
+from litlab.runtime.bundle import Bundle, read_bundle
 from litlab.runtime.bundle_json import Invalid, read_contract, short
 from litlab.runtime.cli import names_bundle, one_model, without_callbacks
+from litlab.runtime.inputs import read_npy
 from litlab.runtime.onnx_model import network_mismatch, session_of
 from litlab.runtime.server import Settings, checked_limit
+from tests.helpers.crafted import MakesADir
 
 # A table of 3 inputs, one of them categorical ("c", one-hot as "c_k"), and an RGB image of 10 classes.
 COLUMNS = Columns(inputs=("x", "y", "c"), categorical=("c",), features=("x", "y", "c_k"))
@@ -215,3 +217,44 @@ def test_a_network_file_onnxruntime_cannot_load_is_one_line_with_its_reason(tmp_
     with pytest.raises(UserError) as refused:
         session_of(bundle_of(folder, TABLE))
     assert f"model.onnx is not an ONNX model onnxruntime can load ({reason}); export" in str(refused.value)
+
+
+def test_an_npy_of_inputs_is_read_as_a_plain_numeric_array_and_never_unpickled(tmp_path):
+    pickled = np.array([MakesADir(str(tmp_path / "ran")), 1], dtype=object)
+    np.save(tmp_path / "pickled.npy", pickled, allow_pickle=True)
+    with pytest.raises(UserError, match=r"is not a plain numeric .npy array \(Object arrays cannot be loaded when"):
+        read_npy(tmp_path / "pickled.npy", TABLE)
+    assert not (tmp_path / "ran").exists()
+    np.save(tmp_path / "words.npy", np.array([["a", "b", "c"]]))
+    with pytest.raises(UserError, match=r"words.npy' holds <U1 values; save a numeric array"):
+        read_npy(tmp_path / "words.npy", TABLE)
+    np.save(tmp_path / "ints.npy", np.array([[1, 2, 3]]))
+    assert read_npy(tmp_path / "ints.npy", TABLE).dtype == np.float32
+    gray = DataSpec(Task.MULTICLASS, InputKind.IMAGE, (1, 4, 4), ("a", "b"))
+    np.save(tmp_path / "pixels.npy", np.zeros((2, 4, 4), np.uint8))  # (N, H, W): one channel
+    x = read_npy(tmp_path / "pixels.npy", gray)
+    assert x.shape == (2, 1, 4, 4) and x.dtype == np.uint8  # pixels stay bytes, as image files are read
+
+
+@pytest.mark.parametrize(
+    "spec, shape, expects",
+    [
+        (DataSpec(Task.REGRESSION, InputKind.TABLE, (1,)), (2, 3), "(N, 1)"),
+        (DataSpec(Task.MULTICLASS, InputKind.IMAGE, (1, 4, 4), ("a", "b")), (2, 4, 5), "(N, 1, 4, 4) or (N, 4, 4)"),
+        (IMAGE, (2, 1, 8, 8), "(N, 3, 8, 8)"),
+    ],
+    ids=["table", "gray", "rgb"],
+)
+def test_an_npy_of_another_shape_is_refused_with_the_shapes_this_model_takes(tmp_path, spec, shape, expects):
+    np.save(tmp_path / "x.npy", np.zeros(shape, np.float32))
+    with pytest.raises(UserError) as refused:
+        read_npy(tmp_path / "x.npy", spec)
+    assert str(refused.value).endswith(f"x.npy' has shape {shape}; this model expects {expects}")
+
+
+def test_a_bundle_folder_that_is_not_one_is_named_with_what_it_is(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for folder, found in ((tmp_path / "missing", "does not exist"), (tmp_path / "file", "is a file, not a folder")):
+        with pytest.raises(UserError) as refused:
+            read_bundle(folder)
+        assert str(refused.value).startswith(f"bundle={str(folder)!r} {found}; give the folder export.py wrote")

@@ -74,14 +74,14 @@ def read_npy(path: Path, spec: DataSpec) -> np.ndarray:
     if not isinstance(x, np.ndarray) or x.dtype.kind not in NUMERIC:
         found = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
         raise UserError(f"input={str(path)!r} holds {found} values; save a numeric array (integers or floats)")
-    shape = spec.input_shape
+    shape, given = spec.input_shape, tuple(x.shape)
     one_channel = spec.kind is InputKind.IMAGE and shape[0] == 1
     if one_channel and x.ndim == 3:  # (N, H, W) for one channel
         x = x[:, None]
     if tuple(x.shape[1:]) != shape:
         alt = f" or (N, {shape[1]}, {shape[2]})" if one_channel else ""
         expected = f"(N, {', '.join(map(str, shape))}){alt}"
-        raise UserError(f"input={str(path)!r} has shape {tuple(x.shape)}; this model expects {expected}")
+        raise UserError(f"input={str(path)!r} has shape {given}; this model expects {expected}")
     return x if x.dtype == np.uint8 else x.astype(np.float32)
 
 
