@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
+from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -130,6 +131,32 @@ def test_regression_numbers_equal_scikit_learns(runs):
     errors = (frame["prediction"] - frame["target"]).abs().sort_values(ascending=False, kind="stable")
     assert list(worst["row"]) == list(frame.loc[errors.index[: len(worst)], "row"])
     assert {"age", "bmi", "s6"} <= set(worst.columns)
+
+
+def scipy_interval(metric, y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    found = stats.bootstrap((np.arange(len(y)),), lambda i: metric(y[i], pred[i]), n_resamples=1000,
+                            method="percentile", vectorized=False, random_state=np.random.default_rng(0))  # fmt: skip
+    return found.confidence_interval.low, found.confidence_interval.high
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    return f1_score(y, pred, average="macro")
+
+
+@pytest.mark.parametrize(
+    ("run", "truth", "predicted", "metrics"),
+    [("digits", "true_class", "pred_class", {"acc": accuracy_score, "f1_macro": macro_f1}),
+     ("diabetes", "target", "prediction", {"mae": mean_absolute_error, "r2": r2_score})],
+)  # fmt: skip
+def test_each_headline_metric_has_the_bootstrap_interval_scipy_gives(runs, run, truth, predicted, metrics):
+    frame, record = read(runs[run])
+    scores, y, pred = record["report"]["metrics"], frame[truth].to_numpy(), frame[predicted].to_numpy()
+    for name, metric in metrics.items():
+        low, high = scipy_interval(metric, y, pred)
+        assert scores[f"{name}_ci_low"] == pytest.approx(low, rel=1e-5)  # the CSV holds float32 values
+        assert scores[f"{name}_ci_high"] == pytest.approx(high, rel=1e-5)
+        assert low <= scores[name] <= high
+    assert "| bootstrap interval |" in (runs[run]["eval"] / "report" / "report.md").read_text()
 
 
 def test_the_most_confused_pairs_are_counted_from_the_predictions(runs):
@@ -268,7 +295,9 @@ def test_a_split_is_scored_once_and_each_view_reads_the_same_numbers():
     report = scored.report()
     assert report.scalars == scored.scalars and set(report.tables) == {"per_class.csv", "top_losses.csv"}
     assert set(report.figures) == {"confusion_matrix", "roc_pr", "reliability"}
-    assert ("test accuracy", f"{scored.scalars['acc']:.4f}") in scored.console_lines()
+    low, high = scored.intervals["acc"]
+    shown = f"{scored.scalars['acc']:.4f} (95% CI {low:.4f} to {high:.4f})"
+    assert ("test accuracy", shown) in scored.console_lines()
 
 
 def test_a_figure_draws_on_the_axes_it_is_given():

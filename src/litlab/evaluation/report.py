@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from litlab.data_spec import InputKind, Task
+from litlab.evaluation import bootstrap
 from litlab.evaluation.scores import RegressionNumbers
 
 if TYPE_CHECKING:  # ScoredSplit.report() builds its report here
@@ -92,13 +93,29 @@ def calibration_section(report: Report, e: "ScoredSplit") -> None:
     report.lines += ["", *markdown_table(c.reliability)]
 
 
+def summary_table(e: "ScoredSplit", rows: list[tuple[str, str, float]]) -> list[str]:
+    """The summary's (label, scalar name, value) rows with each bootstrap interval beside its metric."""
+    table = pd.DataFrame([(label, value, e.interval_text(name).strip(" ()")) for label, name, value in rows],
+                         columns=["metric", "value", "bootstrap interval"])  # fmt: skip
+    return [*markdown_table(table), "", BOOTSTRAP_NOTE.format(rows=len(e.rows))]
+
+
+BOOTSTRAP_NOTE = (
+    f"The intervals: the metric over {bootstrap.RESAMPLES} resamples of the {{rows}} rows (drawn with replacement, "
+    f"seed {bootstrap.SEED}), their 2.5th to 97.5th percentiles. A run that differs by less than that may not "
+    "differ at all: compare two evaluations of the same split with `litlab report --compare EVAL_DIR_A EVAL_DIR_B`."
+)
+
+
 def classification_sections(report: Report, e: "ScoredSplit") -> None:
     n = e.classification()
-    summary = [("accuracy", n.accuracy), ("macro F1", n.f1_macro), ("weighted F1", n.f1_weighted)]
+    summary = [("accuracy", "acc", n.accuracy), ("macro F1", "f1_macro", n.f1_macro),
+               ("weighted F1", "f1_weighted", n.f1_weighted)]  # fmt: skip
     if n.curves is not None:
-        summary += [("ROC AUC", n.curves.auroc), ("average precision", n.curves.average_precision)]
-    summary += [("ECE (15 bins)", n.calibration.ece), ("NLL", n.calibration.nll)]
-    report.section("Summary", *markdown_table(pd.DataFrame(summary, columns=["metric", "value"])))
+        summary += [("ROC AUC", "auroc", n.curves.auroc)]
+        summary += [("average precision", "average_precision", n.curves.average_precision)]
+    summary += [("ECE (15 bins)", "ece", n.calibration.ece), ("NLL", "nll", n.calibration.nll)]
+    report.section("Summary", *summary_table(e, summary))
     report.tables["per_class.csv"] = n.per_class
     report.section("Per class (per_class.csv)", *markdown_table(n.per_class))
     pairs = n.confused_pairs
@@ -116,8 +133,7 @@ def classification_sections(report: Report, e: "ScoredSplit") -> None:
 def regression_sections(report: Report, e: "ScoredSplit") -> None:
     n = e.scores
     assert isinstance(n, RegressionNumbers)
-    summary = pd.DataFrame([("R²", n.r2), ("MAE", n.mae), ("RMSE", n.rmse)], columns=["metric", "value"])
-    report.section("Summary", *markdown_table(summary))
+    report.section("Summary", *summary_table(e, [("R²", "r2", n.r2), ("MAE", "mae", n.mae), ("RMSE", "rmse", n.rmse)]))
     report.section("Predicted vs true, residuals")
     report.figure("pred_vs_true", e.regression_figure(), "predicted vs true and residuals")
 

@@ -11,13 +11,14 @@ Example::
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from litlab.data_spec import DataSpec, Task
-from litlab.evaluation import figures
+from litlab.evaluation import bootstrap, figures
 from litlab.evaluation.report import Report, build
 from litlab.evaluation.scores import (
     ClassificationNumbers,
@@ -64,16 +65,28 @@ class ScoredSplit:
     def names(self) -> list[str]:
         return list(self.spec.class_names or ())
 
+    @cached_property
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """The bootstrap 95% interval of each headline metric (accuracy and macro F1, or MAE, RMSE and
+        R²) over this split's rows (litlab.evaluation.bootstrap)."""
+        classification = self.spec.task.is_classification
+        o = self.outputs
+        predicted = o.outputs.argmax(dim=1) if classification else o.outputs  # as test_predictions.csv's
+        return bootstrap.intervals(o.targets.numpy(), predicted.numpy(), classification)
+
     @property
     def scalars(self) -> dict[str, float]:
-        """Every number of the report by name (acc, ece, r2, temperature, ...), as evaluation.json
-        and TensorBoard give them."""
-        return {**self.scores.scalars(), **(self.scaling.scalars() if self.scaling else {})}
+        """Every number of the report by name (acc, ece, r2, temperature, ...; `acc_ci_low` and
+        `acc_ci_high` the bounds of acc's interval), as evaluation.json and TensorBoard give them."""
+        bounds = {f"{name}_ci_{side}": value for name, (low, high) in self.intervals.items()
+                  for side, value in (("low", low), ("high", high))}  # fmt: skip
+        return {**self.scores.scalars(), **bounds, **(self.scaling.scalars() if self.scaling else {})}
 
     def console_lines(self) -> list[tuple[str, str]]:
         """The headline numbers and the temperature's effect, as `name  value` lines."""
         scalars = self.scalars
-        rows = [(f"{self.split} {label}", f"{scalars[name]:.4f}") for name, label in CONSOLE.items() if name in scalars]
+        shown = [(name, label) for name, label in CONSOLE.items() if name in scalars]
+        rows = [(f"{self.split} {label}", f"{scalars[name]:.4f}{self.interval_text(name)}") for name, label in shown]
         s = self.scaling
         if s is not None:
             rows.append(("temperature", f"T = {s.temperature:.4f}, fitted on the val split ({s.fitted_on} rows)"))
@@ -82,6 +95,13 @@ class ScoredSplit:
                 rows.append((f"{split} calibrated", f"ECE {b.ece:.4f} → {a.ece:.4f}, NLL {b.nll:.4f} → {a.nll:.4f}"))
             rows.append(("calibrated", s.checkpoint))
         return rows
+
+    def interval_text(self, name: str) -> str:
+        """' (95% CI LOW to HIGH)' for a metric with a bootstrap interval, else ''."""
+        if name not in self.intervals:
+            return ""
+        low, high = self.intervals[name]
+        return f" ({bootstrap.LEVEL:.0%} CI {low:.4f} to {high:.4f})"
 
     def top_losses(self) -> pd.DataFrame:
         """The highest-loss examples, highest first: their source row, truth, prediction and loss,
