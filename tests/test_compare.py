@@ -1,9 +1,13 @@
 """Which setting is better: intervals and tests checked against scipy and statsmodels on the same
-inputs, the corrected resampled t-test against its formula computed by hand, and the verdict's words."""
+inputs, the corrected resampled t-test against its formula computed by hand, and the verdict's words;
+two evaluations of the same rows compared by the paired bootstrap (`litlab report --compare`)."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
@@ -76,3 +80,45 @@ def test_folds_are_compared_with_the_corrected_test_and_a_lower_is_better_metric
     assert result.best == "a" and result.test == "corrected resampled t-test"
     assert result.comparisons[0].p == pytest.approx(corrected_t_p(list(a.values()), list(b.values()), 1 / 4))
     assert result.comparisons[0].p > verdict({"b": b, "a": a}, "val/loss", "min").comparisons[0].p  # wider
+
+
+def evaluation_dir(folder: Path, truth: np.ndarray, predicted: np.ndarray, rows: np.ndarray | None = None) -> Path:
+    """An evaluate.py run dir as it writes it: evaluation.json and test_predictions.csv, row first."""
+    folder.mkdir()
+    (folder / "evaluation.json").write_text(json.dumps({"status": "completed", "split": "test"}))
+    rows = np.arange(100, 100 + len(truth)) if rows is None else rows
+    frame = pd.DataFrame({"row": rows, "true_class": truth, "true_label": truth, "pred_class": predicted})
+    frame.to_csv(folder / "test_predictions.csv", index=False)
+    return folder
+
+
+def test_two_evaluations_of_the_same_rows_are_compared_by_the_paired_bootstrap_scipy_gives(tmp_path, cli):
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 300)
+    better = np.where(rng.random(300) < 0.95, y, (y + 1) % 3)
+    worse = np.where(rng.random(300) < 0.80, y, (y + 2) % 3)
+    order = rng.permutation(300)  # B wrote its rows in another order: they are matched by row, not by line
+    a = evaluation_dir(tmp_path / "a", y, better)
+    b = evaluation_dir(tmp_path / "b", y[order], worse[order], rows=np.arange(100, 400)[order])
+    code, out, err = cli("litlab", "report", "--compare", str(a), str(b))
+    assert code == 0, err
+    found = stats.bootstrap((np.arange(300),), lambda i: np.mean(y[i] == better[i]) - np.mean(y[i] == worse[i]),
+                            n_resamples=1000, method="percentile", vectorized=False,
+                            random_state=np.random.default_rng(0)).confidence_interval  # fmt: skip
+    difference = np.mean(y == better) - np.mean(y == worse)
+    line = next(line for line in out.splitlines() if line.startswith("acc:"))
+    assert line == (f"acc: A {np.mean(y == better):.4f}, B {np.mean(y == worse):.4f}, A - B {difference:+.4f} "
+                    f"({found.low:+.4f} to {found.high:+.4f}): A is better")  # fmt: skip
+    code, out, _ = cli("litlab", "report", "--compare", str(a), str(a))
+    assert "acc: A" in out and out.count("not distinguishable on these rows") == 2  # acc and macro F1
+
+
+def test_evaluations_of_other_rows_or_dirs_of_no_evaluation_are_refused_in_one_line(tmp_path, cli):
+    y = np.array([0, 1, 1, 0])
+    a = evaluation_dir(tmp_path / "a", y, y)
+    other = evaluation_dir(tmp_path / "other", y, y, rows=np.array([1, 2, 3, 4]))
+    (tmp_path / "empty").mkdir()
+    for b, says in ((other, "scored other rows: compare two evaluations of the same split"),
+                    (tmp_path / "empty", "is not a dir of litlab evaluate (FileNotFoundError")):  # fmt: skip
+        code, out, err = cli("litlab", "report", "--compare", str(a), str(b))
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err

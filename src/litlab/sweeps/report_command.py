@@ -1,9 +1,13 @@
-"""The report of a sweep: litlab report SWEEP_DIR [--metric NAME]
+"""The report of a sweep: litlab report SWEEP_DIR [--metric NAME]; two evaluations of the same
+split compared: litlab report --compare EVAL_DIR_A EVAL_DIR_B
 
 Prints the jobs with every final val/* and test/* metric (sorted by the monitored metric, or by
 --metric; each metric's best value in bold) and, over seeds/folds, mean ± std; writes report.csv,
 report.md and PNG plots into SWEEP_DIR. Runs by itself at the end of every multirun
 (litlab.sweeps.sweep_end.SweepEnd); run it by hand on any finished or running sweep.
+
+--compare: each headline metric of two `litlab evaluate` runs on the same split, A - B with its
+paired bootstrap interval, and whether it tells them apart.
 """
 
 import argparse
@@ -14,10 +18,24 @@ def main(verb: str, argv: list[str]) -> None:
     p = argparse.ArgumentParser(
         prog=f"litlab {verb}", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("sweep_dir", type=Path, help="e.g. logs/train/multiruns/<date> or logs/train/hparams_search/<name>")
+    p.add_argument(
+        "sweep_dir", type=Path, nargs="?", help="e.g. logs/train/multiruns/<date> or logs/train/hparams_search/<name>"
+    )
     p.add_argument("--metric", help="sort, group and plot by this recorded metric, e.g. val/acc or test/loss")
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("EVAL_DIR_A", "EVAL_DIR_B"), help="two evaluate run dirs")
     args = p.parse_args(argv)
+    if (args.sweep_dir is None) == (args.compare is None):
+        p.error("give a SWEEP_DIR or --compare EVAL_DIR_A EVAL_DIR_B")
     from litlab.errors import UserError, exit_with
+
+    if args.compare is not None:
+        from litlab.evaluation.compare_runs import comparison_lines
+
+        try:
+            print("\n".join(comparison_lines(*args.compare)))
+        except UserError as e:
+            exit_with(e)
+        return
     from litlab.sweeps.report import SweepReport  # pandas and matplotlib: after --help has answered
 
     try:
