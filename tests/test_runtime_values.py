@@ -19,7 +19,7 @@ from litlab.errors import UserError
 from litlab.runtime.bundle import Bundle, read_bundle
 from litlab.runtime.bundle_json import Invalid, read_contract, short
 from litlab.runtime.cli import names_bundle, one_model, without_callbacks
-from litlab.runtime.inputs import read_npy
+from litlab.runtime.inputs import read_csv, read_npy
 from litlab.runtime.onnx_model import network_mismatch, session_of
 from litlab.runtime.server import Settings, checked_limit
 from tests.helpers.crafted import MakesADir
@@ -258,3 +258,15 @@ def test_a_bundle_folder_that_is_not_one_is_named_with_what_it_is(tmp_path):
         with pytest.raises(UserError) as refused:
             read_bundle(folder)
         assert str(refused.value).startswith(f"bundle={str(folder)!r} {found}; give the folder export.py wrote")
+
+
+def test_a_csv_of_inputs_is_named_as_input_in_every_refusal(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("x,y,c\n")
+    (tmp_path / "short.csv").write_text("x,y\n1,2\n")
+    refusals = {"missing.csv": "could not be read as CSV: [Errno 2]", "empty.csv": "could not be read as CSV: No",
+                "header.csv": "holds no inputs (0 rows)", "short.csv": "lacks the column(s) ['c']"}  # fmt: skip
+    for name, says in refusals.items():
+        with pytest.raises(UserError) as refused:
+            read_csv(tmp_path / name, TABLE)
+        assert str(refused.value).startswith(f"input={str(tmp_path / name)!r} {says}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from hydra_plugins.litlab_sweepers.sweepers import report_now
 from litlab.files.run_record import RunRecord
@@ -110,6 +111,7 @@ def test_the_same_sweep_again_runs_none_of_its_finished_jobs_and_another_grid_is
     assert code == 0, err[-3000:]
     finished = files_as_written(sweep_dir / "0")
     assert "metrics.json" in finished and "checkpoints/last.ckpt" in finished
+    assert OmegaConf.load(sweep_dir / "multirun.yaml").hydra.sweep.dir == str(sweep_dir)  # the sweep's config
 
     code, out, err = cli("train.py", "-m", "optimizer.lr=0.01", *args)
     assert code == 0, err[-3000:]
