@@ -13,6 +13,7 @@ from rich.console import Console
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from litlab.sweeps.compare import corrected_t_p
 from litlab.sweeps.plots import heatmap_figure, metric_vs_param_figure, param_series
 from litlab.sweeps.report import SweepReport
 
@@ -188,3 +189,21 @@ def test_a_grid_over_seeds_says_which_setting_is_best_with_intervals_and_holm_ad
     caps = fig.axes[0].containers[0].lines[1][0].get_ydata()  # the error bars' lower caps, by lr
     lows = sorted(stats.t.interval(0.95, 4, loc=np.mean(a), scale=stats.sem(a))[0] for a in accs.values())
     assert sorted(caps) == pytest.approx(lows)
+
+
+def test_folds_compare_by_the_corrected_test_and_a_single_seed_gives_no_verdict(tmp_path):
+    kfold, base = tmp_path / "kfold", [0.90, 0.91, 0.88, 0.95, 0.89]
+    accs = {"[32]": base, "[64]": [acc + 0.01 + 0.002 * fold for fold, acc in enumerate(base)]}
+    for job, (hidden, fold) in enumerate((hidden, fold) for hidden in accs for fold in range(5)):
+        overrides = ["data.num_folds=5", f"model.hidden_sizes={hidden}", f"data.fold={fold}"]
+        write_job(kfold, job, overrides, accs[hidden][fold], 0.2)
+    found = SweepReport.load(kfold, metric="val/acc").verdict()
+    assert found is not None and found.test == "corrected resampled t-test" and found.best == "model.hidden_sizes=[64]"
+    assert found.comparisons[0].p == pytest.approx(corrected_t_p(accs["[64]"], accs["[32]"], 1 / 4))
+    single = tmp_path / "single"
+    for job, lr in enumerate((0.1, 0.01)):
+        write_job(single, job, [f"optimizer.lr={lr}", "seed=0"], 0.9 + lr, 0.2)
+    report = SweepReport.load(single)
+    assert report.verdict() is None  # one seed: nothing to test against
+    report.write(show=False)
+    assert "is best" not in (single / "report.md").read_text()
