@@ -100,18 +100,20 @@ REFUSALS: list[Refusal] = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The tiny bundles served side by side, once for the module; the bodies the rows send."""
+    """The tiny bundles served side by side, once for the module: their ports, the bodies the rows send, and
+    the servers' working dir."""
     models = tiny_models(tmp_path_factory)
     tmp = tmp_path_factory.mktemp("doors_serve")
     found = bodies(pd.read_csv(models.rows), next(models.pictures.iterdir()).read_bytes())
     with servers(tmp, f"bundle={models.cancer_bundle}", f"bundle={models.digits_bundle}") as (cancer, digits):
-        yield {"cancer": cancer, "digits": digits}, found
+        yield {"cancer": cancer, "digits": digits}, found, tmp
 
 
 def test_a_bundle_server_answers_as_predict_py(served, tmp_path_factory):
-    ports, _ = served
+    ports, _, cwd = served
     tiny, tmp = tiny_models(tmp_path_factory), tmp_path_factory.mktemp("predicted")
     assert listening_addresses(ports["cancer"]) == {"0100007F"}  # 127.0.0.1 only
+    assert not (cwd / "client.py").exists()  # LitServe's sample client is not written where it runs
     status, answer = post(ports["cancer"], {"rows": pd.read_csv(tiny.rows).to_dict(orient="records")})
     assert status == 200, answer
     assert_answers_equal_predict(answer, predict(str(tiny.cancer_ckpt), str(tiny.rows), str(tmp / "cancer.csv")))
@@ -123,7 +125,7 @@ def test_a_bundle_server_answers_as_predict_py(served, tmp_path_factory):
 
 @pytest.mark.parametrize("row", REFUSALS, ids=[f"{r.id}_{r.args[1]}" for r in REFUSALS])
 def test_a_bad_request_is_a_4xx_naming_what_is_wrong(served, row):
-    ports, found = served
+    ports, found, _ = served
     model, name, *how = row.args
     body = found[name]
     if how == ["chunked"]:
@@ -135,7 +137,7 @@ def test_a_bad_request_is_a_4xx_naming_what_is_wrong(served, row):
 
 def test_a_good_request_still_answers_after_the_bad_ones(served):
     """The refusals left the server serving (no worker died on a bomb or a huge body)."""
-    ports, found = served
+    ports, found, _ = served
     rows = json.loads(found["both"])["rows"]
     status, answer = post(ports["cancer"], {"rows": rows})
     assert status == 200 and len(answer["predictions"]) == 2, answer
