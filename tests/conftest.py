@@ -16,6 +16,7 @@ pytest.register_assert_rewrite("tests.helpers")
 
 from tests.helpers.config import compose_cfg  # noqa: E402
 from tests.helpers.processes import descendants, run_in_process  # noqa: E402
+from tests.helpers.serving import web_server  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
@@ -72,3 +73,13 @@ def make_cfg(tmp_path):
 def cli():
     """run_in_process: an entry point run in this process as the command line would."""
     return run_in_process
+
+
+@pytest.fixture
+def web(tmp_path, monkeypatch):
+    """A web server on 127.0.0.1 for the files in tmp_path/www; torch's hub cache in tmp_path."""
+    www = tmp_path / "www"
+    www.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    with web_server(www) as url:
+        yield www, url

@@ -23,7 +23,6 @@ from litlab.run.evaluate import evaluate
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
 from tests.helpers.crafted import crafted_checkpoint
-from tests.helpers.serving import web_server
 
 # Three epoch checkpoints kept, of a run whose val/loss is lowest before its last epoch: Adam at lr 0.03
 # for four epochs, then StepLR multiplies the learning rate by 5 and val/loss rises (seed 42). The newest
@@ -240,16 +239,6 @@ def test_latest_is_the_run_or_sweep_job_whose_last_checkpoint_was_written_last(t
         UserError, match=rf"^ckpt_path=latest: no run with checkpoints/last.ckpt under paths.log_dir='{tmp_path}'"
     ):
         store.latest_run(tmp_path)
-
-
-@pytest.fixture
-def web(tmp_path, monkeypatch):
-    """A web server on 127.0.0.1 for the files in tmp_path/www; torch's hub cache in tmp_path."""
-    www = tmp_path / "www"
-    www.mkdir()
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    with web_server(www) as url:
-        yield www, url
 
 
 def test_a_url_is_fetched_anew_into_torch_s_hub_cache_and_a_failed_fetch_leaves_nothing(web, tmp_path):

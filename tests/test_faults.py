@@ -19,7 +19,6 @@ from litlab.errors import USER_ERROR_EXIT, UserError
 from litlab.run.train import train
 from tests.helpers.config import ROOT, SHRINK, compose_cfg
 from tests.helpers.crafted import crafted_checkpoint
-from tests.helpers.serving import web_server
 
 pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands: out of the inner loop
 
@@ -214,18 +213,8 @@ def test_latest_and_a_run_dir_name_the_newest_last_checkpoint(tmp_path):
         store.resolve("latest", tmp_path / "elsewhere")
 
 
-@pytest.fixture
-def served(tmp_path, monkeypatch):
-    """A local web server on 127.0.0.1 for the files in tmp_path/www; downloads go to tmp_path."""
-    www = tmp_path / "www"
-    www.mkdir()
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    with web_server(www) as url:
-        yield www, url
-
-
-def test_a_checkpoint_url_is_downloaded_and_loaded_safely(cli, served, tmp_path):
-    www, url = served
+def test_a_checkpoint_url_is_downloaded_and_loaded_safely(cli, web, tmp_path):
+    www, url = web
     marker = tmp_path / "marker"
     crafted_checkpoint(www / "evil.ckpt", marker)
     logs = f"paths.log_dir={tmp_path / 'logs'}"
