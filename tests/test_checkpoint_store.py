@@ -137,9 +137,13 @@ def test_an_unreadable_checkpoint_is_one_error_that_says_what_was_met(tmp_path):
     (tmp_path / "noise.ckpt").write_bytes(b"_" * 64)
     with pytest.raises(UserError, match=r"'.*noise.ckpt' is not a readable PyTorch checkpoint \(Unsupported operand"):
         store.load(tmp_path / "noise.ckpt")
-    (tmp_path / "empty.ckpt").write_bytes(b"")
-    with pytest.raises(UserError, match=r"'.*empty.ckpt' is not a readable PyTorch checkpoint \(\w"):
+    (tmp_path / "empty.ckpt").write_bytes(b"")  # EOFError, without a message: its name then
+    with pytest.raises(UserError, match=r"^input='.*empty.ckpt' is not a readable PyTorch checkpoint \(EOFError\)"):
         store.load(tmp_path / "empty.ckpt", key="input")
+    torch.save({"epoch": 1}, tmp_path / "whole.ckpt")
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "whole.ckpt").read_bytes()[:200])  # its first line then
+    with pytest.raises(UserError, match=r"cut.ckpt' is not a readable PyTorch checkpoint \(PytorchStreamReader failed"):
+        store.load(tmp_path / "cut.ckpt")
 
 
 def test_a_checkpoint_names_only_litlab_s_own_classes_of_the_right_kind(tmp_path, monkeypatch):
@@ -235,6 +239,7 @@ def test_latest_is_the_run_or_sweep_job_whose_last_checkpoint_was_written_last(t
     assert store.latest_run(tmp_path / "logs") == runs["multiruns/2026-12-05/3"]
     os.utime(runs["runs/b"] / "checkpoints" / "last.ckpt", (2e9, 2e9))
     assert store.latest_run(tmp_path / "logs") == runs["runs/b"]
+    assert store.resolve("latest", tmp_path / "logs") == runs["runs/b"] / "checkpoints" / "last.ckpt"
     with pytest.raises(
         UserError, match=rf"^ckpt_path=latest: no run with checkpoints/last.ckpt under paths.log_dir='{tmp_path}'"
     ):

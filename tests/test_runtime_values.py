@@ -19,7 +19,7 @@ from litlab.errors import UserError
 from litlab.runtime.bundle import Bundle, read_bundle
 from litlab.runtime.bundle_json import Invalid, read_contract, short
 from litlab.runtime.cli import names_bundle, one_model, without_callbacks
-from litlab.runtime.inputs import read_csv, read_npy
+from litlab.runtime.inputs import read_csv, read_inputs, read_npy
 from litlab.runtime.onnx_model import network_mismatch, session_of
 from litlab.runtime.server import Settings, checked_limit
 from tests.helpers.crafted import MakesADir
@@ -270,3 +270,11 @@ def test_a_csv_of_inputs_is_named_as_input_in_every_refusal(tmp_path):
         with pytest.raises(UserError) as refused:
             read_csv(tmp_path / name, TABLE)
         assert str(refused.value).startswith(f"input={str(tmp_path / name)!r} {says}")
+
+
+def test_inputs_with_a_value_that_is_not_finite_are_refused_naming_the_file_column_and_row(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([[1.0, 2.0, 3.0], [1.0, np.inf, 3.0]], np.float32))
+    with pytest.raises(UserError) as refused:
+        read_inputs(tmp_path / "x.npy", TABLE)
+    assert str(refused.value) == (f"input={str(tmp_path / 'x.npy')!r} has values that are not finite (inf or NaN) "
+                                  "in ['y'], in 1 input(s), the first at row 1; give finite numbers")  # fmt: skip

@@ -16,9 +16,11 @@ import pytest
 import torch
 
 from litlab.checkpoints.io import WholeCheckpointIO
+from litlab.errors import UserError
 from litlab.files import (
     DiskFull,
     append_line,
+    check_in_a_folder,
     current_umask,
     disk_full,
     is_disk_full,
@@ -182,3 +184,12 @@ def test_a_line_appended_is_whole_or_not_there_and_stays_one_line(tmp_path):
     assert path.read_bytes() == before
     append_line(path, "job 3 completed")  # the next line starts where the cut one did
     assert path.read_text().splitlines() == ["job 0 completed", "job 1 failed: Traceback", "job 3 completed"]
+
+
+def test_a_file_where_a_folder_of_the_path_should_be_is_named_with_the_setting(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    check_in_a_folder(tmp_path / "new" / "deeper" / "out.csv", "output")  # folders that can be made
+    out, taken = tmp_path / "taken" / "sub" / "out.csv", tmp_path / "taken"
+    with pytest.raises(UserError) as refused:
+        check_in_a_folder(out, "output")
+    assert str(refused.value) == f"output={str(out)!r}: {str(taken)!r} is a file, not a folder; give a path in a folder"
