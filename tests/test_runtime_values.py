@@ -21,6 +21,7 @@ from litlab.runtime.bundle_json import Invalid, read_contract, short
 from litlab.runtime.cli import names_bundle, one_model, without_callbacks
 from litlab.runtime.inputs import read_csv, read_inputs, read_npy
 from litlab.runtime.onnx_model import network_mismatch, session_of
+from litlab.runtime.predict_files import check_new
 from litlab.runtime.server import Settings, checked_limit
 from tests.helpers.crafted import MakesADir
 
@@ -278,3 +279,16 @@ def test_inputs_with_a_value_that_is_not_finite_are_refused_naming_the_file_colu
         read_inputs(tmp_path / "x.npy", TABLE)
     assert str(refused.value) == (f"input={str(tmp_path / 'x.npy')!r} has values that are not finite (inf or NaN) "
                                   "in ['y'], in 1 input(s), the first at row 1; give finite numbers")  # fmt: skip
+
+
+def test_predictions_go_to_a_new_file_in_a_folder_and_never_over_anything(tmp_path):
+    (tmp_path / "old.csv").write_text("x")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "gone.csv")
+    assert check_new(tmp_path / "sub" / "new.csv") == tmp_path / "sub" / "new.csv"
+    old = tmp_path / "old.csv"
+    refusals = {tmp_path: "is a folder; give the path of a new CSV file", old: "exists; predict.py does not overwrite",
+                tmp_path / "link.csv": "exists;", old / "x.csv": f"{str(old)!r} is a file, not a folder"}  # fmt: skip
+    for output, says in refusals.items():
+        with pytest.raises(UserError) as refused:
+            check_new(output)
+        assert str(refused.value).startswith(f"output={str(output)!r}") and says in str(refused.value)
