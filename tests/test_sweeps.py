@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from hydra_plugins.litlab_sweepers.optuna_sweeper import next_job_num
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
 from litlab.sweeps.report import SweepReport
@@ -330,3 +331,11 @@ def test_an_optuna_study_refuses_to_resume_under_other_settings(tmp_path, cli):
     assert code == 2 and "Traceback" not in err, err[-3000:]
     assert "trainer.max_epochs=1" in err and "trainer.max_epochs=2" in err and "hydra.sweep.dir=" in err
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0"]  # no trial of the other settings ran
+
+
+def test_a_resumed_search_numbers_its_next_job_after_the_highest_job_dir(tmp_path):
+    assert next_job_num(tmp_path) == 0
+    for name in ("0", "1", "3", "optimizer.lr=0.1"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "9").write_text("a file, not a job")
+    assert next_job_num(tmp_path) == 4
