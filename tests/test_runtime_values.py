@@ -61,8 +61,9 @@ def test_a_bundle_json_reads_back_into_the_spec_and_scaler_it_was_written_from(s
         (TABLE, {"scaler__method": "none", "scaler__shift": [0.0], "scaler__scale": [1.0]}),
         (IMAGE, {"data__input_shape": [1, 8, 8], "scaler__shift": [[[0.0]]], "scaler__scale": [[[1.0]]]}),
         (IMAGE, {"data__class_counts": []}),
+        (TABLE, {"data__target_mean": 3, "data__target_std": 2}),
     ],
-    ids=["all-categorical", "no-scaling", "gray", "no-rows-counted"],
+    ids=["all-categorical", "no-scaling", "gray", "no-rows-counted", "integer-numbers"],
 )
 def test_other_valid_bundle_jsons_are_read(spec, edits):
     read_contract(bundle_state(spec, **edits), 2)
@@ -73,6 +74,8 @@ def test_other_valid_bundle_jsons_are_read(spec, edits):
     [
         (TABLE, {"data__task": "ranking"}, "data.task is 'ranking'; valid: one of"),
         (TABLE, {"file": "../model.onnx"}, "file is '../model.onnx'; valid: a file name"),
+        (TABLE, {"file": ""}, "file is ''; valid: a file name"),
+        (TABLE, {"file": ".."}, "file is '..'; valid: a file name"),
         (TABLE, {"data__input_shape": [1, 8, 8]}, "data.input_shape is [1, 8, 8], which a table input cannot have"),
         (TABLE, {"data__class_counts": ""}, "data.class_counts is ''; valid: null or a list of integers >= 0"),
         (TABLE, {"data__class_counts": [3, -1]}, "data.class_counts is [3, -1]"),
@@ -261,6 +264,19 @@ def test_a_bundle_folder_that_is_not_one_is_named_with_what_it_is(tmp_path):
         assert str(refused.value).startswith(f"bundle={str(folder)!r} {found}; give the folder export.py wrote")
 
 
+VERSIONS = [("[2]", "None"), ('{"bundle_version": true}', "True"), ('{"bundle_version": "2"}', "'2'"),
+            ('{"bundle_version": 3}', "3")]  # fmt: skip
+
+
+@pytest.mark.parametrize("content, found", VERSIONS)
+def test_a_bundle_json_of_another_version_is_refused_naming_the_versions_this_litlab_reads(tmp_path, content, found):
+    (tmp_path / "bundle.json").write_text(content)
+    with pytest.raises(UserError) as refused:
+        read_bundle(tmp_path)
+    assert str(refused.value) == (f"bundle={str(tmp_path)!r}: bundle.json is of bundle_version {found}, this litlab "
+                                  "reads 1 and 2; export the model again (litlab export ckpt_path=RUN)")  # fmt: skip
+
+
 def test_a_csv_of_inputs_is_named_as_input_in_every_refusal(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("x,y,c\n")
@@ -274,6 +290,13 @@ def test_a_csv_of_inputs_is_named_as_input_in_every_refusal(tmp_path):
 
 
 def test_inputs_with_a_value_that_is_not_finite_are_refused_naming_the_file_column_and_row(tmp_path):
+    pixels = np.zeros((3, 3, 8, 8), np.float32)
+    pixels[2, 1, 4, 4] = np.nan
+    np.save(tmp_path / "pixels.npy", pixels)
+    with pytest.raises(UserError) as refused:
+        read_inputs(tmp_path / "pixels.npy", IMAGE)  # images: no column to name
+    assert str(refused.value).endswith("pixels.npy' has values that are not finite (inf or NaN), in 1 input(s), the "
+                                       "first at row 2; give finite numbers")  # fmt: skip
     np.save(tmp_path / "x.npy", np.array([[1.0, 2.0, 3.0], [1.0, np.inf, 3.0]], np.float32))
     with pytest.raises(UserError) as refused:
         read_inputs(tmp_path / "x.npy", TABLE)
