@@ -30,9 +30,11 @@ def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 def test_a_failed_job_does_not_stop_the_grid_and_is_reported(tmp_path, cli):
     sweep = tmp_path / "sweep"
-    code, _, err = cli("train.py", "-m", "optimizer.lr=0.05,-1,0.01", "logger=none", *QUICK, f"hydra.sweep.dir={sweep}")
+    batches = "hydra.sweeper.max_batch_size=2"  # the jobs launched 2 at a time: numbered on across batches
+    grid = ("-m", "optimizer.lr=0.05,-1,0.01", "logger=none", *QUICK, f"hydra.sweep.dir={sweep}", batches)
+    code, out, err = cli("train.py", *grid)
     assert code != 0, "a multirun with a failed job must exit nonzero"
-    assert "1 of 3 jobs failed" in err
+    assert "1 of 3 jobs failed" in err and "] failed: UserError: optimizer.lr=-1 is invalid" in out + err
     jobs = job_metrics(sweep)
     assert [jobs[j]["status"] for j in ("0", "1", "2")] == ["completed", "failed", "completed"]
     assert "optimizer.lr=-1 is invalid" in jobs["1"]["error"] and "Traceback" in jobs["1"]["traceback"]
