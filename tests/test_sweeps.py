@@ -222,6 +222,9 @@ def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_p
     completed = [m["val"]["val/acc"] for m in jobs.values() if m["status"] == "completed"]
     assert best.value == pytest.approx(max(completed)) and best.params["optimizer.lr"] != -1
     assert "trainer.max_epochs=1" in best.overrides and best.trials.total == len(trials)
+    searched = [o for o in best.overrides if o.split("=")[0] in best.params]  # the best trial's job ran these
+    assert len(searched) == len(best.params) and set(searched) <= set(jobs[str(best.trial)]["overrides"])
+    assert best.metric == "val/acc" and best.direction == "maximize"
 
 
 def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
