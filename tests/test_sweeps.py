@@ -13,6 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from hydra_plugins.litlab_sweepers.optuna_sweeper import next_job_num
+from hydra_plugins.litlab_sweepers.search_space import as_text
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
 from litlab.sweeps.report import SweepReport
@@ -344,3 +345,9 @@ def test_a_resumed_search_numbers_its_next_job_after_the_highest_job_dir(tmp_pat
         (tmp_path / name).mkdir()
     (tmp_path / "9").write_text("a file, not a job")
     assert next_job_num(tmp_path) == 4
+
+
+def test_a_trial_s_values_are_written_as_overrides_hydra_reads_back():
+    assert as_text([64, 64]) == "[64,64]" and as_text(("a", 0.5)) == "[a,0.5]"
+    assert as_text({"n_startup_trials": 1, "sizes": [8, 16]}) == "{n_startup_trials:1,sizes:[8,16]}"
+    assert as_text(0.1 + 0.2) == "0.30000000000000004" and as_text("adam") == "adam" and as_text(True) == "True"
