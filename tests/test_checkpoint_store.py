@@ -270,6 +270,7 @@ def test_a_resume_into_a_new_dir_copies_the_best_checkpoint_there_with_its_score
     before = BestCheckpoint(dirpath=str(old), monitor="val/acc", mode="max")
     before.best_model_path, before.best_model_score = str(old / "epoch_003.ckpt"), torch.tensor(0.9)
     before.best_tie_breaker = 0.2
+    new.mkdir(parents=True)  # already made by the resumed run
     resumed = BestCheckpoint(dirpath=str(new), monitor="val/acc", mode="max")
     resumed.load_state_dict(before.state_dict())
     assert resumed.best_model_path == str(new / "epoch_003.ckpt") and (new / "epoch_003.ckpt").read_bytes() == b"best"

@@ -62,8 +62,9 @@ def test_a_bundle_json_reads_back_into_the_spec_and_scaler_it_was_written_from(s
         (IMAGE, {"data__input_shape": [1, 8, 8], "scaler__shift": [[[0.0]]], "scaler__scale": [[[1.0]]]}),
         (IMAGE, {"data__class_counts": []}),
         (TABLE, {"data__target_mean": 3, "data__target_std": 2}),
+        (TABLE, {"data__class_counts": [0, 40]}),
     ],
-    ids=["all-categorical", "no-scaling", "gray", "no-rows-counted", "integer-numbers"],
+    ids=["all-categorical", "no-scaling", "gray", "no-rows-counted", "integer-numbers", "a-class-of-no-rows"],
 )
 def test_other_valid_bundle_jsons_are_read(spec, edits):
     read_contract(bundle_state(spec, **edits), 2)
@@ -80,6 +81,8 @@ def test_other_valid_bundle_jsons_are_read(spec, edits):
         (TABLE, {"data__class_counts": ""}, "data.class_counts is ''; valid: null or a list of integers >= 0"),
         (TABLE, {"data__class_counts": [3, -1]}, "data.class_counts is [3, -1]"),
         (TABLE, {"data__class_names": ["a", "b", "c"]}, "data.class_names has 3 names, but a binary model has 2"),
+        (TABLE, {"data__class_names": ["only"]}, "data.class_names is ['only']; valid: null or a list of 2 or more"),
+        (TABLE, {"data__class_names": [0, 1]}, "data.class_names is [0, 1]; valid: null or a list of 2 or more"),
         (TABLE, {"data__task": "regression"}, "data.class_names is ['no', 'yes'], but a regression model has no"),
         (TABLE, {"data__class_names": None}, "data.class_names is null, but a binary model names its classes"),
         (TABLE, {"data__columns": None}, "data.columns is null, but a table model reads its inputs by column"),
@@ -232,6 +235,10 @@ def test_an_npy_of_inputs_is_read_as_a_plain_numeric_array_and_never_unpickled(t
     np.save(tmp_path / "words.npy", np.array([["a", "b", "c"]]))
     with pytest.raises(UserError, match=r"words.npy' holds <U1 values; save a numeric array"):
         read_npy(tmp_path / "words.npy", TABLE)
+    with open(tmp_path / "zipped.npy", "wb") as f:  # np.savez's archive under an .npy name
+        np.savez(f, x=np.zeros((1, 3)))
+    with pytest.raises(UserError, match=r"zipped.npy' holds NpzFile values; save a numeric array"):
+        read_npy(tmp_path / "zipped.npy", TABLE)
     np.save(tmp_path / "ints.npy", np.array([[1, 2, 3]]))
     assert read_npy(tmp_path / "ints.npy", TABLE).dtype == np.float32
     gray = DataSpec(Task.MULTICLASS, InputKind.IMAGE, (1, 4, 4), ("a", "b"))
