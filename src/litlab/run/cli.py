@@ -40,7 +40,7 @@ VERBS = {
     "predict": Verb(HYDRA, "run", "predict new inputs: ckpt_path=RUN or bundle=DIR, input=PATH"),
     "export": Verb(HYDRA, "run", "write a bundle (ONNX) of a checkpoint: ckpt_path=RUN"),
     "serve": Verb(HYDRA, "run", "serve a model over HTTP on 127.0.0.1: ckpt_path=RUN or bundle=DIR"),
-    "report": Verb("litlab.sweeps.report_command", "main", "the report of a sweep dir: SWEEP_DIR", "train"),
+    "report": Verb("litlab.run.report_command", "main", "a sweep's report: SWEEP_DIR (--compare A B)", "train"),
     "reproduce": Verb("litlab.run.reproduce", "main", "run a recorded run again and compare: RUN_DIR", "train"),
     "dashboard": Verb("litlab.sweeps.dashboard", "main", "Optuna's dashboard over an Optuna sweep: SWEEP_DIR", "train"),
     "mlflow-ui": Verb("litlab.review.mlflow_ui", "main", "MLflow's UI over the runs of logger=mlflow", "mlflow"),

@@ -2,7 +2,7 @@
 grouped over seeds and folds (mean ± std, n, 95% t interval) with a verdict on which setting is
 better (litlab.sweeps.compare), written as CSV, markdown and PNG plots.
 
-Used by `litlab report` (litlab.sweeps.report_command) and, after every multirun, by
+Used by `litlab report` (litlab.run.report_command) and, after every multirun, by
 litlab.sweeps.sweep_end.SweepEnd. The rows come from litlab.sweeps.jobs.
 """
 
