@@ -8,6 +8,8 @@ models, so the rows both get right or both get wrong cancel out of the differenc
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import stats
@@ -47,27 +49,42 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
     return float(r2_score(y, pred))
 
 
+@dataclass(frozen=True)
+class Score:
+    """A headline metric and which way it is better (as torchmetrics' `higher_is_better`)."""
+
+    compute: Metric
+    higher_is_better: bool
+
+
 # The metrics given an interval, by their names in the report's scalars.
-CLASSIFICATION: dict[str, Metric] = {"acc": accuracy, "f1_macro": f1_macro}
-REGRESSION: dict[str, Metric] = {"mae": mae, "rmse": rmse, "r2": r2}
+CLASSIFICATION = {"acc": Score(accuracy, True), "f1_macro": Score(f1_macro, True)}
+REGRESSION = {"mae": Score(mae, False), "rmse": Score(rmse, False), "r2": Score(r2, True)}
 
 
-def interval(metric: Metric, y: np.ndarray, pred: np.ndarray, seed: int = SEED) -> tuple[float, float]:
-    """The percentile bootstrap interval of `metric` over the rows (RESAMPLES resamples)."""
-    rows = np.arange(len(y))
+def percentile_interval(statistic: Callable[[np.ndarray], float], rows: int, seed: int) -> tuple[float, float]:
+    """The percentile bootstrap interval of `statistic` (of the row indices drawn) over `rows` rows."""
     result = stats.bootstrap(
-        (rows,), lambda idx: metric(y[idx], pred[idx]), n_resamples=RESAMPLES, confidence_level=LEVEL,
-        method="percentile", vectorized=False, random_state=np.random.default_rng(seed),
+        (np.arange(rows),), statistic, n_resamples=RESAMPLES, confidence_level=LEVEL, method="percentile",
+        vectorized=False, random_state=np.random.default_rng(seed),
     )  # fmt: skip
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def on_rows(metric: Metric, y: np.ndarray, pred: np.ndarray, idx: np.ndarray) -> float:
+    """`metric` on the rows `idx` (a resample's draw)."""
+    return metric(y[idx], pred[idx])
 
 
 def intervals(
     y: np.ndarray, pred: np.ndarray, classification: bool, seed: int = SEED
 ) -> dict[str, tuple[float, float]]:
     """Each headline metric's interval: accuracy and macro F1, or MAE, RMSE and R²."""
-    metrics = CLASSIFICATION if classification else REGRESSION
-    return {name: interval(metric, y, pred, seed) for name, metric in metrics.items()}
+    scores = CLASSIFICATION if classification else REGRESSION
+    return {
+        name: percentile_interval(partial(on_rows, score.compute, y, pred), len(y), seed)
+        for name, score in scores.items()
+    }
 
 
 def paired_difference(
@@ -75,13 +92,8 @@ def paired_difference(
 ) -> tuple[float, float, float]:
     """metric(a) - metric(b) on the same rows, and its paired percentile bootstrap interval: each
     resample draws the same rows for both."""
-    rows = np.arange(len(y))
 
     def difference(idx: np.ndarray) -> float:
-        return metric(y[idx], pred_a[idx]) - metric(y[idx], pred_b[idx])
+        return on_rows(metric, y, pred_a, idx) - on_rows(metric, y, pred_b, idx)
 
-    result = stats.bootstrap(
-        (rows,), difference, n_resamples=RESAMPLES, confidence_level=LEVEL, method="percentile",
-        vectorized=False, random_state=np.random.default_rng(seed),
-    )  # fmt: skip
-    return difference(rows), float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return difference(np.arange(len(y))), *percentile_interval(difference, len(y), seed)

@@ -15,7 +15,6 @@ from litlab.evaluation.record import EVALUATION
 
 # The columns of {split}_predictions.csv that hold the truth and the prediction, by task.
 CLASSIFIED, REGRESSED = ("true_class", "pred_class"), ("target", "prediction")
-LOWER_IS_BETTER = {"mae", "rmse"}
 
 
 @dataclass(frozen=True)
@@ -62,18 +61,17 @@ def comparison_lines(folder_a: Path, folder_b: Path) -> list[str]:
     """One line per headline metric: A, B, A - B and its paired interval, and what that says."""
     a, b = Evaluated.read(folder_a), Evaluated.read(folder_b)
     y, pred_a, pred_b, classification = paired(a, b)
-    metrics = bootstrap.CLASSIFICATION if classification else bootstrap.REGRESSION
+    scores = bootstrap.CLASSIFICATION if classification else bootstrap.REGRESSION
     lines = [f"A = {a.folder}, B = {b.folder}: {len(y)} {a.split} rows, paired bootstrap "
              f"({bootstrap.RESAMPLES} resamples, seed {bootstrap.SEED}, {bootstrap.LEVEL:.0%} interval)"]  # fmt: skip
-    for name, metric in metrics.items():
-        difference, low, high = bootstrap.paired_difference(metric, y, pred_a, pred_b)
+    for name, score in scores.items():
+        difference, low, high = bootstrap.paired_difference(score.compute, y, pred_a, pred_b)
         if low <= 0 <= high:
             says = "not distinguishable on these rows"
         else:
-            a_higher = low > 0
-            says = f"{'A' if a_higher != (name in LOWER_IS_BETTER) else 'B'} is better"
+            says = f"{'A' if (low > 0) == score.higher_is_better else 'B'} is better"
         lines.append(
-            f"{name}: A {metric(y, pred_a):.4f}, B {metric(y, pred_b):.4f}, A - B {difference:+.4f} "
+            f"{name}: A {score.compute(y, pred_a):.4f}, B {score.compute(y, pred_b):.4f}, A - B {difference:+.4f} "
             f"({low:+.4f} to {high:+.4f}): {says}"
         )
     return lines
