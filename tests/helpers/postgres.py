@@ -22,7 +22,7 @@ START_TIMEOUT_S = 60
 
 
 def binaries() -> Path | None:
-    """The newest /usr/lib/postgresql/<version>/bin holding initdb and postgres, or None."""
+    """The newest /usr/lib/postgresql/<version>/bin (the server, initdb, pg_isready), or None."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parts[4]))
     return Path(found[-1]).parent if found else None
 
@@ -83,7 +83,8 @@ def wait_ready(bin_dir: Path, port: int, server: subprocess.Popen) -> None:
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise AssertionError(f"postgres exited {server.returncode}: {server.stderr.read().decode()[-2000:]}")
-        ready = subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True)
+        probe = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-t", "5"]
+        ready = subprocess.run(probe, capture_output=True, timeout=30)
         if ready.returncode == 0:
             return
         time.sleep(0.2)
