@@ -263,6 +263,24 @@ def test_a_url_is_fetched_anew_into_torch_s_hub_cache_and_a_failed_fetch_leaves_
     assert names == ["checkpoint.ckpt", "run.ckpt", "run.ckpt"]  # no .part file left
 
 
+def test_a_url_that_never_answers_is_one_line_after_the_download_timeout(tmp_path, monkeypatch):
+    """A server that accepts the connection and then says nothing must not hold a run forever."""
+    import socket
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(store, "DOWNLOAD_TIMEOUT_S", 0.5)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens; the kernel accepts; nobody answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/run.ckpt"
+        with pytest.raises(UserError, match=rf"^ckpt_path='{url}' could not be downloaded \(.*timed out"):
+            store.download(url)
+    assert not list((tmp_path / "torch_home").rglob("*.part"))
+
+
+def test_a_url_of_another_scheme_is_refused_by_name_not_looked_for_as_a_file(tmp_path):
+    with pytest.raises(UserError, match=r"^ckpt_path='s3://bucket/run.ckpt': only local paths and http\(s\) URLs"):
+        store.resolve("s3://bucket/run.ckpt", tmp_path)
+
+
 def test_a_resume_into_a_new_dir_copies_the_best_checkpoint_there_with_its_score(tmp_path):
     old, new = tmp_path / "old" / "checkpoints", tmp_path / "new" / "checkpoints"
     old.mkdir(parents=True)

@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
-from litlab.sweeps.jobs import job_rows
+from litlab.sweeps.jobs import job_rows, unreadable
 from litlab.sweeps.lock import LOCK
 from litlab.sweeps.plan import write_plan
 from tests.helpers.config import QUICK, ROOT, SHRINK
@@ -280,3 +280,4 @@ def test_the_report_s_rows_are_every_job_dir_and_every_planned_job_and_a_foreign
             job_rows(tmp_path)
         assert str(refused.value).startswith(f"{path} {says}")
         assert str(refused.value).endswith("out of the sweep dir (or restore the file) and run the report again")
+    assert str(unreadable(overrides, OSError())).startswith(f"{overrides} cannot be read: OSError;")  # no message

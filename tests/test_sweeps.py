@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from hydra_plugins.litlab_sweepers.optuna_sweeper import next_job_num
+from hydra_plugins.litlab_sweepers.optuna_sweeper import OptunaSweeper, next_job_num
 from hydra_plugins.litlab_sweepers.search_space import as_text
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
@@ -133,9 +133,7 @@ def test_report_lists_an_interrupted_job_with_how_to_resume(tmp_path):
         (tmp_path / job).mkdir()
         (tmp_path / job / "metrics.json").write_text(json.dumps({**record, "overrides": [f"seed={job}"]}))
     report = SweepReport.load(tmp_path)
-    assert report.failed_jobs() == [
-        ("1", "interrupted by SIGTERM after 4 epoch(s); resume: litlab train ckpt_path=x")
-    ]
+    assert report.failed_jobs() == [("1", "interrupted by SIGTERM after 4 epoch(s); resume: litlab train ckpt_path=x")]
     report.write(show=False)
     text = (tmp_path / "report.md").read_text()
     assert "2 jobs: 1 completed, 1 interrupted, 0 failed or unfinished." in text and "interrupted by SIGTERM" in text
@@ -226,6 +224,7 @@ def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_p
     searched = [o for o in best.overrides if o.split("=")[0] in best.params]  # the best trial's job ran these
     assert len(searched) == len(best.params) and set(searched) <= set(jobs[str(best.trial)]["overrides"])
     assert best.metric == "val/acc" and best.direction == "maximize"
+    assert (best.trials.complete, best.trials.failed) == (5, trials.count("FAIL")) and best.study_name == "digits_mlp"
 
 
 def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
@@ -351,3 +350,11 @@ def test_a_trial_s_values_are_written_as_overrides_hydra_reads_back():
     assert as_text([64, 64]) == "[64,64]" and as_text(("a", 0.5)) == "[a,0.5]"
     assert as_text({"n_startup_trials": 1, "sizes": [8, 16]}) == "{n_startup_trials:1,sizes:[8,16]}"
     assert as_text(0.1 + 0.2) == "0.30000000000000004" and as_text("adam") == "adam" and as_text(True) == "True"
+
+
+@pytest.mark.parametrize("name, kind", [("none", "NopPruner"), ("hyperband", "HyperbandPruner")])
+def test_the_study_stops_trials_with_the_pruner_named_not_optuna_s_default(name, kind):
+    """Optuna's own default is a median pruner: `pruner=none` must reach the study as no pruning."""
+    sweeper = OptunaSweeper(direction="maximize", pruner=name, study_name="s")
+    sweeper.config = None  # no monitored metric to name: setup() is Hydra's
+    assert type(sweeper.study(None).pruner).__name__ == kind
