@@ -251,7 +251,7 @@ def test_an_npy_of_inputs_is_read_as_a_plain_numeric_array_and_never_unpickled(t
     "spec, shape, expects",
     [
         (DataSpec(Task.REGRESSION, InputKind.TABLE, (1,)), (2, 3), "(N, 1)"),
-        (DataSpec(Task.MULTICLASS, InputKind.IMAGE, (1, 4, 4), ("a", "b")), (2, 4, 5), "(N, 1, 4, 4) or (N, 4, 4)"),
+        (DataSpec(Task.MULTICLASS, InputKind.IMAGE, (1, 4, 6), ("a", "b")), (2, 4, 5), "(N, 1, 4, 6) or (N, 4, 6)"),
         (IMAGE, (2, 1, 8, 8), "(N, 3, 8, 8)"),
     ],
     ids=["table", "gray", "rgb"],

@@ -352,9 +352,18 @@ def test_a_trial_s_values_are_written_as_overrides_hydra_reads_back():
     assert as_text(0.1 + 0.2) == "0.30000000000000004" and as_text("adam") == "adam" and as_text(True) == "True"
 
 
-@pytest.mark.parametrize("name, kind", [("none", "NopPruner"), ("hyperband", "HyperbandPruner")])
-def test_the_study_stops_trials_with_the_pruner_named_not_optuna_s_default(name, kind):
-    """Optuna's own default is a median pruner: `pruner=none` must reach the study as no pruning."""
-    sweeper = OptunaSweeper(direction="maximize", pruner=name, study_name="s")
-    sweeper.config = None  # no monitored metric to name: setup() is Hydra's
-    assert type(sweeper.study(None).pruner).__name__ == kind
+@pytest.mark.parametrize("name, kind", [("none", "NopPruner"), ("median", "MedianPruner")])
+def test_the_study_stops_trials_with_the_pruner_and_arguments_named_and_labels_the_metric(name, kind):
+    """Optuna's own default is a median pruner of 5 startup trials: `pruner=none` must reach the
+    study as no pruning, and pruner_args as given. optuna-dashboard labels its plots with the metric."""
+    sweeper = OptunaSweeper(direction="maximize", pruner=name, pruner_args={"n_startup_trials": 7}, study_name="s")
+    sweeper.config = OmegaConf.create({"monitor": {"metric": "val/acc"}})  # setup() is Hydra's
+    study = sweeper.study(None)
+    assert type(study.pruner).__name__ == kind and study.metric_names == ["val/acc"]
+    for _ in range(6):  # six good trials: more than Optuna's default startup, fewer than the 7 asked for
+        good = study.ask()
+        good.report(1.0, step=0)
+        study.tell(good, 1.0)
+    bad = study.ask()
+    bad.report(0.0, step=0)
+    assert not bad.should_prune()
