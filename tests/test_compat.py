@@ -240,6 +240,38 @@ def test_basic_sweeper_still_gives_its_params_as_overrides():
     assert compat.sweep_params(sweeper) == ["optimizer.lr=0.1,0.01", "seed=1"]
 
 
+def test_optuna_still_beats_a_trial_s_heartbeat_in_a_thread_we_can_start(tmp_path):
+    """A RUNNING trial whose heartbeat compat.heartbeat beats is not stale past the grace period; one
+    without is failed, and queued again with its parameters."""
+    import time
+
+    import optuna
+
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=2,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+    )  # fmt: skip
+    study = optuna.create_study(storage=storage)
+    beating, silent = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), study.ask()
+    with compat.heartbeat(study, silent):
+        pass  # one heartbeat, then none: its worker died
+    with compat.heartbeat(study, beating):
+        time.sleep(3.5)
+        optuna.storages.fail_stale_trials(study)
+        states = [t.state.name for t in study.get_trials()]
+    assert states == ["RUNNING", "FAIL", "WAITING"]  # the retry of the silent trial, queued
+    retry = study.get_trials()[2]
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == 1
+
+
+def test_hydra_s_basic_launcher_is_still_the_class_compat_names():
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+    assert compat.runs_jobs_in_this_process(BasicLauncher())
+    assert not compat.runs_jobs_in_this_process(JoblibLauncher())
+
+
 def test_the_trainer_still_keeps_overfit_batches():
     assert compat.overfit_batches(lightning.Trainer(overfit_batches=2, logger=False)) == 2
     assert compat.overfit_batches(lightning.Trainer(logger=False)) == 0

@@ -4,17 +4,21 @@ Checked against lightning 2.6.6 and hydra-core 1.3.8. tests/test_compat.py fails
 one of them changes upstream. One exception: hydra_plugins/litlab_sweepers/sweepers.py subclasses
 Hydra's BasicSweeper (hydra._internal) itself. It must import it there: Hydra re-imports its core
 plugins while it scans for plugins, and a base class imported earlier, here, would be another
-class object than the one Hydra then instantiates. The Optuna sweeper uses only public APIs.
+class object than the one Hydra then instantiates. The Optuna sweeper's one private use of Optuna
+(a trial's heartbeat) is here too, checked against optuna 5.1.
 """
 
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.profilers import Profiler
 from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
+
+if TYPE_CHECKING:
+    from optuna.storages._heartbeat import BaseHeartbeatThread
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
@@ -132,6 +136,26 @@ def sweep_params(sweeper: Any) -> list[str]:
     """`hydra.sweeper.params` of Hydra's BasicSweeper as `key=value` overrides (its private
     `_parse_config`), which the grid sweeps together with the command line's."""
     return list(sweeper._parse_config())
+
+
+def heartbeat(study: Any, trial: Any) -> "BaseHeartbeatThread":
+    """Optuna's heartbeat of `trial` while the block runs, in a thread of this process (a no-op
+    for a storage without heartbeats). Optuna starts it only inside Study.optimize (its private
+    `_heartbeat.get_heartbeat_thread`, given the private `Trial._trial_id` and `Study._storage`);
+    an ask-and-tell worker whose trial runs in a launcher's job must start it itself."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def runs_jobs_in_this_process(launcher: Any) -> bool:
+    """Hydra's basic launcher (a private class) runs each job in the calling thread: the Optuna
+    sweeper may then launch only one job at a time, from its main thread (signal handlers). By
+    name: Hydra re-imports its core plugins as it scans them (see above)."""
+    return f"{type(launcher).__module__}.{type(launcher).__qualname__}" == BASIC_LAUNCHER
 
 
 # Lightning's range test (Tuner.lr_find, its private _LRCallback) records an exponential moving

@@ -3,7 +3,8 @@ time, the rest queued.
 
 N worker processes, one per GPU; each takes its GPU when it starts (CUDA_VISIBLE_DEVICES, set
 before torch is imported there) and keeps it. A job runs on its worker's GPU, so no two running
-jobs share one, and a worker takes the next queued job when its job ends. Why not an existing
+jobs share one, and a worker takes the next queued job when its job ends. The workers serve every
+launch of the sweep, also launches made at once from several threads (the Optuna sweeper's slots). Why not an existing
 launcher: submitit's local executor gives every job the same GPUs and starts all jobs at once,
 and joblib cannot give its workers an initializer.
 """
@@ -12,6 +13,7 @@ import functools
 import logging
 import multiprocessing as mp
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -89,6 +91,8 @@ class LocalGpusLauncher(Launcher):
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
+        self.pool: ProcessPoolExecutor | None = None  # started by the first launch
+        self.starting = threading.Lock()
 
     @override
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -107,10 +111,6 @@ class LocalGpusLauncher(Launcher):
         log.info("local_gpus: %d jobs on GPUs %s, %d at a time", len(job_overrides), ",".join(gpus), len(gpus))
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
-        context = mp.get_context("spawn")  # fresh processes: no CUDA state inherited
-        free: mp.Queue[str] = context.Queue()
-        for gpu in gpus:
-            free.put(gpu)
         state = Singleton.get_state()
         jobs = [
             functools.partial(
@@ -124,6 +124,17 @@ class LocalGpusLauncher(Launcher):
             )  # fmt: skip
             for idx, overrides in enumerate(job_overrides)
         ]
-        with ProcessPoolExecutor(len(gpus), mp_context=context, initializer=take_gpu, initargs=(free,)) as pool:
-            futures = [pool.submit(run_pickled, cloudpickle.dumps(job)) for job in jobs]
-            return [f.result() for f in futures]
+        pool = self.workers(gpus)
+        futures = [pool.submit(run_pickled, cloudpickle.dumps(job)) for job in jobs]
+        return [f.result() for f in futures]
+
+    def workers(self, gpus: list[str]) -> ProcessPoolExecutor:
+        """The worker processes, one per GPU, started once (Python joins them as it exits)."""
+        with self.starting:
+            if self.pool is None:
+                context = mp.get_context("spawn")  # fresh processes: no CUDA state inherited
+                free: mp.Queue[str] = context.Queue()
+                for gpu in gpus:
+                    free.put(gpu)
+                self.pool = ProcessPoolExecutor(len(gpus), mp_context=context, initializer=take_gpu, initargs=(free,))
+            return self.pool

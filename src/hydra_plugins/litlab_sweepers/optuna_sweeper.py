@@ -1,13 +1,19 @@
 """An Optuna search as a Hydra sweeper (`hydra/sweeper=litlab_optuna`, the hparams_search presets),
-on Optuna's public ask-and-tell API (optuna >= 4).
+on Optuna's public ask-and-tell API (optuna >= 5.1).
 
 The search space takes hydra-optuna-sweeper's syntax, in `hydra.sweeper.params` or on the command
 line: `interval(a, b)`, `tag(log, interval(a, b))`, `choice(...)`, `range(...)`. A study lives in
-its storage (default: SQLite in the sweep dir); running the same command again resumes it: trials
-an interrupted run left RUNNING are marked failed, and trials run until `n_trials` of them have
-finished (complete or pruned): a failed trial is replaced, up to `n_trials` failures in one run;
-job dirs are numbered on. A trial whose job fails is a failed trial and the search goes
-on. At the end, best.yaml in the sweep dir holds the best value and the overrides that give it.
+its storage (default: SQLite in the sweep dir); running the same command again resumes it, and
+the same command started N times (N processes, a SLURM job array, several machines sharing the
+storage and the sweep dir) is N workers of one search. Each worker asks for its next trial as
+soon as its last one ends, until `n_trials` trials of the study have finished (complete or
+pruned), counted over every worker: a failed trial is replaced, up to `n_trials` failures in one
+worker's run; other workers' trials still running at that moment finish too (at most one each).
+Job dirs are named by trial number. In a storage with heartbeats (RDB: SQLite, PostgreSQL,
+MySQL) a trial whose worker died (kill -9, a lost node) is failed once its heartbeat is
+`grace_period` s old and run again with the same parameters by a live worker. A trial whose job
+fails is a failed trial and the search goes on. At the end, best.yaml in the sweep dir holds the
+best value and the overrides that give it.
 
 Each job gets its trial as config values (`optuna.*`, see litlab.sweeps.pruning): it reports its val
 metric every epoch to the study, and `pruner` (none, median, hyperband, successive_halving) stops
@@ -32,13 +38,23 @@ from typing_extensions import override
 
 from litlab import files
 from litlab.errors import UserError, exit_on_user_error
-from litlab.sweeps.study import check_names, check_same_settings, make_pruner, open_storage, unusable_storage
+from litlab.hydra_job import parse_overrides
+from litlab.sweeps.budget import Budget, finished_trials, run_in_threads
+from litlab.sweeps.study import (
+    check_counts,
+    check_names,
+    check_same_settings,
+    make_pruner,
+    open_storage,
+    unusable_storage,
+)
 
 from .search_space import as_text, distribution  # relative: hydra_plugins is a namespace package
 
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
+    from optuna.trial import TrialState
 
 # Hydra imports every plugin module to discover plugins, even for `--help`: optuna is imported
 # only once a search starts.
@@ -46,23 +62,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def next_job_num(sweep_dir: Path) -> int:
-    """One past the highest numbered job dir already in `sweep_dir` (0 for a new sweep)."""
-    nums = [int(p.name) for p in sweep_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(nums, default=-1) + 1
+def check_job_dirs(sweep_dir: Path, study_name: str) -> None:
+    """Job dirs are named by trial number: each one already in `sweep_dir` must be the trial of that
+    number of this study (a dir another worker is just starting has no overrides yet)."""
+    from litlab.sweeps.jobs import read_overrides  # reads run records: only once a search starts
 
-
-def finished_trials(study: "optuna.Study") -> int:
-    """What `n_trials` counts: trials that ran to their end, complete or pruned. A failed trial, or
-    one a killed sweep left running, is replaced by a new one."""
-    from optuna.trial import TrialState
-
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    for job in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()):
+        overrides = job / ".hydra" / "overrides.yaml"
+        if not overrides.is_file():
+            continue
+        values = parse_overrides(read_overrides(overrides))
+        if (values.get("optuna.study_name"), values.get("optuna.trial")) != (f"'{study_name}'", job.name):
+            raise UserError(
+                f"{job} is not trial {job.name} of study {study_name!r} (its overrides: "
+                f"{' '.join(read_overrides(overrides))}); give this search a new hydra.sweep.dir"
+            )
 
 
 class OptunaSweeper(Sweeper):
-    """Runs `n_trials` trials, `n_jobs` at a time through Hydra's launcher, each asked of an Optuna
-    study in `storage` (see the module docstring)."""
+    """A worker of an Optuna search: runs trials, `n_jobs` at a time through Hydra's launcher, each
+    asked of the study in `storage` as a slot frees, until `n_trials` have finished over every
+    worker of the study (see the module docstring)."""
 
     def __init__(
         self,
@@ -75,8 +95,12 @@ class OptunaSweeper(Sweeper):
         params: dict[str, str] | None = None,
         pruner: str = "none",
         pruner_args: dict[str, Any] | None = None,
+        heartbeat_interval: int | None = 60,
+        grace_period: int | None = None,
+        max_retry: int = 3,
     ) -> None:
         self.sampler, self.study_name, self.storage = sampler, study_name, storage
+        self.heartbeat_interval, self.grace_period, self.max_retry = heartbeat_interval, grace_period, max_retry
         self.pruner, self.pruner_args = pruner, dict(pruner_args or {})
         self.directions = [direction] if isinstance(direction, str) else list(direction)
         self.n_trials, self.n_jobs, self.params = n_trials, n_jobs, dict(params or {})
@@ -98,6 +122,8 @@ class OptunaSweeper(Sweeper):
             self.directions = [self.objective_direction(self.directions[0], config.get("monitor", {}))]
         make_pruner(self.pruner, self.pruner_args)  # a bad name fails now
         check_names(self.storage, self.study_name)
+        check_counts({"n_trials": self.n_trials, "n_jobs": self.n_jobs, "heartbeat_interval": self.heartbeat_interval,
+                      "grace_period": self.grace_period, "max_retry": self.max_retry})  # fmt: skip
         if self.storage is None and self.pruner != "none":
             raise UserError(
                 f"hydra.sweeper.pruner={self.pruner} needs a storage the jobs can report to, not "
@@ -157,9 +183,12 @@ class OptunaSweeper(Sweeper):
 
         space, fixed = exit_on_user_error(lambda: self.search_space(arguments), self.show_traceback)
         with ExitStack() as held:
-            exit_on_user_error(lambda: held.enter_context(sweep_lock(self.sweep_dir)), self.show_traceback)
+            # shared: the study's other workers may use this sweep dir too, a grid sweep may not
+            exit_on_user_error(lambda: held.enter_context(sweep_lock(self.sweep_dir, shared=True)),
+                               self.show_traceback)  # fmt: skip
             study = exit_on_user_error(self.opened_study, self.show_traceback)
             exit_on_user_error(lambda: check_same_settings(study, fixed), self.show_traceback)
+            exit_on_user_error(lambda: check_job_dirs(self.sweep_dir, study.study_name), self.show_traceback)
             self.run_trials(study, space, fixed)
 
     def opened_study(self) -> "optuna.Study":
@@ -167,43 +196,52 @@ class OptunaSweeper(Sweeper):
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
-            return self.study(open_storage(self.storage))
+            return self.study(open_storage(self.storage, self.heartbeat_interval, self.grace_period, self.max_retry))
         except (SQLAlchemyError, ImportError, OSError) as e:  # no driver for the URL, no such dir, no database
             raise unusable_storage(self.storage, e) from None
 
     def run_trials(self, study: "optuna.Study", space: dict[str, "BaseDistribution"], fixed: list[str]) -> None:
-        """Trials until `n_trials` have finished (those an interrupted run left RUNNING marked failed), best.yaml."""
+        """Trials until `n_trials` of the study have finished, `n_jobs` at a time, each slot asking for
+        its next trial as soon as its last one ends; then best.yaml."""
+        from litlab.compat import runs_jobs_in_this_process
+
+        done = finished_trials(study)
+        if study.trials:
+            log.info("resuming study %r: %d trial(s) finished, %d to go", study.study_name, done,
+                     max(0, self.n_trials - done))  # fmt: skip
+        budget = Budget(self.n_trials)
+        slots = 1 if runs_jobs_in_this_process(self.launcher) else self.n_jobs  # the basic launcher: one at a time
+        if slots == 1:
+            self.run_slot(study, space, fixed, budget)
+        else:
+            run_in_threads(slots, lambda: self.run_slot(study, space, fixed, budget), budget)
+        self.write_best(study)
+
+    def run_slot(self, study: "optuna.Study", space: dict[str, "BaseDistribution"], fixed: list[str],
+                 budget: Budget) -> None:  # fmt: skip
+        """One slot's trials, one after another, while the budget allows."""
+        while (trial := budget.next_trial(study, space, fixed)) is not None:
+            state = self.run_trial(study, trial, fixed)
+            budget.ended(state)
+
+    def run_trial(self, study: "optuna.Study", trial: "optuna.Trial", fixed: list[str]) -> "TrialState":
+        """The trial's job, in the job dir named by its number, with the trial's heartbeat beating
+        here while it runs; its outcome told to the study. Interrupted (Ctrl-C), the trial is failed,
+        not left running."""
         from optuna.trial import TrialState
 
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            log.warning("trial %d was left running by an interrupted sweep: marking it failed", t.number)
-            study.tell(t.number, state=TrialState.FAIL)
-        done, failed_before = finished_trials(study), len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-        if study.trials:
-            log.info("resuming study %r: %d trial(s) finished, %d to go", study.study_name, done, self.n_trials - done)
-        job_idx = next_job_num(self.sweep_dir)
-        while (remaining := self.n_trials - finished_trials(study)) > 0:
-            failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) - failed_before
-            if failed >= self.n_trials:  # a search that only fails would never end
-                log.error("%d trials failed in this run: stopping with %d of %d finished (see sweep.log)",
-                          failed, self.n_trials - remaining, self.n_trials)  # fmt: skip
-                break
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
-            for trial in trials:
-                trial.set_user_attr("fixed_overrides", fixed)
-            batch = [tuple(self.job_overrides(study, t, fixed)) for t in trials]
-            self.validate_batch_is_legal(batch)
-            assert self.launcher is not None  # set in setup()
-            results = self.launcher.launch(batch, initial_job_idx=job_idx)
-            # A job whose pruner stopped it has told the study itself: read those once per batch.
-            pruned = {t.number: t.last_step for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))}
-            for trial, result in zip(trials, results, strict=True):
-                if trial.number in pruned:
-                    log.info("trial %d pruned at epoch %s", trial.number, pruned[trial.number])
-                else:
-                    self.tell(study, trial, result)
-            job_idx += len(trials)
-        self.write_best(study)
+        from litlab.compat import heartbeat
+
+        overrides = tuple(self.job_overrides(study, trial, fixed))
+        self.validate_batch_is_legal([overrides])
+        assert self.launcher is not None  # set in setup()
+        try:
+            with heartbeat(study, trial):
+                [result] = self.launcher.launch([overrides], initial_job_idx=trial.number)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        return self.tell(study, trial, result)
 
     def job_overrides(self, study: "optuna.Study", trial: "optuna.Trial", fixed: list[str]) -> list[str]:
         """The trial's values, the fixed overrides, the trial's number (its TensorBoard run is named
@@ -216,22 +254,24 @@ class OptunaSweeper(Sweeper):
         return [*params, *fixed, f"optuna.storage='{self.storage}'", *named, f"optuna.pruner={self.pruner}",
                 f"optuna.pruner_args={as_text(self.pruner_args)}"]  # fmt: skip
 
-    def tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:
-        """The job's outcome: its value, or FAIL for an error or a NaN/inf/None value."""
+    def tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> "TrialState":
+        """The job's outcome: its value, or FAIL for an error or a NaN/inf/None value; a trial the
+        job itself told PRUNED stays pruned. Its state as the study then has it."""
         from optuna.trial import TrialState
 
         try:
             value = result.return_value  # raises the job's exception if it failed
         except Exception as e:
             log.error("trial %d failed: %s: %s", trial.number, type(e).__name__, e)
-            study.tell(trial, state=TrialState.FAIL)
-            return
+            return study.tell(trial, state=TrialState.FAIL, skip_if_finished=True).state
         values = list(value) if isinstance(value, Sequence) else [value]
         if any(v is None or not math.isfinite(v) for v in values):
             log.error("trial %d returned %s: recorded as failed", trial.number, value)
-            study.tell(trial, state=TrialState.FAIL)
-            return
-        study.tell(trial, values)
+            return study.tell(trial, state=TrialState.FAIL, skip_if_finished=True).state
+        told = study.tell(trial, values, skip_if_finished=True)
+        if told.state == TrialState.PRUNED:
+            log.info("trial %d pruned at epoch %s", trial.number, told.last_step)
+        return told.state
 
     def write_best(self, study: "optuna.Study") -> None:
         from optuna.trial import TrialState

@@ -14,6 +14,7 @@ from litlab.compat import best_checkpoint_moved
 
 log = logging.getLogger(__name__)
 
+
 class BestCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose best checkpoint, on a tie of the monitored metric (val/acc often
     ties on a small validation set), moves to the later epoch only if `tie_breaker` is lower there."""

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 OFFICIAL_TEST_SPLIT = (0.9, 0.1, 0.0)  # with DIR/test but no DIR/val: val is 10% of DIR/train
 
+
 class ImageFolderDataModule(SplitDataModule):
     """Pictures in class folders (see the module docstring). `channels`: 1 or 3 (default: what most
     files have); `image_size`: the side of the square every image is resized to (default: the most

@@ -73,4 +73,3 @@ def collect(
         worst=highest(all_losses, keep),
         worst_inputs=pool_x,
     )
-

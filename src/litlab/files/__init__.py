@@ -23,9 +23,7 @@ class DiskFull(UserError):
 
 def disk_full(error: BaseException, path: str | Path | None = None) -> DiskFull:
     where = path if path is not None else (getattr(error, "filename", None) or "a file")
-    return DiskFull(
-        f"no space left on device writing {where}; free space or set paths.log_dir=... to a disk with room"
-    )
+    return DiskFull(f"no space left on device writing {where}; free space or set paths.log_dir=... to a disk with room")
 
 
 def is_disk_full(error: BaseException | None) -> bool:

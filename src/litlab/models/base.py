@@ -1,6 +1,5 @@
 """The training logic every model shares: one step for train/val/test, losses, metrics, optimizers."""
 
-
 import lightning as L
 import torch
 import torch.nn.functional as F

@@ -22,6 +22,8 @@ REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     "l1": F.l1_loss,
     "huber": F.huber_loss,
 }
+
+
 class ModelArgs(TypedDict, total=False):
     """The arguments every model takes besides its own settings (SupervisedModule's): what the data
     tells it (run.build.build_model) and the shared settings of conf/model_shared.yaml. Each model
@@ -45,9 +47,7 @@ class ModelArgs(TypedDict, total=False):
     temperature: float
 
 
-def class_weights(
-    task: Task, class_weight: str | list[float] | None, counts: list[int] | None
-) -> torch.Tensor | None:
+def class_weights(task: Task, class_weight: str | list[float] | None, counts: list[int] | None) -> torch.Tensor | None:
     """Each class's weight in the loss (C,): scikit-learn's `class_weight='balanced'`,
     n_samples / (n_classes * count) over the train split's `counts`, or the given list; None: all 1."""
     if class_weight is None:

@@ -83,9 +83,7 @@ def write_evaluation(scored: ScoredSplit, tested: dict[str, float], output_dir: 
     return record
 
 
-def split_outputs(
-    trainer: L.Trainer, model: SupervisedModule, datamodule: SplitDataModule, split: str
-) -> SplitOutputs:
+def split_outputs(trainer: L.Trainer, model: SupervisedModule, datamodule: SplitDataModule, split: str) -> SplitOutputs:
     """Every example of `split` through the model, on the device the trainer tested on."""
     loaders = {"test": datamodule.test_dataloader, "val": datamodule.val_dataloader}
     model.to(trainer.strategy.root_device)  # where the split's batches are delivered

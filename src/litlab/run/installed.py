@@ -19,5 +19,5 @@ def require_extra(command: str, extra: str, note: str = "") -> None:
     missing = [module for module in EXTRAS[extra] if importlib.util.find_spec(module) is None]
     if missing:
         raise UserError(
-            f"{command} needs {', '.join(missing)}, which this install lacks: pip install \"litlab[{extra}]\"{note}"
+            f'{command} needs {", ".join(missing)}, which this install lacks: pip install "litlab[{extra}]"{note}'
         )

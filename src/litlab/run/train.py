@@ -130,7 +130,10 @@ def train_recorded(cfg: DictConfig) -> RunRecord:
 
 
 def fit_and_test(
-    trainer: L.Trainer, model: SupervisedModule, datamodule: SplitDataModule, resume: Path | None,
+    trainer: L.Trainer,
+    model: SupervisedModule,
+    datamodule: SplitDataModule,
+    resume: Path | None,
     trial: TrialPruning | None,
 ) -> tuple[dict, dict, str | None, int | None, float]:
     """Fit, then the best checkpoint's val and test metrics: (val, test, best checkpoint, the epoch

@@ -197,9 +197,7 @@ def check_table(values: dict[str, Any], names: dict[str, str]) -> None:
         if not strings(columns.get(name)):
             raise Invalid(f"{where}.{name} is {short(columns.get(name))}; valid: a list of strings")
     if len(columns["features"]) != shape[0]:
-        raise Invalid(
-            f"{where}.features has {len(columns['features'])} names, but {names['input_shape']} is {shape}"
-        )
+        raise Invalid(f"{where}.features has {len(columns['features'])} names, but {names['input_shape']} is {shape}")
     numeric = [c for c in columns["inputs"] if c not in columns["categorical"]]
     if not set(numeric) <= set(columns["features"]) or not set(columns["categorical"]) <= set(columns["inputs"]):
         raise Invalid(f"{where}' inputs, categorical and features do not match each other")

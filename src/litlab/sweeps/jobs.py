@@ -106,5 +106,3 @@ def job_rows(sweep_dir: Path) -> list[dict]:
     seen = {r["job"] for r in records}
     records += [planned_job(job, overrides) for job, overrides in plan.items() if job not in seen]
     return sorted(records, key=lambda r: natural(r["job"]))
-
-

@@ -2,9 +2,11 @@
 and by each trial's job (litlab.sweeps.pruning). Light to import: Hydra imports the sweeper plugin, and so
 this module, even for `--help`; optuna itself is imported only when called."""
 
+import warnings
 from typing import TYPE_CHECKING
 
 from litlab.errors import UserError
+from litlab.values import is_int
 
 if TYPE_CHECKING:
     import optuna
@@ -12,16 +14,59 @@ if TYPE_CHECKING:
 JOURNAL = "journal:"
 
 
-def open_storage(storage: str | None) -> "str | optuna.storages.BaseStorage | None":
+def open_storage(
+    storage: str | None, heartbeat_interval: int | None = None, grace_period: int | None = None, max_retry: int = 0
+) -> "optuna.storages.BaseStorage | None":
     """`journal:PATH`: Optuna's journal file (JournalStorage + JournalFileBackend), the storage
     its docs give for many workers on a shared file system such as NFS; an RDB URL (sqlite:///,
-    postgresql://...) as it is; None: in memory, no resume."""
+    postgresql://...) as an RDBStorage; given a `heartbeat_interval` (s), one whose
+    RUNNING trials without a heartbeat for `grace_period` s are failed and run again with the same
+    parameters (up to `max_retry` times) by whichever worker next asks for a trial; None: in
+    memory, no resume. Journal files have no heartbeat in Optuna."""
     if storage is not None and storage.startswith(JOURNAL):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
         return JournalStorage(JournalFileBackend(storage.removeprefix(JOURNAL)))
-    return storage
+    if storage is None:
+        return None
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    if heartbeat_interval is None:
+        return RDBStorage(storage, engine_kwargs=waiting_engine(storage))
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9, unchanged since: not the user's concern
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RDBStorage(
+            storage,
+            engine_kwargs=waiting_engine(storage),
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+        )
+
+
+def waiting_engine(url: str) -> dict:
+    """SQLAlchemy engine arguments: SQLite waits up to a minute for another worker's write to end
+    (its default, 5 s, fails a busy worker with "database is locked")."""
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+
+
+# Each count of the search: the smallest valid value, and whether null is valid (no heartbeat;
+# Optuna's grace period, twice the interval).
+COUNTS = {"n_trials": (1, False), "n_jobs": (1, False), "heartbeat_interval": (1, True), "grace_period": (1, True),
+          "max_retry": (0, False)}  # fmt: skip
+
+
+def check_counts(values: dict[str, object]) -> None:
+    """The search's counts (keys of COUNTS): whole numbers from their smallest valid value."""
+    for name, value in values.items():
+        least, nullable = COUNTS[name]
+        if not ((value is None and nullable) or (is_int(value) and value >= least)):
+            raise UserError(
+                f"hydra.sweeper.{name}={value!r} is invalid: give a whole number >= {least}"
+                f"{' or null' if nullable else ''}, e.g. hydra.sweeper.{name}={max(least, 2)}"
+            )
 
 
 def check_names(storage: object, study_name: object) -> None:
