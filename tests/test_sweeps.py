@@ -367,3 +367,52 @@ def test_the_study_stops_trials_with_the_pruner_and_arguments_named_and_labels_t
     bad = study.ask()
     bad.report(0.0, step=0)
     assert not bad.should_prune()
+
+
+def test_each_search_space_form_becomes_the_optuna_distribution_it_names():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from hydra_plugins.litlab_sweepers.search_space import distribution
+
+    given = ["a=tag(log, interval(0.001, 0.1))", "b=tag(log, int(interval(1, 64)))", "c=interval(0, 0.5)",
+             "d=choice([64,64],[32],relu)", "e=range(2, 11, 3)", "f=range(0.5, 2.0, 0.5)"]  # fmt: skip
+    parsed = OverridesParser.create().parse_overrides(given)
+    assert [distribution(o) for o in parsed] == [
+        FloatDistribution(0.001, 0.1, log=True),
+        IntDistribution(1, 64, log=True),
+        FloatDistribution(0.0, 0.5),
+        CategoricalDistribution(["[64,64]", "[32]", "relu"]),
+        IntDistribution(2, 8, step=3),  # range() leaves out its stop: 2, 5, 8
+        CategoricalDistribution([0.5, 1.0, 1.5]),
+    ]
+    with pytest.raises(UserError, match=r"^g=glob\(\*\): not a search space"):
+        distribution(OverridesParser.create().parse_overrides(["g=glob(*)"])[0])
+
+
+def test_a_resumed_search_draws_from_its_seed_plus_the_trials_so_far_not_the_first_values_again(tmp_path):
+    """A seeded sampler in a new process would propose the study's first trials over again."""
+    import functools
+
+    import optuna
+
+    storage, space = f"sqlite:///{tmp_path}/optuna.db", {"x": optuna.distributions.FloatDistribution(0, 1)}
+    sweeper = OptunaSweeper(sampler=functools.partial(optuna.samplers.TPESampler, seed=3), direction="maximize",
+                            study_name="s")  # fmt: skip
+    sweeper.config = None
+    first = sweeper.study(storage)
+    for _ in range(2):
+        trial = first.ask(space)
+        first.tell(trial, 0.5)
+    drawn = [t.params["x"] for t in first.trials]
+    resumed = sweeper.study(storage).ask(space).params["x"]
+    fresh = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=5)).ask(space).params["x"]  # 3 + 2 trials
+    assert resumed == fresh and resumed not in drawn
+
+
+def test_a_storage_that_cannot_be_opened_is_named_as_the_user_gave_it(tmp_path):
+    storage = f"sqlite:///{tmp_path}/missing/optuna.db"
+    sweeper = OptunaSweeper(storage=storage, direction="maximize", study_name="s")
+    sweeper.config = None
+    with pytest.raises(UserError, match=rf"^hydra.sweeper.storage='{storage}' cannot be opened: "):
+        sweeper.opened_study()
