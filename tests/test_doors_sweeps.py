@@ -4,6 +4,8 @@ writes (hydra.sweep.dir), the Optuna search's storage, `litlab report`, `litlab 
 runs or any server starts, and nothing an earlier sweep wrote is touched."""
 
 import json
+import logging
+import os
 import shutil
 import socket
 import sqlite3
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import lightning as L
@@ -20,7 +23,7 @@ from typing_extensions import override
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
 from litlab.sweeps.jobs import job_rows, unreadable
-from litlab.sweeps.lock import LOCK
+from litlab.sweeps.lock import LOCK, sweep_lock
 from litlab.sweeps.plan import write_plan
 from tests.helpers.config import QUICK, ROOT, SHRINK
 from tests.helpers.disks import fill, mount, read_only, unmount
@@ -242,7 +245,7 @@ def test_a_second_sweep_into_a_running_sweeps_dir_is_refused_and_the_first_finis
         second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
         go.touch()  # the first sweep's jobs may go on
         assert_refused(
-            second.returncode, second.stdout, second.stderr, f"is in use by another sweep (process {first.pid})"
+            second.returncode, second.stdout, second.stderr, f"is in use by another sweep (process {first.pid}@"
         )
         assert first.wait(timeout=240) == 0, (tmp_path / "first.err").read_text()[-3000:]
     lines = (sweep / "sweep.log").read_text().splitlines()
@@ -281,3 +284,25 @@ def test_the_report_s_rows_are_every_job_dir_and_every_planned_job_and_a_foreign
         assert str(refused.value).startswith(f"{path} {says}")
         assert str(refused.value).endswith("out of the sweep dir (or restore the file) and run the report again")
     assert str(unreadable(overrides, OSError())).startswith(f"{overrides} cannot be read: OSError;")  # no message
+
+
+def test_a_search_s_workers_share_a_sweep_dir_a_grid_sweep_does_not_and_a_dead_owner_s_lock_is_taken_over(
+    tmp_path, caplog
+):
+    me = f"{os.getpid()}@{socket.gethostname()}"
+    refused = rf"is in use by another sweep \(process {me}\)"
+    with ExitStack() as workers:  # two workers of one search
+        workers.enter_context(sweep_lock(tmp_path, shared=True))
+        workers.enter_context(sweep_lock(tmp_path, shared=True))
+        with pytest.raises(UserError, match=refused), sweep_lock(tmp_path):
+            pass  # a grid sweep
+    assert not (tmp_path / LOCK).exists()  # the last worker out removed it
+    with ExitStack() as grid:
+        grid.enter_context(sweep_lock(tmp_path))
+        with pytest.raises(UserError, match=refused), sweep_lock(tmp_path, shared=True):
+            pass  # a search's worker
+        assert (tmp_path / LOCK).read_text() == f"{me}\n"
+    (tmp_path / LOCK).write_text("4242@elsewhere\n")  # a sweep killed with -9 left its file, and no lock
+    with caplog.at_level(logging.WARNING, logger="litlab.sweeps.lock"), sweep_lock(tmp_path):
+        assert (tmp_path / LOCK).read_text() == f"{me}\n"
+    assert "was left by process 4242@elsewhere, which ended without releasing it: taking it over" in caplog.text
