@@ -5,6 +5,7 @@ users run on their clusters: `hydra/launcher=slurm_gpu` (hydra-submitit-launcher
 fast suite (.ci/run)."""
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -90,10 +91,47 @@ def test_optuna_search_prunes_trials_running_at_once_as_slurm_jobs(slurm, tmp_pa
     assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED", "PRUNED"]
     jobs = job_metrics(sweep_dir)
     assert [jobs[j]["status"] for j in ("0", "1", "2")] == ["completed", "pruned", "pruned"]
-    # the two pruned trials were tasks of one SLURM array, on the two CPUs at once
-    pruned = [jobs[j]["environment"] for j in ("1", "2")]
-    assert pruned[0]["SLURM_ARRAY_JOB_ID"] == pruned[1]["SLURM_ARRAY_JOB_ID"]
-    assert {p["SLURM_ARRAY_TASK_ID"] for p in pruned} == {"0", "1"}
+    # the two pruned trials were SLURM jobs of their own (each slot submits its trial as it frees), on
+    # the two CPUs at once: each one's span (its record written, less its wall time) overlaps the other's
+    assert jobs["1"]["environment"]["SLURM_JOB_ID"] != jobs["2"]["environment"]["SLURM_JOB_ID"]
+    spans = [span(sweep_dir / j, jobs[j]) for j in ("1", "2")]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], spans
+
+
+def span(job_dir: Path, record: dict) -> tuple[float, float]:
+    end = (job_dir / "metrics.json").stat().st_mtime
+    return end - record["wall_time_s"], end
+
+
+def test_a_job_array_of_three_workers_runs_one_search_on_a_journal_file(slurm, tmp_path):
+    """`sbatch --array=0-2` of one search command: three workers, two at a time on the node's two CPUs,
+    share one study in a journal file and one sweep dir, each running its trials in its own process."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal, sweep_dir = tmp_path / "journal.log", tmp_path / "study"
+    search = [sys.executable, "train.py", "-m", *SMALL, "trainer.accelerator=cpu", "hparams_search=digits_mlp",
+              f"hydra.sweeper.storage=journal:{journal}", "hydra.sweeper.study_name=array", "hydra.sweeper.n_trials=5",
+              "optimizer.lr=interval(0.01, 0.05)", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    sbatch = ["sbatch", "--parsable", "--array=0-2", "--cpus-per-task=1", "--mem=1G", f"--chdir={ROOT}",
+              f"--output={tmp_path}/worker_%a.out", "--wrap", shlex.join(search)]  # fmt: skip
+    array = subprocess.run(sbatch, env=slurm.env, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    deadline = time.monotonic() + 600
+    while subprocess.run(["squeue", "-h", "-j", array], env=slurm.env, capture_output=True, text=True,
+                         timeout=30).stdout.strip():  # fmt: skip
+        assert time.monotonic() < deadline, "the array's workers did not end within 600 s"
+        time.sleep(1)
+    shown = subprocess.run(["scontrol", "show", "job", array], env=slurm.env, capture_output=True, text=True, timeout=30)
+    outs = "\n".join(p.read_text()[-2000:] for p in sorted(tmp_path.glob("worker_*.out")))
+    assert shown.stdout.count("ExitCode=0:0") == 3, shown.stdout + outs
+    study = optuna.load_study(study_name="array", storage=JournalStorage(JournalFileBackend(str(journal))))
+    states = [t.state.name for t in study.trials]
+    assert set(states) == {"COMPLETE"} and 5 <= len(states) <= 6, states  # two workers at a time: at most 1 more
+    jobs = job_metrics(sweep_dir)
+    assert sorted(jobs, key=int) == [str(n) for n in range(len(states))]
+    tasks = {jobs[j]["environment"]["SLURM_ARRAY_TASK_ID"] for j in jobs}
+    assert len(tasks) >= 2 and {jobs[j]["environment"]["SLURM_ARRAY_JOB_ID"] for j in jobs} == {array}
 
 
 def test_a_requeued_job_saves_its_state_and_finishes_from_where_it_stopped(slurm, tmp_path):
