@@ -122,7 +122,8 @@ def test_a_job_array_of_three_workers_runs_one_search_on_a_journal_file(slurm, t
                          timeout=30).stdout.strip():  # fmt: skip
         assert time.monotonic() < deadline, "the array's workers did not end within 600 s"
         time.sleep(1)
-    shown = subprocess.run(["scontrol", "show", "job", array], env=slurm.env, capture_output=True, text=True, timeout=30)
+    shown = subprocess.run(["scontrol", "show", "job", array], env=slurm.env, capture_output=True, text=True,
+                           timeout=30)  # fmt: skip
     outs = "\n".join(p.read_text()[-2000:] for p in sorted(tmp_path.glob("worker_*.out")))
     assert shown.stdout.count("ExitCode=0:0") == 3, shown.stdout + outs
     study = optuna.load_study(study_name="array", storage=JournalStorage(JournalFileBackend(str(journal))))
