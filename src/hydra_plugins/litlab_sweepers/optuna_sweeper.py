@@ -44,6 +44,7 @@ from litlab.sweeps.study import (
     check_counts,
     check_names,
     check_same_settings,
+    importances,
     make_pruner,
     open_storage,
     unusable_storage,
@@ -302,6 +303,7 @@ class OptunaSweeper(Sweeper):
             },  # fmt: skip
             "study_name": study.study_name,
             "storage": self.storage,
+            "importances": importances(study),  # fANOVA shares of the objective's variance
         }
         files.write_with(self.sweep_dir / "best.yaml", lambda path: OmegaConf.save(OmegaConf.create(best_yaml), path))
         log.info("best %s = %s with %s (written to best.yaml)", best_yaml["metric"], best.value, overrides)

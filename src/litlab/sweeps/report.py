@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from rich.console import Console
 from rich.markup import escape
 
@@ -57,6 +58,22 @@ def chosen_metric(metric: str | None, directions: dict[str, str | None]) -> tupl
     if mode is None:
         raise UserError(f"metric {metric!r}: litlab does not declare whether it is better low or high")
     return metric, mode
+
+
+IMPORTANCE_NOTE = (
+    "Each searched parameter's share of the variance of the objective over the completed trials "
+    "(Optuna's fANOVA, best.yaml's `importances`): which settings mattered, not which value is better."
+)
+
+
+def searched_importances(sweep_dir: Path) -> dict[str, float] | None:
+    """An Optuna search's parameter importances, from its best.yaml (none for a grid sweep)."""
+    try:
+        best = yaml.safe_load((sweep_dir / "best.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # none (a grid sweep), or not litlab's
+        return None
+    shares = best.get("importances") if isinstance(best, dict) else None
+    return shares if isinstance(shares, dict) else None
 
 
 def verdict_note(found: Verdict) -> str:
@@ -232,6 +249,9 @@ class SweepReport:
             lines += ["", "## Grouped over seed / fold (mean ± std, n)", "", md_table(*self.grouped_table(grouped))]
         if failed:
             lines += ["", "## Not completed", ""] + [f"- job {job}: {err}" for job, err in self.failed_jobs()]
+        if shares := searched_importances(self.sweep_dir):
+            lines += ["", "## Parameter importances", "", IMPORTANCE_NOTE, ""]
+            lines += [f"- `{name}`: {share:.2f}" for name, share in shares.items()]
         if plots:
             lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
         return "\n".join(lines) + "\n"

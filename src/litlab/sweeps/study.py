@@ -1,5 +1,6 @@
 """An Optuna study's storage and pruner, opened alike by the sweeper (hydra_plugins/litlab_sweepers)
-and by each trial's job (litlab.sweeps.pruning). Light to import: Hydra imports the sweeper plugin, and so
+and by each trial's job (litlab.sweeps.pruning); the search's settings checked; what the study says
+of its parameters. Light to import: Hydra imports the sweeper plugin, and so
 this module, even for `--help`; optuna itself is imported only when called."""
 
 import warnings
@@ -125,3 +126,21 @@ def check_same_settings(study: "optuna.Study", fixed: list[str]) -> None:
         f"{' '.join(now) or 'none of them'}; start a new study with a new hydra.sweep.dir= (or "
         "hydra.sweeper.study_name=), or resume this one with its own settings"
     )
+
+
+def importances(study: "optuna.Study") -> dict[str, float] | None:
+    """Each searched parameter's share of the variance of the objective over the completed trials
+    (Optuna's fANOVA, seeded: the same trials give the same shares), most important first; None
+    with fewer than two completed trials or nothing that varied."""
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    searched = sorted({name for t in complete for name, d in t.distributions.items() if not d.single()})
+    if len(complete) < 2 or not searched:
+        return None
+    try:
+        shares = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=searched)
+    except (ValueError, RuntimeError):  # no parameter common to the completed trials, or none varied
+        return None
+    return {name: float(share) for name, share in shares.items()} or None
