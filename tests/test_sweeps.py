@@ -234,6 +234,9 @@ def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_p
     assert len(searched) == len(best.params) and set(searched) <= set(jobs[str(best.trial)]["overrides"])
     assert best.metric == "val/acc" and best.direction == "maximize"
     assert (best.trials.complete, best.trials.failed) == (5, trials.count("FAIL")) and best.study_name == "digits_mlp"
+    assert set(best.importances) == set(best.params)  # fANOVA's shares of val/acc's variance, each searched one
+    assert sum(best.importances.values()) == pytest.approx(1.0)
+    assert "## Parameter importances" in (sweep / "report.md").read_text()
 
 
 def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
