@@ -22,8 +22,9 @@ def as_text(value: Any) -> str:
 
 
 def distribution(override: Override) -> "BaseDistribution":
-    """The Optuna distribution of a sweep override: interval -> float (int if both ends are),
-    log-scaled with tag(log, ...); choice -> categorical; range -> int with its step."""
+    """The Optuna distribution of a sweep override: interval -> float (int with int(interval(...)),
+    whose ends Hydra then parses as ints), log-scaled with tag(log, ...); choice -> categorical;
+    range -> int with its step."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     sweep = override.value()
