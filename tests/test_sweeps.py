@@ -439,3 +439,21 @@ def test_a_storage_that_cannot_be_opened_is_named_as_the_user_gave_it(tmp_path):
     sweeper.config = None
     with pytest.raises(UserError, match=rf"^hydra.sweeper.storage='{storage}' cannot be opened: "):
         sweeper.opened_study()
+
+
+def test_a_value_fixed_on_the_command_line_leaves_the_preset_s_search_and_one_both_fixed_and_searched_is_refused(
+    tmp_path, cli
+):
+    sweep = tmp_path / "study"
+    search = ["-m", "hparams_search=digits_mlp", *QUICK, *LIGHT, "logger=none", f"hydra.sweep.dir={sweep}",
+              "hydra.sweeper.n_trials=1"]  # fmt: skip
+    code, _, err = cli("train.py", *search, "optimizer.lr=0.02")  # the preset searches optimizer.lr
+    assert code == 0, err[-3000:]
+    best = OmegaConf.load(sweep / "best.yaml")
+    assert "optimizer.lr" not in best.params and "optimizer.lr=0.02" in best.overrides
+    assert "optimizer.lr=0.02" in job_metrics(sweep)["0"]["overrides"]
+    code, out, err = cli("train.py", *search, "trainer.max_epochs=range(2, 5)", "trainer.max_epochs=1")
+    assert code == 2 and (out + err).strip().splitlines()[-1] == (
+        "Error: trainer.max_epochs=1: the command line also searches trainer.max_epochs; give it once, a value or a "
+        "search space"
+    )

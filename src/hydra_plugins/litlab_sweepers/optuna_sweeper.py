@@ -149,13 +149,23 @@ class OptunaSweeper(Sweeper):
 
     def search_space(self, arguments: list[str]) -> tuple[dict[str, "BaseDistribution"], list[str]]:
         """The distributions of `params` and of the sweep overrides in `arguments`; the other
-        overrides, which every trial gets as they are."""
+        overrides, which every trial gets as they are. A value the command line fixes takes its key
+        out of `params`' search (the command line wins); one it both searches and fixes is refused."""
         assert self.hydra_context is not None  # Hydra calls setup() first
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         configured = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()])
         given = parser.parse_overrides(arguments)
-        space = {o.get_key_element(): distribution(o) for o in [*configured, *given] if o.is_sweep_override()}
-        return space, [str(o.input_line) for o in given if not o.is_sweep_override()]
+        fixed = [o for o in given if not o.is_sweep_override()]
+        searched = {o.get_key_element(): o for o in [*configured, *given] if o.is_sweep_override()}
+        searched_here = {o.get_key_element() for o in given if o.is_sweep_override()}
+        if both := next((o for o in fixed if o.get_key_element() in searched_here), None):
+            raise UserError(
+                f"{both.input_line}: the command line also searches {both.get_key_element()}; give it once, a value "
+                "or a search space"
+            )
+        pinned = {o.get_key_element() for o in fixed}
+        space = {key: distribution(o) for key, o in searched.items() if key not in pinned}
+        return space, [str(o.input_line) for o in fixed]
 
     def study(self, storage: "str | optuna.storages.BaseStorage | None") -> "optuna.Study":
         """The study, new or loaded from `storage`, with the sampler set for the trials to come."""

@@ -90,12 +90,17 @@ def prune_note(record: RunRecord) -> str:
     return f"pruned at epoch {record.pruned_at_epoch} ({record.monitor}={value})"
 
 
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The dirs of `sweep_dir` that a job wrote (its record, or Hydra's .hydra/ of a job that started)."""
+    return [p for p in sweep_dir.iterdir() if RunRecord.exists(p) or (p / ".hydra").is_dir()]
+
+
 def job_rows(sweep_dir: Path) -> list[dict]:
     """Every job of the sweep dir and of its plan, by job number."""
     if not sweep_dir.is_dir():
         what = "a file, not a dir" if sweep_dir.exists() else "no such dir"
         raise UserError(f"{sweep_dir}: {what}; give the dir of a multirun or an Optuna sweep")
-    dirs = [p for p in sweep_dir.iterdir() if RunRecord.exists(p) or (p / ".hydra").is_dir()]
+    dirs = job_dirs(sweep_dir)
     plan = read_plan(sweep_dir)
     if not dirs and not plan:
         raise UserError(

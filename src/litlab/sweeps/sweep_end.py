@@ -13,6 +13,8 @@ from litlab.errors import UserError
 from litlab.files.run_record import RECORD
 from litlab.review.console import quiet_third_party
 from litlab.review.tensorboard import write_sweep_summary
+from litlab.sweeps.jobs import job_dirs
+from litlab.sweeps.plan import read_plan
 from litlab.sweeps.report import SweepReport
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ class SweepEnd(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         quiet_third_party()  # jobs run by other launchers set it in their own processes
         sweep_dir = Path(config.hydra.sweep.dir)
+        if not job_dirs(sweep_dir) and not read_plan(sweep_dir):  # a search's worker that found the study done
+            log.info("no job ran in %s: nothing to report", sweep_dir)
+            return
         try:
             report = SweepReport.load(sweep_dir)
         except UserError as e:  # a job's record that something else wrote: the outcome is unknown
