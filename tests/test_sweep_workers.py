@@ -62,7 +62,7 @@ def test_three_workers_on_one_study_finish_the_trials_asked_for_with_none_failed
     assert best.trials.total == best.trials.complete == len(states)
     assert best.value == max(t.value for t in study.trials)
     report = SweepReport.load(sweep)
-    assert len(report.jobs) == len(states) and all(j["status"] == "completed" for j in report.jobs)
+    assert len(report.jobs) == len(states) and set(report.jobs.status) == {"completed"}
     assert not (sweep / LOCK).exists()  # the last worker to end removed it
 
 

@@ -3,6 +3,7 @@ and by each trial's job (litlab.sweeps.pruning); the search's settings checked; 
 of its parameters. Light to import: Hydra imports the sweeper plugin, and so
 this module, even for `--help`; optuna itself is imported only when called."""
 
+import time
 import warnings
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     import optuna
 
 JOURNAL = "journal:"
+SCHEMA_ATTEMPTS = 3  # opening a new RDB storage, which several workers may be creating at once
 
 
 def open_storage(
@@ -33,18 +35,22 @@ def open_storage(
         return None
     from optuna.exceptions import ExperimentalWarning
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import IntegrityError
 
-    if heartbeat_interval is None:
-        return RDBStorage(storage, engine_kwargs=waiting_engine(storage))
-    with warnings.catch_warnings():  # "experimental" since Optuna 2.9, unchanged since: not the user's concern
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        return RDBStorage(
-            storage,
-            engine_kwargs=waiting_engine(storage),
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
-        )
+    beats = {} if heartbeat_interval is None else {
+        "heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
+        "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+    }  # fmt: skip
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                return RDBStorage(storage, engine_kwargs=waiting_engine(storage), **beats)  # type: ignore[arg-type]
+        except IntegrityError:  # workers started together on a new database: another one wrote the schema
+            if attempt == SCHEMA_ATTEMPTS - 1:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 def waiting_engine(url: str) -> dict:
