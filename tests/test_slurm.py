@@ -113,6 +113,7 @@ def test_a_job_array_of_three_workers_runs_one_search_on_a_journal_file(slurm, t
     journal, sweep_dir = tmp_path / "journal.log", tmp_path / "study"
     search = [sys.executable, "train.py", "-m", *SMALL, "trainer.accelerator=cpu", "hparams_search=digits_mlp",
               f"hydra.sweeper.storage=journal:{journal}", "hydra.sweeper.study_name=array", "hydra.sweeper.n_trials=5",
+              "hydra.sweeper.pruner=none",
               "optimizer.lr=interval(0.01, 0.05)", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
     sbatch = ["sbatch", "--parsable", "--array=0-2", "--cpus-per-task=1", "--mem=1G", f"--chdir={ROOT}",
               f"--output={tmp_path}/worker_%a.out", "--wrap", shlex.join(search)]  # fmt: skip
