@@ -17,7 +17,7 @@ from hydra_plugins.litlab_sweepers.search_space import as_text
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
 from litlab.sweeps.report import SweepReport
-from litlab.sweeps.study import driver_reason, unusable_storage
+from litlab.sweeps.study import check_names, driver_reason, make_pruner, unusable_storage
 from tests.helpers.config import LIGHT, QUICK, ROOT
 from tests.helpers.outputs import events, experiment_summary, job_metrics, session_hparams
 
@@ -416,3 +416,22 @@ def test_a_storage_that_cannot_be_opened_is_named_as_the_user_gave_it(tmp_path):
     sweeper.config = None
     with pytest.raises(UserError, match=rf"^hydra.sweeper.storage='{storage}' cannot be opened: "):
         sweeper.opened_study()
+
+
+def test_the_names_each_trial_s_job_gets_as_overrides_are_text_it_can_quote():
+    check_names("sqlite:///logs/optuna.db", "digits")
+    check_names(None, None)
+    for storage, study_name, refused in [("sqlite:///it's.db", None, "hydra.sweeper.storage=\"sqlite:///it's.db\""),
+                                         (None, "a\\b", "hydra.sweeper.study_name='a\\\\b'"),
+                                         (None, 3, "hydra.sweeper.study_name=3")]:  # fmt: skip
+        with pytest.raises(UserError) as error:
+            check_names(storage, study_name)
+        assert str(error.value).startswith(f"{refused} is invalid: give text without quotes or backslashes")
+
+
+def test_each_pruner_name_builds_its_optuna_class():
+    from optuna import pruners
+
+    classes = {"none": pruners.NopPruner, "median": pruners.MedianPruner, "hyperband": pruners.HyperbandPruner,
+               "successive_halving": pruners.SuccessiveHalvingPruner}  # fmt: skip
+    assert {name: type(make_pruner(name)) for name in classes} == classes
