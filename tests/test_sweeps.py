@@ -435,3 +435,27 @@ def test_each_pruner_name_builds_its_optuna_class():
     classes = {"none": pruners.NopPruner, "median": pruners.MedianPruner, "hyperband": pruners.HyperbandPruner,
                "successive_halving": pruners.SuccessiveHalvingPruner}  # fmt: skip
     assert {name: type(make_pruner(name)) for name in classes} == classes
+
+
+def test_the_search_s_settings_are_checked_before_any_trial():
+    def checked(monitor: dict | None = None, **settings) -> list[str]:
+        sweeper = OptunaSweeper(**settings)
+        sweeper.check(OmegaConf.create({} if monitor is None else {"monitor": monitor}))
+        return sweeper.directions
+
+    assert checked() == ["minimize"]  # no monitor given: val/loss, lower is better
+    assert checked({"metric": "val/acc"}) == checked({"metric": "val/acc", "mode": "max"}) == ["maximize"]
+    assert checked({"metric": "val/acc"}, direction="maximize", storage=None) == ["maximize"]  # no pruner: in memory
+    refusals = [
+        ({"monitor": {"metric": "val/acc", "mode": "min"}}, "monitor.mode=min contradicts val/acc"),
+        ({"monitor": {"metric": "val/acc"}, "direction": "minimize"},
+         "hydra.sweeper.direction=minimize contradicts monitor.metric=val/acc"),
+        ({"pruner": "median", "pruner_args": {"bogus": 1}, "storage": "sqlite:///x.db"},
+         "hydra.sweeper.pruner_args={'bogus': 1}: "),
+        ({"storage": "sqlite:///it's.db"}, "hydra.sweeper.storage=\"sqlite:///it's.db\" is invalid"),
+        ({"pruner": "median", "storage": None}, "hydra.sweeper.pruner=median needs a storage the jobs can report to"),
+    ]  # fmt: skip
+    for settings, message in refusals:
+        with pytest.raises(UserError) as refused:
+            checked(**settings)
+        assert str(refused.value).startswith(message)
