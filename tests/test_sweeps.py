@@ -18,7 +18,7 @@ from hydra_plugins.litlab_sweepers.search_space import as_text
 from litlab.errors import UserError
 from litlab.sweeps.plots import read_curve
 from litlab.sweeps.report import SweepReport
-from litlab.sweeps.study import driver_reason, unusable_storage
+from litlab.sweeps.study import check_names, driver_reason, make_pruner, unusable_storage
 from tests.helpers.config import LIGHT, QUICK, ROOT
 from tests.helpers.outputs import events, experiment_summary, job_metrics, session_hparams
 
@@ -457,3 +457,46 @@ def test_a_value_fixed_on_the_command_line_leaves_the_preset_s_search_and_one_bo
         "Error: trainer.max_epochs=1: the command line also searches trainer.max_epochs; give it once, a value or a "
         "search space"
     )
+
+
+def test_the_names_each_trial_s_job_gets_as_overrides_are_text_it_can_quote():
+    check_names("sqlite:///logs/optuna.db", "digits")
+    check_names(None, None)
+    for storage, study_name, refused in [("sqlite:///it's.db", None, "hydra.sweeper.storage=\"sqlite:///it's.db\""),
+                                         (None, "a\\b", "hydra.sweeper.study_name='a\\\\b'"),
+                                         (None, 3, "hydra.sweeper.study_name=3")]:  # fmt: skip
+        with pytest.raises(UserError) as error:
+            check_names(storage, study_name)
+        assert str(error.value).startswith(f"{refused} is invalid: give text without quotes or backslashes")
+
+
+def test_each_pruner_name_builds_its_optuna_class():
+    from optuna import pruners
+
+    classes = {"none": pruners.NopPruner, "median": pruners.MedianPruner, "hyperband": pruners.HyperbandPruner,
+               "successive_halving": pruners.SuccessiveHalvingPruner}  # fmt: skip
+    assert {name: type(make_pruner(name)) for name in classes} == classes
+
+
+def test_the_search_s_settings_are_checked_before_any_trial():
+    def checked(monitor: dict | None = None, **settings) -> list[str]:
+        sweeper = OptunaSweeper(**settings)
+        sweeper.check(OmegaConf.create({} if monitor is None else {"monitor": monitor}))
+        return sweeper.directions
+
+    assert checked() == ["minimize"]  # no monitor given: val/loss, lower is better
+    assert checked({"metric": "val/acc"}) == checked({"metric": "val/acc", "mode": "max"}) == ["maximize"]
+    assert checked({"metric": "val/acc"}, direction="maximize", storage=None) == ["maximize"]  # no pruner: in memory
+    refusals = [
+        ({"monitor": {"metric": "val/acc", "mode": "min"}}, "monitor.mode=min contradicts val/acc"),
+        ({"monitor": {"metric": "val/acc"}, "direction": "minimize"},
+         "hydra.sweeper.direction=minimize contradicts monitor.metric=val/acc"),
+        ({"pruner": "median", "pruner_args": {"bogus": 1}, "storage": "sqlite:///x.db"},
+         "hydra.sweeper.pruner_args={'bogus': 1}: "),
+        ({"storage": "sqlite:///it's.db"}, "hydra.sweeper.storage=\"sqlite:///it's.db\" is invalid"),
+        ({"pruner": "median", "storage": None}, "hydra.sweeper.pruner=median needs a storage the jobs can report to"),
+    ]  # fmt: skip
+    for settings, message in refusals:
+        with pytest.raises(UserError) as refused:
+            checked(**settings)
+        assert str(refused.value).startswith(message)
