@@ -29,6 +29,7 @@ from litlab.evaluation import figures
 from litlab.evaluation.calibration import fit_temperature, golden_section
 from litlab.evaluation.scored_split import ScoredSplit
 from litlab.evaluation.split_outputs import SplitOutputs, collect
+from litlab.files.run_record import RunRecord
 from litlab.inference.restore import restore
 from litlab.run.train import train
 from tests.helpers.config import compose_cfg
@@ -157,6 +158,21 @@ def test_each_headline_metric_has_the_bootstrap_interval_scipy_gives(runs, run, 
         assert scores[f"{name}_ci_high"] == pytest.approx(high, rel=1e-5)
         assert low <= scores[name] <= high
     assert "| bootstrap interval |" in (runs[run]["eval"] / "report" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("run", "names"),
+    [("digits", {"test/acc": "acc", "test/f1": "f1_macro"}),
+     ("diabetes", {"test/mae": "mae", "test/rmse": "rmse", "test/r2": "r2"})],
+)  # fmt: skip
+def test_a_training_run_records_the_test_intervals_evaluate_reports_for_its_checkpoint(runs, run, names):
+    """The training run's metrics.json: the same rows, the same predictions, the same resamples."""
+    record, (_, evaluation) = RunRecord.read(runs[run]["train"]), read(runs[run])
+    scores = evaluation["report"]["metrics"]
+    assert record.test_intervals is not None and set(record.test_intervals) == set(names)
+    for logged, name in names.items():
+        expected = [scores[f"{name}_ci_low"], scores[f"{name}_ci_high"]]
+        assert record.test_intervals[logged] == pytest.approx(expected, rel=1e-5)
 
 
 def test_the_most_confused_pairs_are_counted_from_the_predictions(runs):

@@ -46,6 +46,7 @@ class RunRecord:
       came, the `last_ckpt` of the last completed epoch and the `resume` command;
     - a trained one: `optimized_metric` (what a sweeper optimizes: the `monitor`ed metric of the best
       checkpoint; None for a pruned trial), `pruned_at_epoch`, `mode`, the `val` and `test` metrics,
+      `test_intervals` (litlab.evaluation.test_intervals),
       `best_ckpt`, `resumed_from`, `epochs`, `steps`, `steps_per_call`, `fit_time_s`, `world_size`,
       `provenance` (litlab.run.provenance), `hparams` and the `tensorboard` dir where logged;
     - a range test that only searched: `lr_find` (its suggestions and override).
@@ -66,6 +67,7 @@ class RunRecord:
     mode: str | None = None
     val: Metrics | None = None
     test: Metrics | None = None
+    test_intervals: dict[str, list[float]] | None = None  # bootstrap 95% [low, high] of headline test metrics
     best_ckpt: str | None = None
     resumed_from: str | None = None
     epochs: int | None = None

@@ -20,6 +20,7 @@ from litlab.data import SplitDataModule
 from litlab.data.check import data_report, summary_lines, warnings_for
 from litlab.data.splits import checked_seed
 from litlab.errors import UserError
+from litlab.evaluation.test_intervals import TestIntervals
 from litlab.files.run_record import RunRecord
 from litlab.hydra_job import job_overrides
 from litlab.models import SupervisedModule
@@ -119,6 +120,7 @@ def train_recorded(cfg: DictConfig) -> RunRecord:
     status, optimized = outcome(pruned_at, metric, val)
     record = RunRecord(
         status, optimized_metric=optimized, pruned_at_epoch=pruned_at, monitor=metric, mode=mode, val=val, test=test,
+        test_intervals=test_intervals(trainer),
         best_ckpt=best, resumed_from=str(resume) if resume is not None else None,
         provenance=provenance(trainer, datamodule.fingerprint, cfg.seed),  # litlab reproduce compares
     )  # fmt: skip
@@ -198,6 +200,12 @@ def test_best(
         val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
         test = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)[0]
     return dict(val), dict(test), best
+
+
+def test_intervals(trainer: L.Trainer) -> dict[str, list[float]] | None:
+    """The test metrics' bootstrap intervals (litlab.evaluation.test_intervals), where its callback ran."""
+    kept = next((c for c in trainer.callbacks if isinstance(c, TestIntervals)), None)  # type: ignore[attr-defined]
+    return {name: list(bounds) for name, bounds in kept.found.items()} if kept is not None and kept.found else None
 
 
 def trial_pruning(cfg: DictConfig, metric: str) -> TrialPruning | None:
