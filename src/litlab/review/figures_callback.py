@@ -24,27 +24,54 @@ def gathered(pl_module: L.LightningModule, shard: torch.Tensor) -> torch.Tensor:
     return every.flatten(0, 1).cpu()
 
 
-class TestFigures(L.Callback):
+class KeepsTestOutputs(L.Callback):
+    """Keeps the test stage's predictions and targets (test_step's outputs), for what a subclass
+    makes of them once testing ends (`all_outputs`)."""
+
+    def __init__(self) -> None:
+        self._preds: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    @override
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._preds, self._targets = [], []
+
+    @override
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._preds.append(outputs["preds"].cpu())  # (B, C) class probabilities or (B,) values
+        self._targets.append(outputs["target"].cpu())
+
+    def all_outputs(self, trainer: L.Trainer, pl_module: L.LightningModule) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Every rank's predictions and targets, on rank zero (every rank must call this); None
+        elsewhere, or with no test batch."""
+        if not self._preds:
+            return None
+        preds, targets = torch.cat(self._preds), torch.cat(self._targets)
+        if trainer.world_size > 1:  # every rank holds its shard: gather them all
+            preds, targets = gathered(pl_module, preds), gathered(pl_module, targets)
+        return (preds, targets) if trainer.is_global_zero else None
+
+
+class TestFigures(KeepsTestOutputs):
     """At the end of testing, log to TensorBoard (litlab.review.figures): a confusion matrix
     (classification) or predicted-vs-true with residuals (regression), under
     `test/confusion_matrix` or `test/pred_vs_true`; up to `mistakes` misclassified images
     (`test/misclassified`, image data) and the worst-predicted rows (`test/worst_predictions`, text)."""
 
     def __init__(self, mistakes: int = 16) -> None:
+        super().__init__()
         self.max_mistakes = mistakes
-        self._preds: list[torch.Tensor] = []
-        self._targets: list[torch.Tensor] = []
         self._mistakes: list[tuple[np.ndarray, int, int, float]] = []
 
     @override
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._preds, self._targets, self._mistakes = [], [], []
+        super().on_test_epoch_start(trainer, pl_module)
+        self._mistakes = []
 
     @override
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        preds, target = outputs["preds"].cpu(), outputs["target"].cpu()  # (B, C) probabilities or (B,) values
-        self._preds.append(preds)
-        self._targets.append(target)
+        super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+        preds, target = self._preds[-1], self._targets[-1]
         spec = data_spec(trainer)
         x = batch[0]  # (B, C, H, W) for images
         images = spec is not None and spec.kind is InputKind.IMAGE and spec.task.is_classification
@@ -57,13 +84,9 @@ class TestFigures(L.Callback):
     @override
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        if tb is None or not self._preds:
+        if tb is None or (outputs := self.all_outputs(trainer, pl_module)) is None:
             return
-        preds, targets = torch.cat(self._preds), torch.cat(self._targets)
-        if trainer.world_size > 1:  # every rank holds its shard: gather them all (all ranks must call this)
-            preds, targets = gathered(pl_module, preds), gathered(pl_module, targets)
-        if not trainer.is_global_zero:
-            return
+        preds, targets = outputs
         spec = data_spec(trainer)
         if spec is None:
             return
