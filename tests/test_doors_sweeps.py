@@ -281,3 +281,27 @@ def test_the_report_s_rows_are_every_job_dir_and_every_planned_job_and_a_foreign
         assert str(refused.value).startswith(f"{path} {says}")
         assert str(refused.value).endswith("out of the sweep dir (or restore the file) and run the report again")
     assert str(unreadable(overrides, OSError())).startswith(f"{overrides} cannot be read: OSError;")  # no message
+
+
+def test_the_report_s_rows_say_how_each_job_ended_in_job_number_order(tmp_path):
+    RunRecord("interrupted", signal="SIGTERM", epochs_completed=3, overrides=["lr=0.1"]).write(tmp_path / "2")
+    RunRecord("interrupted", signal="SIGINT", epochs_completed=1, resume="litlab train ckpt_path=x",
+              overrides=["lr=0.2"]).write(tmp_path / "10")  # fmt: skip
+    RunRecord("pruned", pruned_at_epoch=4, monitor="val/acc", val={"val/acc": 0.5}, overrides=["lr=0.3"]).write(
+        tmp_path / "9"
+    )
+    (tmp_path / "9" / ".hydra").mkdir()
+    (tmp_path / "9" / ".hydra" / "overrides.yaml").write_text("not: a list")  # unread: the record has them
+    rows = job_rows(tmp_path)
+    assert [row["job"] for row in rows] == ["2", "9", "10"]  # by number, not as text
+    assert [row["error"] for row in rows] == [
+        "interrupted by SIGTERM after 3 epoch(s)",
+        "pruned at epoch 4 (val/acc=0.5)",
+        "interrupted by SIGINT after 1 epoch(s); resume: litlab train ckpt_path=x",
+    ]
+    assert rows[1]["params"] == {"lr": "0.3"}
+    (tmp_path / "file").write_text("x")
+    for given, what in ((tmp_path / "file", "a file, not a dir"), (tmp_path / "gone", "no such dir")):
+        with pytest.raises(UserError) as refused:
+            job_rows(given)
+        assert str(refused.value).startswith(f"{given}: {what}; give the dir of a multirun or an Optuna sweep")
