@@ -4,6 +4,7 @@ writes (hydra.sweep.dir), the Optuna search's storage, `litlab report`, `litlab 
 runs or any server starts, and nothing an earlier sweep wrote is touched."""
 
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -20,7 +21,7 @@ from typing_extensions import override
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
 from litlab.sweeps.jobs import job_rows, unreadable
-from litlab.sweeps.lock import LOCK
+from litlab.sweeps.lock import LOCK, same_file, sweep_lock
 from litlab.sweeps.plan import write_plan
 from tests.helpers.config import QUICK, ROOT, SHRINK
 from tests.helpers.disks import fill, mount, read_only, unmount
@@ -305,3 +306,39 @@ def test_the_report_s_rows_say_how_each_job_ended_in_job_number_order(tmp_path):
         with pytest.raises(UserError) as refused:
             job_rows(given)
         assert str(refused.value).startswith(f"{given}: {what}; give the dir of a multirun or an Optuna sweep")
+
+
+@pytest.mark.parametrize(
+    ("content", "named"), [(b"4242@elsewhere\n", "4242@elsewhere"), (b"", "?"), (b"\xff7", "\ufffd7")]
+)
+def test_a_sweep_dir_whose_lock_another_sweep_holds_is_refused_naming_the_holder(tmp_path, content, named):
+    """What the lock file says of its holder, whatever it holds: a pid, nothing yet, bytes not UTF-8."""
+    import fcntl
+
+    holder = os.open(tmp_path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # another sweep's open file
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        os.write(holder, content)
+        with pytest.raises(UserError) as refused, sweep_lock(tmp_path):
+            pass
+        assert str(refused.value).startswith(
+            f"hydra.sweep.dir={str(tmp_path)!r} is in use by another sweep (process {named}); wait for it to end"
+        )
+    finally:
+        os.close(holder)
+    with sweep_lock(tmp_path):  # released: the next sweep takes it
+        assert (tmp_path / LOCK).exists()
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_a_lock_is_on_the_sweep_dir_s_lock_file_only_while_that_file_is_the_one_opened(tmp_path):
+    path = tmp_path / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        assert same_file(path, fd)
+        path.unlink()  # the sweep that held it ended: a lock on this file guards nothing
+        assert not same_file(path, fd)
+        path.write_text("")  # another sweep made a new one
+        assert not same_file(path, fd)
+    finally:
+        os.close(fd)
