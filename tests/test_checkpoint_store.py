@@ -297,3 +297,12 @@ def test_a_resume_into_a_new_dir_copies_the_best_checkpoint_there_with_its_score
     gone = BestCheckpoint(dirpath=str(tmp_path / "newer"), monitor="val/acc", mode="max")
     gone.load_state_dict(before.state_dict())
     assert (gone.best_model_path, gone.best_tie_breaker) == ("", None) and not (tmp_path / "newer").exists()
+
+
+def test_without_litlab_s_checkpoint_callbacks_a_run_tests_and_records_lightning_s_own_checkpoint(tmp_path):
+    """callbacks=none: Lightning's default checkpoint (the latest epoch, watching no metric) is the
+    one tested and recorded, not none at all."""
+    train(compose_cfg(tmp_path, "callbacks=none", "trainer.max_epochs=2"))
+    record = RunRecord.read(tmp_path)
+    assert record.best_ckpt is not None and Path(record.best_ckpt).is_file()
+    assert Path(record.best_ckpt).name.startswith("epoch=1-step=")  # Lightning's own name: the last epoch's

@@ -23,7 +23,7 @@ from typing_extensions import override
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
 from litlab.sweeps.jobs import job_rows, unreadable
-from litlab.sweeps.lock import LOCK, sweep_lock
+from litlab.sweeps.lock import LOCK, same_file, sweep_lock
 from litlab.sweeps.plan import write_plan
 from tests.helpers.config import QUICK, ROOT, SHRINK
 from tests.helpers.disks import fill, mount, read_only, unmount
@@ -306,3 +306,63 @@ def test_a_search_s_workers_share_a_sweep_dir_a_grid_sweep_does_not_and_a_dead_o
     with caplog.at_level(logging.WARNING, logger="litlab.sweeps.lock"), sweep_lock(tmp_path):
         assert (tmp_path / LOCK).read_text() == f"{me}\n"
     assert "was left by process 4242@elsewhere, which ended without releasing it: taking it over" in caplog.text
+
+
+def test_the_report_s_rows_say_how_each_job_ended_in_job_number_order(tmp_path):
+    RunRecord("interrupted", signal="SIGTERM", epochs_completed=3, overrides=["lr=0.1"]).write(tmp_path / "2")
+    RunRecord("interrupted", signal="SIGINT", epochs_completed=1, resume="litlab train ckpt_path=x",
+              overrides=["lr=0.2"]).write(tmp_path / "10")  # fmt: skip
+    RunRecord("pruned", pruned_at_epoch=4, monitor="val/acc", val={"val/acc": 0.5}, overrides=["lr=0.3"]).write(
+        tmp_path / "9"
+    )
+    (tmp_path / "9" / ".hydra").mkdir()
+    (tmp_path / "9" / ".hydra" / "overrides.yaml").write_text("not: a list")  # unread: the record has them
+    rows = job_rows(tmp_path)
+    assert [row["job"] for row in rows] == ["2", "9", "10"]  # by number, not as text
+    assert [row["error"] for row in rows] == [
+        "interrupted by SIGTERM after 3 epoch(s)",
+        "pruned at epoch 4 (val/acc=0.5)",
+        "interrupted by SIGINT after 1 epoch(s); resume: litlab train ckpt_path=x",
+    ]
+    assert rows[1]["params"] == {"lr": "0.3"}
+    (tmp_path / "file").write_text("x")
+    for given, what in ((tmp_path / "file", "a file, not a dir"), (tmp_path / "gone", "no such dir")):
+        with pytest.raises(UserError) as refused:
+            job_rows(given)
+        assert str(refused.value).startswith(f"{given}: {what}; give the dir of a multirun or an Optuna sweep")
+
+
+@pytest.mark.parametrize(
+    ("content", "named"), [(b"4242@elsewhere\n", "4242@elsewhere"), (b"", "?"), (b"\xff7", "\ufffd7")]
+)
+def test_a_sweep_dir_whose_lock_another_sweep_holds_is_refused_naming_the_holder(tmp_path, content, named):
+    """What the lock file says of its holder, whatever it holds: a pid, nothing yet, bytes not UTF-8."""
+    import fcntl
+
+    holder = os.open(tmp_path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # another sweep's open file
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        os.write(holder, content)
+        with pytest.raises(UserError) as refused, sweep_lock(tmp_path):
+            pass
+        assert str(refused.value).startswith(
+            f"hydra.sweep.dir={str(tmp_path)!r} is in use by another sweep (process {named}); wait for it to end"
+        )
+    finally:
+        os.close(holder)
+    with sweep_lock(tmp_path):  # released: the next sweep takes it
+        assert (tmp_path / LOCK).exists()
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_a_lock_is_on_the_sweep_dir_s_lock_file_only_while_that_file_is_the_one_opened(tmp_path):
+    path = tmp_path / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        assert same_file(path, fd)
+        path.unlink()  # the sweep that held it ended: a lock on this file guards nothing
+        assert not same_file(path, fd)
+        path.write_text("")  # another sweep made a new one
+        assert not same_file(path, fd)
+    finally:
+        os.close(fd)

@@ -133,3 +133,15 @@ def test_an_interrupted_sweep_shows_and_writes_its_report_and_one_that_cannot_be
     assert "lr=0.1" in (tmp_path / "report.md").read_text().replace(" ", "") and "0.9" in capsys.readouterr().out
     report_now(tmp_path / "nothing")  # no sweep there: the interrupt still ends the sweep, with a log line
     assert "the sweep report could not be written" in caplog.text
+
+
+def test_a_failed_job_runs_again_in_its_own_dir_keeping_each_attempt_s_record(tmp_path, cli):
+    sweep_dir = tmp_path / "sweep"
+    for _ in range(3):  # the model refuses lr -1: the job fails each time, and each time it runs again
+        code, _, err = cli("train.py", "-m", "optimizer.lr=-1", *QUICK, *LIGHT, f"hydra.sweep.dir={sweep_dir}")
+        assert code == 1, err[-3000:]
+    job = sweep_dir / "0"
+    kept = sorted(p.name for p in job.glob("metrics_before_rerun_*.json"))
+    assert kept == ["metrics_before_rerun_1.json", "metrics_before_rerun_2.json"]
+    assert [json.loads((job / name).read_text())["status"] for name in kept] == ["failed", "failed"]
+    assert json.loads((job / "metrics.json").read_text())["status"] == "failed"
