@@ -7,7 +7,7 @@ import lightning as L
 from typing_extensions import override
 
 from litlab.evaluation import bootstrap
-from litlab.review.figures_callback import KeepsTestOutputs
+from litlab.review.figures_callback import KeepsTestOutputs, data_spec
 
 # bootstrap's names of the headline metrics, as the test stage logs them (litlab.models.metrics)
 LOGGED = {"acc": "test/acc", "f1_macro": "test/f1", "mae": "test/mae", "rmse": "test/rmse", "r2": "test/r2"}
@@ -24,10 +24,10 @@ class TestIntervals(KeepsTestOutputs):
     @override
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.found = {}
-        if (outputs := self.all_outputs(trainer, pl_module)) is None:
+        if (outputs := self.all_outputs(trainer, pl_module)) is None or (spec := data_spec(trainer)) is None:
             return
-        preds, targets = outputs
-        classification = preds.ndim == 2
+        preds, targets = outputs  # (N, C) class probabilities or (N,) values
+        classification = spec.task.is_classification
         predicted = preds.argmax(dim=1) if classification else preds
         found = bootstrap.intervals(targets.numpy(), predicted.numpy(), classification)
         self.found = {LOGGED[name]: bounds for name, bounds in found.items()}
