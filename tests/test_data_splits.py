@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from litlab.data import CSVDataModule
-from litlab.data.splits import Splitter
+from litlab.data.splits import MAX_SEED, Splitter, checked_seed, checked_split
 from litlab.errors import USER_ERROR_EXIT, UserError
 from tests.helpers.data_files import write_csv
 
@@ -133,3 +133,21 @@ def test_too_many_folds_for_a_class_says_how_many_would_do(y, num_test, says):
     with pytest.raises(UserError, match="data.num_folds=5 is too many") as e:
         splitter.indices(y)
     assert says in str(e.value)
+
+
+def test_a_split_is_three_fractions_adding_up_to_one_with_train_and_val_positive():
+    assert checked_split([0.7, 0.15, 0.15], False, "x") == (0.7, 0.15, 0.15)
+    assert checked_split((0.8, 0.2, 0), True, "mnist") == (0.8, 0.2, 0.0)  # an official test set: none drawn
+    for split in ([0.5, 0.3, 0.3], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.6, 0.5, -0.1], [0.8, 0.2], None, "0.8,0.2,0",
+                  [0.5, float("nan"), 0.5], [0.8, True, 0.2]):  # fmt: skip
+        with pytest.raises(UserError, match=r"^data.split=.* is invalid: give three fractions \[train, val, test\]"):
+            checked_split(split, False, "x")
+
+
+def test_a_seed_is_a_32_bit_whole_number_named_by_its_setting():
+    assert checked_seed(0) == 0 and checked_seed(MAX_SEED) == MAX_SEED
+    for seed in (-1, MAX_SEED + 1, 1.0, True, "42"):
+        with pytest.raises(UserError, match=rf"^data.seed={seed!r} is invalid: give an integer in 0..{MAX_SEED}"):
+            checked_seed(seed)
+    with pytest.raises(UserError, match=r"^seed=-1 is invalid"):
+        checked_seed(-1, "seed")

@@ -24,7 +24,7 @@ from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
 from litlab.sweeps.jobs import job_rows, unreadable
 from litlab.sweeps.lock import LOCK, same_file, sweep_lock
-from litlab.sweeps.plan import write_plan
+from litlab.sweeps.plan import PLAN, read_plan, write_plan
 from tests.helpers.config import QUICK, ROOT, SHRINK
 from tests.helpers.disks import fill, mount, read_only, unmount
 from tests.helpers.doors import Form, Refusal, as_params, assert_refused, assert_refused_on_disks
@@ -366,3 +366,11 @@ def test_a_lock_is_on_the_sweep_dir_s_lock_file_only_while_that_file_is_the_one_
         assert not same_file(path, fd)
     finally:
         os.close(fd)
+
+
+def test_a_plan_file_that_is_not_litlab_s_is_no_plan(tmp_path):
+    for text in ('{"jobs": [["lr=0.1"]]}', '{"jobs": {"0": 1}}', '{"other": 1}', "[]", "{"):
+        (tmp_path / PLAN).write_text(text)
+        assert read_plan(tmp_path) == {}
+    write_plan(tmp_path, [["lr=0.1"], ["lr=0.2"]])
+    assert read_plan(tmp_path) == {"0": ["lr=0.1"], "1": ["lr=0.2"]}

@@ -34,10 +34,13 @@ def check_same_jobs(sweep_dir: Path, jobs: Sequence[Sequence[str]]) -> None:
 def read_plan(sweep_dir: Path) -> dict[str, list[str]]:
     """The planned jobs of `sweep_dir` (job number -> overrides); empty for a sweep without a plan."""
     try:
-        jobs = json.loads((sweep_dir / PLAN).read_text()).get("jobs", {})
+        plan = json.loads((sweep_dir / PLAN).read_text())
     except (OSError, ValueError):
         return {}
-    return {str(k): [str(o) for o in v] for k, v in jobs.items()} if isinstance(jobs, dict) else {}
+    jobs = plan.get("jobs") if isinstance(plan, dict) else None  # another program's file: no plan of litlab's
+    if not isinstance(jobs, dict) or not all(isinstance(v, list) for v in jobs.values()):
+        return {}
+    return {str(k): [str(o) for o in v] for k, v in jobs.items()}
 
 
 def unfinished_runs(
