@@ -38,7 +38,8 @@ def test_two_workers_started_together_on_a_new_postgresql_study_share_it(tmp_pat
     sweep, log = tmp_path / "study", tmp_path / "workers.log"
     with postgres_server() as url:
         cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=digits_mlp", *QUICK, "logger=none",
-               f"hydra.sweep.dir={sweep}", f"hydra.sweeper.storage={url}", "hydra.sweeper.n_trials=4"]  # fmt: skip
+               f"hydra.sweep.dir={sweep}", f"hydra.sweeper.storage={url}", "hydra.sweeper.n_trials=4",
+               "hydra.sweeper.pruner=none"]  # fmt: skip
         with open(log, "w") as out, started(cmd, cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT) as workers:
             codes = [worker.wait(timeout=420) for worker in workers]
         assert codes == [0, 0], log.read_text()[-3000:]
