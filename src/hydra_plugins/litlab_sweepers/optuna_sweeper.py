@@ -72,11 +72,12 @@ def check_job_dirs(sweep_dir: Path, study_name: str) -> None:
         overrides = job / ".hydra" / "overrides.yaml"
         if not overrides.is_file():
             continue
-        values = parse_overrides(read_overrides(overrides))
+        given = read_overrides(overrides)
+        values = parse_overrides(given)
         if (values.get("optuna.study_name"), values.get("optuna.trial")) != (f"'{study_name}'", job.name):
             raise UserError(
-                f"{job} is not trial {job.name} of study {study_name!r} (its overrides: "
-                f"{' '.join(read_overrides(overrides))}); give this search a new hydra.sweep.dir"
+                f"{job} is not trial {job.name} of study {study_name!r} (its overrides: {' '.join(given)}); "
+                "give this search a new hydra.sweep.dir"
             )
 
 
