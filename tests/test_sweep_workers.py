@@ -93,6 +93,11 @@ def test_two_workers_on_one_journal_file_each_in_its_own_sweep_dir_complete_the_
     ran = [{int(p.name) for p in s.iterdir() if p.name.isdigit()} for s in sweeps]
     assert ran[0] and ran[1] and not ran[0] & ran[1]  # both worked, each trial in one worker's dir only
     assert ran[0] | ran[1] == set(range(len(states)))
+    # the report of either worker's dir lists every trial, each with its own job dir's record
+    for sweep in sweeps:
+        report = SweepReport.load(sweep)
+        assert sorted(report.jobs.job.astype(int)) == list(range(len(states))), report.jobs
+        assert set(report.jobs.status) == {"completed"} and report.jobs["test/acc"].notna().all()
 
 
 def test_a_killed_worker_s_trial_is_run_again_by_a_live_worker(tmp_path):

@@ -48,9 +48,10 @@ from litlab.sweeps.study import (
     make_pruner,
     open_storage,
     unusable_storage,
+    write_study_file,
 )
 
-from .search_space import as_text, distribution  # relative: hydra_plugins is a namespace package
+from .search_space import as_overrides, as_text, distribution  # relative: hydra_plugins is a namespace package
 
 if TYPE_CHECKING:
     import optuna
@@ -201,6 +202,8 @@ class OptunaSweeper(Sweeper):
             study = exit_on_user_error(self.opened_study, self.show_traceback)
             exit_on_user_error(lambda: check_same_settings(study, fixed), self.show_traceback)
             exit_on_user_error(lambda: check_job_dirs(self.sweep_dir, study.study_name), self.show_traceback)
+            if self.storage is not None:  # a study in memory ends with this worker
+                write_study_file(self.sweep_dir, study.study_name, self.storage)
             self.run_trials(study, space, fixed)
 
     def opened_study(self) -> "optuna.Study":
@@ -246,6 +249,7 @@ class OptunaSweeper(Sweeper):
 
         overrides = tuple(self.job_overrides(study, trial, fixed))
         self.validate_batch_is_legal([overrides])
+        self.record_job(trial)
         assert self.launcher is not None  # set in setup()
         try:
             with heartbeat(study, trial):
@@ -255,11 +259,17 @@ class OptunaSweeper(Sweeper):
             raise
         return self.tell(study, trial, result)
 
+    def record_job(self, trial: "optuna.Trial") -> None:
+        """Where the trial's job runs (hydra.sweep.subdir is the job's number) and what it searched,
+        in the study: the report of any worker's sweep dir lists the trial (litlab.sweeps.jobs)."""
+        trial.set_user_attr("job_dir", str((self.sweep_dir / str(trial.number)).resolve()))
+        trial.set_user_attr("searched_overrides", as_overrides(trial.params))
+
     def job_overrides(self, study: "optuna.Study", trial: "optuna.Trial", fixed: list[str]) -> list[str]:
         """The trial's values, the fixed overrides, the trial's number (its TensorBoard run is named
         after it), and where the job reports its epochs (litlab.sweeps.pruning.TrialPruning), as
         config values; no storage for a study in memory, which no job can reach."""
-        params = [f"{k}={as_text(v)}" for k, v in trial.params.items()]
+        params = as_overrides(trial.params)
         named = [f"optuna.study_name='{study.study_name}'", f"optuna.trial={trial.number}"]
         if self.storage is None:
             return [*params, *fixed, *named]
@@ -296,7 +306,7 @@ class OptunaSweeper(Sweeper):
         if len(self.directions) > 1:  # several objectives: no single best trial (see study.best_trials)
             return
         best = study.best_trial
-        searched = [f"{k}={as_text(v)}" for k, v in best.params.items()]
+        searched = as_overrides(best.params)
         overrides = [*searched, *best.user_attrs.get("fixed_overrides", [])]
         assert self.config is not None  # set in setup()
         best_yaml = {

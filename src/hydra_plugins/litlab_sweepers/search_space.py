@@ -21,6 +21,11 @@ def as_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def as_overrides(params: dict[str, Any]) -> list[str]:
+    """A trial's parameters as the overrides that give them."""
+    return [f"{k}={as_text(v)}" for k, v in params.items()]
+
+
 def distribution(override: Override) -> "BaseDistribution":
     """The Optuna distribution of a sweep override: interval -> float (int with int(interval(...)),
     whose ends Hydra then parses as ints), log-scaled with tag(log, ...); choice -> categorical;

@@ -1,7 +1,8 @@
 """Optuna's dashboard over the study of an Optuna sweep: litlab dashboard SWEEP_DIR [--port 8080]
 
-Serves http://127.0.0.1:PORT/ (localhost only) until Ctrl-C. The study's storage is the one
-best.yaml records, else the sweep dir's optuna.db (the hparams_search presets' default). A dir
+Serves http://127.0.0.1:PORT/ (localhost only) until Ctrl-C. The study's storage is the one the
+search recorded when it started (optuna_study.json) or when it ended (best.yaml), else the sweep
+dir's optuna.db (the hparams_search presets' default). A dir
 without a study, a storage that cannot be read, and a port that is no port or is taken are one
 line (exit 2) before the server starts.
 """
@@ -14,12 +15,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import UserError, exit_on_user_error
 from litlab.ports import free_port
+from litlab.sweeps.study import read_study_file
 
 
 def storage_of(sweep_dir: Path) -> str:
     """The sweep's Optuna storage URL, or a UserError saying where it looked."""
     if not sweep_dir.is_dir():
         raise UserError(f"{sweep_dir}: no such dir; give the dir of an Optuna sweep (hparams_search=...)")
+    if (where := read_study_file(sweep_dir)) is not None:  # also while the search runs
+        return where[1]
     best, db = sweep_dir / "best.yaml", sweep_dir / "optuna.db"
     recorded = recorded_storage(best) if best.is_file() else None
     if recorded:

@@ -1,9 +1,12 @@
 """The jobs of a sweep dir as the report's rows: each job's record (litlab.files.run_record) and
-overrides, and the jobs of the sweep's plan that never started (litlab.sweeps.plan). A record that
-litlab did not write is one line naming it."""
+overrides, the jobs of the sweep's plan that never started (litlab.sweeps.plan), and for an Optuna
+search the study's trials that ran in other workers' dirs. A record that litlab did not write is one
+line naming it."""
 
+import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from omegaconf import OmegaConf
@@ -12,6 +15,12 @@ from litlab.errors import UserError
 from litlab.files.run_record import RECORD, RunRecord, UnreadableRecord
 from litlab.hydra_job import parse_overrides
 from litlab.sweeps.plan import read_plan
+from litlab.sweeps.study import read_study_file, stored_study
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger(__name__)
 
 # How the sweep was launched and where an Optuna trial reports (optuna.*): not parameters of it.
 NOT_PARAMS = ("hparams_search", "optuna.")
@@ -90,9 +99,59 @@ def prune_note(record: RunRecord) -> str:
     return f"pruned at epoch {record.pruned_at_epoch} ({record.monitor}={value})"
 
 
+def started(job_dir: Path) -> bool:
+    """A job wrote `job_dir`: its record, or Hydra's .hydra/ of a job that started."""
+    return RunRecord.exists(job_dir) or (job_dir / ".hydra").is_dir()
+
+
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The dirs of `sweep_dir` that a job wrote (its record, or Hydra's .hydra/ of a job that started)."""
-    return [p for p in sweep_dir.iterdir() if RunRecord.exists(p) or (p / ".hydra").is_dir()]
+    """The dirs of `sweep_dir` that a job wrote."""
+    return [p for p in sweep_dir.iterdir() if started(p)]
+
+
+# A trial's state as the status of its job.
+TRIAL_STATUS = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "unfinished",
+                "WAITING": "not started"}  # fmt: skip
+
+
+def other_trials(sweep_dir: Path, seen: set[str]) -> list[dict]:
+    """The trials of `sweep_dir`'s Optuna study not in `seen` (jobs named by trial number): other
+    workers ran them in their own sweep dirs. Each read from its job dir where this machine sees it,
+    else from the study (its parameters, state and value). A study that cannot be read is a warning."""
+    where = read_study_file(sweep_dir)
+    if where is None:  # a grid sweep, or a search in memory
+        return []
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        study = stored_study(*where)
+    except (SQLAlchemyError, KeyError, OSError, ImportError, ValueError) as e:  # a database down, a file gone
+        log.warning("study %r in %s cannot be read (%s): only the jobs in %s are reported", where[0], where[1],
+                    str(e).splitlines()[0] if str(e) else type(e).__name__, sweep_dir)  # fmt: skip
+        return []
+    return [trial_row(study, t) for t in study.get_trials(deepcopy=False) if str(t.number) not in seen]
+
+
+def trial_row(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> dict:
+    """One trial of another worker: its job dir's row, or what the study knows of it."""
+    job_dir = Path(str(trial.user_attrs.get("job_dir", "")))
+    if job_dir.name and started(job_dir):
+        return read_job(job_dir)
+    overrides = [*trial.user_attrs.get("searched_overrides", []), *trial.user_attrs.get("fixed_overrides", [])]
+    names = study.metric_names if len(study.directions) == 1 else None
+    metric = names[0] if names else None
+    mode = "max" if study.directions[0].name == "MAXIMIZE" else "min"
+    duration = trial.duration.total_seconds() if trial.duration is not None else None
+    return {
+        "job": str(trial.number),
+        "status": TRIAL_STATUS[trial.state.name],
+        "params": {k: v for k, v in parse_overrides(overrides).items() if not k.startswith(NOT_PARAMS)},
+        "metrics": {metric: trial.value} if metric and trial.value is not None else {},
+        "monitor": metric,
+        "mode": mode,
+        "wall_time_s": duration,
+        "error": f"{job_dir if job_dir.name else 'its job dir'} is not on this machine: read from the study",
+    }
 
 
 def job_rows(sweep_dir: Path) -> list[dict]:
@@ -100,14 +159,13 @@ def job_rows(sweep_dir: Path) -> list[dict]:
     if not sweep_dir.is_dir():
         what = "a file, not a dir" if sweep_dir.exists() else "no such dir"
         raise UserError(f"{sweep_dir}: {what}; give the dir of a multirun or an Optuna sweep")
-    dirs = job_dirs(sweep_dir)
-    plan = read_plan(sweep_dir)
-    if not dirs and not plan:
+    records = [read_job(d) for d in job_dirs(sweep_dir)]
+    seen = {r["job"] for r in records}
+    records += [planned_job(job, overrides) for job, overrides in read_plan(sweep_dir).items() if job not in seen]
+    records += other_trials(sweep_dir, seen)
+    if not records:
         raise UserError(
             f"{sweep_dir} holds no job dirs (subdirs with {RECORD} or .hydra/); give the dir of a "
             "multirun or an Optuna sweep, e.g. logs/train/multiruns/<date>"
         )
-    records = [read_job(d) for d in dirs]
-    seen = {r["job"] for r in records}
-    records += [planned_job(job, overrides) for job, overrides in plan.items() if job not in seen]
     return sorted(records, key=lambda r: natural(r["job"]))

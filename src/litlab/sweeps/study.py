@@ -3,10 +3,13 @@ and by each trial's job (litlab.sweeps.pruning); the search's settings checked; 
 of its parameters. Light to import: Hydra imports the sweeper plugin, and so
 this module, even for `--help`; optuna itself is imported only when called."""
 
+import json
 import time
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from litlab import files
 from litlab.errors import UserError
 from litlab.values import is_int
 
@@ -14,6 +17,8 @@ if TYPE_CHECKING:
     import optuna
 
 JOURNAL = "journal:"
+SQLITE = "sqlite:///"
+STUDY_FILE = "optuna_study.json"  # in each worker's sweep dir: where its study lives
 SCHEMA_ATTEMPTS = 3  # opening a new RDB storage, which several workers may be creating at once
 
 
@@ -150,3 +155,43 @@ def importances(study: "optuna.Study") -> dict[str, float] | None:
     except (ValueError, RuntimeError):  # no parameter common to the completed trials, or none varied
         return None
     return {name: float(share) for name, share in shares.items()} or None
+
+
+def write_study_file(sweep_dir: Path, study_name: str, storage: str) -> None:
+    """Where the search of `sweep_dir` keeps its study: the report of any worker's dir reads every
+    trial from there (litlab.sweeps.jobs), also from another working dir."""
+    files.write_json(sweep_dir / STUDY_FILE, {"study_name": study_name, "storage": absolute_storage(storage)})
+
+
+def absolute_storage(storage: str) -> str:
+    """A file storage (sqlite:///PATH, journal:PATH) with its path made absolute; other URLs as given."""
+    for prefix in (JOURNAL, SQLITE):
+        path = storage.removeprefix(prefix)
+        if storage.startswith(prefix) and path and "?" not in path and path != ":memory:":
+            return prefix + str(Path(path).resolve())
+    return storage
+
+
+def read_study_file(sweep_dir: Path) -> tuple[str, str] | None:
+    """The study's name and storage that `sweep_dir`'s search recorded; None for a grid sweep's dir."""
+    try:
+        where = json.loads((sweep_dir / STUDY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(where, dict) or not all(isinstance(where.get(k), str) for k in ("study_name", "storage")):
+        return None  # not litlab's file
+    return where["study_name"], where["storage"]
+
+
+def stored_study(study_name: str, storage: str) -> "optuna.Study":
+    """The study as it is now, read only: a file storage that is gone is a FileNotFoundError (Optuna
+    would create an empty one)."""
+    import optuna
+
+    for prefix in (JOURNAL, SQLITE):
+        path = storage.removeprefix(prefix)
+        if storage.startswith(prefix) and not Path(path).is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+    opened = open_storage(storage)
+    assert opened is not None  # only no storage at all (None) opens as None
+    return optuna.load_study(study_name=study_name, storage=opened)
