@@ -308,6 +308,27 @@ def test_a_search_s_workers_share_a_sweep_dir_a_grid_sweep_does_not_and_a_dead_o
     assert "was left by process 4242@elsewhere, which ended without releasing it: taking it over" in caplog.text
 
 
+@pytest.mark.slow  # two sweep processes
+def test_a_grid_sweep_killed_with_9_leaves_its_lock_file_which_the_same_command_takes_over(tmp_path):
+    sweep_dir = tmp_path / "grid"
+    command = [sys.executable, str(ROOT / "train.py"), *GRID, *QUICK, "logger=none", f"hydra.sweep.dir={sweep_dir}"]
+    with started(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as (killed,):
+        owner = f"{killed.pid}@{socket.gethostname()}\n"
+        deadline = time.monotonic() + 120
+        while not ((sweep_dir / LOCK).is_file() and (sweep_dir / LOCK).read_text() == owner):
+            assert killed.poll() is None and time.monotonic() < deadline, "the sweep never took its lock"
+            time.sleep(0.05)
+        killed.kill()  # SIGKILL: no cleanup, the file stays (the kernel drops the lock)
+        killed.wait(timeout=30)
+    assert (sweep_dir / LOCK).read_text() == owner
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    said = f"{sweep_dir / LOCK} was left by process {owner.strip()}, which ended without releasing it: taking it over"
+    assert said in again.stdout + again.stderr
+    assert [row["status"] for row in job_rows(sweep_dir)] == ["completed", "completed"]
+    assert not (sweep_dir / LOCK).exists()
+
+
 def test_the_report_s_rows_say_how_each_job_ended_in_job_number_order(tmp_path):
     RunRecord("interrupted", signal="SIGTERM", epochs_completed=3, overrides=["lr=0.1"]).write(tmp_path / "2")
     RunRecord("interrupted", signal="SIGINT", epochs_completed=1, resume="litlab train ckpt_path=x",
