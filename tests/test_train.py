@@ -204,9 +204,11 @@ def test_debug_overfit_memorises_one_batch_of_digits(tmp_path, cli):
 )
 def test_the_config_line_shows_only_settings_that_apply(tmp_path, cli, overrides, shown, left_out):
     """The config line, and the HParams settings (metrics.json's hparams, MLflow's params) alike."""
-    code, out, err = cli("train.py", *overrides, "trainer.max_epochs=1", "logger=tensorboard", *LIGHT,
+    code, out, err = cli("train.py", *overrides, "trainer.max_epochs=1", "logger=[tensorboard]", *LIGHT,
                          "trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
     assert code == 0, err[-3000:]
+    (overrides_line,) = [line for line in out.splitlines() if line.startswith("overrides ")]
+    assert "logger=[tensorboard]" in overrides_line  # as typed, not read as rich markup
     (model_line,) = [line for line in out.splitlines() if line.startswith("model ")]
     assert all(s in model_line for s in shown) and not any(s in model_line for s in left_out), model_line
     hparams = json.loads((tmp_path / "run" / "metrics.json").read_text())["hparams"]

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import re
 import warnings
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 import lightning as L
 import rich
@@ -106,19 +106,21 @@ def inline(node: object, hidden: Collection[str] = ()) -> str:
     return " ".join(f"{k!s}={v}" for k, v in shown.items() if not isinstance(v, dict))
 
 
-def print_lines(rows: list[tuple[str, str]]) -> None:
-    """`name  value` lines, unwrapped whatever the terminal width: paths and commands stay whole."""
+def print_lines(rows: Sequence[tuple[str, str | Text]]) -> None:
+    """`name  value` lines, unwrapped whatever the terminal width: paths and commands stay whole.
+    A value is shown as it is, never read as rich markup: `logger=[tensorboard,mlflow]` stays whole."""
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        rich.get_console().print(f"[bold]{name:<{width}}[/bold]  {value}", soft_wrap=True, highlight=False)
+        line = Text.assemble((f"{name:<{width}}", "bold"), "  ", value)
+        rich.get_console().print(line, soft_wrap=True, highlight=False)
 
 
 def print_config_summary(cfg: DictConfig, config_file: str, hidden: Mapping[str, Collection[str]]) -> None:
     """One line per group (its option and settings, less `hidden[group]`: those that do not apply),
     the overrides, and where the full config is."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    rows = [
-        (group, f"[cyan]{choices.get(group) or ''}[/cyan] {inline(cfg.get(group), hidden.get(group, ()))}")
+    rows: list[tuple[str, str | Text]] = [
+        (group, Text.assemble((choices.get(group) or "", "cyan"), f" {inline(cfg.get(group), hidden.get(group, ()))}"))
         for group in GROUPS
     ]
     if choices.get("experiment"):
