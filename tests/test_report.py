@@ -70,10 +70,14 @@ def test_every_metric_is_shown_monitor_first_and_each_best_is_marked(tmp_path):
 
 def test_metric_option_sorts_by_it_and_an_unknown_one_is_one_line(tmp_path, cli):
     kfold_sweep(tmp_path)
+    SweepReport.load(tmp_path).write(show=False)  # the sweep's own report, by its monitored val/loss
+    own = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     code, out, err = cli("litlab", "report", str(tmp_path), "--metric", "val/acc")
     assert code == 0, err
-    assert pd.read_csv(tmp_path / "report.csv").job.tolist()[:2] == [3, 1]  # highest val/acc first
-    assert "sorted by val/acc" in out and "Sorted by val/acc (max)" in (tmp_path / "report.md").read_text()
+    beside = tmp_path / "report-val_acc"  # written beside the sweep's own report, not over it
+    assert pd.read_csv(beside / "report.csv").job.tolist()[:2] == [3, 1]  # highest val/acc first
+    assert "sorted by val/acc" in out and "Sorted by val/acc (max)" in (beside / "report.md").read_text()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == own
     code, out, err = cli("litlab", "report", str(tmp_path), "--metric", "val/acuracy")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "'val/acuracy' is not one the jobs recorded; available: val/loss, val/acc, val/f1, test/loss" in err
@@ -177,10 +181,10 @@ def test_a_grid_over_seeds_says_which_setting_is_best_with_intervals_and_holm_ad
     assert [c.p_holm for c in found.comparisons] == pytest.approx(adjusted)
     assert adjusted[0] > 0.05 > adjusted[1]
     report.write(show=False)
-    text = (tmp_path / "report.md").read_text()
+    text = (report.out_dir / "report.md").read_text()
     assert text.splitlines()[2] == f"**{found.sentence()}.**"  # the answer first, under the title
     assert "optimizer.lr=0.001 is not distinguishable from it" in text and "optimizer.lr=0.1 is worse" in text
-    grouped = pd.read_csv(tmp_path / "report_grouped.csv").set_index("optimizer.lr")
+    grouped = pd.read_csv(report.out_dir / "report_grouped.csv").set_index("optimizer.lr")
     low, high = stats.t.interval(0.95, 4, loc=np.mean(accs["0.1"]), scale=stats.sem(accs["0.1"]))
     assert grouped.at[0.1, "val/acc ci_low"] == pytest.approx(low)
     assert grouped.at[0.1, "val/acc ci_high"] == pytest.approx(high)

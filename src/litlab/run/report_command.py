@@ -3,7 +3,8 @@ split compared: litlab report --compare EVAL_DIR_A EVAL_DIR_B
 
 Prints the jobs with every final val/* and test/* metric (sorted by the monitored metric, or by
 --metric; each metric's best value in bold) and, over seeds/folds, mean ± std; writes report.csv,
-report.md and PNG plots into SWEEP_DIR. Runs by itself at the end of every multirun
+report.md and PNG plots into SWEEP_DIR (by another metric than the monitored one: into
+SWEEP_DIR/report-<metric>/, beside the sweep's own report). Runs by itself at the end of every multirun
 (litlab.sweeps.sweep_end.SweepEnd); run it by hand on any finished or running sweep.
 
 --compare: each headline metric of two `litlab evaluate` runs on the same split, A - B with its

@@ -23,6 +23,7 @@ class Report(Protocol):
     """What the plots read of a sweep report (litlab.sweeps.report.SweepReport): no import of it here."""
 
     sweep_dir: Path
+    out_dir: Path  # where the report's files go
     jobs: pd.DataFrame  # one row per job: status, swept parameters, final metrics
     params: list[str]
     monitor: str | None
@@ -135,7 +136,7 @@ def metric_vs_param_figure(report: Report, done: pd.DataFrame, param: str) -> Fi
 
 def metric_vs_param(report: Report, done: pd.DataFrame, param: str) -> Path:
     """metric_vs_<param>.png (see metric_vs_param_figure)."""
-    return save(metric_vs_param_figure(report, done, param), report.sweep_dir / f"metric_vs_{param}.png")
+    return save(metric_vs_param_figure(report, done, param), report.out_dir / f"metric_vs_{param}.png")
 
 
 def annotate_cells(ax: plt.Axes, im: matplotlib.image.AxesImage, values: np.ndarray, mode: str) -> None:
@@ -188,7 +189,7 @@ def heatmap(report: Report, done: pd.DataFrame, rows: str, cols: str) -> Path:
     mean = f"mean of {runs} runs, " if runs > 1 else ""
     title = f"{report.metric} by {rows} and {cols}\n({mean}red: best in its row)"
     fig = heatmap_figure(heatmap_table(report, done, rows, cols), report.metric, report.mode, title)
-    return save(fig, report.sweep_dir / "heatmap.png")
+    return save(fig, report.out_dir / "heatmap.png")
 
 
 def read_curve(job_dir: Path, tag: str) -> pd.Series | None:
@@ -230,4 +231,4 @@ def val_curves(report: Report, best: pd.DataFrame) -> Path | None:
     ax.set_title(f"{tag} during training, best {drawn} runs by {report.metric}")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return save(fig, report.sweep_dir / "val_curves.png")
+    return save(fig, report.out_dir / "val_curves.png")

@@ -99,6 +99,7 @@ class SweepReport:
     metric: str | None  # the metric the report sorts, groups and plots by
     mode: str  # the direction of `metric`: 'min' or 'max'
     directions: dict[str, str | None]  # of every metric column
+    out_dir: Path  # the sweep dir; for another metric than the monitored one, report-<metric>/ in it
 
     @classmethod
     def load(cls, sweep_dir: Path, metric: str | None = None) -> "SweepReport":
@@ -124,7 +125,9 @@ class SweepReport:
         metric, mode = chosen_metric(metric or monitor, directions)
         if metric is not None:
             jobs = jobs.sort_values(metric, ascending=mode == "min", na_position="last", kind="stable")
-        return cls(sweep_dir, jobs.reset_index(drop=True), params, fixed, monitor, metric, mode, directions)
+        # the report by another metric goes beside the sweep's own, never over it
+        out_dir = sweep_dir if metric in (None, monitor) else sweep_dir / f"report-{metric.replace('/', '_')}"
+        return cls(sweep_dir, jobs.reset_index(drop=True), params, fixed, monitor, metric, mode, directions, out_dir)
 
     def in_sweep_order(self) -> pd.DataFrame:
         """The jobs by job number, as the sweep launched them (`jobs` is sorted by the metric)."""
@@ -192,17 +195,18 @@ class SweepReport:
 
     # --- output ------------------------------------------------------------------------------
     def write(self, show: bool = True) -> list[Path]:
-        """report.csv, report_grouped.csv (with seeds/folds), the PNG plots and report.md."""
+        """report.csv, report_grouped.csv (with seeds/folds), the PNG plots and report.md, in `out_dir`."""
         from litlab.sweeps.plots import write_plots  # matplotlib only when writing
 
-        out = [self.sweep_dir / "report.csv"]
+        self.out_dir.mkdir(exist_ok=True)
+        out = [self.out_dir / "report.csv"]
         files.write_with(out[0], lambda path: self.jobs.to_csv(path, index=False))
         grouped = self.grouped()
         if grouped is not None:
-            out.append(self.sweep_dir / "report_grouped.csv")
+            out.append(self.out_dir / "report_grouped.csv")
             files.write_with(out[-1], lambda path: grouped.to_csv(path, index=False))
         plots = write_plots(self)
-        md = self.sweep_dir / "report.md"
+        md = self.out_dir / "report.md"
         files.write_text(md, self.markdown(grouped, plots))
         if show:
             self.print(grouped)
