@@ -81,6 +81,8 @@ def test_a_parallel_sweep_logs_both_runs_with_params_and_full_histories(tmp_path
 def test_a_run_logs_its_settings_curves_and_record_to_the_sqlite_store(tmp_path, cli):
     from mlflow import MlflowClient
 
+    from litlab.review.mlflow_ui import check_store, runs_url
+
     logs, run_dir = tmp_path / "logs", tmp_path / "logs" / "run"
     code, _, err = cli("train.py", "logger=mlflow", *QUICK, "trainer.max_epochs=2", f"paths.log_dir={logs}",
                        f"hydra.run.dir={run_dir}")  # fmt: skip
@@ -94,3 +96,8 @@ def test_a_run_logs_its_settings_curves_and_record_to_the_sqlite_store(tmp_path,
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts == {"config.yaml", "metrics.json", "data_report.json"}
     assert run.data.params["model"] == "mlp" and "optimizer.lr" in run.data.params
+    # litlab mlflow-ui opens where this run is, not on MLflow's front page
+    assert check_store(logs / "mlflow.db") == run.info.experiment_id
+    assert (
+        runs_url(5000, run.info.experiment_id) == f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs"
+    )

@@ -3,7 +3,8 @@
     litlab mlflow-ui [--store logs/mlflow.db] [--port 5000]
 
 Runs `mlflow ui` on the SQLite store the runs wrote (conf/logger/mlflow.yaml: ${paths.log_dir}/mlflow.db)
-until Ctrl-C; open the printed address in a browser. A store that is missing, no MLflow store, or
+until Ctrl-C; open the printed address in a browser: the runs of the experiment that ran last
+(MLflow 3's UI opens on an empty GenAI page otherwise). A store that is missing, no MLflow store, or
 locked, and a port that is no port or is taken, are one line (exit 2) before the server starts.
 """
 
@@ -29,20 +30,32 @@ def main(verb: str, argv: list[str]) -> None:
     parser.add_argument("--port", default="5000", help="on 127.0.0.1 (default 5000)")
     args = parser.parse_args(argv)
     port = exit_on_user_error(lambda: free_port(args.port, "--port {}"))
-    exit_on_user_error(lambda: check_store(args.store))
+    experiment = exit_on_user_error(lambda: check_store(args.store))
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{args.store.resolve()}",
            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI on {runs_url(port, experiment)} (Ctrl-C stops it)", flush=True)
     raise SystemExit(serve(cmd))
 
 
-def check_store(store: Path) -> None:
-    """An MLflow SQLite store that can be read now: MLflow's UI would start on anything and fail on each page."""
+# The active experiment whose newest run started last.
+LAST_EXPERIMENT = """SELECT e.experiment_id FROM experiments e JOIN runs r ON r.experiment_id = e.experiment_id
+WHERE e.lifecycle_stage = 'active' GROUP BY e.experiment_id ORDER BY MAX(r.start_time) DESC LIMIT 1"""
+
+
+def runs_url(port: int, experiment: str | None) -> str:
+    """Where the UI shows `experiment`'s runs (its front page without one)."""
+    return f"http://127.0.0.1:{port}/" + (f"#/experiments/{experiment}/runs" if experiment else "")
+
+
+def check_store(store: Path) -> str | None:
+    """An MLflow SQLite store that can be read now (MLflow's UI would start on anything and fail on
+    each page); the id of the experiment that ran last, None before any run."""
     if not store.is_file():
         raise UserError(f"--store {store}: no such file; train with logger=mlflow first, or give its path")
     try:
         with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=WAIT_S)) as db:
-            db.execute("SELECT count(*) FROM experiments").fetchone()
+            last = db.execute(LAST_EXPERIMENT).fetchone()
+            return None if last is None else str(last[0])
     except sqlite3.Error as e:
         raise UserError(
             f"--store {store} cannot be read as an MLflow store: {e}; give the mlflow.db a run with "
