@@ -231,7 +231,8 @@ def test_resuming_checks_the_training_state_the_weights_names_shapes_and_finiten
 
 
 def test_latest_is_the_run_or_sweep_job_whose_last_checkpoint_was_written_last(tmp_path):
-    runs = {name: tmp_path / "logs" / "train" / name for name in ("runs/a", "runs/b", "multiruns/2026-12-05/3")}
+    names = ("hparams_search/digits_mlp/4", "runs/a", "runs/b", "multiruns/2026-12-05/3")  # oldest last
+    runs = {name: tmp_path / "logs" / "train" / name for name in names}
     for age, run in enumerate(reversed(runs.values())):
         (run / "checkpoints").mkdir(parents=True)
         (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
@@ -240,6 +241,8 @@ def test_latest_is_the_run_or_sweep_job_whose_last_checkpoint_was_written_last(t
     os.utime(runs["runs/b"] / "checkpoints" / "last.ckpt", (2e9, 2e9))
     assert store.latest_run(tmp_path / "logs") == runs["runs/b"]
     assert store.resolve("latest", tmp_path / "logs") == runs["runs/b"] / "checkpoints" / "last.ckpt"
+    os.utime(runs["hparams_search/digits_mlp/4"] / "checkpoints" / "last.ckpt", (3e9, 3e9))  # an Optuna trial's
+    assert store.latest_run(tmp_path / "logs") == runs["hparams_search/digits_mlp/4"]
     with pytest.raises(
         UserError, match=rf"^ckpt_path=latest: no run with checkpoints/last.ckpt under paths.log_dir='{tmp_path}'"
     ):

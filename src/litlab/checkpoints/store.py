@@ -84,8 +84,10 @@ def last_checkpoint(run_dir: Path) -> Path | None:
 
 
 def latest_run(log_dir: Path) -> Path:
-    """The run dir (or sweep job dir) under `log_dir` whose last.ckpt was written most recently."""
-    patterns = (f"train/runs/*/{CHECKPOINTS}/{LAST}", f"train/multiruns/*/*/{CHECKPOINTS}/{LAST}")
+    """The run dir (or the job dir of a grid sweep or an Optuna search, in their default dirs)
+    under `log_dir` whose last.ckpt was written most recently."""
+    jobs = ("runs/*", "multiruns/*/*", "hparams_search/*/*")  # conf/hydra/default.yaml, conf/hparams_search
+    patterns = [f"train/{job}/{CHECKPOINTS}/{LAST}" for job in jobs]
     found = [p for pattern in patterns for p in log_dir.glob(pattern)]
     if not found:
         raise UserError(
