@@ -179,6 +179,13 @@ def test_checkpoints_still_keep_the_datamodule_state_under_its_class_name(make_c
     assert {"scaler", "fingerprint", "spec"} <= set(state)
 
 
+def test_checkpoints_still_count_the_fit_loop_s_finished_epochs(make_cfg, tmp_path):
+    train(make_cfg("trainer.max_epochs=2"))
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert compat.completed_epochs(ckpt) == 2
+    assert compat.completed_epochs({"state_dict": {}}) is None  # not a checkpoint of a fit
+
+
 def test_model_checkpoint_state_still_has_the_keys_we_move(tmp_path):
     state = ModelCheckpoint(dirpath=str(tmp_path), monitor="val/loss").state_dict()
     moved = compat.best_checkpoint_moved({**state, "best_model_score": torch.tensor(0.5)}, tmp_path / "x" / "e.ckpt")

@@ -1,6 +1,7 @@
 """End to end, as a user runs it: train.py, evaluate.py, resume, multirun, TensorBoard files."""
 
 import json
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -92,7 +93,7 @@ def test_evaluate_reproduces_test_metrics_from_checkpoint_alone(default_run, tmp
         assert evaluated[name] == pytest.approx(value, abs=1e-6), name
 
 
-def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_path):
+def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_path, caplog):
     first = make_cfg("logger=csv", "trainer.max_epochs=2", *LIGHT)
     train(first)
     last = tmp_path / "checkpoints" / "last.ckpt"
@@ -104,6 +105,13 @@ def test_resume_from_last_checkpoint_continues_at_the_right_epoch(make_cfg, tmp_
     trained_epochs = sorted(log.dropna(subset=["train/loss"])["epoch"].unique())
     assert trained_epochs == [2, 3]
     assert metrics["epochs"] == 4
+    # resumed again with the same trainer.max_epochs: nothing left to train, and it says so
+    third = make_cfg("logger=csv", "trainer.max_epochs=4", f"ckpt_path={resumed_dir / 'checkpoints' / 'last.ckpt'}",
+                     *LIGHT)  # fmt: skip
+    third.paths.output_dir = str(tmp_path / "again")
+    with caplog.at_level(logging.WARNING, logger="litlab.checkpoints.resume"):
+        train(third)
+    assert "has 4 of trainer.max_epochs=4 epochs: nothing left to train" in caplog.text
 
 
 def test_regression_run_logs_scatter_and_mse_monitor(make_cfg, tmp_path):

@@ -91,6 +91,16 @@ def datamodule_state(checkpoint: dict, datamodule_class: str) -> dict:
     return checkpoint.get(datamodule_class.rsplit(".", 1)[1], {})
 
 
+def completed_epochs(checkpoint: dict) -> int | None:
+    """The epochs a Lightning checkpoint's fit loop had trained (its progress tracking, saved under
+    `loops`: `processed`, since an epoch's end checkpoint is written before the epoch counts as
+    `completed`); None where the checkpoint has no such record."""
+    try:
+        return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def best_checkpoint_moved(state_dict: dict, copy: Path) -> dict:
     """ModelCheckpoint's `state_dict()` (save_top_k=1) with the best model at `copy`, in a new
     dirpath: what its `load_state_dict` restores in full only when the dirpath is unchanged."""

@@ -1,5 +1,6 @@
 """What a run resumed from a checkpoint needs to end exactly as an uninterrupted one would."""
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -10,10 +11,12 @@ import torch
 from typing_extensions import override
 
 from litlab.checkpoints import store
-from litlab.compat import global_rank
+from litlab.compat import completed_epochs, global_rank
 from litlab.errors import UserError
 from litlab.files.run_record import RunRecord
 from litlab.hydra_job import in_multirun
+
+log = logging.getLogger(__name__)
 
 
 class RandomState(L.Callback):
@@ -47,10 +50,11 @@ class RandomState(L.Callback):
         random.setstate((version, tuple(internal), gauss))
 
 
-def check_resumable(path: Path, model: L.LightningModule) -> None:
+def check_resumable(path: Path, model: L.LightningModule, max_epochs: int | None = None) -> None:
     """Fail before training if checkpoint `path` cannot continue `model`: a file of another kind,
     the weights of another model (another model=, hidden sizes or data), or weights that are not
-    finite. Other data of the same shape is refused when the DataModule's state is restored."""
+    finite. Other data of the same shape is refused when the DataModule's state is restored. A
+    checkpoint that has all `max_epochs` already is said to have nothing left to train."""
     ckpt = store.load(path)
     weights = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
     if not isinstance(weights, dict) or "loops" not in ckpt:
@@ -68,6 +72,13 @@ def check_resumable(path: Path, model: L.LightningModule) -> None:
             "before it was saved, and would go on from NaN. Resume from a checkpoint of an earlier epoch, or "
             "start anew with a lower optimizer.lr"
         )
+    done = completed_epochs(ckpt)
+    if done is not None and max_epochs is not None and max_epochs >= 0 and done >= max_epochs:
+        log.warning(
+            "ckpt_path=%s has %d of trainer.max_epochs=%d epochs: nothing left to train, its weights are only "
+            "tested; give trainer.max_epochs=%d or more to train on",
+            path, done, max_epochs, done + 1,
+        )  # fmt: skip
 
 
 def requeued_checkpoint(output_dir: Path) -> Path | None:

@@ -105,7 +105,7 @@ def train_recorded(cfg: DictConfig) -> RunRecord:
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     if resume is not None:
-        check_resumable(resume, model)
+        check_resumable(resume, model, cfg.trainer.get("max_epochs"))
     metric, mode = resolve_cfg_monitor(cfg, model)
     interrupts = InterruptCheckpoint(output_dir / store.CHECKPOINTS)
     trial = trial_pruning(cfg, metric)
