@@ -18,6 +18,7 @@ from litlab.data_spec import DataSpec
 from litlab.errors import UserError
 from litlab.inference.checkpoint import predict
 from litlab.inference.export import export
+from litlab.inference.parity import summary
 from litlab.inference.restore import restore
 from litlab.run.train import train
 from litlab.runtime.bundle import read_bundle
@@ -60,6 +61,10 @@ def test_an_onnx_bundle_reproduces_the_checkpoint_on_the_test_split(runs):
         for batch in ("batch_1", "batch_N"):
             assert parity[batch]["agreement"] == 1.0
             assert parity[batch]["max_abs_diff"] < 1e-5
+        said = summary(parity)  # what export prints
+        assert (
+            said.startswith(f"on {rows} test rows, batch 1: max |diff| ") and said.count("classes agree 100.00%") == 2
+        )
     digits = json.loads((found["digits"][1] / "bundle.json").read_text())
     assert digits["format"] == "onnx" and digits["temperature"] == 1.0 and "softmax" in digits["graph_applies"]
     assert digits["bundle_version"] == 2

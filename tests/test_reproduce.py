@@ -73,6 +73,7 @@ def test_reproduced_is_said_only_when_every_metric_of_both_runs_agrees(again, sa
               "provenance_differences": []}  # fmt: skip
     text = reproduce.verdict(result, rows, 0.0, Path("NEW"))
     assert text.splitlines()[-1] == says
+    assert text.splitlines()[0].split() == ["metric", "recorded", "reproduced", "agrees"]  # the table's header
     assert ("DIFFERS" in text) != result["agrees"]
 
 

@@ -32,6 +32,16 @@ def measure(reference: Predictor, exported: Predictor, x: np.ndarray) -> dict[st
     }
 
 
+def summary(parity: dict[str, Any]) -> str:
+    """The parity in words: `on 270 test rows, batch 1: max |diff| 2.4e-07, classes agree 100.00%; batch N: ...`."""
+
+    def one(found: dict[str, Any]) -> str:
+        agree = f", classes agree {found['agreement']:.2%}" if "agreement" in found else ""
+        return f"max |diff| {found['max_abs_diff']:.2g}{agree}"
+
+    return f"on {parity['rows']} test rows, batch 1: {one(parity['batch_1'])}; batch N: {one(parity['batch_N'])}"
+
+
 def refusal(parity: dict[str, Any], task: Task, tolerance: float) -> str | None:
     """Why the export is refused (one line with the numbers), or None: a class that changed, or a
     regression value off by more than `tolerance` (in the target's units)."""

@@ -4,8 +4,11 @@
 
 Reads RUN_DIR/metrics.json (the run's command-line overrides and its provenance), runs `litlab
 train` with the same overrides from the current dir into a new dir (default RUN_DIR-reproduced-<time>),
-and compares every final val/ and test/ metric: exactly where the recorded run used the CPU,
-within --tolerance (relative) where it used a GPU, whose kernels need not be deterministic. Says
+and compares every final val/ and test/ metric: exactly (bit for bit) where the recorded run used
+the CPU, within --tolerance (relative) where it used a GPU, whose kernels need not be deterministic.
+Exactly holds on the same machine with the same library versions; another CPU (other vector
+instructions) or other versions of torch may change the last digits, and the differences listed
+below the table say which of these changed. Says
 too where the code (git commit, changes), the libraries, the data or the device differ from the
 record, and where the composed configs differ. The comparison is written to reproduce.json in the
 new dir. Before running, it refuses a RUN_DIR whose record or config files are missing or broken,
@@ -194,9 +197,11 @@ def number(value: float | None) -> str:
 
 
 def verdict(result: dict, rows: list[dict], tolerance: float, into: Path) -> str:
-    """The table of metrics, the differences, and a last line that says what was compared."""
-    lines = [f"{r['metric']:<14} {number(r['recorded'])}  {number(r['reproduced'])}  "
-             f"{'same' if r['agrees'] else 'DIFFERS'}" for r in rows]  # fmt: skip
+    """The table of metrics (with its header), the differences, and a last line that says what was compared."""
+    width = max([len("metric"), *(len(r["metric"]) for r in rows)])
+    lines = [f"{'metric':<{width}}  {'recorded':>10}  {'reproduced':>10}  agrees"]
+    lines += [f"{r['metric']:<{width}}  {number(r['recorded']):>10}  {number(r['reproduced']):>10}  "
+              f"{'same' if r['agrees'] else 'DIFFERS'}" for r in rows]  # fmt: skip
     lines += [f"differs: {note}" for note in [*result["config_differences"], *result["provenance_differences"]]]
     how = "exactly" if tolerance == 0 else f"within {tolerance:g} (relative)"
     differ = sum(not r["agrees"] for r in rows)
