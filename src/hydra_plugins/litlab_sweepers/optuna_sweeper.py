@@ -327,4 +327,5 @@ class OptunaSweeper(Sweeper):
             "importances": importances(study),  # fANOVA shares of the objective's variance
         }
         files.write_with(self.sweep_dir / "best.yaml", lambda path: OmegaConf.save(OmegaConf.create(best_yaml), path))
-        log.info("best %s = %s with %s (written to best.yaml)", best_yaml["metric"], best.value, overrides)
+        log.info("best %s = %.4f (trial %d): %s (written to best.yaml)", best_yaml["metric"], best.value, best.number,
+                 " ".join(overrides))  # fmt: skip
