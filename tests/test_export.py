@@ -75,6 +75,11 @@ def test_an_onnx_bundle_reproduces_the_checkpoint_on_the_test_split(runs):
     assert {"torch", "onnx", "onnxruntime"} <= set(digits["versions"])
     cancer = json.loads((found["cancer"][1] / "bundle.json").read_text())
     assert cancer["data"]["class_names"] == ["malignant", "benign"] and len(cancer["scaler"]["shift"]) == 30
+    # the preprocessing a program without litlab follows (docs/deploy.md runs it: tests/test_install.py)
+    recipe = digits["raw_inputs"]
+    assert recipe["size"] == [8, 8] and recipe["channels"] == 1 and recipe["pixel_scale"] == 16 / 255
+    assert recipe["resize_filter"] == "PIL.Image.Resampling.BILINEAR" and recipe["convert_modes"]["P"] == "RGBA"
+    assert cancer["raw_inputs"]["one_hot"] == {}  # 30 numeric columns
     assert cancer["data"]["columns"]["inputs"] == list(datasets.load_breast_cancer().feature_names)
 
 

@@ -5,6 +5,7 @@ exports, each run under the current directory. Both build venvs from the package
 this machine's wheels): slow, and skipped where no index answers."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from sklearn import datasets
 
 from tests.helpers.config import ROOT
@@ -158,3 +160,46 @@ def test_the_root_script_trains_into_the_current_dir(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     run = only("logs/train/runs/*", tmp_path)
     assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_the_deploy_guide_s_example_predicts_as_litlab_with_onnxruntime_numpy_and_pillow_alone(
+    tmp_path, tmp_path_factory
+):
+    """docs/deploy.md's onnxruntime-only example, as it stands there, in a venv without torch or
+    litlab: the same probabilities as `litlab predict` for images that need each step of
+    bundle.json's raw_inputs (colour to gray, alpha, a palette, a resize)."""
+    reason = index_answers(tmp_path / "probe")
+    if reason:
+        pytest.skip(f"no package index answers: {reason}")
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=120)
+    python = str(tmp_path / "venv" / "bin" / "python")
+    alone = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the venv's packages, nothing else
+    pip = [python, "-m", "pip", "install", "--quiet", "numpy>=1.26,<3", "pillow>=10,<14", "onnxruntime>=1.20,<2"]
+    proc = subprocess.run(pip, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=alone)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    for absent in ("torch", "litlab"):
+        found = subprocess.run([python, "-c", f"import {absent}"], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=60, env=alone)  # fmt: skip
+        assert found.returncode != 0 and f"No module named '{absent}'" in found.stderr
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    (tmp_path / "predict_bundle.py").write_text(guide.split("```python\n", 1)[1].split("```", 1)[0])
+    tiny, pictures = tiny_models(tmp_path_factory), tmp_path / "pictures"
+    pictures.mkdir()
+    for i, image in enumerate(datasets.load_digits().images[4:8]):
+        gray = Image.fromarray((image * 255 / 16).round().astype(np.uint8))
+        big = gray.resize((24, 24), Image.Resampling.NEAREST)  # resized back to 8x8 by the recipe
+        variants = {"rgb": big.convert("RGB"), "rgba": big.convert("RGBA"), "gray": gray, "palette": big.convert("P")}
+        for kind, variant in variants.items():
+            variant.save(pictures / f"{i}_{kind}.png")
+    files = sorted(str(p) for p in pictures.iterdir())
+    ran = subprocess.run([python, str(tmp_path / "predict_bundle.py"), str(tiny.digits_bundle), *files],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=alone)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    theirs = {Path(line.split()[0]).name: [float(v) for v in line.split()[2:]] for line in ran.stdout.splitlines()}
+    predict = [sys.executable, "-m", "litlab.run.cli", "predict", f"bundle={tiny.digits_bundle}", f"input={pictures}",
+               f"output={tmp_path / 'litlab.csv'}"]  # fmt: skip
+    subprocess.run(predict, cwd=tmp_path, capture_output=True, timeout=RUN_TIMEOUT_S, check=True)
+    ours = pd.read_csv(tmp_path / "litlab.csv").set_index("file")
+    probs = [c for c in ours.columns if c.startswith("prob_")]
+    assert sorted(theirs) == sorted(ours.index) and len(theirs) == 16
+    np.testing.assert_allclose([theirs[name] for name in ours.index], ours[probs].to_numpy(), rtol=0, atol=1e-6)

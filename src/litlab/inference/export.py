@@ -22,6 +22,7 @@ from litlab.errors import UserError
 from litlab.inference import parity
 from litlab.inference.checkpoint import TorchPredictor
 from litlab.inference.formats import EXPORTERS, INPUT, OUTPUT, Exporter, Format, Outputs, versions
+from litlab.inference.recipe import raw_inputs
 from litlab.inference.restore import Restored, restore
 from litlab.review.console import quiet_third_party
 from litlab.runtime.bundle import BUNDLE_JSON, BUNDLE_VERSION, PARITY_JSON, read_bundle
@@ -111,6 +112,7 @@ def bundle_json(restored: Restored, format: Format, exporter: Exporter, ckpt: Pa
         "bundle_version": BUNDLE_VERSION,
         "format": format.value,
         "file": exporter.file,
+        "raw_inputs": raw_inputs(spec),  # from the user's files to the raw inputs, for a program without litlab
         "input": {"name": INPUT, "dtype": "float32", "shape": ["N", *spec.input_shape],
                   "is": "(raw inputs - scaler.shift) / scaler.scale"},
         "output": {"name": OUTPUT},
