@@ -64,7 +64,8 @@ def test_tensorboard_has_curves_hparams_final_metrics_and_confusion_matrix(defau
     assert run == default_run / "default"  # no overrides but the log dir, which names no setting
     ea = events(run)
     scalars = set(ea.Tags()["scalars"])
-    assert {"train/loss_step", "train/loss", "train/acc", "val/loss", "val/acc", "val/f1", "lr-Adam"} <= scalars
+    assert {"train/loss_step", "train/loss", "train/acc", "val/loss", "val/acc", "val/f1", "trainer/lr-Adam"} <= scalars
+    assert min(scalars).startswith("train/") and "trainer/epoch" in scalars  # the metrics' charts come first
     assert not any(t.startswith(("test/", "hp/")) for t in scalars)  # final results live in best/
     assert [e.step for e in ea.Scalars("val/acc")] == [e.step for e in ea.Scalars("train/acc")]  # no extra point
     assert len(ea.Scalars("val/acc")) == metrics["epochs"]

@@ -96,6 +96,12 @@ def short_value(value: object, text: str) -> str:
     return text
 
 
+def tensorboard_tag(key: str) -> str:
+    """TensorBoard orders its charts by tag: Lightning's epoch counter and the learning-rate
+    monitor's `lr-<Optimizer>` go under trainer/, after the train/ metrics rather than before them."""
+    return f"trainer/{key}" if key == "epoch" or key.startswith("lr-") else key
+
+
 class RunLogger(TensorBoardLogger):
     """Lightning's TensorBoardLogger, writing to `<sweep dir>/<run name>` in a multirun and to
     `<output_dir>/<run name>` otherwise (see the module docstring). A name already taken (a
@@ -115,7 +121,7 @@ class RunLogger(TensorBoardLogger):
     @override
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if not self.fit_ended:
-            super().log_metrics(metrics, step)
+            super().log_metrics({tensorboard_tag(k): v for k, v in metrics.items()}, step)
 
     @override
     def finalize(self, status: str) -> None:  # Lightning calls this when fit (or a later stage) ends
