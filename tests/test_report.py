@@ -212,36 +212,3 @@ def test_folds_compare_by_the_corrected_test_and_a_single_seed_gives_no_verdict(
     report.write(show=False)
     assert "is best" not in (single / "report.md").read_text()
 
-
-@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # set_metric_names, as the sweeper uses it
-def test_a_worker_s_report_lists_the_trials_other_workers_ran_in_their_own_sweep_dirs(tmp_path, caplog):
-    """Workers of one study, each with its own sweep dir: the report of either dir lists every trial,
-    read from the other worker's job dir where it is on this machine, else from the study."""
-    import optuna
-
-    from litlab.sweeps.study import write_study_file
-
-    storage = f"sqlite:///{tmp_path}/optuna.db"
-    study = optuna.create_study(study_name="shared", storage=storage, direction="minimize")
-    study.set_metric_names(["val/loss"])
-    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
-    for number, (where, lr, loss) in enumerate([(mine, 0.1, 0.3), (theirs, 0.01, 0.2), (tmp_path / "gone", 0.05, 0.1)]):
-        trial = study.ask({"optimizer.lr": optuna.distributions.FloatDistribution(0.001, 1)})
-        trial.set_user_attr("job_dir", str(where / str(number)))
-        trial.set_user_attr("searched_overrides", [f"optimizer.lr={lr}"])
-        trial.set_user_attr("fixed_overrides", ["trainer.max_epochs=3"])
-        if where != tmp_path / "gone":
-            write_job(where, number, [f"optimizer.lr={lr}", "trainer.max_epochs=3"], 0.9, loss)
-        study.tell(trial, loss)
-    write_study_file(mine, "shared", storage)
-    report = SweepReport.load(mine)
-    assert report.jobs.job.tolist() == ["2", "1", "0"]  # by val/loss, lowest first
-    assert report.jobs["optimizer.lr"].tolist() == [0.05, 0.01, 0.1]
-    assert report.fixed == {"trainer.max_epochs": "3"}  # the study's trial has the same fixed overrides
-    assert report.jobs.set_index("job").loc["1", "test/acc"] == pytest.approx(0.89)  # its dir's full record
-    gone = report.jobs.set_index("job").loc["2"]
-    assert gone["val/loss"] == 0.1 and gone.status == "completed" and "not on this machine" in gone.error
-    # the study gone (a file deleted, a database down): a warning, and the dir's own jobs
-    (tmp_path / "optuna.db").rename(tmp_path / "moved.db")
-    assert SweepReport.load(mine).jobs.job.tolist() == ["0"]
-    assert "cannot be read" in caplog.text and not (tmp_path / "optuna.db").exists()

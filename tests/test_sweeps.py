@@ -500,3 +500,64 @@ def test_the_search_s_settings_are_checked_before_any_trial():
         with pytest.raises(UserError) as refused:
             checked(**settings)
         assert str(refused.value).startswith(message)
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # set_metric_names, as the sweeper uses it
+def test_a_worker_s_report_lists_the_trials_other_workers_ran_in_their_own_sweep_dirs(tmp_path, caplog):
+    """Workers of one study, each with its own sweep dir: the report of either dir lists every trial,
+    read from the other worker's job dir where it is on this machine, else from the study."""
+    import optuna
+
+    from litlab.files.run_record import RunRecord
+    from litlab.sweeps.study import write_study_file
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="shared", storage=storage, direction="minimize")
+    study.set_metric_names(["val/loss"])
+    mine, theirs, gone = tmp_path / "mine", tmp_path / "theirs", tmp_path / "gone"
+    space = {"optimizer.lr": optuna.distributions.FloatDistribution(0.001, 1)}
+    trials = [(mine, 0.1, 0.3), (theirs, 0.01, 0.2), (gone, 0.05, 0.1), (gone, 0.02, None)]  # the last one runs
+    for number, (where, lr, loss) in enumerate(trials):
+        trial = study.ask(space)
+        trial.set_user_attr("job_dir", str(where / str(number)))  # as the sweeper records them
+        trial.set_user_attr("searched_overrides", [f"optimizer.lr={lr}"])
+        trial.set_user_attr("fixed_overrides", ["trainer.max_epochs=3"])
+        if where != gone:
+            RunRecord("completed", monitor="val/loss", mode="min", val={"val/loss": loss}, test={"test/acc": 0.9},
+                      overrides=[f"optimizer.lr={lr}", "trainer.max_epochs=3"], wall_time_s=2.0,
+                      ).write(where / str(number))  # fmt: skip
+        if loss is not None:
+            study.tell(trial, loss)
+    write_study_file(mine, "shared", storage)
+    report = SweepReport.load(mine)
+    assert report.jobs.job.tolist() == ["2", "1", "0", "3"]  # by val/loss, lowest first; the running one last
+    assert report.jobs["optimizer.lr"].tolist() == [0.05, 0.01, 0.1, 0.02]
+    assert report.fixed == {"trainer.max_epochs": "3"}  # the study's trials have the same fixed overrides
+    jobs = report.jobs.set_index("job")
+    assert jobs.loc["1", "test/acc"] == 0.9 and jobs.loc["1", "wall_time_s"] == 2.0  # its dir's full record
+    assert jobs.loc["2", "val/loss"] == 0.1 and jobs.loc["2", "status"] == "completed"
+    assert jobs.loc["2", "error"] == f"{gone / '2'} is not on this machine: read from the study"
+    assert jobs.loc["2", "wall_time_s"] >= 0 and jobs.loc["3", "status"] == "unfinished"
+    assert report.mode == "min" and report.monitor == "val/loss"
+    # the study gone (a file deleted, a database down): a warning, and the dir's own jobs
+    (tmp_path / "optuna.db").rename(tmp_path / "moved.db")
+    assert SweepReport.load(mine).jobs.job.tolist() == ["0"]
+    assert "cannot be read" in caplog.text and not (tmp_path / "optuna.db").exists()
+
+
+def test_slots_in_threads_all_run_and_the_first_error_stops_the_rest_and_is_raised():
+    from litlab.sweeps.budget import Budget, run_in_threads
+
+    budget, ran = Budget(n_trials=5), []
+    run_in_threads(3, lambda: ran.append(1), budget)
+    assert ran == [1, 1, 1] and not budget.stopped
+
+    def slot() -> None:
+        if len(ran) == 3:
+            ran.append(2)
+            raise ValueError("a slot's launcher failed")
+        time.sleep(0.2)
+
+    with pytest.raises(ValueError, match="a slot's launcher failed"):
+        run_in_threads(2, slot, budget)
+    assert budget.stopped  # no slot asks for another trial
