@@ -82,7 +82,7 @@ REFUSALS: list[Refusal] = [
     Refusal(PREDICT, "ckpt_path", Form.MISSING, "ckpt_path", ("ckpt_path={missing}", "input={csv}")),
 ]
 NO_GPU = Refusal(TRAIN, "trainer.accelerator", Form.OUT_OF_RANGE, "trainer.accelerator=cpu",
-                 ("trainer.accelerator=gpu",))
+                 ("trainer.accelerator=gpu", "data=csv", "data.path=no_such.csv"))  # said before the data is read
 REFUSALS.append(NO_GPU)  # in the table on every machine; run only where no GPU is usable
 
 

@@ -141,6 +141,15 @@ TRAINER_INTS = (
 )
 
 
+def check_accelerator(accelerator: object) -> None:
+    """A GPU asked for where none is usable: one line, before any data is read or fetched."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"trainer.accelerator={accelerator} but no GPU is usable here; use trainer.accelerator=cpu, "
+            "or trainer.accelerator=auto to take a GPU when there is one"
+        )
+
+
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
     """The Trainer with the `logger` and `callbacks` groups and `extra_callbacks`, the ones every
     run has. `cfg.monitor` must be resolved (resolve_monitor): the callbacks interpolate it."""
@@ -148,12 +157,7 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Train
         value = cfg.trainer.get(key)
         if value is not None and not is_int(value):
             raise UserError(f"trainer.{key}={value!r} is invalid: give an integer, e.g. trainer.{key}=10")
-    accelerator = cfg.trainer.get("accelerator")
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise UserError(
-            f"trainer.accelerator={accelerator} but no GPU is usable here; use trainer.accelerator=cpu, "
-            "or trainer.accelerator=auto to take a GPU when there is one"
-        )
+    check_accelerator(cfg.trainer.get("accelerator"))
     loggers = build_loggers(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), *extra_callbacks]
     # Lightning's own summary lists the metric modules too: NetSummary replaces it.

@@ -33,7 +33,7 @@ from litlab.review.console import (
 )
 from litlab.review.mlflow import MLflowRun
 from litlab.run import lr_find
-from litlab.run.build import build_datamodule, build_model, build_trainer, resolve_cfg_monitor
+from litlab.run.build import build_datamodule, build_model, build_trainer, check_accelerator, resolve_cfg_monitor
 from litlab.run.interrupts import InterruptCheckpoint
 from litlab.run.job import where_it_ran
 from litlab.run.provenance import provenance
@@ -101,6 +101,7 @@ def train_recorded(cfg: DictConfig) -> RunRecord:
     output_dir, resume = start_run(cfg)
     if (searched := lr_find.search_first(cfg, output_dir, start)) is not None:
         return searched  # tune=lr_find without tune.apply: the range test was the run
+    check_accelerator(cfg.trainer.get("accelerator"))  # before the data, which may be a download
     # Data first: loading it checks it, and it decides what the model looks like.
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
