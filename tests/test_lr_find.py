@@ -67,6 +67,7 @@ def test_lr_find_writes_its_curve_and_record_and_prints_the_override(tmp_path, c
     code, out, err = cli("train.py", "tune=lr_find", "tune.num_training=40", "logger=tensorboard",
                          "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}")  # fmt: skip
     assert code == 0, err[-3000:]
+    assert "Finding best initial lr" not in err  # the tuner's bar, off a terminal: one huge line in a log
     record = json.loads((run_dir / "lr_find.json").read_text())
     assert len(record["lr"]) == len(record["loss"]) and 30 <= len(record["lr"]) <= 40  # may stop at divergence
     assert record["loss"][0] == pytest.approx(np.log(10), abs=0.15)  # each step's loss: 10 classes start at ln 10

@@ -9,10 +9,14 @@ optimizer.lr=<suggestion>` would (one-cycle's `max_lr` follows `optimizer.lr`): 
 are built again from the same seed, so the range test leaves no trace in the training.
 """
 
+import contextlib
 import copy
+import io
 import logging
 import math
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,13 +102,33 @@ def range_test(cfg: DictConfig, test: RangeTest) -> tuple[np.ndarray, np.ndarray
     model = build_model(searched, datamodule)
     trainer = build(searched.trainer, "trainer", logger=False, callbacks=[], enable_checkpointing=False,
                     enable_model_summary=False, max_epochs=-1, plugins=[WholeCheckpointIO()])  # fmt: skip
-    with quiet_checkpoint_loading():  # the tuner restores the model from its own checkpoint afterwards
+    with quiet_checkpoint_loading(), bar_off_a_terminal():  # the tuner restores its own checkpoint afterwards
         found = Tuner(trainer).lr_find(model, datamodule=datamodule, min_lr=test.min_lr, max_lr=test.max_lr,
                                        num_training=test.num_training, update_attr=False)  # fmt: skip
     if found is None:
         raise UserError("tune=lr_find does not run under trainer.fast_dev_run; drop debug=fast_dev_run")
     losses = range_test_losses(found.results["loss"])
     return np.asarray(found.results["lr"], dtype=float), np.asarray(losses, dtype=float)
+
+
+BAR = "Finding best initial lr"  # Lightning's tuner's tqdm bar, redrawn after every step
+
+
+@contextlib.contextmanager
+def bar_off_a_terminal() -> Iterator[None]:
+    """Off a terminal (a log file, a SLURM job's output) the tuner's bar would be one line of
+    thousands of characters: it is left out there; whatever else reached stderr is written after."""
+    if sys.stderr.isatty():
+        yield
+        return
+    caught = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(caught):
+            yield
+    finally:
+        kept = [line for line in caught.getvalue().replace("\r", "\n").splitlines() if line.strip() and BAR not in line]
+        if kept:
+            print("\n".join(kept), file=sys.stderr)
 
 
 def find_learning_rate(cfg: DictConfig, test: RangeTest, output_dir: Path) -> Found:
