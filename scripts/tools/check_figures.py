@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROW = re.compile(r"^\| `litlab train ?(?P<args>[^`]*)`[^|]*\| (?P<figures>(?:[a-z0-9]+ -?[0-9.]+(?:, )?)+) \|")
+ROW = re.compile(r"^\| `litlab train ?(?P<args>[^`]*)`[^|]*\| (?P<figures>(?:[a-z0-9]+ -?[0-9.]+(?:, )?)+)[^|]*\|")  # a note after the figures is left out
 FIGURE = re.compile(r"([a-z0-9]+) (-?[0-9.]+)")
 NEEDS_FILES = re.compile(r"DIR|<[^>]*>|\.\.\.")  # placeholders for the user's own data or runs
 
