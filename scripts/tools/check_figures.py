@@ -27,7 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # `| `litlab train ARGS` ... | acc 0.9778, f1 0.9775 (a note) | ...`: the note after the figures is left out
-ROW = re.compile(r"^\| `litlab train ?(?P<args>[^`]*)`[^|]*\| (?P<figures>(?:(?:acc|f1|r2|mse|mae|auroc) -?[0-9.]+(?:, )?)+)[^|]*\|")
+METRIC = r"(?:acc|f1|r2|mse|mae|auroc) -?[0-9.]+"
+ROW = re.compile(rf"^\| `litlab train ?(?P<args>[^`]*)`[^|]*\| (?P<figures>(?:{METRIC}(?:, )?)+)[^|]*\|")
 FIGURE = re.compile(r"([a-z0-9]+) (-?[0-9.]+)")
 NEEDS_FILES = re.compile(r"DIR|<[^>]*>|\.\.\.")  # placeholders for the user's own data or runs
 
