@@ -561,3 +561,62 @@ def test_slots_in_threads_all_run_and_the_first_error_stops_the_rest_and_is_rais
     with pytest.raises(ValueError, match="a slot's launcher failed"):
         run_in_threads(2, slot, budget)
     assert budget.stopped  # no slot asks for another trial
+
+
+def test_a_worker_asks_for_trials_only_while_finished_and_running_ones_are_fewer_than_n_trials():
+    import optuna
+    from optuna.trial import TrialState
+
+    from litlab.sweeps.budget import Budget
+
+    study = optuna.create_study(direction="maximize")
+    space = {"optimizer.lr": optuna.distributions.FloatDistribution(0.001, 1)}
+    budget = Budget(n_trials=2)
+    first, second = budget.next_trial(study, space, ["seed=1"]), budget.next_trial(study, space, ["seed=1"])
+    assert first is not None and second is not None and budget.running == 2
+    assert budget.next_trial(study, space, ["seed=1"]) is None  # 0 finished + 2 running: the budget is out
+    study.tell(first, 0.5)
+    budget.ended(TrialState.COMPLETE)
+    assert budget.running == 1 and budget.next_trial(study, space, []) is None  # 1 finished + 1 running
+    study.tell(second, state=TrialState.FAIL)
+    budget.ended(TrialState.FAIL)
+    assert (budget.running, budget.failed) == (0, 1)
+    replacement = budget.next_trial(study, space, [])  # a failed trial is replaced
+    assert replacement is not None and replacement.user_attrs["fixed_overrides"] == []
+    study.tell(replacement, state=TrialState.FAIL)
+    budget.ended(TrialState.FAIL)
+    assert budget.next_trial(study, space, []) is None and budget.stopped  # 2 failures of 2: it stops
+
+
+def test_a_trial_known_only_to_the_study_keeps_its_direction_and_says_where_its_job_was_not():
+    import optuna
+
+    from litlab.sweeps.jobs import trial_row
+
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask({"optimizer.lr": optuna.distributions.FloatDistribution(0.001, 1)})
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    row = trial_row(study, study.trials[0])  # no metric names, no job dir recorded, no value
+    assert row["mode"] == "max" and row["monitor"] is None and row["metrics"] == {} and row["status"] == "pruned"
+    assert row["error"] == "its job dir is not on this machine: read from the study" and row["params"] == {}
+
+
+@pytest.mark.parametrize(
+    ("storage", "absolute"),
+    [
+        ("sqlite:///rel/optuna.db", "sqlite:///{cwd}/rel/optuna.db"),
+        ("journal:rel/study.log", "journal:{cwd}/rel/study.log"),
+        ("sqlite:////abs/optuna.db", "sqlite:////abs/optuna.db"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("sqlite:///rel.db?timeout=5", "sqlite:///rel.db?timeout=5"),  # a query: left as given
+        ("postgresql+psycopg://u@host/db", "postgresql+psycopg://u@host/db"),
+    ],
+)
+def test_the_study_file_records_a_file_storage_by_its_absolute_path(tmp_path, monkeypatch, storage, absolute):
+    from litlab.sweeps.study import read_study_file, write_study_file
+
+    monkeypatch.chdir(tmp_path)
+    write_study_file(tmp_path, "s", storage)
+    assert read_study_file(tmp_path) == ("s", absolute.format(cwd=tmp_path.resolve()))
+    (tmp_path / "optuna_study.json").write_text('{"study_name": 1, "storage": "x"}')  # not litlab's
+    assert read_study_file(tmp_path) is None
