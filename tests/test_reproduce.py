@@ -89,4 +89,5 @@ def test_a_metric_the_rerun_has_and_the_record_lacks_is_not_reproduced(tmp_path,
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.splitlines()[-1].startswith("NOT reproduced exactly: 1 of")
-    assert "test/acc       missing" in proc.stdout
+    (row,) = [line.split() for line in proc.stdout.splitlines() if line.startswith("test/acc ")]
+    assert row[:2] == ["test/acc", "missing"] and row[-1] == "DIFFERS", row  # recorded: missing; reproduced: a value
