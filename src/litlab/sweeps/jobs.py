@@ -26,6 +26,16 @@ log = logging.getLogger(__name__)
 NOT_PARAMS = ("hparams_search", "optuna.")
 
 
+def params_of(overrides: list[str]) -> dict[str, str]:
+    """A job's overrides as its parameters: key -> value, less how it was launched (NOT_PARAMS)."""
+    return {k: v for k, v in parse_overrides(overrides).items() if not k.startswith(NOT_PARAMS)}
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line, or its type where it has no message."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 def natural(name: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
 
@@ -40,7 +50,7 @@ def read_job(job_dir: Path) -> dict:
     return {
         "job": job_dir.name,
         "status": record.status,
-        "params": {k: v for k, v in parse_overrides(overrides).items() if not k.startswith(NOT_PARAMS)},
+        "params": params_of(overrides),
         "metrics": record.metrics,
         "monitor": record.monitor,
         "mode": record.mode,
@@ -69,7 +79,7 @@ def read_overrides(path: Path) -> list[str]:
 
 
 def unreadable(path: Path, error: Exception) -> UserError:
-    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    reason = first_line(error)
     return UserError(
         f"{path} cannot be read: {reason}; move that job's dir out of the sweep dir (or restore the file) and "
         "run the report again"
@@ -78,7 +88,7 @@ def unreadable(path: Path, error: Exception) -> UserError:
 
 def planned_job(job: str, overrides: list[str]) -> dict:
     """A row for a job of the sweep's plan that never started (litlab.sweeps.plan)."""
-    params = {k: v for k, v in parse_overrides(overrides).items() if not k.startswith(NOT_PARAMS)}
+    params = params_of(overrides)
     return {"job": job, "status": "not started", "params": params, "metrics": {}, "monitor": None, "mode": None,
             "wall_time_s": None, "error": f"never started: {' '.join(overrides)}"}  # fmt: skip
 
@@ -127,7 +137,7 @@ def other_trials(sweep_dir: Path, seen: set[str]) -> list[dict]:
         study = stored_study(*where)
     except (SQLAlchemyError, KeyError, OSError, ImportError, ValueError) as e:  # a database down, a file gone
         log.warning("study %r in %s cannot be read (%s): only the jobs in %s are reported", where[0], where[1],
-                    str(e).splitlines()[0] if str(e) else type(e).__name__, sweep_dir)  # fmt: skip
+                    first_line(e), sweep_dir)  # fmt: skip
         return []
     return [trial_row(study, t) for t in study.get_trials(deepcopy=False) if str(t.number) not in seen]
 
@@ -145,7 +155,7 @@ def trial_row(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> dict:
     return {
         "job": str(trial.number),
         "status": TRIAL_STATUS[trial.state.name],
-        "params": {k: v for k, v in parse_overrides(overrides).items() if not k.startswith(NOT_PARAMS)},
+        "params": params_of(overrides),
         "metrics": {metric: trial.value} if metric and trial.value is not None else {},
         "monitor": metric,
         "mode": mode,

@@ -163,13 +163,19 @@ def write_study_file(sweep_dir: Path, study_name: str, storage: str) -> None:
     files.write_json(sweep_dir / STUDY_FILE, {"study_name": study_name, "storage": absolute_storage(storage)})
 
 
+def storage_file(storage: str) -> tuple[str, str] | None:
+    """(prefix, path) of a file storage (journal:PATH, sqlite:///PATH); None for a server's URL."""
+    prefix = next((p for p in (JOURNAL, SQLITE) if storage.startswith(p)), None)
+    return None if prefix is None else (prefix, storage.removeprefix(prefix))
+
+
 def absolute_storage(storage: str) -> str:
-    """A file storage (sqlite:///PATH, journal:PATH) with its path made absolute; other URLs as given."""
-    for prefix in (JOURNAL, SQLITE):
-        path = storage.removeprefix(prefix)
-        if storage.startswith(prefix) and path and "?" not in path and path != ":memory:":
-            return prefix + str(Path(path).resolve())
-    return storage
+    """A file storage with its path made absolute; other URLs, a query or SQLite's :memory: as given."""
+    found = storage_file(storage)
+    if found is None or not found[1] or "?" in found[1] or found[1] == ":memory:":
+        return storage
+    prefix, path = found
+    return prefix + str(Path(path).resolve())
 
 
 def read_study_file(sweep_dir: Path) -> tuple[str, str] | None:
@@ -188,10 +194,9 @@ def stored_study(study_name: str, storage: str) -> "optuna.Study":
     would create an empty one)."""
     import optuna
 
-    for prefix in (JOURNAL, SQLITE):
-        path = storage.removeprefix(prefix)
-        if storage.startswith(prefix) and not Path(path).is_file():
-            raise FileNotFoundError(f"no such file: {path}")
+    found = storage_file(storage)
+    if found is not None and not Path(found[1]).is_file():
+        raise FileNotFoundError(f"no such file: {found[1]}")
     opened = open_storage(storage)
     assert opened is not None  # only no storage at all (None) opens as None
     return optuna.load_study(study_name=study_name, storage=opened)
