@@ -151,3 +151,28 @@ def test_a_seed_is_a_32_bit_whole_number_named_by_its_setting():
             checked_seed(seed)
     with pytest.raises(UserError, match=r"^seed=-1 is invalid"):
         checked_seed(-1, "seed")
+
+
+@pytest.mark.parametrize(
+    ("rows", "names", "refused"),
+    [
+        (20, LABELS, "gives the train split 2 row(s), fewer than the 3 classes"),  # test 9, val 9, train 2
+        (5, None, "gives the train split 1 row(s), fewer than the 2 rows r2 needs"),  # test 2, val 2, train 1
+        (6, None, None),  # 2 rows in each split: just enough for r2
+        (9, LABELS, None),  # 3 rows in each split: one of each class
+    ],
+)
+def test_each_split_drawn_by_fraction_must_hold_every_class_or_the_two_rows_r2_needs(rows, names, refused):
+    split = (0.1, 0.45, 0.45) if rows == 20 else (1 / 3, 1 / 3, 1 / 3)
+    splitter = Splitter(split=split, seed=0, labels=names)
+    y = np.arange(rows) % 3 if names else np.linspace(0, 1, rows)
+    if refused is None:
+        train, val, test = splitter.indices(y)
+        assert len(train) == len(val) == len(test) == rows // 3
+        assert sorted([*train, *val, *test]) == list(range(rows))
+        return
+    with pytest.raises(UserError) as error:
+        splitter.indices(y)
+    assert str(error.value) == (
+        f"data.split={list(split)} on {rows} rows {refused}: add rows, or give that split a larger fraction"
+    )

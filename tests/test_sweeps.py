@@ -32,7 +32,7 @@ def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 def test_a_failed_job_does_not_stop_the_grid_and_is_reported(tmp_path, cli):
     sweep = tmp_path / "sweep"
-    batches = "hydra.sweeper.max_batch_size=2"  # the jobs launched 2 at a time: numbered on across batches
+    batches = "hydra.sweeper.max_batch_size=1"  # the jobs launched one batch each: numbered on across batches
     grid = ("-m", "optimizer.lr=0.05,-1,0.01", "logger=none", *QUICK, f"hydra.sweep.dir={sweep}", batches)
     code, out, err = cli("train.py", *grid)
     assert code != 0, "a multirun with a failed job must exit nonzero"
@@ -620,3 +620,168 @@ def test_the_study_file_records_a_file_storage_by_its_absolute_path(tmp_path, mo
     assert read_study_file(tmp_path) == ("s", absolute.format(cwd=tmp_path.resolve()))
     (tmp_path / "optuna_study.json").write_text('{"study_name": 1, "storage": "x"}')  # not litlab's
     assert read_study_file(tmp_path) is None
+
+
+def test_parameter_importances_are_fanova_s_seeded_shares_over_the_completed_trials_of_what_varied():
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    from optuna.trial import TrialState
+
+    from litlab.sweeps.study import importances
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
+    space = {"lr": optuna.distributions.FloatDistribution(0.001, 1, log=True),
+             "width": optuna.distributions.IntDistribution(8, 64),
+             "depth": optuna.distributions.IntDistribution(2, 2)}  # fixed: not searched  # fmt: skip
+    assert importances(study) is None
+    first = study.ask(space)
+    study.tell(first, first.params["lr"])
+    assert importances(study) is None  # one completed trial
+    for _ in range(11):
+        trial = study.ask(space)
+        study.tell(trial, 3 * trial.params["lr"] + 0.01 * trial.params["width"])
+    late = study.ask({"momentum": optuna.distributions.FloatDistribution(0, 1)})  # running, another parameter
+    study.tell(study.ask(space), state=TrialState.FAIL)
+    shares = importances(study)
+    fanova = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=["lr", "width"])
+    assert shares == pytest.approx(dict(fanova)) and list(shares) == ["lr", "width"] and late.number == 12
+    assert sum(shares.values()) == pytest.approx(1.0)
+    two = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(2):
+        trial = two.ask(space)
+        two.tell(trial, trial.params["lr"])
+    assert importances(two) is not None  # two completed trials are enough
+
+
+def test_sqlite_waits_a_minute_for_another_worker_s_write_and_a_server_keeps_its_own_settings():
+    from litlab.sweeps.study import waiting_engine
+
+    assert waiting_engine("sqlite:///logs/optuna.db") == {"connect_args": {"timeout": 60}}
+    assert waiting_engine("postgresql+psycopg://u@127.0.0.1/db") == {}
+
+
+def test_a_study_is_read_by_its_name_from_a_storage_that_holds_several(tmp_path):
+    import optuna
+
+    from litlab.sweeps.study import stored_study
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    for name in ("a", "b"):
+        optuna.create_study(study_name=name, storage=storage)
+    assert stored_study("b", storage).study_name == "b"
+    with pytest.raises(FileNotFoundError, match="gone.db"):
+        stored_study("b", f"sqlite:///{tmp_path}/gone.db")
+
+
+def test_the_search_s_counts_are_whole_numbers_and_only_the_nullable_ones_may_be_null():
+    from litlab.sweeps.study import check_counts
+
+    check_counts({"n_trials": 1, "n_jobs": 2, "heartbeat_interval": None, "grace_period": None, "max_retry": 0})
+    for values, refused in [({"heartbeat_interval": 0}, "hydra.sweeper.heartbeat_interval=0 is invalid"),
+                            ({"n_trials": None}, "hydra.sweeper.n_trials=None is invalid"),
+                            ({"max_retry": -1}, "hydra.sweeper.max_retry=-1 is invalid"),
+                            ({"grace_period": 2.5}, "hydra.sweeper.grace_period=2.5 is invalid")]:  # fmt: skip
+        with pytest.raises(UserError, match=f"^{refused}"):
+            check_counts(values)
+
+
+def test_the_lock_names_its_holder_from_at_most_300_bytes_of_any_text(tmp_path):
+    import os
+
+    from litlab.sweeps.lock import owner, refuse
+
+    path = tmp_path / ".sweep.lock"
+    path.write_bytes(b"\xff4242 on host\n")  # not UTF-8: replaced, not an error
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert owner(fd) == "\ufffd4242 on host"
+        path.write_bytes(b"h" * 400)
+        assert owner(fd) == "h" * 300
+    finally:
+        os.close(fd)
+    path.write_bytes(b"")
+    with pytest.raises(UserError, match=r"is in use by another sweep \(process \?\)"):
+        refuse(path, os.open(path, os.O_RDONLY))
+
+
+def test_a_job_dir_counts_once_hydra_started_the_job_even_before_its_record(tmp_path):
+    from litlab.sweeps.jobs import job_dirs
+
+    (tmp_path / "0" / ".hydra").mkdir(parents=True)
+    (tmp_path / "1").mkdir()  # made, nothing written yet
+    assert job_dirs(tmp_path) == [tmp_path / "0"]
+
+
+def test_a_study_file_that_is_not_litlab_s_is_no_study(tmp_path):
+    from litlab.sweeps.study import read_study_file
+
+    for text in ("[1, 2]", '{"study_name": "s"}', '"s"'):
+        (tmp_path / "optuna_study.json").write_text(text)
+        assert read_study_file(tmp_path) is None, text
+
+
+@pytest.mark.filterwarnings("ignore:.*set_metric_names is experimental")
+def test_a_completed_trial_known_only_to_the_study_shows_its_value_under_its_metric_name_only():
+    import optuna
+
+    from litlab.sweeps.jobs import trial_row
+
+    study = optuna.create_study(direction="minimize")
+    study.tell(study.ask(), 0.25)
+    row = trial_row(study, study.trials[0])
+    assert (row["mode"], row["monitor"], row["metrics"], row["status"]) == ("min", None, {}, "completed")
+    study.set_metric_names(["val/loss"])
+    assert trial_row(study, study.trials[0])["metrics"] == {"val/loss": 0.25}
+
+
+def test_a_trial_records_its_job_dir_and_searched_values_and_an_interrupted_job_fails_it(tmp_path, monkeypatch):
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.create_study(direction="maximize")
+    sweeper = OptunaSweeper(direction="maximize", study_name="s")
+    monkeypatch.chdir(tmp_path)
+    sweeper.sweep_dir = Path("sweep")  # relative, as a user gives it: recorded absolute
+    monkeypatch.setattr(sweeper, "validate_batch_is_legal", lambda batch: None)  # needs Hydra's config loader
+
+    class Interrupted:
+        """A launcher Ctrl-C stops while the job runs; `fail_first`: another worker's check of stale
+        trials failed this one meanwhile."""
+
+        def __init__(self, fail_first: bool) -> None:
+            self.fail_first = fail_first
+
+        def launch(self, batch, initial_job_idx):
+            if self.fail_first:
+                study.tell(initial_job_idx, state=TrialState.FAIL)
+            raise KeyboardInterrupt
+
+    for number, fail_first in enumerate([False, True]):
+        sweeper.launcher = Interrupted(fail_first)
+        trial = study.ask({"optimizer.lr": optuna.distributions.FloatDistribution(0.001, 1)})
+        with pytest.raises(KeyboardInterrupt):
+            sweeper.run_trial(study, trial, ["seed=1"])
+        stored = study.trials[number]
+        assert stored.state == TrialState.FAIL and stored.user_attrs["job_dir"] == str(tmp_path / "sweep" / str(number))
+        assert stored.user_attrs["searched_overrides"] == [f"optimizer.lr={stored.params['optimizer.lr']!r}"]
+
+
+def test_ctrl_c_stops_every_slot_from_asking_for_another_trial():
+    import _thread
+    import threading
+
+    from litlab.sweeps.budget import Budget, run_in_threads
+
+    budget, seen, first = Budget(n_trials=10), [], threading.Lock()
+
+    def slot() -> None:
+        if first.acquire(blocking=False):
+            _thread.interrupt_main()  # what Ctrl-C does: only the main thread gets it
+        deadline = time.monotonic() + 10
+        while not budget.stopped and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(budget.stopped)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_in_threads(2, slot, budget)
+    assert seen and all(seen)  # every slot that started saw the stop (the interrupt may come before the second starts)

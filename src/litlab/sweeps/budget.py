@@ -87,16 +87,17 @@ def run_in_threads(n: int, slot: Callable[[], None], budget: Budget) -> None:
                 errors.append(e)
 
     threads = [threading.Thread(target=guarded, name=f"trial slot {i}") for i in range(n)]
-    for thread in threads:
-        thread.start()
     try:
+        for thread in threads:  # inside the try: Ctrl-C may come while the first slots already run
+            thread.start()
         for thread in threads:
             thread.join()
     except KeyboardInterrupt:
         with budget.lock:
             budget.stopped = True
         for thread in threads:
-            thread.join()
+            if thread.ident is not None:  # started
+                thread.join()
         raise
     if errors:
         raise errors[0]
