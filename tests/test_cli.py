@@ -173,3 +173,12 @@ def test_every_script_still_imports(script, monkeypatch):
     path = ROOT / "scripts" / script
     monkeypatch.syspath_prepend(str(path.parent))
     runpy.run_path(str(path), run_name="imported_by_test")
+
+
+def test_train_help_shows_no_regression_loss_for_the_default_classifier():
+    """`--help` shows the composed defaults: the MLP on digits trains with cross-entropy, and its
+    loss reads as the task's own (null), not as a regression loss it does not use."""
+    proc = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (loss,) = [line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("loss:")]
+    assert loss == "loss: null"

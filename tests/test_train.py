@@ -207,7 +207,7 @@ def test_debug_overfit_memorises_one_batch_of_digits(tmp_path, cli):
     ("overrides", "shown", "left_out"),
     [
         (["model=mlp"], ["l2=0.0", "class_weight=None", "steps_per_call=1"], ["loss="]),  # a classifier
-        (["model=mlp", "data=diabetes"], ["loss=mse", "l2=0.0"], ["class_weight="]),  # regression
+        (["model=mlp", "data=diabetes"], ["loss=None", "l2=0.0"], ["class_weight="]),  # regression: the task's loss
         (["experiment=breast_cancer_logistic"], ["C=1.0"], ["steps_per_call=", "compile=", "cuda_graphs="]),  # L-BFGS
     ],
 )

@@ -30,7 +30,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     """Wraps `self.net` (set by the subclass): logits or values of shape (B, num_outputs).
 
     The loss follows the task: cross-entropy for multiclass, BCE-with-logits on one logit
-    for binary, `loss` (mse, l1 or huber) for regression. `l1`/`l2` add a penalty on the
+    for binary, `loss` (mse, l1 or huber; None: mse) for regression. `l1`/`l2` add a penalty on the
     weight matrices to the mean loss. `optimizer` and `scheduler` are partials (Hydra
     `_partial_: true`) that get the parameters / optimizer; `optimizer` may be None for
     inference only. The data tells the module `train_size` (rows in the train split, which
@@ -55,7 +55,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         target_std: float = 1.0,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
-        loss: str = "mse",
+        loss: str | None = None,
         l1: float = 0.0,
         l2: float = 0.0,
         compile: bool = False,
@@ -73,7 +73,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         # Logits are divided by it before softmax/sigmoid: 1 when trained; `evaluate.py calibrate=true`
         # fits it on the val split (temperature scaling) and saves it in a new checkpoint.
         self.temperature = temperature
-        self.loss_name, self.l1, self.l2, self.compile_net = loss, l1, l2, compile
+        self.loss_name, self.l1, self.l2, self.compile_net = loss or "mse", l1, l2, compile
         # (C,) per-class loss weights (model.class_weight); not saved: rebuilt from the hparams.
         self.register_buffer("class_weights", class_weights(self.task, class_weight, class_counts), persistent=False)
         self._add_stage_metrics(2 if self.task is Task.BINARY else num_outputs)

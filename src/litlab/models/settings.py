@@ -36,7 +36,7 @@ class ModelArgs(TypedDict, total=False):
     target_std: float
     optimizer: OptimizerFactory | None
     scheduler: SchedulerFactory | None
-    loss: str
+    loss: str | None
     l1: float
     l2: float
     compile: bool
@@ -69,14 +69,15 @@ def class_weights(task: Task, class_weight: str | list[float] | None, counts: li
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def check_settings(task: Task, loss: str, l1: float, l2: float, lr: object, target_std: float) -> None:
-    """One UserError for the first setting a model cannot train with."""
-    if loss not in REGRESSION_LOSSES:
-        raise UserError(f"model.loss={loss!r} is invalid; valid: {', '.join(REGRESSION_LOSSES)}")
-    if loss != "mse" and task.is_classification:
+def check_settings(task: Task, loss: str | None, l1: float, l2: float, lr: object, target_std: float) -> None:
+    """One UserError for the first setting a model cannot train with. `loss` None is the task's
+    own; mse for a classifier is accepted too (checkpoints of classifiers may carry it), unused."""
+    if loss is not None and loss not in REGRESSION_LOSSES:
+        raise UserError(f"model.loss={loss!r} is invalid; valid: null (the task's own), {', '.join(REGRESSION_LOSSES)}")
+    if loss not in (None, "mse") and task.is_classification:
         raise UserError(
             f"model.loss={loss!r} applies to regression only; {task.value} data is fitted with "
-            "cross-entropy: leave model.loss at mse"
+            "cross-entropy: leave model.loss unset (null)"
         )
     if l1 < 0 or l2 < 0:
         raise UserError(f"model.l1={l1}, model.l2={l2}: penalty strengths must be >= 0")
