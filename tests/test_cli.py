@@ -182,3 +182,14 @@ def test_train_help_shows_no_regression_loss_for_the_default_classifier():
     assert proc.returncode == 0, proc.stderr[-2000:]
     (loss,) = [line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("loss:")]
     assert loss == "loss: null"
+
+
+def test_a_ddp_rank_lightning_starts_from_a_litlab_verb_runs_that_verb(monkeypatch):
+    """Lightning starts rank 1 as `litlab ARGS` (sys.argv without the verb) with LOCAL_RANK set;
+    anything else without a verb is still refused as no verb."""
+    monkeypatch.setenv(cli.RANKS_VERB, "train")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert cli.verb_and_arguments(["trainer=ddp", "seed=1"]) == ("train", ["trainer=ddp", "seed=1"])
+    assert cli.verb_and_arguments(["evaluate", "ckpt_path=x"]) == ("evaluate", ["ckpt_path=x"])
+    monkeypatch.delenv("LOCAL_RANK")
+    assert cli.verb_and_arguments(["trainer=ddp"]) == ("trainer=ddp", [])

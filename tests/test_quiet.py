@@ -52,3 +52,18 @@ def test_evaluate_prints_each_line_once_and_no_adverts(tmp_path, cli):
     assert out.count("GPU available") == 1  # Lightning's own handler printed each line a second time
     for noise in ("Tip:", "LeafSpec", "srun", *NOISE):
         assert noise not in out, noise
+
+
+def test_a_run_written_to_a_log_file_has_its_progress_bars_once_not_a_redraw_per_step(tmp_path):
+    """Off a terminal (a log file, a SLURM job's output): the lr range test's bar is left out, and
+    each training bar appears once, as it ended; no carriage return, no line a redraw made long."""
+    bars = "trainer.enable_progress_bar=true"
+    lr_run = f"hydra.run.dir={tmp_path / 'lr'}"
+    code, out = console("train.py", "tune=lr_find", "tune.num_training=40", *QUICK, bars, lr_run)
+    assert code == 0, out[-3000:]
+    code, trained = console("train.py", *QUICK, "trainer.max_epochs=2", bars, f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 0, trained[-3000:]
+    for text in (out, trained):
+        assert "\r" not in text and max(map(len, text.splitlines())) < 300
+    assert "Finding best initial lr" not in out
+    assert trained.count("Epoch 1/1") == 1 and "Epoch 0/1" not in trained  # the bar as it ended, once

@@ -254,3 +254,22 @@ def test_debug_profiler_writes_its_report_and_prints_the_slowest_hooks(tmp_path,
     totals = [float(row.split()[-3]) for row in rows]
     assert totals == sorted(totals, reverse=True) and all(row.startswith("  [") or "_" in row for row in rows)
     assert len(lines) < 150  # Lightning's own report printed is about a thousand lines
+
+
+def test_a_ddp_rank_other_than_0_prints_no_warning_rank_0_prints_it_once(monkeypatch):
+    """Every rank runs the same code and would warn alike: one warning per run, from rank 0."""
+    import warnings
+
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from litlab.review.console import quiet_third_party
+
+    shown = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(rank_zero_only, "rank", rank)  # as Lightning sets it from the launcher's environment
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_third_party()
+            warnings.warn("each rank says this", UserWarning, stacklevel=1)
+        shown[rank] = [str(w.message) for w in caught]
+    assert shown == {0: ["each rank says this"], 1: []}

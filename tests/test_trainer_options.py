@@ -3,6 +3,8 @@
 import json
 import math
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,17 +49,16 @@ def test_compiled_model_trains_and_its_checkpoint_loads_uncompiled(make_cfg, tmp
 @pytest.mark.e2e
 @pytest.mark.slow  # two Lightning processes; CI's 2-rank DDP run is tests/test_slurm.py (DDP through srun)
 def test_ddp_on_cpu_with_two_processes(tmp_path):
+    """`litlab train` from any dir: Lightning starts the second rank as `litlab ARGS` without the
+    verb, which it still runs; each warning is printed once for the run, not once per rank."""
     run_dir = tmp_path / "run"
-    run_script(
-        "train.py",
-        "trainer=ddp",
-        "trainer.devices=2",
-        "trainer.accelerator=cpu",
-        "trainer.max_epochs=3",
-        "trainer.enable_progress_bar=false",
-        "extras.print_config=false",
-        f"hydra.run.dir={run_dir}",
-    )
+    litlab = str(Path(sys.executable).with_name("litlab"))
+    args = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.max_epochs=3",
+            "trainer.enable_progress_bar=false", "extras.print_config=false", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    proc = subprocess.run([litlab, "train", *args], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    warned = [line for line in proc.stderr.splitlines() if "Warning" in line or "deprecated" in line]
+    assert len(warned) == len(set(warned)), warned
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["test/acc"] > 0.8
     assert (run_dir / "train_ddp_process_1.log").exists()  # a second rank really ran

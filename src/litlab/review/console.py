@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from typing_extensions import override
 
+from litlab import compat
 from litlab.files.run_record import RunRecord
 
 GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
@@ -41,6 +42,7 @@ NOISE_WARNINGS = (
     r"You called `self\.log\(.*\)` but have no logger configured",
     # called inside Lightning and torchmetrics when they gather across DDP ranks, not by us
     r"`torch\.distributed\.all_gather_into_tensor` is deprecated",
+    r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
 )
 LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 # Log lines silenced by their start, per logger: Lightning's adverts for litlogger and litmodels, and
@@ -66,7 +68,10 @@ class DropMessages(logging.Filter):
 def quiet_third_party() -> None:
     """Silence NOISE_WARNINGS and NOISE_LOGS, and send Lightning's log lines to the run's own
     handlers (console and train.log, set up by Hydra) only: `import lightning` adds a console
-    handler of its own, which printed each line a second time."""
+    handler of its own, which printed each line a second time. A DDP rank other than 0 shows no
+    warning: each rank would print the same ones, and rank 0 shows them once for the run."""
+    if compat.global_rank() > 0:
+        warnings.simplefilter("ignore")
     if logging.getLogger().hasHandlers():
         logging.getLogger("lightning").handlers.clear()
     for message in NOISE_WARNINGS:

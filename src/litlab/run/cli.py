@@ -47,6 +47,9 @@ VERBS = {
 }
 HELP_FLAGS = ("-h", "--help")
 COMPLETION_FLAGS = ("-sc", "--shell-completion")
+# Lightning starts each further DDP rank of a run as `python sys.argv[0] sys.argv[1:]`, which no
+# longer holds the verb (Hydra reads sys.argv): the verb reaches those processes in this variable.
+RANKS_VERB = "LITLAB_VERB"
 
 
 def usage() -> str:
@@ -73,7 +76,16 @@ def main(argv: list[str] | None = None) -> None:
     elif args[0] in COMPLETION_FLAGS:  # `litlab -sc ...`, as Hydra's completion function runs it
         dispatch(verb_of_line(args), args)
     else:
-        dispatch(args[0], args[1:])
+        dispatch(*verb_and_arguments(args))
+
+
+def verb_and_arguments(args: list[str]) -> tuple[str, list[str]]:
+    """`litlab VERB ARGS`, or the arguments alone in a DDP rank that Lightning started from a
+    `litlab VERB` process: that process's verb."""
+    inherited = os.environ.get(RANKS_VERB)
+    if args[0] not in VERBS and inherited in VERBS and "LOCAL_RANK" in os.environ:
+        return inherited, args
+    return args[0], args[1:]
 
 
 def dispatch(verb: str, argv: list[str]) -> None:

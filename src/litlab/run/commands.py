@@ -9,6 +9,7 @@ config names its job (hydra.job.name: train.log, evaluate.log, ...), as Hydra wo
 name every job after this module.
 """
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 
 from litlab.conf import DIR as CONF_DIR
 from litlab.errors import exit_on_user_error
+from litlab.run.cli import RANKS_VERB
 from litlab.run.cli_help import answer_help
 from litlab.run.installed import require_extra
 from litlab.runtime.cli import names_bundle, one_model, without_callbacks
@@ -117,4 +119,5 @@ def run(verb: str, argv: list[str]) -> None:
         exit_on_user_error(lambda: require_extra(f"litlab {verb}", "train", note))
     if not answer_help(command.config_name, argv):
         sys.argv = [sys.argv[0], *argv]
+        os.environ[RANKS_VERB] = verb  # for the DDP ranks Lightning starts from this process
         command.main()
