@@ -2,6 +2,7 @@
 checkpoints dir holds and wherever the best checkpoint stands in the callbacks config."""
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -309,3 +310,17 @@ def test_without_litlab_s_checkpoint_callbacks_a_run_tests_and_records_lightning
     record = RunRecord.read(tmp_path)
     assert record.best_ckpt is not None and Path(record.best_ckpt).is_file()
     assert Path(record.best_ckpt).name.startswith("epoch=1-step=")  # Lightning's own name: the last epoch's
+
+
+@pytest.mark.parametrize(("done", "max_epochs", "says"), [(4, 4, True), (4, 5, False), (4, -1, False), (0, 0, True),
+                                                          (4, None, False)])  # fmt: skip
+def test_resuming_a_checkpoint_that_has_every_epoch_says_nothing_is_left_to_train(tmp_path, caplog, done, max_epochs,
+                                                                                   says):  # fmt: skip
+    """-1 is Lightning's "no limit"; the epochs a checkpoint has are those its fit loop processed."""
+    model = MLP((1, 8, 8), hidden_sizes=[16], task="multiclass", num_outputs=10)
+    loops = {"fit_loop": {"epoch_progress": {"current": {"processed": done, "completed": done - 1}}}}
+    torch.save({"state_dict": model.state_dict(), "loops": loops}, tmp_path / "run.ckpt")
+    with caplog.at_level(logging.WARNING, logger="litlab.checkpoints.resume"):
+        check_resumable(tmp_path / "run.ckpt", model, max_epochs)
+    said = f"has {done} of trainer.max_epochs={max_epochs} epochs: nothing left to train" in caplog.text
+    assert said == says and (not says or f"give trainer.max_epochs={done + 1} or more" in caplog.text)

@@ -583,6 +583,7 @@ def test_a_worker_asks_for_trials_only_while_finished_and_running_ones_are_fewer
     assert (budget.running, budget.failed) == (0, 1)
     replacement = budget.next_trial(study, space, [])  # a failed trial is replaced
     assert replacement is not None and replacement.user_attrs["fixed_overrides"] == []
+    assert list(replacement.params) == ["optimizer.lr"]  # drawn from the search space
     study.tell(replacement, state=TrialState.FAIL)
     budget.ended(TrialState.FAIL)
     assert budget.next_trial(study, space, []) is None and budget.stopped  # 2 failures of 2: it stops
@@ -785,3 +786,34 @@ def test_ctrl_c_stops_every_slot_from_asking_for_another_trial():
     with pytest.raises(KeyboardInterrupt):
         run_in_threads(2, slot, budget)
     assert seen and all(seen)  # every slot that started saw the stop (the interrupt may come before the second starts)
+
+
+def test_a_worker_s_asks_on_a_storage_with_heartbeats_show_no_optuna_warning(tmp_path):
+    """Heartbeats are "experimental" in Optuna and meant "for Study.optimize": a worker beats them
+    itself, and neither notice is the user's concern."""
+    import warnings
+
+    import optuna
+
+    from litlab.sweeps.budget import Budget
+    from litlab.sweeps.study import open_storage
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        storage = open_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=60, grace_period=120, max_retry=3)
+        study = optuna.create_study(storage=storage, direction="maximize")
+        trial = Budget(n_trials=2).next_trial(study, {"x": optuna.distributions.FloatDistribution(0, 1)}, [])
+    assert trial is not None and [str(w.message) for w in shown] == []
+
+
+@pytest.mark.filterwarnings("ignore:.*set_metric_names is experimental")
+def test_a_multi_objective_trial_known_only_to_the_study_names_no_single_monitor():
+    import optuna
+
+    from litlab.sweeps.jobs import trial_row
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["val/acc", "val/loss"])
+    study.tell(study.ask(), [0.9, 0.3])
+    row = trial_row(study, study.trials[0])
+    assert (row["monitor"], row["metrics"], row["status"]) == (None, {}, "completed")

@@ -42,13 +42,15 @@ def open_storage(
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from sqlalchemy.exc import IntegrityError
 
-    beats = {} if heartbeat_interval is None else {
-        "heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
-        "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
-    }  # fmt: skip
+    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        beats = {} if heartbeat_interval is None else {
+            "heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+        }  # fmt: skip
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
-            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 return RDBStorage(storage, engine_kwargs=waiting_engine(storage), **beats)  # type: ignore[arg-type]
         except IntegrityError:  # workers started together on a new database: another one wrote the schema
