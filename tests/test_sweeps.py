@@ -817,3 +817,13 @@ def test_a_multi_objective_trial_known_only_to_the_study_names_no_single_monitor
     study.tell(study.ask(), [0.9, 0.3])
     row = trial_row(study, study.trials[0])
     assert (row["monitor"], row["metrics"], row["status"]) == (None, {}, "completed")
+
+
+def test_a_job_s_parameters_leave_out_how_it_was_launched_and_an_unreadable_file_names_its_first_line():
+    from litlab.sweeps.jobs import params_of, unreadable
+
+    overrides = ["optimizer.lr=0.1", "optuna.trial=3", "optuna.study_name='s'", "hparams_search=digits_mlp", "seed=1"]
+    assert params_of(overrides) == {"optimizer.lr": "0.1", "seed": "1"}
+    said = str(unreadable(Path("sweep/3/.hydra/overrides.yaml"), ValueError("not YAML\nline 2")))
+    assert said.startswith("sweep/3/.hydra/overrides.yaml cannot be read: not YAML; move that job's dir")
+    assert "cannot be read: KeyError;" in str(unreadable(Path("f"), KeyError()))  # no message: its type
