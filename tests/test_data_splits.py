@@ -176,3 +176,11 @@ def test_each_split_drawn_by_fraction_must_hold_every_class_or_the_two_rows_r2_n
     assert str(error.value) == (
         f"data.split={list(split)} on {rows} rows {refused}: add rows, or give that split a larger fraction"
     )
+
+
+def test_with_an_official_test_set_the_rows_a_class_needs_count_only_train_and_val():
+    """The test rows are given: val draws 0.15 / 0.85 of the rest, so a class needs about 6 rows there
+    (with the test fraction counted again it would say 7)."""
+    y = np.array([0, 1] * 20 + [2] + [0, 1, 2] * 3)  # the last 9 rows: the official test set
+    with pytest.raises(UserError, match="puts none of them in val: .* about 6 of each class here"):
+        Splitter(split=(0.7, 0.15, 0.15), seed=0, num_test=9, labels=LABELS).indices(y)
