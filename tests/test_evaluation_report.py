@@ -150,13 +150,17 @@ def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
      ("diabetes", "target", "prediction", {"mae": mean_absolute_error, "r2": r2_score})],
 )  # fmt: skip
 def test_each_headline_metric_has_the_bootstrap_interval_scipy_gives(runs, run, truth, predicted, metrics):
+    """Values: scipy's own draws, so its interval exactly. Classes: the same distribution drawn by
+    confusion-matrix cell (litlab.evaluation.bootstrap.resampled), so scipy's interval within the
+    Monte Carlo error of 1,000 resamples (a tenth of the interval's width here)."""
     frame, record = read(runs[run])
     scores, y, pred = record["report"]["metrics"], frame[truth].to_numpy(), frame[predicted].to_numpy()
     for name, metric in metrics.items():
         low, high = scipy_interval(metric, y, pred)
-        assert scores[f"{name}_ci_low"] == pytest.approx(low, rel=1e-5)  # the CSV holds float32 values
-        assert scores[f"{name}_ci_high"] == pytest.approx(high, rel=1e-5)
-        assert low <= scores[name] <= high
+        close = {"rel": 1e-5} if run == "diabetes" else {"abs": (high - low) / 10}  # the CSV holds float32 values
+        assert scores[f"{name}_ci_low"] == pytest.approx(low, **close)
+        assert scores[f"{name}_ci_high"] == pytest.approx(high, **close)
+        assert scores[f"{name}_ci_low"] <= scores[name] <= scores[f"{name}_ci_high"]
     assert "| bootstrap interval |" in (runs[run]["eval"] / "report" / "report.md").read_text()
 
 

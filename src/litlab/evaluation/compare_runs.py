@@ -65,13 +65,13 @@ def comparison_lines(folder_a: Path, folder_b: Path) -> list[str]:
     lines = [f"A = {a.folder}, B = {b.folder}: {len(y)} {a.split} rows, paired bootstrap "
              f"({bootstrap.RESAMPLES} resamples, seed {bootstrap.SEED}, {bootstrap.LEVEL:.0%} interval)"]  # fmt: skip
     for name, score in scores.items():
-        difference, low, high = bootstrap.paired_difference(score.compute, y, pred_a, pred_b)
+        difference, low, high = bootstrap.paired_difference(score.compute, y, pred_a, pred_b, classification)
         if low <= 0 <= high:
             says = "not distinguishable on these rows"
         else:
             says = f"{'A' if (low > 0) == score.higher_is_better else 'B'} is better"
+        score_a, score_b = score.compute(y, pred_a, None), score.compute(y, pred_b, None)
         lines.append(
-            f"{name}: A {score.compute(y, pred_a):.4f}, B {score.compute(y, pred_b):.4f}, A - B {difference:+.4f} "
-            f"({low:+.4f} to {high:+.4f}): {says}"
+            f"{name}: A {score_a:.4f}, B {score_b:.4f}, A - B {difference:+.4f} ({low:+.4f} to {high:+.4f}): {says}"
         )
     return lines
