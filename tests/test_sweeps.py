@@ -827,3 +827,24 @@ def test_a_job_s_parameters_leave_out_how_it_was_launched_and_an_unreadable_file
     said = str(unreadable(Path("sweep/3/.hydra/overrides.yaml"), ValueError("not YAML\nline 2")))
     assert said.startswith("sweep/3/.hydra/overrides.yaml cannot be read: not YAML; move that job's dir")
     assert "cannot be read: KeyError;" in str(unreadable(Path("f"), KeyError()))  # no message: its type
+
+
+def test_a_worker_waits_out_another_worker_s_moment_of_exclusive_hold_but_not_a_grid_sweep_s(tmp_path, monkeypatch):
+    """Workers started at once: one holds the lock exclusively while it checks the file, then shares
+    it; the other waits for that. A grid sweep's exclusive hold is refused after the wait."""
+    import fcntl
+    import os
+    import threading
+
+    from litlab.sweeps import lock
+
+    holder = os.open(tmp_path / lock.LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    threading.Timer(0.3, lambda: fcntl.flock(holder, fcntl.LOCK_SH)).start()  # checked: now shared
+    with lock.sweep_lock(tmp_path, shared=True):
+        assert (tmp_path / lock.LOCK).read_text().startswith(f"{os.getpid()}@")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a grid sweep's, for as long as it runs
+    monkeypatch.setattr(lock, "SHARED_WAIT_S", 0.2)
+    with pytest.raises(UserError, match="is in use by another sweep"), lock.sweep_lock(tmp_path, shared=True):
+        pass
+    os.close(holder)

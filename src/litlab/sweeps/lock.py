@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from litlab.errors import UserError
 log = logging.getLogger(__name__)
 
 LOCK = ".sweep.lock"
+SHARED_WAIT_S = 10.0  # how long a worker waits for another one's moment of exclusive hold
 
 
 @contextmanager
@@ -48,7 +50,7 @@ def locked(path: Path, shared: bool) -> int:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         alone = take(fd, fcntl.LOCK_EX)
-        if not alone and not (shared and take(fd, fcntl.LOCK_SH)):
+        if not alone and not (shared and take_within(fd, fcntl.LOCK_SH, SHARED_WAIT_S)):
             refuse(path, fd)
         if not same_file(path, fd):
             os.close(fd)
@@ -70,6 +72,17 @@ def take(fd: int, kind: int) -> bool:
         fcntl.flock(fd, kind | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    return True
+
+
+def take_within(fd: int, kind: int, seconds: float) -> bool:
+    """`take`, tried again for up to `seconds`: a worker of the search that starts at the same moment
+    holds the lock exclusively for as long as it checks the file, or as it removes it on ending."""
+    deadline = time.monotonic() + seconds
+    while not take(fd, kind):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
     return True
 
 
