@@ -230,7 +230,8 @@ class OptunaSweeper(Sweeper):
             self.run_slot(study, space, fixed, budget)
         else:
             run_in_threads(slots, lambda: self.run_slot(study, space, fixed, budget), budget)
-        self.write_best(study)
+        with files.folder_locked(self.sweep_dir):  # workers ending together: the last one's best.yaml holds all
+            self.write_best(study)
 
     def run_slot(self, study: "optuna.Study", space: dict[str, "BaseDistribution"], fixed: list[str],
                  budget: Budget) -> None:  # fmt: skip

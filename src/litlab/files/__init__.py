@@ -89,6 +89,19 @@ def write_with(path: str | Path, write: Callable[[Path], object]) -> None:
         write(temporary)
 
 
+@contextmanager
+def folder_locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on `folder` itself while the block runs, for processes that each read what
+    several write and then write a file there (an Optuna search's workers and best.yaml): the last
+    one to take it reads what every other one had written."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
+
+
 def append_line(path: str | Path, line: str) -> None:
     """`line` added to the text file `path` whole or not at all: under an exclusive lock (parallel
     jobs append to one sweep.log), and cut back to its old end if the disk fills mid-line."""

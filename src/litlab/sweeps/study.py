@@ -40,7 +40,7 @@ def open_storage(
         return None
     from optuna.exceptions import ExperimentalWarning
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9: not the user's concern
         warnings.simplefilter("ignore", ExperimentalWarning)
@@ -53,8 +53,8 @@ def open_storage(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 return RDBStorage(storage, engine_kwargs=waiting_engine(storage), **beats)  # type: ignore[arg-type]
-        except (IntegrityError, OperationalError) as e:  # workers started together on a new database: another
-            # one wrote the schema meanwhile (a row, or "table ... already exists" in SQLite)
+        except (IntegrityError, OperationalError, ProgrammingError) as e:  # workers started together on a new
+            # database: another one wrote the schema meanwhile (a row, or a table that "already exists")
             if attempt == SCHEMA_ATTEMPTS - 1 or not (isinstance(e, IntegrityError) or "already exists" in str(e)):
                 raise
             time.sleep(1.0)
