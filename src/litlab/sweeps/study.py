@@ -48,16 +48,14 @@ def open_storage(
             "heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
             "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
         }  # fmt: skip
-    for attempt in range(SCHEMA_ATTEMPTS):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExperimentalWarning)
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
                 return RDBStorage(storage, engine_kwargs=waiting_engine(storage), **beats)  # type: ignore[arg-type]
-        except (IntegrityError, OperationalError, ProgrammingError) as e:  # workers started together on a new
-            # database: another one wrote the schema meanwhile (a row, or a table that "already exists")
-            if attempt == SCHEMA_ATTEMPTS - 1 or not (isinstance(e, IntegrityError) or "already exists" in str(e)):
-                raise
-            time.sleep(1.0)
+            except (IntegrityError, OperationalError, ProgrammingError) as e:  # workers started together on a
+                # new database: another one wrote the schema meanwhile (a row, or a table that "already exists")
+                if attempt == SCHEMA_ATTEMPTS - 1 or not (isinstance(e, IntegrityError) or "already exists" in str(e)):
+                    raise
+                time.sleep(1.0)
     raise AssertionError("unreachable")
 
 
