@@ -12,7 +12,8 @@ from litlab.data.scaling import Scaler
 from litlab.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")  # data.device
-PRESCALED_BYTES = 1 << 30  # the most a scaled float32 copy of the data may take (MNIST: 0.2 GB)
+PRESCALED_BYTES = 1 << 30  # the most a scaled copy of the data may take (MNIST as float32: 0.2 GB)
+SCALED_ROWS = 1 << 16  # rows scaled at once into a copy
 
 
 @dataclass
@@ -42,10 +43,17 @@ def placement(device: str, trainer: L.Trainer | None) -> tuple[torch.device, tor
     return compute, compute
 
 
-def prescaled_fits(held: np.ndarray) -> bool:
-    """Whether float32 copies of all splits of `held` fit in PRESCALED_BYTES. Scaling per batch costs
-    three ops a step (to float, shift, divide): on CPU more than the indexing that cuts the batch."""
-    return held.size * 4 <= PRESCALED_BYTES
+def batch_dtype(trainer: L.Trainer | None) -> torch.dtype:
+    """What the trainer's precision makes of a float batch: float64 under `64-true` (L-BFGS), where
+    Lightning casts every batch, a copy of the whole split per epoch for a full batch, unless it is
+    float64 already; else float32 (mixed precision casts inside the step, not the batch)."""
+    return torch.float64 if trainer is not None and trainer.precision == "64-true" else torch.float32
+
+
+def prescaled_fits(held: np.ndarray, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether scaled copies of all splits of `held` as `dtype` fit in PRESCALED_BYTES. Scaling per batch
+    costs three ops a step (to float, shift, divide): on CPU more than the indexing that cuts the batch."""
+    return held.size * dtype.itemsize <= PRESCALED_BYTES
 
 
 class SplitCopies:
@@ -53,15 +61,16 @@ class SplitCopies:
 
     def __init__(self, raw: Callable[[str], Split], scaler: Scaler) -> None:
         self.raw, self.scaler = raw, scaler
-        self._copies: dict[tuple[str, torch.device, bool], Split] = {}  # (split, device, scaled)
+        # (split, device, scaled as this dtype or raw: None)
+        self._copies: dict[tuple[str, torch.device, torch.dtype | None], Split] = {}
 
-    def get(self, name: str, storage: torch.device, scaled: bool = False) -> Split:
-        """Split `name` on `storage`, raw or scaled."""
+    def get(self, name: str, storage: torch.device, scaled: torch.dtype | None = None) -> Split:
+        """Split `name` on `storage`, raw (None) or scaled, as float `scaled`."""
         key = (name, storage, scaled)
         if key not in self._copies:
-            if scaled:
+            if scaled is not None:
                 raw = self.get(name, storage)
-                self._copies[key] = Split(self.scaler(raw.x), raw.y)
+                self._copies[key] = Split(self._scaled(raw.x, scaled), raw.y)
             else:
                 s = self.raw(name)
                 self._copies[key] = Split(s.x.to(storage), s.y.to(storage))
@@ -71,5 +80,13 @@ class SplitCopies:
         """The scaled copies again, after the scaler changed (a checkpoint's was loaded); in place,
         so that the loaders built already see them."""
         for (name, storage, scaled), s in self._copies.items():
-            if scaled:
-                s.x.copy_(self.scaler(self.get(name, storage).x))
+            if scaled is not None:
+                s.x.copy_(self._scaled(self.get(name, storage).x, scaled))
+
+    def _scaled(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """x through the scaler (in float32), stored as `dtype`: block by block, so that a float64
+        copy is made without a float32 one of the whole split beside it."""
+        out = torch.empty(x.shape, dtype=dtype, device=x.device)
+        for rows, block in zip(out.split(SCALED_ROWS), x.split(SCALED_ROWS), strict=True):
+            rows.copy_(self.scaler(block))
+        return out

@@ -12,7 +12,7 @@ from typing_extensions import override
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.data_spec import InputKind, Task
-from litlab.models import metrics
+from litlab.models import metrics, tall
 from litlab.models.settings import (
     REGRESSION_LOSSES,
     OptimizerFactory,
@@ -131,8 +131,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         # scikit-learn's class_weight objective divided by n, so L-BFGS reaches its optimum.
         weight = self.class_weights[y] if self.class_weights is not None else None  # (B,)
         if self.task is Task.MULTICLASS:
-            losses = F.cross_entropy(out, y, reduction="none")
-            loss = (losses * weight).mean() if weight is not None else losses.mean()
+            loss = tall.cross_entropy(out, y, weight)
         elif self.task is Task.BINARY:
             loss = F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype), weight=weight)
         else:

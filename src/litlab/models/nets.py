@@ -10,6 +10,7 @@ from torch import nn
 from typing_extensions import override
 
 from litlab.errors import UserError
+from litlab.models.tall import TallLinear
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -75,7 +76,7 @@ class MLPNet(nn.Sequential):
         layers: list[nn.Module] = [nn.Flatten()]  # (B, ...) -> (B, F)
         for n_in, n_out in itertools.pairwise(sizes):
             layers += dense_block(n_in, n_out, activation, batch_norm, dropout)
-        layers.append(nn.Linear(sizes[-1], out_features))
+        layers.append(TallLinear(sizes[-1], out_features))  # an nn.Linear, faster in full-batch training
         super().__init__(*layers)
 
 
