@@ -72,8 +72,11 @@ def resampled(columns: tuple[np.ndarray, ...], classes: bool, seed: int) -> tupl
     rng, rows = np.random.default_rng(seed), len(columns[0])
     if not classes:
         return columns, (np.bincount(rng.integers(0, rows, rows), minlength=rows) for _ in range(RESAMPLES))
-    cells, per_cell = np.unique(np.stack(columns), axis=1, return_counts=True)  # (len(columns), cells), (cells,)
-    return tuple(cells), iter(rng.multinomial(rows, per_cell / rows, size=RESAMPLES))
+    # One id per cell, ordered as the cells' values are (np.unique(axis=1)'s order, at a tenth of its time).
+    sizes = tuple(int(c.max()) + 1 for c in columns)
+    ids, per_cell = np.unique(np.ravel_multi_index(columns, sizes), return_counts=True)  # (cells,), (cells,)
+    cells = tuple(c.astype(columns[0].dtype) for c in np.unravel_index(ids, sizes))
+    return cells, iter(rng.multinomial(rows, per_cell / rows, size=RESAMPLES))
 
 
 def percentile_interval(values: list[float]) -> tuple[float, float]:

@@ -72,6 +72,9 @@ class Budget:
             self.failed += state == TrialState.FAIL
 
 
+JOIN_WAKE_S = 0.2  # how often the main thread looks up from waiting for the slots
+
+
 def run_in_threads(n: int, slot: Callable[[], None], budget: Budget) -> None:
     """`slot` in `n` threads until each returns. Ctrl-C (which reaches only this, the main thread)
     or an error in one slot stops every slot from asking again; the jobs under way end (an
@@ -91,7 +94,8 @@ def run_in_threads(n: int, slot: Callable[[], None], budget: Budget) -> None:
         for thread in threads:  # inside the try: Ctrl-C may come while the first slots already run
             thread.start()
         for thread in threads:
-            thread.join()
+            while thread.is_alive():  # a join without timeout would not wake for a Ctrl-C another thread took
+                thread.join(JOIN_WAKE_S)
     except KeyboardInterrupt:
         with budget.lock:
             budget.stopped = True
