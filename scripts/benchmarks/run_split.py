@@ -49,6 +49,7 @@ finally:
 # phase: (file path ending, function name); each's cumulative time
 PHASES = {
     "Hydra composition": [("hydra/_internal/config_loader_impl.py", "load_configuration")],
+    "  of which the boolean settings' check (litlab.run.booleans)": [("litlab/run/booleans.py", "boolean_keys")],
     "data (read, split, scale, check)": [
         ("litlab/run/build.py", "build_datamodule"),
         ("litlab/run/build.py", "build_model"),
