@@ -116,15 +116,13 @@ class TensorBatches(EpochBatches):
 
     @override
     def __iter__(self) -> Iterator[Batch]:
-        order = self.indices()
-        # One batch of every row (a full batch) or rows in order: views, no copy. A full batch's
-        # order would change only the order of the sums over it.
+        # One batch of every row (a full batch) or rows in order: views, no copy, no permutation. A
+        # full batch's order would change only the order of the sums over it.
         whole = (not self.shuffle or self.batch_size >= self.n) and self.world_size == 1
-        if not whole:
-            order = order.to(self.x.device)
+        order = None if whole else self.indices().to(self.x.device)
         skip = self.skipped()
-        for i, start in enumerate(range(skip * self.batch_size, len(order), self.batch_size), skip):
-            if whole:
+        for i, start in enumerate(range(skip * self.batch_size, self.num_samples, self.batch_size), skip):
+            if order is None:
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
             else:  # index_select: cheaper than x[idx] (advanced indexing) for a small batch on CPU
                 idx = order[start : start + self.batch_size]

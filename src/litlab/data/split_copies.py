@@ -70,7 +70,8 @@ class SplitCopies:
         if key not in self._copies:
             if scaled is not None:
                 raw = self.get(name, storage)
-                self._copies[key] = Split(self._scaled(raw.x, scaled), raw.y)
+                x = torch.empty(raw.x.shape, dtype=scaled, device=raw.x.device)
+                self._copies[key] = Split(self._scale_into(raw.x, x), raw.y)
             else:
                 s = self.raw(name)
                 self._copies[key] = Split(s.x.to(storage), s.y.to(storage))
@@ -81,12 +82,11 @@ class SplitCopies:
         so that the loaders built already see them."""
         for (name, storage, scaled), s in self._copies.items():
             if scaled is not None:
-                s.x.copy_(self._scaled(self.get(name, storage).x, scaled))
+                self._scale_into(self.get(name, storage).x, s.x)
 
-    def _scaled(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """x through the scaler (in float32), stored as `dtype`: block by block, so that a float64
-        copy is made without a float32 one of the whole split beside it."""
-        out = torch.empty(x.shape, dtype=dtype, device=x.device)
+    def _scale_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """x through the scaler (in float32), written into `out` (its dtype) and returned: block by
+        block, so that a float64 copy is made without a float32 one of the whole split beside it."""
         for rows, block in zip(out.split(SCALED_ROWS), x.split(SCALED_ROWS), strict=True):
             rows.copy_(self.scaler(block))
         return out
