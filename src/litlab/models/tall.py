@@ -1,16 +1,16 @@
 """The two kernels of full-batch training on a tall table (hundreds of thousands of rows at once),
-where PyTorch's CPU defaults lose to scikit-learn's on every L-BFGS evaluation.
+where PyTorch's CPU defaults lose to scikit-learn's on every L-BFGS evaluation (the profiles in
+docs/speed.md, "Tables users have").
 
 - The weight gradient of a Linear layer, X^T G with X (N, F) and G (N, K), is one GEMM whose
-  reduction runs over all N rows; on CPU, MKL gives such a product one thread and a slow path
-  (at N = 700,000, F = 30, K = 10 and float64: ~100 ms). Cut into row blocks it becomes a
-  batched GEMM, threaded over blocks, and the blocks' sums (~30 ms).
+  reduction runs over all N rows; on CPU, MKL gives such a product one thread and a slow path.
+  Cut into row blocks it becomes a batched GEMM, threaded over blocks, and the blocks' sums.
 - Softmax cross-entropy's backward recomputes the softmax from the log-softmax (a second pass of
   exponentials over N x K); computing the loss from the softmax and keeping it for the backward
-  needs one (~90 against ~140 ms at the size above).
+  needs one.
 
 Both take over only above TALL_ROWS rows, on CPU, outside compilation and export: below it
-PyTorch's own ops are faster (the autograd.Function costs ~0.15 ms of Python a call).
+PyTorch's own ops are faster (an autograd.Function adds Python work to every call).
 """
 
 import torch
