@@ -108,6 +108,7 @@ def study_direction_and_values(sweep_dir) -> tuple[str, list[float]]:
     return direction_name, values
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_search_maximises_val_acc_with_the_default_direction(tmp_path, cli):
     """The plain sweeper with monitor.metric=val/acc and no direction given maximises accuracy."""
@@ -122,6 +123,7 @@ def test_the_search_maximises_val_acc_with_the_default_direction(tmp_path, cli):
     assert best.value == pytest.approx(max(accs))
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_search_minimises_a_lower_is_better_metric(tmp_path, cli):
     sweep = tmp_path / "study"

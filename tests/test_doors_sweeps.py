@@ -286,6 +286,7 @@ def test_the_report_s_rows_are_every_job_dir_and_every_planned_job_and_a_foreign
     assert str(unreadable(overrides, OSError())).startswith(f"{overrides} cannot be read: OSError;")  # no message
 
 
+@pytest.mark.slow
 def test_a_search_s_workers_share_a_sweep_dir_a_grid_sweep_does_not_and_a_dead_owner_s_lock_is_taken_over(
     tmp_path, caplog
 ):

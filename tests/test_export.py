@@ -153,6 +153,7 @@ def test_a_broken_bundle_of_version_1_is_refused_naming_its_own_fields(tmp_path)
             read_bundle(edited_bundle(V1 / name, tmp_path / field, field, value))
 
 
+@pytest.mark.slow
 def test_a_failed_export_leaves_nothing(runs):
     """A refused export (parity) leaves no bundle and no partial folder; an existing bundle, an unknown
     format and the other settings are tests/test_doors_deploy.py's rows."""

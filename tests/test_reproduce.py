@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e  # trained runs, exports, servers or whole commands
 LITLAB = [sys.executable, "-m", "litlab.run.cli"]  # what the `litlab` command runs
 
 
+@pytest.mark.slow
 def test_a_cpu_run_records_its_provenance_and_reproduces_exactly(tmp_path, cli):
     run_dir, again = tmp_path / "run", tmp_path / "again"
     code, _, err = cli("train.py", *QUICK, *LIGHT, "seed=7", f"hydra.run.dir={run_dir}")

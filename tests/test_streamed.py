@@ -106,6 +106,7 @@ def streamed_run(folder, tmp_path) -> list[str]:
             f"data.cache_dir={tmp_path / 'cache'}", "trainer.max_epochs=3"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_streamed_run_trains_evaluates_and_predicts_as_an_in_memory_one(folder, tmp_path):
     streamed = train(compose_cfg(tmp_path / "streamed", *streamed_run(folder, tmp_path)))
     held = train(compose_cfg(tmp_path / "held", *streamed_run(folder, tmp_path), "data.in_memory=true"))

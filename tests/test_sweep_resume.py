@@ -135,6 +135,7 @@ def test_an_interrupted_sweep_shows_and_writes_its_report_and_one_that_cannot_be
     assert "the sweep report could not be written" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_failed_job_runs_again_in_its_own_dir_keeping_each_attempt_s_record(tmp_path, cli):
     sweep_dir = tmp_path / "sweep"
     for _ in range(3):  # the model refuses lr -1: the job fails each time, and each time it runs again

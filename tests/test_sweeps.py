@@ -200,6 +200,7 @@ def test_plot_labels_and_scales_read_alike():
     assert _axis_values(lrs, lrs)[2]  # a tenfold range is plotted on a log axis
 
 
+@pytest.mark.slow
 def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_path, cli):
     """The Optuna sweeper on optuna's ask-and-tell API, run as `python train.py -m` in this process.
     `n_trials` counts finished trials: a failed one is replaced."""
@@ -240,6 +241,7 @@ def test_optuna_search_in_process_records_failures_resumes_and_writes_best(tmp_p
     assert "## Parameter importances" in (sweep / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
     """storage=journal:PATH, Optuna's journal file for many workers on a shared file system."""
     import optuna
@@ -264,6 +266,7 @@ def test_optuna_search_on_a_journal_file_resumes(tmp_path, cli):
     assert OmegaConf.load(sweep / "best.yaml").storage == f"journal:{journal}"
 
 
+@pytest.mark.slow
 def test_optuna_pruner_stops_a_trial_that_falls_behind(tmp_path, cli):
     """A good trial first, then hopeless ones (lr 1e-7): the median pruner stops those after one
     epoch. Each pruned job kept its checkpoint and metrics.json; study and report say PRUNED."""

@@ -101,6 +101,7 @@ def test_the_summary_is_read_from_metrics_json(search):
     assert [m.name.tag for m in summary(search).metric_infos] == summary_metrics(records)
 
 
+@pytest.mark.slow
 def test_a_study_in_memory_names_its_runs_by_trial_too(tmp_path, cli):
     """hydra.sweeper.storage=null: no job can reach the study, but each job is told its trial's number."""
     sweep = tmp_path / "memory"

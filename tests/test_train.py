@@ -130,6 +130,7 @@ def test_fast_dev_run_tests_final_weights(make_cfg, tmp_path):
     assert metrics["best_ckpt"] is None and "test/acc" in metrics["test"]
 
 
+@pytest.mark.slow
 def test_multirun_gives_each_job_its_own_dir(tmp_path, cli):
     code, _, err = cli(
         "train.py",
