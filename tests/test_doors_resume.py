@@ -19,25 +19,26 @@ from tests.helpers.doors import Form, Refusal, as_params, assert_refused, snapsh
 from tests.helpers.processes import run_in_process
 
 RESUME, EVAL, REPRO = "train.py ckpt_path=", "evaluate.py ckpt_path=", "litlab reproduce"
+INIT = "train.py model.init_from="
 UNREADABLE = "is not a readable PyTorch checkpoint"
 NO_CKPT = "no last.ckpt or interrupted.ckpt in"
 NO_RECORD = "no readable metrics.json"
 CSV = ("data=csv", "data.path={csv}", "data.target=y", "model.hidden_sizes=[4]")
 
 
-def file_rows(door: str, *extra: str) -> list[Refusal]:
+def file_rows(door: str, *extra: str, key: str = "ckpt_path") -> list[Refusal]:
     """What a checkpoint path can be instead of a checkpoint, the same at every door that loads one."""
     return [
-        Refusal(door, "ckpt_path", Form.EMPTY, f"ckpt_path='{{hostile}}/empty.ckpt' {UNREADABLE}",
-                ("ckpt_path={hostile}/empty.ckpt", *extra)),
-        Refusal(door, "ckpt_path", Form.TRUNCATED, UNREADABLE, ("ckpt_path={hostile}/half.ckpt", *extra)),
-        Refusal(door, "ckpt_path", Form.CORRUPT, UNREADABLE, ("ckpt_path={hostile}/noise.ckpt", *extra)),
-        Refusal(door, "ckpt_path", Form.MISSING, f"{NO_CKPT} {{hostile}}/no_checkpoints",
-                ("ckpt_path={hostile}/no_checkpoints", *extra)),
-        Refusal(door, "ckpt_path", Form.WRONG_TYPE, f"{NO_CKPT} {{hostile}}/folder.ckpt",
-                ("ckpt_path={hostile}/folder.ckpt", *extra)),
-        Refusal(door, "ckpt_path", Form.LINK, "ckpt_path='{hostile}/dangling.ckpt': no such file",
-                ("ckpt_path={hostile}/dangling.ckpt", *extra)),
+        Refusal(door, key, Form.EMPTY, f"{key}='{{hostile}}/empty.ckpt' {UNREADABLE}",
+                (f"{key}={{hostile}}/empty.ckpt", *extra)),
+        Refusal(door, key, Form.TRUNCATED, UNREADABLE, (f"{key}={{hostile}}/half.ckpt", *extra)),
+        Refusal(door, key, Form.CORRUPT, UNREADABLE, (f"{key}={{hostile}}/noise.ckpt", *extra)),
+        Refusal(door, key, Form.MISSING, f"{NO_CKPT} {{hostile}}/no_checkpoints",
+                (f"{key}={{hostile}}/no_checkpoints", *extra)),
+        Refusal(door, key, Form.WRONG_TYPE, f"{NO_CKPT} {{hostile}}/folder.ckpt",
+                (f"{key}={{hostile}}/folder.ckpt", *extra)),
+        Refusal(door, key, Form.LINK, f"{key}='{{hostile}}/dangling.ckpt': no such file",
+                (f"{key}={{hostile}}/dangling.ckpt", *extra)),
     ]  # fmt: skip
 
 
@@ -50,6 +51,10 @@ REFUSALS: list[Refusal] = [
     Refusal(RESUME, "ckpt_path", Form.NON_FINITE, "holds non-finite weights (net.1.weight has NaN or inf)",
             ("ckpt_path={hostile}/nan.ckpt", *CSV)),
     *file_rows(EVAL),
+    # train.py model.init_from=: the checkpoint a new run starts from
+    *file_rows(INIT, *CSV, key="model.init_from"),
+    Refusal(INIT, "model.init_from + model", Form.MISMATCHED, "model.init_from='{ckpt}': none of its 4 tensors has "
+            "a name and shape of this model's", ("model.init_from={ckpt}", *CSV, "model.hidden_sizes=[8,8]")),
     # litlab reproduce RUN_DIR: the run dir, its record and its config files
     Refusal(REPRO, "RUN_DIR", Form.MISSING, f"{{hostile}}/nowhere: {NO_RECORD}", ("{hostile}/nowhere",)),
     Refusal(REPRO, "RUN_DIR", Form.WRONG_TYPE, f"{NO_RECORD} ([Errno 20] Not a directory", ("{ckpt}",)),
@@ -155,7 +160,7 @@ def command_line(row: Refusal, names: dict[str, str], tmp_path: Path) -> list[st
     args = [arg.format(**names) for arg in row.args]
     if row.door == REPRO:
         return ["reproduce", *args, "--into", str(tmp_path / "again")]
-    shrink = SHRINK if row.door == RESUME else ["trainer=cpu"]
+    shrink = SHRINK if row.door in (RESUME, INIT) else ["trainer=cpu"]
     return [*args, *shrink, f"hydra.run.dir={tmp_path / 'run'}"]
 
 

@@ -15,7 +15,7 @@ SRC = ROOT / "src" / "litlab"
 LAYERS = [
     {"errors", "values", "compat", "hydra_job", "arguments", "conf"},
     {"files", "ports", "data_spec"},  # the data contract: torch-free, read by the bundle runtime too
-    {"checkpoints", "readers", "review"},
+    {"checkpoints", "readers", "review", "weights"},  # weights: where a run's weights start, freeze, average
     {"data", "models", "runtime"},  # runtime: prediction from a bundle, without torch
     {"evaluation", "inference", "sweeps", "speed"},  # speed: the models' training step
     {"run"},  # the jobs and the command line

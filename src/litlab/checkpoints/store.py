@@ -29,30 +29,30 @@ LAST = "last.ckpt"  # the end of the latest epoch (checkpoints.callbacks.LastChe
 INTERRUPTED = "interrupted.ckpt"  # the moment a signal stopped the run (run.interrupts)
 
 
-def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last") -> Path:
+def resolve(ckpt_path: str, log_dir: str | Path, prefer: str = "last", key: str = "ckpt_path") -> Path:
     """The local checkpoint file that `ckpt_path` names: a file; a run dir or its checkpoints
     dir (its `last.ckpt`, or with prefer='best' the best one its record names); `latest`, the same in
     the run under `log_dir` that wrote a last.ckpt most recently; or an http(s) URL, downloaded
-    to torch's hub cache."""
+    to torch's hub cache. `key`: the setting that gave it, as errors name it."""
     text = str(ckpt_path)
     if text == "latest":
-        return in_run_dir(latest_run(Path(log_dir)), prefer)
+        return in_run_dir(latest_run(Path(log_dir), key), prefer, key)
     if text.startswith(URL_SCHEMES):
-        return download(text)
+        return download(text, key)
     if "://" in text:
-        raise UserError(f"ckpt_path={text!r}: only local paths and http(s) URLs are supported; download it first")
+        raise UserError(f"{key}={text!r}: only local paths and http(s) URLs are supported; download it first")
     path = Path(text).expanduser()
     if path.is_dir():
-        return in_run_dir(path, prefer)
+        return in_run_dir(path, prefer, key)
     if not path.is_file():
         raise UserError(
-            f"ckpt_path={text!r}: no such file; give a .ckpt written by train.py, its run dir, or 'latest' "
-            "(e.g. ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt)"
+            f"{key}={text!r}: no such file; give a .ckpt written by train.py, its run dir, or 'latest' "
+            f"(e.g. {key}=logs/train/runs/<run>/checkpoints/last.ckpt)"
         )
     return path
 
 
-def in_run_dir(path: Path, prefer: str) -> Path:
+def in_run_dir(path: Path, prefer: str, key: str = "ckpt_path") -> Path:
     """The checkpoint of run dir `path` (or of its checkpoints dir): its `last.ckpt`, or with
     prefer='best' the best checkpoint its own record (RunRecord.best_ckpt) names. A run
     interrupted before its first epoch ended has only its `interrupted.ckpt`: that one then."""
@@ -67,7 +67,7 @@ def in_run_dir(path: Path, prefer: str) -> Path:
         if (folder / name).is_file():
             return folder / name
     raise UserError(
-        f"ckpt_path={str(path)!r}: no {LAST} or {INTERRUPTED} in {folder}; give a run dir of train.py or a .ckpt file"
+        f"{key}={str(path)!r}: no {LAST} or {INTERRUPTED} in {folder}; give a run dir of train.py or a .ckpt file"
     )
 
 
@@ -83,7 +83,7 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return last if last.is_file() else None
 
 
-def latest_run(log_dir: Path) -> Path:
+def latest_run(log_dir: Path, key: str = "ckpt_path") -> Path:
     """The run dir (or the job dir of a grid sweep or an Optuna search, in their default dirs)
     under `log_dir` whose last.ckpt was written most recently."""
     jobs = ("runs/*", "multiruns/*/*", "hparams_search/*/*")  # conf/hydra/default.yaml, conf/hparams_search
@@ -91,13 +91,13 @@ def latest_run(log_dir: Path) -> Path:
     found = [p for pattern in patterns for p in log_dir.glob(pattern)]
     if not found:
         raise UserError(
-            f"ckpt_path=latest: no run with checkpoints/{LAST} under paths.log_dir={str(log_dir)!r}; "
+            f"{key}=latest: no run with checkpoints/{LAST} under paths.log_dir={str(log_dir)!r}; "
             "train one first, or give the checkpoint's path"
         )
     return max(found, key=lambda p: p.stat().st_mtime).parents[1]
 
 
-def download(url: str) -> Path:
+def download(url: str, key: str = "ckpt_path") -> Path:
     """`url` saved under torch's hub cache (TORCH_HOME), fetched anew on every call."""
     name = Path(urllib.parse.urlparse(url).path).name or "checkpoint.ckpt"
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
@@ -109,7 +109,7 @@ def download(url: str) -> Path:
             shutil.copyfileobj(response, f)
     except OSError as e:
         partial.unlink(missing_ok=True)
-        raise UserError(f"ckpt_path={url!r} could not be downloaded ({e}); check the URL or give a local file") from e
+        raise UserError(f"{key}={url!r} could not be downloaded ({e}); check the URL or give a local file") from e
     os.replace(partial, dest)
     return dest
 

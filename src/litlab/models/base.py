@@ -3,6 +3,7 @@
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torch.optim import LBFGS
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
@@ -20,6 +21,7 @@ from litlab.models.settings import (
     check_settings,
     class_weights,
 )
+from litlab.weights import averaging, freezing
 
 STAGES = ("train", "val", "test")
 Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y): (B, ...) scaled inputs, (B,) class ids or targets
@@ -39,7 +41,10 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     computed on it, while metrics and predictions are in the target's own units.
 
     `steps_per_call` and `cuda_graphs` are kept with the other settings (hparams); the speed layer
-    (litlab.speed) reads them when run.build builds a model that trains under it.
+    (litlab.speed) reads them when run.build builds a model that trains under it. So is `init_from`,
+    the checkpoint whose matching layers run.build loaded into a model built for training (a model
+    rebuilt from its own checkpoint does not read it again). `freeze_epochs` and `ema` are the
+    callbacks the module brings to fit (configure_callbacks, litlab.weights).
     """
 
     net: nn.Module
@@ -64,6 +69,9 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         class_weight: str | list[float] | None = None,
         class_counts: list[int] | None = None,
         temperature: float = 1.0,
+        init_from: str | None = None,
+        freeze_epochs: int = 0,
+        ema: float | None = None,
     ) -> None:
         super().__init__()
         self.task, self.num_outputs = Task.parse(task), num_outputs
@@ -78,6 +86,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self.register_buffer("class_weights", class_weights(self.task, class_weight, class_counts), persistent=False)
         self._add_stage_metrics(2 if self.task is Task.BINARY else num_outputs)
         self._compiled = False
+        self.init_from, self.freeze_epochs, self.ema = init_from, freeze_epochs, ema
         # The outputs of each batch of the running epoch, by batch index (keep_outputs).
         self.epoch_outputs: dict[str, dict[int, StepOutputs]] = {s: {} for s in STAGES}
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -98,6 +107,22 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    @property
+    def backbone(self) -> nn.Module | None:
+        """The layers below the output layers, which model.freeze_epochs freezes first; None: none."""
+        return None
+
+    @override
+    def configure_callbacks(self) -> list[L.Callback]:
+        # Lightning asks at every trainer call; evaluating or testing a checkpoint needs neither.
+        return self.weight_callbacks() if self.trainer.state.fn == TrainerFn.FITTING else []
+
+    def weight_callbacks(self) -> list[L.Callback]:
+        """The callbacks of model.freeze_epochs and model.ema (litlab.weights); refuses their values."""
+        full_batch = getattr(self.optimizer, "func", None) is LBFGS
+        freeze = freezing.freeze_callback(self.freeze_epochs, self.backbone is not None, full_batch)
+        return [c for c in (freeze, averaging.ema_callback(self.ema)) if c is not None]
 
     def settings_not_applying(self) -> set[str]:
         """Model settings that do nothing for this task and optimizer (the config line leaves them
@@ -254,7 +279,8 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     def configure_optimizers(self):
         if self.optimizer is None:
             raise RuntimeError("this module was built without an optimizer; pass optimizer= to train it")
-        optimizer = self.optimizer(self.parameters())
+        # Frozen layers (model.freeze_epochs) join as a parameter group of their own when they thaw.
+        optimizer = self.optimizer([p for p in self.parameters() if p.requires_grad])
         if self.scheduler is None:
             return optimizer
         if getattr(self.scheduler, "func", None) is OneCycleLR:

@@ -1,8 +1,10 @@
 """Convolutional network for images of any (C, H, W)."""
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
+from torch import nn
 from typing_extensions import Unpack, override
 
 from litlab.data_spec import InputKind
@@ -37,6 +39,11 @@ class CNN(SupervisedModule):
         self.channels_last = channels_last
         if channels_last:  # NHWC: faster convolutions with oneDNN on CPU and tensor cores on GPU
             self.net = self.net.to(memory_format=torch.channels_last)
+
+    @property
+    @override
+    def backbone(self) -> nn.Module:
+        return cast(CNNNet, self.net).features  # the conv blocks; the dense head above them trains from the start
 
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """Multi-layer perceptron for classification or regression."""
 
 from collections.abc import Sequence
+from typing import cast
 
-from typing_extensions import Unpack
+from torch import nn
+from typing_extensions import Unpack, override
 
 from litlab.models.base import SupervisedModule
 from litlab.models.nets import MLPNet, flat_size, init_weights
@@ -25,3 +27,10 @@ class MLP(SupervisedModule):
         super().__init__(**shared)
         self.net = MLPNet(flat_size(input_shape), list(hidden_sizes), self.num_outputs, activation, dropout, batch_norm)
         init_weights(self.net, init, activation)
+
+    @property
+    @override
+    def backbone(self) -> nn.Module | None:
+        """Every dense block below the output layer (None without hidden layers)."""
+        below = list(cast(MLPNet, self.net))[1:-1]  # after Flatten, before the output Linear
+        return nn.Sequential(*below) if below else None

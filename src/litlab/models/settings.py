@@ -45,6 +45,9 @@ class ModelArgs(TypedDict, total=False):
     class_weight: str | list[float] | None
     class_counts: list[int] | None
     temperature: float
+    init_from: str | None
+    freeze_epochs: int
+    ema: float | None
 
 
 def class_weights(task: Task, class_weight: str | list[float] | None, counts: list[int] | None) -> torch.Tensor | None:

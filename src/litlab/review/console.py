@@ -42,6 +42,8 @@ NOISE_WARNINGS = (
     r"You called `self\.log\(.*\)` but have no logger configured",
     # called inside Lightning and torchmetrics when they gather across DDP ranks, not by us
     r"`torch\.distributed\.all_gather_into_tensor` is deprecated",
+    # model.ema: litlab's configure_model only compiles (model.compile), it shards nothing
+    r"You're using the WeightAveraging callback with a model that overrides the configure_model",
     r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
 )
 LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")

@@ -31,6 +31,7 @@ from litlab.errors import UserError
 from litlab.models.base import Batch, SupervisedModule
 from litlab.speed.cuda_graphs import CapturedStep
 from litlab.values import is_int
+from litlab.weights import averaging
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class StepsPerCall:
             taken += 1
             last = taken >= min(self.k, left) or batches_used_up(batches)
             self._step(module, wrapped, batch, batch_idx, last)
+            averaging.after_optimizer_step(trainer, module)  # model.ema: every step, as at K=1
             for scheduler in schedulers:
                 scheduler.step()
         count_logged_steps(trainer, max(taken - 1, 0))  # Lightning counts one per call itself
