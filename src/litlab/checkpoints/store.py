@@ -102,16 +102,24 @@ def download(url: str, key: str = "ckpt_path") -> Path:
     name = Path(urllib.parse.urlparse(url).path).name or "checkpoint.ckpt"
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]
     dest = Path(torch.hub.get_dir()) / "checkpoints" / f"{digest}-{name}"
+    try:
+        fetch_whole(url, dest)
+    except OSError as e:
+        raise UserError(f"{key}={url!r} could not be downloaded ({e}); check the URL or give a local file") from e
+    return dest
+
+
+def fetch_whole(url: str, dest: Path) -> None:
+    """`url` into `dest`, whole: under a temp name, renamed once complete; an OSError leaves nothing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_suffix(dest.suffix + ".part")
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as f:
             shutil.copyfileobj(response, f)
-    except OSError as e:
+    except OSError:
         partial.unlink(missing_ok=True)
-        raise UserError(f"{key}={url!r} could not be downloaded ({e}); check the URL or give a local file") from e
+        raise
     os.replace(partial, dest)
-    return dest
 
 
 def load(path: str | Path, key: str = "ckpt_path") -> dict:

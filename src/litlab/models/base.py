@@ -10,6 +10,7 @@ from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from torchmetrics import MeanMetric
 from typing_extensions import override
 
+from litlab.checkpoints import init_from
 from litlab.checkpoints.store import ENTRY, entry
 from litlab.compat import CheapHookName
 from litlab.data_spec import InputKind, Task
@@ -42,9 +43,10 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     `steps_per_call` and `cuda_graphs` are kept with the other settings (hparams); the speed layer
     (litlab.speed) reads them when run.build builds a model that trains under it. So is `init_from`,
-    the checkpoint whose matching layers run.build loaded into a model built for training (a model
-    rebuilt from its own checkpoint does not read it again). `freeze_epochs` and `ema` are the
-    callbacks the module brings to fit (configure_callbacks, litlab.weights).
+    the checkpoint whose matching layers `load_start_weights` loads into a model built for training
+    (run.build calls it; a model rebuilt from its own checkpoint does not read it again).
+    `freeze_epochs` and `ema` are the callbacks the module brings to fit (configure_callbacks,
+    litlab.weights).
     """
 
     net: nn.Module
@@ -112,6 +114,12 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     def backbone(self) -> nn.Module | None:
         """The layers below the output layers, which model.freeze_epochs freezes first; None: none."""
         return None
+
+    def load_start_weights(self, log_dir: str) -> None:
+        """Load the weights training starts from, where settings name some (model.init_from: every
+        matching tensor of another run's checkpoint; `log_dir` is where 'latest' looks)."""
+        if self.init_from:
+            init_from.load_matching(self, self.init_from, log_dir)
 
     @override
     def configure_callbacks(self) -> list[L.Callback]:

@@ -15,7 +15,6 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 
 from litlab.arguments import accepted_keys
-from litlab.checkpoints import init_from
 from litlab.checkpoints.io import WholeCheckpointIO
 from litlab.compat import NoProfiler
 from litlab.data import SplitDataModule
@@ -104,8 +103,7 @@ def build_model(cfg: DictConfig, dm: SplitDataModule) -> SupervisedModule:
             f"optimizer: {e}; check the optimizer.* values (python train.py --cfg job shows them)"
         ) from None
     model.weight_callbacks()  # model.freeze_epochs and model.ema checked before any training
-    if model.init_from:
-        init_from.load_matching(model, model.init_from, cfg.paths.log_dir)
+    model.load_start_weights(cfg.paths.log_dir)  # model.weights, model.init_from
     return model
 
 

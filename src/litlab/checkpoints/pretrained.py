@@ -1,0 +1,66 @@
+"""The weights `model.weights` names for a torchvision architecture: a file on disk, or one of
+torchvision's published weights, looked up first in torch's hub cache (`$TORCH_HOME/hub/checkpoints`,
+where torchvision keeps what it downloads) and downloaded there only when it is not. Both are read
+with weights_only=True."""
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torchvision import models
+
+from litlab.checkpoints import store
+from litlab.errors import UserError
+
+log = logging.getLogger(__name__)
+KEY = "model.weights"
+
+
+def weight_names(arch: str) -> list[str]:
+    """torchvision's published weights for `arch`, e.g. ['IMAGENET1K_V1', 'DEFAULT']."""
+    return [w.name for w in models.get_model_weights(arch)] + ["DEFAULT"]
+
+
+def state_dict(arch: str, weights: str) -> dict[str, torch.Tensor]:
+    """The state dict of `weights`: a path to a file, or one of `arch`'s published weight names."""
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return tensors(store.load(path, key=KEY), weights)
+    if weights not in weight_names(arch) and not weights.startswith(f"{type_name(arch)}."):
+        raise UserError(
+            f"{KEY}={weights!r} is neither a file nor a weight of {arch}; give a path to a saved state dict, "
+            f"one of {', '.join(weight_names(arch))}, or none (random weights)"
+        )
+    url = models.get_weight(weights if "." in weights else f"{type_name(arch)}.{weights}").url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if not cached.is_file():
+        download(url, cached, weights)
+    return tensors(store.load(cached, key=KEY), weights)
+
+
+def type_name(arch: str) -> str:
+    """resnet18 -> ResNet18_Weights, as torchvision names the enum of its weights."""
+    return models.get_model_weights(arch).__name__
+
+
+def download(url: str, to: Path, weights: str) -> None:
+    log.info("%s=%s is not in %s: downloading %s", KEY, weights, to.parent, url)
+    try:
+        store.fetch_whole(url, to)
+    except OSError as e:
+        raise UserError(
+            f"{KEY}={weights}: not in torch's hub cache ({to}) and not downloadable here ({e}); copy the file "
+            f"there, or give {KEY}=PATH to a saved state dict"
+        ) from e
+
+
+def tensors(loaded: object, weights: str) -> dict[str, torch.Tensor]:
+    """A plain state dict (what torch.save(model.state_dict()) writes), or the network's tensors
+    inside a checkpoint that wraps one ('state_dict')."""
+    state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(
+            f"{KEY}={weights!r} holds no state dict of tensors; save one with torch.save(model.state_dict())"
+        )
+    return state

@@ -1,0 +1,106 @@
+"""model=backbone: a torchvision classifier whose weights come from a file or torch's hub cache (never
+a download here: every test refuses connections), with a new head for the data's classes; exported,
+its bundle predicts as its checkpoint does."""
+
+import json
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from sklearn import datasets
+from torchvision import models
+
+from litlab.errors import UserError
+from litlab.inference.checkpoint import predict
+from litlab.inference.export import export
+from litlab.run.build import build_datamodule, build_model
+from litlab.run.train import train
+from litlab.runtime.predict_files import predict_bundle
+from tests.helpers.config import compose_cfg
+
+pytestmark = pytest.mark.e2e
+SMALL = ["model=backbone", "model.arch=mobilenet_v3_small"]  # the smallest of the three (2.5M parameters)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch, tmp_path):
+    """Any download is an error; torch's hub cache is the test's own."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("this test opens no connection")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+
+def saved(arch: str, path: Path, seed: int) -> dict[str, torch.Tensor]:
+    """A state dict of `arch` with seeded random weights, written to `path` as torch.save writes one."""
+    torch.manual_seed(seed)
+    state = models.get_model(arch, weights=None).state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def assert_body_holds(model, state: dict[str, torch.Tensor]) -> None:
+    body = model.net.body.state_dict()
+    assert body.keys() == {k for k in state if not k.startswith("classifier.3.")}  # the old head is gone
+    for name, value in body.items():
+        torch.testing.assert_close(value, state[name], rtol=0, atol=0, msg=name)
+
+
+def test_weights_from_a_file_fill_the_body_and_the_head_has_the_datas_width(tmp_path):
+    state = saved("mobilenet_v3_small", tmp_path / "mine.pt", seed=1)
+    cfg = compose_cfg(tmp_path, *SMALL, f"model.weights={tmp_path / 'mine.pt'}")
+    model = build_model(cfg, build_datamodule(cfg))
+    assert_body_holds(model, state)
+    assert model.net.head.out_features == 10 and model.backbone is model.net.body  # digits: 10 classes
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)  # gray 8x8 pictures, repeated to 3 channels
+
+
+def test_a_published_weight_name_is_read_from_the_hub_cache_and_never_downloaded(tmp_path):
+    url = models.get_weight("MobileNet_V3_Small_Weights.IMAGENET1K_V1").url
+    cfg = compose_cfg(tmp_path, *SMALL, "model.weights=IMAGENET1K_V1")
+    with pytest.raises(UserError, match="not in torch's hub cache .* and not downloadable here"):
+        build_model(cfg, build_datamodule(cfg))
+    state = saved("mobilenet_v3_small", tmp_path / "torch_home" / "hub" / "checkpoints" / Path(url).name, seed=2)
+    model = build_model(cfg, build_datamodule(cfg))
+    assert_body_holds(model, state)
+
+
+def test_weights_of_another_architecture_or_name_are_refused(tmp_path):
+    saved("resnet18", tmp_path / "resnet.pt", seed=0)
+    for weights, says in ((tmp_path / "resnet.pt", "does not hold mobilenet_v3_small's weights"),
+                          ("IMAGENET9K_V9", "is neither a file nor a weight of mobilenet_v3_small")):  # fmt: skip
+        cfg = compose_cfg(tmp_path, *SMALL, f"model.weights={weights}")
+        with pytest.raises(UserError, match=says):
+            build_model(cfg, build_datamodule(cfg))
+
+
+@pytest.mark.slow  # about a minute: two epochs of MobileNetV3 on digits, an export, two predictions
+def test_a_backbone_run_exports_with_parity_and_its_bundle_predicts_as_its_checkpoint(tmp_path):
+    saved("mobilenet_v3_small", tmp_path / "start.pt", seed=3)
+    run = tmp_path / "run"
+    train(
+        compose_cfg(
+            run, *SMALL, f"model.weights={tmp_path / 'start.pt'}", "model.freeze_epochs=1", "~callbacks.test_figures"
+        )
+    )
+    ckpt = next((run / "checkpoints").glob("epoch_*.ckpt"))
+    bundle = export(str(ckpt), "onnx", tmp_path / "bundle")
+    parity = json.loads((bundle / "parity.json").read_text())
+    assert parity["batch_N"]["agreement"] == 1.0 and parity["batch_N"]["max_abs_diff"] < 1e-4
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i, image in enumerate(datasets.load_digits().images[:8]):
+        Image.fromarray((image * 255 / 16).round().astype(np.uint8)).save(pictures / f"{i:02d}.png")
+    predict_bundle(str(bundle), str(pictures), str(tmp_path / "bundle.csv"))
+    expected = predict(str(ckpt), str(pictures), str(tmp_path / "ckpt.csv"))
+    predicted = pd.read_csv(tmp_path / "bundle.csv")
+    assert (predicted["pred_class"] == expected["pred_class"]).all()
+    probs = [c for c in expected.columns if c.startswith("prob_")]
+    np.testing.assert_allclose(predicted[probs].to_numpy(), expected[probs].to_numpy(), rtol=0, atol=1e-4)
