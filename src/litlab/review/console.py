@@ -44,6 +44,9 @@ NOISE_WARNINGS = (
     r"`torch\.distributed\.all_gather_into_tensor` is deprecated",
     # model.ema: litlab's configure_model only compiles (model.compile), it shards nothing
     r"You're using the WeightAveraging callback with a model that overrides the configure_model",
+    # model.freeze_epochs: the frozen layers' BatchNorm trains throughout (BackboneFinetuning's train_bn), so it
+    # is in the optimizer already when the rest thaws, and Lightning says it skips it
+    r"The provided params to be frozen already exist within another group of this optimizer",
     r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
 )
 LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
