@@ -37,10 +37,11 @@ def unshipped(command: str) -> list[str]:
     """The files `command` reads that a checkout does not have and that are no placeholder."""
     missing = []
     for token in shlex.split(command, posix=True):
-        key, _, value = token.lstrip("+~").partition("=")
-        made_or_named = value in ("", "latest") or value.startswith("logs/") or PLACEHOLDER.search(value)
-        if key in READS and not made_or_named and not (ROOT / value).exists():
-            missing.append(f"{key}={value}")
+        key, _, values = token.lstrip("+~").partition("=")
+        for value in values.split(",") if key in READS else []:  # a sweep's values: each one
+            made_or_named = value in ("", "latest", "null") or value.startswith("logs/") or PLACEHOLDER.search(value)
+            if not made_or_named and not (ROOT / value).exists():
+                missing.append(f"{key}={value}")
     return missing
 
 
@@ -60,4 +61,5 @@ def test_a_missing_file_is_found_and_a_placeholder_is_not():
     assert unshipped("litlab train data=csv data.path=examples/breast_cancer.csv") == []
     assert unshipped("litlab predict ckpt_path=latest input=NEW_ROWS.csv") == []
     assert unshipped('litlab train data=csv data.path="my table.csv"') == ["data.path=my table.csv"]
+    assert unshipped("litlab train -m model.init_from=null,logs/a,b/c") == ["model.init_from=b/c"]
     assert len([c for doc in DOCS for c in commands(doc)]) > 50  # the blocks are read
