@@ -143,7 +143,7 @@ def test_fast_help_prints_what_hydras_own_help_prints(command, config):
     )
     assert ours.splitlines() == hydras.splitlines()
     assert "_base" not in ours and "shared" not in ours  # the shared parts of options are no options
-    assert "model: cnn, linear_regression, logistic_regression, mlp" in ours and "max_epochs: 7" in ours
+    assert "model: backbone, cnn, linear_regression, logistic_regression, mlp" in ours and "max_epochs: 7" in ours
 
 
 def test_fast_help_with_a_bad_override_says_why_in_one_message():

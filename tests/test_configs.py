@@ -18,7 +18,13 @@ from tests.helpers.config import CONF
 from tests.helpers.data_files import write_image_folder, write_image_sets
 
 # A dataset each model can train on, for groups that need a model to instantiate.
-MODEL_DATA = {"backbone": "digits", "cnn": "digits", "linear_regression": "diabetes", "logistic_regression": "breast_cancer", "mlp": "digits"}
+MODEL_DATA = {
+    "backbone": "digits",
+    "cnn": "digits",
+    "linear_regression": "diabetes",
+    "logistic_regression": "breast_cancer",
+    "mlp": "digits",
+}
 
 
 def options(group: str) -> list[str]:

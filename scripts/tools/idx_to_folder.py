@@ -10,19 +10,14 @@ instead of the ids 0..9. Refuses to write into a folder that is not empty.
 import argparse
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from litlab.data.torchvision_sets import FashionMNISTDataModule, read_idx
-
 IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 
 
-def found(folder: Path, name: str) -> Path:
+def found(p: argparse.ArgumentParser, folder: Path, name: str) -> Path:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    raise SystemExit(f"{folder}: no {name} or {name}.gz there; give the folder holding the set's idx files")
+    p.exit(2, f"Error: {folder}: no {name} or {name}.gz there; give the folder holding the set's idx files\n")
 
 
 def main() -> None:
@@ -32,15 +27,21 @@ def main() -> None:
     p.add_argument("--images", type=int, default=500)
     p.add_argument("--names", action="store_true", help="folders named by Fashion-MNIST's class names")
     args = p.parse_args()
+    import numpy as np  # after --help has answered
+    from PIL import Image
+
+    from litlab.data.torchvision_sets import FashionMNISTDataModule, read_idx
+
     if args.out.exists() and any(args.out.iterdir()):
-        raise SystemExit(f"{args.out} is not empty: give a new folder")
-    x, y = read_idx(found(args.source, IMAGES)), read_idx(found(args.source, LABELS))
+        p.exit(2, f"Error: {args.out} is not empty: give a new or empty folder\n")
+    x, y = read_idx(found(p, args.source, IMAGES)), read_idx(found(p, args.source, LABELS))
     names = [n.replace("/", "_") for n in FashionMNISTDataModule.labels] if args.names else None
     for i in range(min(args.images, len(y))):
         folder = args.out / (names[y[i]] if names else str(y[i]))
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.asarray(x[i], dtype=np.uint8)).save(folder / f"{i:05d}.png")
-    print(f"wrote {min(args.images, len(y))} pictures in {len(set(y[: args.images].tolist()))} class folders to {args.out}")
+    n = min(args.images, len(y))
+    print(f"wrote {n} pictures in {len(set(y[:n].tolist()))} class folders to {args.out}")
 
 
 if __name__ == "__main__":
