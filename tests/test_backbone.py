@@ -70,12 +70,15 @@ def test_a_published_weight_name_is_read_from_the_hub_cache_and_never_downloaded
     state = saved("mobilenet_v3_small", tmp_path / "torch_home" / "hub" / "checkpoints" / Path(url).name, seed=2)
     model = build_model(cfg, build_datamodule(cfg))
     assert_body_holds(model, state)
+    full = compose_cfg(tmp_path, *SMALL, "model.weights=MobileNet_V3_Small_Weights.DEFAULT")  # torchvision's name
+    assert_body_holds(build_model(full, build_datamodule(full)), state)
 
 
 def test_weights_of_another_architecture_or_name_are_refused(tmp_path):
     saved("resnet18", tmp_path / "resnet.pt", seed=0)
     for weights, says in ((tmp_path / "resnet.pt", "does not hold mobilenet_v3_small's weights"),
-                          ("IMAGENET9K_V9", "is neither a file nor a weight of mobilenet_v3_small")):  # fmt: skip
+                          ("IMAGENET9K_V9", "is neither a file nor a weight of mobilenet_v3_small"),
+                          ("MobileNet_V3_Small_Weights.IMAGENET9K_V9", "is neither a file nor a weight")):  # fmt: skip
         cfg = compose_cfg(tmp_path, *SMALL, f"model.weights={weights}")
         with pytest.raises(UserError, match=says):
             build_model(cfg, build_datamodule(cfg))

@@ -17,31 +17,25 @@ log = logging.getLogger(__name__)
 KEY = "model.weights"
 
 
-def weight_names(arch: str) -> list[str]:
-    """torchvision's published weights for `arch`, e.g. ['IMAGENET1K_V1', 'DEFAULT']."""
-    return [w.name for w in models.get_model_weights(arch)] + ["DEFAULT"]
-
-
 def state_dict(arch: str, weights: str) -> dict[str, torch.Tensor]:
-    """The state dict of `weights`: a path to a file, or one of `arch`'s published weight names."""
+    """The state dict of `weights`: a path to a file, or one of `arch`'s published weights, by its
+    name (IMAGENET1K_V1, DEFAULT) or torchvision's full one (ResNet18_Weights.IMAGENET1K_V1)."""
     path = Path(weights).expanduser()
     if path.is_file():
         return tensors(store.load(path, key=KEY), weights)
-    if weights not in weight_names(arch) and not weights.startswith(f"{type_name(arch)}."):
+    published = models.get_model_weights(arch)  # the enum of arch's weights, e.g. ResNet18_Weights
+    names = [w.name for w in published] + ["DEFAULT"]
+    name = weights.removeprefix(f"{published.__name__}.")
+    if name not in names:
         raise UserError(
             f"{KEY}={weights!r} is neither a file nor a weight of {arch}; give a path to a saved state dict, "
-            f"one of {', '.join(weight_names(arch))}, or none (random weights)"
+            f"one of {', '.join(names)}, or none (random weights)"
         )
-    url = models.get_weight(weights if "." in weights else f"{type_name(arch)}.{weights}").url
+    url = published[name].url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
     if not cached.is_file():
         download(url, cached, weights)
     return tensors(store.load(cached, key=KEY), weights)
-
-
-def type_name(arch: str) -> str:
-    """resnet18 -> ResNet18_Weights, as torchvision names the enum of its weights."""
-    return models.get_model_weights(arch).__name__
 
 
 def download(url: str, to: Path, weights: str) -> None:
