@@ -128,16 +128,21 @@ class SupervisedModule(CheapHookName, L.LightningModule):
 
     def weight_callbacks(self) -> list[L.Callback]:
         """The callbacks of model.freeze_epochs and model.ema (litlab.weights); refuses their values."""
-        full_batch = getattr(self.optimizer, "func", None) is LBFGS
-        freeze = freezing.freeze_callback(self.freeze_epochs, self.backbone is not None, full_batch)
+        freeze = freezing.freeze_callback(self.freeze_epochs, self.backbone is not None, self.full_batch_steps)
         return [c for c in (freeze, averaging.ema_callback(self.ema)) if c is not None]
+
+    @property
+    def full_batch_steps(self) -> bool:
+        """Whether the optimizer is L-BFGS: one full-batch step per epoch, its closure evaluated
+        several times, one parameter group."""
+        return getattr(self.optimizer, "func", None) is LBFGS
 
     def settings_not_applying(self) -> set[str]:
         """Model settings that do nothing for this task and optimizer (the config line leaves them
         out): the regression loss for a classifier, class weights for regression, and the per-step
         options for L-BFGS, which takes one full-batch step per epoch."""
         unused = {"loss"} if self.task.is_classification else {"class_weight"}
-        if getattr(self.optimizer, "func", None) is LBFGS:
+        if self.full_batch_steps:
             unused |= {"steps_per_call", "compile", "cuda_graphs"}
         return unused
 
