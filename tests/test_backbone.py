@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from sklearn import datasets
 from torchvision import models
@@ -74,6 +75,43 @@ def test_a_published_weight_name_is_read_from_the_hub_cache_and_never_downloaded
     assert_body_holds(build_model(full, build_datamodule(full)), state)
 
 
+def body_input(model, x: torch.Tensor) -> torch.Tensor:
+    """What the torchvision body receives when the model is given `x`."""
+    seen = []
+    hook = model.net.body.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    return seen[0]
+
+
+@pytest.mark.parametrize("scaling", ["standard", "minmax", "none"])
+def test_published_weights_get_pixels_as_they_were_trained_on_whatever_the_datas_scaling(tmp_path, scaling):
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    saved("mobilenet_v3_small", hub / Path(models.get_weight("MobileNet_V3_Small_Weights.DEFAULT").url).name, seed=4)
+    cfg = compose_cfg(tmp_path, *SMALL, "model.weights=DEFAULT", f"data.scaling={scaling}")
+    dm = build_datamodule(cfg)
+    model = build_model(cfg, dm).eval()
+    assert model.net.image_size == 224  # the weights' own crop size, where model.image_size is null
+    raw = torch.from_numpy(datasets.load_digits().images[:4]).float()[:, None]  # (4, 1, 8, 8), pixels 0..16
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+    expected = F.interpolate((raw.expand(-1, 3, -1, -1) / 16 - mean) / std, size=(224, 224), mode="bilinear")
+    torch.testing.assert_close(body_input(model, dm.scaler(raw)), expected, rtol=1e-5, atol=1e-5)
+    sized = compose_cfg(tmp_path, *SMALL, "model.weights=DEFAULT", "model.image_size=32")
+    assert build_model(sized, build_datamodule(sized)).net.image_size == 32  # the user's size wins
+
+
+def test_weights_from_a_file_or_none_leave_the_datas_own_scaling(tmp_path):
+    saved("mobilenet_v3_small", tmp_path / "mine.pt", seed=5)
+    for weights in ("none", str(tmp_path / "mine.pt")):
+        cfg = compose_cfg(tmp_path, *SMALL, f"model.weights={weights}")
+        dm = build_datamodule(cfg)
+        model = build_model(cfg, dm).eval()
+        scaled = dm.scaler(torch.from_numpy(datasets.load_digits().images[:4]).float()[:, None])
+        assert model.net.image_size is None and "net.input_gain" not in model.state_dict()
+        torch.testing.assert_close(body_input(model, scaled), scaled.expand(-1, 3, -1, -1), rtol=0, atol=0)
+
+
 def test_weights_of_another_architecture_or_name_are_refused(tmp_path):
     saved("resnet18", tmp_path / "resnet.pt", seed=0)
     for weights, says in ((tmp_path / "resnet.pt", "does not hold mobilenet_v3_small's weights"),
@@ -86,13 +124,12 @@ def test_weights_of_another_architecture_or_name_are_refused(tmp_path):
 
 @pytest.mark.slow  # about a minute: two epochs of MobileNetV3 on digits, an export, two predictions
 def test_a_backbone_run_exports_with_parity_and_its_bundle_predicts_as_its_checkpoint(tmp_path):
-    saved("mobilenet_v3_small", tmp_path / "start.pt", seed=3)
+    # Published weights (from the test's hub cache): the bundle must carry their input adaptation too.
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    saved("mobilenet_v3_small", hub / Path(models.get_weight("MobileNet_V3_Small_Weights.DEFAULT").url).name, seed=3)
     run = tmp_path / "run"
-    train(
-        compose_cfg(
-            run, *SMALL, f"model.weights={tmp_path / 'start.pt'}", "model.freeze_epochs=1", "~callbacks.test_figures"
-        )
-    )
+    weights = ["model.weights=DEFAULT", "model.image_size=32"]
+    train(compose_cfg(run, *SMALL, *weights, "model.freeze_epochs=1", "~callbacks.test_figures"))
     ckpt = next((run / "checkpoints").glob("epoch_*.ckpt"))
     bundle = export(str(ckpt), "onnx", tmp_path / "bundle")
     parity = json.loads((bundle / "parity.json").read_text())

@@ -5,6 +5,7 @@ with weights_only=True."""
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,19 +24,48 @@ def state_dict(arch: str, weights: str) -> dict[str, torch.Tensor]:
     path = Path(weights).expanduser()
     if path.is_file():
         return tensors(store.load(path, key=KEY), weights)
-    published = models.get_model_weights(arch)  # the enum of arch's weights, e.g. ResNet18_Weights
-    names = [w.name for w in published] + ["DEFAULT"]
-    name = weights.removeprefix(f"{published.__name__}.")
-    if name not in names:
-        raise UserError(
-            f"{KEY}={weights!r} is neither a file nor a weight of {arch}; give a path to a saved state dict, "
-            f"one of {', '.join(names)}, or none (random weights)"
-        )
-    url = published[name].url
+    url = published(arch, weights).url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
     if not cached.is_file():
         download(url, cached, weights)
     return tensors(store.load(cached, key=KEY), weights)
+
+
+def published(arch: str, weights: str) -> models.WeightsEnum:
+    """`arch`'s published weights named `weights`; a UserError when there are none of that name."""
+    enum = models.get_model_weights(arch)  # the enum of arch's weights, e.g. ResNet18_Weights
+    if not is_published(arch, weights):
+        raise UserError(
+            f"{KEY}={weights!r} is neither a file nor a weight of {arch}; give a path to a saved state dict, "
+            f"one of {', '.join(w.name for w in enum)}, DEFAULT, or none (random weights)"
+        )
+    return enum[weights.removeprefix(f"{enum.__name__}.")]
+
+
+def is_published(arch: str, weights: str) -> bool:
+    """Whether `weights` names one of `arch`'s published weights (or DEFAULT)."""
+    enum = models.get_model_weights(arch)
+    return weights.removeprefix(f"{enum.__name__}.") in [*(w.name for w in enum), "DEFAULT"]
+
+
+@dataclass(frozen=True)
+class InputMeta:
+    """What published weights were trained on: pictures `size` pixels square, each channel in [0, 1]
+    then standardised with `mean` and `std` (3 values each, RGB)."""
+
+    size: int
+    mean: list[float]
+    std: list[float]
+
+
+def input_meta(arch: str, weights: str | None) -> InputMeta | None:
+    """The input `weights` expect, from the published weights' own transforms; None for random
+    weights or a file (whose training input litlab cannot know; one no longer there is refused
+    only where its weights are loaded)."""
+    if weights is None or Path(weights).expanduser().is_file() or not is_published(arch, weights):
+        return None
+    preset = published(arch, weights).transforms()  # torchvision's ImageClassification preset
+    return InputMeta(int(preset.crop_size[0]), list(preset.mean), list(preset.std))
 
 
 def download(url: str, to: Path, weights: str) -> None:

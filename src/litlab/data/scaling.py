@@ -108,6 +108,15 @@ class Scaler:
             self.shift, self.scale = self.shift.to(x.device), self.scale.to(x.device)
         return (x.float() - self.shift) / self.scale
 
+    def pixel_unit(self, channels: int, pixel_max: float) -> list[list[float]]:
+        """Images: per channel, the gain and bias (2, C) that take this scaler's output back to
+        pixels in [0, 1]: `x * gain + bias == raw / pixel_max`. What weights trained on [0, 1]
+        pixels (torchvision's) need to undo the data's own scaling."""
+        if self.shift is None or self.scale is None:
+            raise RuntimeError("Scaler.pixel_unit before fit() or load_state_dict()")
+        shift, scale = (t.flatten().expand(channels).double() for t in (self.shift, self.scale))
+        return [(scale / pixel_max).tolist(), (shift / pixel_max).tolist()]
+
     def state_dict(self) -> dict[str, torch.Tensor | str | None]:
         return {"method": self.method, "shift": self.shift, "scale": self.scale}
 

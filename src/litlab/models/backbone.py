@@ -36,24 +36,32 @@ ARCHS: dict[str, Callable[[nn.Module], tuple[nn.Module, str]]] = {
 
 class BackboneNet(nn.Module):
     """A torchvision classifier (`body`, its output layer replaced by an identity) and a new Linear
-    `head`. Gray inputs are repeated to the 3 channels the architectures take; with `image_size`
-    the pictures are resized inside the network, so predict, export and serve resize as training did."""
+    `head`. Gray inputs are repeated to the 3 channels the architectures take; with `affine` (gain,
+    bias: 3 values each) every channel is mapped to `x * gain + bias`; with `image_size` the pictures
+    are resized. All inside the network, so predict, export and serve adapt the input as training did."""
 
-    def __init__(self, arch: str, input_shape: Sequence[int], out_features: int, image_size: int | None) -> None:
+    input_gain: torch.Tensor  # buffers, where `affine` is given
+    input_bias: torch.Tensor
+
+    def __init__(
+        self,
+        arch: str,
+        input_shape: Sequence[int],
+        out_features: int,
+        image_size: int | None,
+        affine: tuple[list[float], list[float]] | None = None,
+    ) -> None:
         super().__init__()
-        if arch not in ARCHS:
-            raise UserError(f"model.arch={arch!r} is invalid; valid: {', '.join(ARCHS)}")
-        channels = input_shape[0]
-        if channels not in (1, 3):
-            raise UserError(f"model=backbone takes 1- or 3-channel pictures; the data gives {channels} channels")
-        if image_size is not None and not (isinstance(image_size, int) and image_size >= 16):
-            raise UserError(f"model.image_size={image_size!r} is invalid: null (the data's size) or pixels >= 16")
-        self.arch, self.gray, self.image_size = arch, channels == 1, image_size
+        self.arch, self.gray, self.image_size = arch, input_shape[0] == 1, image_size
         self.body = models.get_model(arch, weights=None)  # ImageNet's 1000 classes, so its weights load
         old, name = ARCHS[arch](self.body)
         self.head_name = name
         self.body.get_submodule(name.rpartition(".")[0] or "").register_module(name.rpartition(".")[2], nn.Identity())
         self.head = nn.Linear(cast(nn.Linear, old).in_features, out_features)
+        self.affine = affine is not None
+        if affine is not None:  # (3, 1, 1) each: broadcast over (B, 3, H, W)
+            self.register_buffer("input_gain", torch.tensor(affine[0]).view(3, 1, 1))
+            self.register_buffer("input_bias", torch.tensor(affine[1]).view(3, 1, 1))
 
     def load_body(self, state: dict[str, torch.Tensor], weights: str) -> None:
         """The body's weights from a state dict of the whole torchvision classifier (its own output
@@ -71,6 +79,8 @@ class BackboneNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, out_features)
         if self.gray:
             x = x.expand(-1, 3, -1, -1)
+        if self.affine:  # before resizing: the same result (both per channel), on fewer pixels
+            x = torch.addcmul(self.input_bias, x, self.input_gain)
         if self.image_size is not None:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         return self.head(self.body(x))
@@ -80,7 +90,9 @@ class Backbone(SupervisedModule):
     """A torchvision classifier (`arch`), from random weights (`weights` none) or from `weights`: a
     file holding its state dict, or one of torchvision's published weights (e.g. IMAGENET1K_V1,
     read from torch's hub cache). Its output layer is replaced for the data's classes; with
-    model.freeze_epochs the new head trains alone first."""
+    model.freeze_epochs the new head trains alone first. Published weights get the input they were
+    trained on: the data's scaling undone (`pixel_unit`), their own mean and std, and their size
+    where `image_size` is null."""
 
     input_kinds = (InputKind.IMAGE,)
 
@@ -94,7 +106,11 @@ class Backbone(SupervisedModule):
     ) -> None:
         super().__init__(**shared)
         self.weights = None if weights in (None, "none") else str(weights)
-        self.net = BackboneNet(arch, input_shape, self.num_outputs, image_size)
+        check_settings(arch, input_shape[0], image_size)
+        meta = pretrained.input_meta(arch, self.weights)
+        affine = None if meta is None else weights_input(meta, input_shape[0], shared.get("pixel_unit"))
+        size = image_size if image_size is not None or meta is None else meta.size
+        self.net = BackboneNet(arch, input_shape, self.num_outputs, size, affine)
 
     @property
     @override
@@ -107,3 +123,28 @@ class Backbone(SupervisedModule):
             net = cast(BackboneNet, self.net)
             net.load_body(pretrained.state_dict(net.arch, self.weights), self.weights)
         super().load_start_weights(log_dir)
+
+
+def check_settings(arch: str, channels: int, image_size: int | None) -> None:
+    if arch not in ARCHS:
+        raise UserError(f"model.arch={arch!r} is invalid; valid: {', '.join(ARCHS)}")
+    if channels not in (1, 3):
+        raise UserError(f"model=backbone takes 1- or 3-channel pictures; the data gives {channels} channels")
+    if image_size is not None and not (isinstance(image_size, int) and image_size >= 16):
+        raise UserError(
+            f"model.image_size={image_size!r} is invalid: null (the weights' size, or the data's) or pixels >= 16"
+        )
+
+
+def weights_input(
+    meta: pretrained.InputMeta, channels: int, pixel_unit: list[list[float]] | None
+) -> tuple[list[float], list[float]]:
+    """Gain and bias for each of the 3 channels the network takes, from the data's `channels`
+    (1: repeated): the data's scaling undone (`pixel_unit`: x * gain + bias is in [0, 1]; None:
+    the inputs already are), then standardised with the weights' mean and std."""
+    gain, bias = pixel_unit or ([1.0] * channels, [0.0] * channels)
+    source = [0, 0, 0] if channels == 1 else [0, 1, 2]
+    return (
+        [gain[c] / std for c, std in zip(source, meta.std, strict=True)],
+        [(bias[c] - mean) / std for c, mean, std in zip(source, meta.mean, meta.std, strict=True)],
+    )

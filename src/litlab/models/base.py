@@ -46,7 +46,8 @@ class SupervisedModule(CheapHookName, L.LightningModule):
     the checkpoint whose matching layers `load_start_weights` loads into a model built for training
     (run.build calls it; a model rebuilt from its own checkpoint does not read it again).
     `freeze_epochs` and `ema` are the callbacks the module brings to fit (configure_callbacks,
-    litlab.weights).
+    litlab.weights). For images the data also tells `pixel_unit` (Scaler.pixel_unit: how its input
+    maps back to pixels in [0, 1]), for networks whose weights were trained on such pixels.
     """
 
     net: nn.Module
@@ -74,6 +75,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         init_from: str | None = None,
         freeze_epochs: int = 0,
         ema: float | None = None,
+        pixel_unit: list[list[float]] | None = None,
     ) -> None:
         super().__init__()
         self.task, self.num_outputs = Task.parse(task), num_outputs
@@ -89,6 +91,7 @@ class SupervisedModule(CheapHookName, L.LightningModule):
         self._add_stage_metrics(2 if self.task is Task.BINARY else num_outputs)
         self._compiled = False
         self.init_from, self.freeze_epochs, self.ema = init_from, freeze_epochs, ema
+        self.pixel_unit = pixel_unit
         # The outputs of each batch of the running epoch, by batch index (keep_outputs).
         self.epoch_outputs: dict[str, dict[int, StepOutputs]] = {s: {} for s in STAGES}
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])

@@ -48,6 +48,7 @@ class ModelArgs(TypedDict, total=False):
     init_from: str | None
     freeze_epochs: int
     ema: float | None
+    pixel_unit: list[list[float]] | None
 
 
 def class_weights(task: Task, class_weight: str | list[float] | None, counts: list[int] | None) -> torch.Tensor | None:

@@ -70,8 +70,8 @@ def build_datamodule(cfg: DictConfig) -> SplitDataModule:
 
 
 def build_model(cfg: DictConfig, dm: SplitDataModule) -> SupervisedModule:
-    """The data tells the model its task, input shape, output width, train rows and target scale
-    (its DataSpec); a model that takes only some kinds of input says so first. With
+    """The data tells the model its task, input shape, output width, train rows, target scale
+    (its DataSpec) and the scaling of its pixels; a model that takes only some kinds of input says so first. With
     model.steps_per_call != 1 or model.cuda_graphs=true the model trains under the speed layer."""
     spec = dm.spec
     check_input_kind(cfg.model, spec)
@@ -89,6 +89,7 @@ def build_model(cfg: DictConfig, dm: SplitDataModule) -> SupervisedModule:
         target_mean=spec.target_mean,
         target_std=spec.target_std,
         class_counts=list(spec.class_counts) if spec.class_counts else None,
+        pixel_unit=pixel_unit(dm),
         optimizer=optimizer,
         scheduler=scheduler,
         _convert_="all",
@@ -105,6 +106,14 @@ def build_model(cfg: DictConfig, dm: SplitDataModule) -> SupervisedModule:
     model.weight_callbacks()  # model.freeze_epochs and model.ema checked before any training
     model.load_start_weights(cfg.paths.log_dir)  # model.weights, model.init_from
     return model
+
+
+def pixel_unit(dm: SplitDataModule) -> list[list[float]] | None:
+    """Images: how the network's input maps back to pixels in [0, 1] (Scaler.pixel_unit)."""
+    spec = dm.spec
+    if spec.kind is not InputKind.IMAGE:
+        return None
+    return dm.scaler.pixel_unit(spec.input_shape[0], spec.pixel_max or 255.0)
 
 
 IMBALANCE_HINT = 3  # the largest class this many times the smallest: the log suggests model.class_weight
