@@ -1,7 +1,8 @@
 """model=backbone: a torchvision classifier whose weights come from a file or torch's hub cache (never
 a download here: every test refuses connections), with a new head for the data's classes; exported,
-its bundle predicts as its checkpoint does."""
+its bundle predicts and serves as its checkpoint does."""
 
+import base64
 import json
 import urllib.request
 from pathlib import Path
@@ -22,19 +23,25 @@ from litlab.run.build import build_datamodule, build_model
 from litlab.run.train import train
 from litlab.runtime.predict_files import predict_bundle
 from tests.helpers.config import compose_cfg
+from tests.helpers.serving import assert_answers_equal_predict, post, servers
 
 pytestmark = pytest.mark.e2e
+LOCAL_URLOPEN = urllib.request.urlopen
 SMALL = ["model=backbone", "model.arch=mobilenet_v3_small"]  # the smallest of the three (2.5M parameters)
 
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch, tmp_path):
-    """Any download is an error; torch's hub cache is the test's own."""
+    """Any download is an error (only the test's own server on 127.0.0.1 answers); torch's hub cache
+    is the test's own."""
 
-    def refuse(*args, **kwargs):
-        raise OSError("this test opens no connection")
+    def local_only(url, *args, **kwargs):
+        address = url.full_url if isinstance(url, urllib.request.Request) else str(url)
+        if not address.startswith("http://127.0.0.1:"):
+            raise OSError(f"this test opens no connection beyond 127.0.0.1 ({address})")
+        return LOCAL_URLOPEN(url, *args, **kwargs)
 
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", local_only)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
 
@@ -144,3 +151,8 @@ def test_a_backbone_run_exports_with_parity_and_its_bundle_predicts_as_its_check
     assert (predicted["pred_class"] == expected["pred_class"]).all()
     probs = [c for c in expected.columns if c.startswith("prob_")]
     np.testing.assert_allclose(predicted[probs].to_numpy(), expected[probs].to_numpy(), rtol=0, atol=1e-4)
+    with servers(tmp_path, f"bundle={bundle}") as (port,):  # serve.py on the bundle answers the same
+        images = [base64.b64encode(p.read_bytes()).decode() for p in sorted(pictures.iterdir())]
+        status, answer = post(port, {"images": images})
+    assert status == 200, answer
+    assert_answers_equal_predict(answer, expected)
