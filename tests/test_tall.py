@@ -11,14 +11,18 @@ from litlab.models.tall import BLOCK_ROWS, TALL_ROWS, TallLinear, cross_entropy
 
 @pytest.mark.parametrize("rows", [100, TALL_ROWS, TALL_ROWS + BLOCK_ROWS // 3])  # short, tall, tall with a rest
 @pytest.mark.parametrize("bias", [True, False])
-def test_tall_linear_equals_linear(rows: int, bias: bool) -> None:
+@pytest.mark.parametrize("hidden", [False, True])  # True: x is a hidden layer's output, needing its gradient
+def test_tall_linear_equals_linear(rows: int, bias: bool, hidden: bool) -> None:
     torch.manual_seed(0)
     ours, ref = TallLinear(7, 5, bias=bias).double(), nn.Linear(7, 5, bias=bias).double()
     ref.load_state_dict(ours.state_dict())
-    x = torch.randn(rows, 7, dtype=torch.float64)
+    x = torch.randn(rows, 7, dtype=torch.float64, requires_grad=hidden)
     grad_out = torch.randn(rows, 5, dtype=torch.float64)
     out, out_ref = ours(x), ref(x)
     torch.testing.assert_close(out, out_ref)
+    (grad_ours,) = torch.autograd.grad(out, x, grad_out, retain_graph=True) if hidden else (None,)
+    (grad_ref,) = torch.autograd.grad(out_ref, x, grad_out, retain_graph=True) if hidden else (None,)
+    torch.testing.assert_close(grad_ours, grad_ref)
     out.backward(grad_out), out_ref.backward(grad_out)
     for p, p_ref in zip(ours.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p.grad, p_ref.grad)
