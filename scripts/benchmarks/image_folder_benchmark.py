@@ -3,6 +3,8 @@
   (a)  litlab: data=image_folder held in memory (decoded once, read back from its cache), the
        Trainer and module that train.py builds from conf/
   (a') litlab: the same, streamed from the files (data.in_memory=false, 2 DataLoader workers)
+  (b)  the in-memory limit: the same network and Adam in (c)'s plain loop over shuffled batches of
+       one float tensor, the train split scaled once (no decoding, no per-batch conversion, no loader)
   (c)  the usual pipeline: torchvision.datasets.ImageFolder + transforms.v2 + DataLoader
        (num_workers=2, pinned, persistent workers), the same network and Adam in a plain loop
 
@@ -12,8 +14,9 @@
 --source mnist: MNIST's first `--images` train images as 28x28 gray PNG files in class folders;
 --source fashion: Fashion-MNIST's (Debian's dataset-fashion-mnist) as 64x64 RGB JPEG files.
 Also timed: the first run's decode (no cache) and the cached read, against one epoch of (c).
-(a), (a') and (c) run interleaved `--repeats` times; each row gives the median images/s and the
-median of the paired ratios with their min and max. The first third of the steps is not timed.
+(a), (a'), (b) and (c) run interleaved `--repeats` times; each row gives the median images/s and
+the medians of the paired ratios (a/c, a'/c, b/c, and a/b: how near litlab is to the limit) with
+their min and max. The first third of the steps is not timed.
 --memory-sizes: the peak memory of `python train.py ... data.in_memory=false` (and =true) on
 folders of those many images, each in a fresh process: the streamed path's stays flat.
 """

@@ -1,5 +1,6 @@
 """The timed parts of scripts/image_folder_benchmark.py: the folder of pictures written, (a) and
-(a') through litlab, (c) through torchvision's ImageFolder, and the peak-memory runs. Imported
+(a') through litlab, (b) over one in-memory tensor, (c) through torchvision's ImageFolder, and
+the peak-memory runs. Imported
 once the script's arguments are parsed, so that `--help` answers without torch and Lightning.
 """
 
@@ -9,6 +10,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -98,6 +100,26 @@ def run_template(cfg, loader: DataLoader, steps: int, warmup: int) -> float:
     return (steps - warmup) * BATCH / timed_loop(net, opt, batches(), steps, warmup, torch.device("cpu"))
 
 
+def tensor_batches(dm) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled batches of the train split, scaled once into one float tensor: no decoding, no
+    conversion per batch, no loader."""
+    split = dm.split_tensors("train")
+    x, y = dm.scaler(split.x), split.y  # (N, C, H, W) float32, (N,)
+    while True:
+        order = torch.randperm(len(y))
+        for i in range(0, len(y) - BATCH + 1, BATCH):
+            rows = order[i : i + BATCH]
+            yield x.index_select(0, rows), y.index_select(0, rows)
+
+
+def run_tensor(cfg, steps: int, warmup: int) -> float:
+    """(b): the in-memory limit, the same network and Adam in (c)'s plain loop over tensor_batches."""
+    dm = build_datamodule(cfg)
+    net = build_model(cfg, dm).net
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
+    return (steps - warmup) * BATCH / timed_loop(net, opt, tensor_batches(dm), steps, warmup, torch.device("cpu"))
+
+
 def peak_memory(folder: Path, cache: Path, model: str, streamed: bool, steps: int, run_dir: Path) -> float:
     """Peak MB of `python train.py` on `folder`, `steps` training steps, in a fresh process."""
     cmd = [sys.executable, "train.py", "data=image_folder", f"data.path={folder}", f"data.cache_dir={cache}",
@@ -111,20 +133,24 @@ def peak_memory(folder: Path, cache: Path, model: str, streamed: bool, steps: in
 
 def throughput_table(args: argparse.Namespace, folder: Path, cache: Path, loader: DataLoader) -> None:
     warmup = args.steps // 3
-    print("| model | a images/s | a' images/s | c images/s | a/c median (min-max) | a'/c median (min-max) "
-          "| an epoch of c |\n| --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
+    print("| model | a images/s | a' images/s | b images/s | c images/s | a/c median (min-max) "
+          "| a'/c median (min-max) | b/c median (min-max) | a/b median (min-max) | an epoch of c |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
     for model in args.models.split(","):
         cfgs = [config(model, folder, cache, args.steps, streamed) for streamed in (False, True)]
         a: list[float] = []
         a2: list[float] = []
+        b: list[float] = []
         c: list[float] = []
-        for _ in range(args.repeats):  # interleaved: a a' c a a' c ...
+        for _ in range(args.repeats):  # interleaved: a a' b c a a' b c ...
             a.append(run_litlab(cfgs[0], warmup))
             a2.append(run_litlab(cfgs[1], warmup))
+            b.append(run_tensor(cfgs[0], args.steps, warmup))
             c.append(run_template(cfgs[0], loader, args.steps, warmup))
         epoch = args.images / statistics.median(c)
-        print(f"| {model}/{BATCH} | {statistics.median(a):,.0f} | {statistics.median(a2):,.0f} | "
-              f"{statistics.median(c):,.0f} | {ratio_text(a, c)} | {ratio_text(a2, c)} | {epoch:.1f} s |")  # fmt: skip
+        medians = " | ".join(f"{statistics.median(v):,.0f}" for v in (a, a2, b, c))
+        ratios = " | ".join(ratio_text(p, q) for p, q in ((a, c), (a2, c), (b, c), (a, b)))
+        print(f"| {model}/{BATCH} | {medians} | {ratios} | {epoch:.1f} s |")
 
 
 def memory_table(args: argparse.Namespace, work: Path) -> None:
