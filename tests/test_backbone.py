@@ -104,6 +104,12 @@ def test_published_weights_get_pixels_as_they_were_trained_on_whatever_the_datas
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
     expected = F.interpolate((raw.expand(-1, 3, -1, -1) / 16 - mean) / std, size=(224, 224), mode="bilinear")
     torch.testing.assert_close(body_input(model, dm.scaler(raw)), expected, rtol=1e-5, atol=1e-5)
+    # From this run's data, not from a checkpoint: init_from cannot bring another run's; a model
+    # rebuilt from its hparams (as from its checkpoint) adapts the input as this one does.
+    assert not any(k.startswith("net.input_") for k in model.state_dict())
+    rebuilt = type(model)(**model.hparams).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    torch.testing.assert_close(body_input(rebuilt, dm.scaler(raw)), expected, rtol=1e-5, atol=1e-5)
     sized = compose_cfg(tmp_path, *SMALL, "model.weights=DEFAULT", "model.image_size=32")
     assert build_model(sized, build_datamodule(sized)).net.image_size == 32  # the user's size wins
 

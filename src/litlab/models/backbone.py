@@ -60,8 +60,10 @@ class BackboneNet(nn.Module):
         self.head = nn.Linear(cast(nn.Linear, old).in_features, out_features)
         self.affine = affine is not None
         if affine is not None:  # (3, 1, 1) each: broadcast over (B, 3, H, W)
-            self.register_buffer("input_gain", torch.tensor(affine[0]).view(3, 1, 1))
-            self.register_buffer("input_bias", torch.tensor(affine[1]).view(3, 1, 1))
+            # Not in the state dict: they follow from this run's data (the model's hparams rebuild
+            # them), so model.init_from can never bring another run's. Exports trace them in.
+            self.register_buffer("input_gain", torch.tensor(affine[0]).view(3, 1, 1), persistent=False)
+            self.register_buffer("input_bias", torch.tensor(affine[1]).view(3, 1, 1), persistent=False)
 
     def load_body(self, state: dict[str, torch.Tensor], weights: str) -> None:
         """The body's weights from a state dict of the whole torchvision classifier (its own output
