@@ -109,8 +109,10 @@ class Backbone(SupervisedModule):
         super().__init__(**shared)
         self.weights = None if weights in (None, "none") else str(weights)
         check_settings(arch, input_shape[0], image_size)
-        meta = pretrained.input_meta(arch, self.weights)
-        affine = None if meta is None else weights_input(meta, input_shape[0], shared.get("pixel_unit"))
+        # Without pixel_unit (a checkpoint written before the data told it) the input stays as it was trained.
+        pixel_unit = shared.get("pixel_unit")
+        meta = pretrained.input_meta(arch, self.weights) if pixel_unit is not None else None
+        affine = None if meta is None or pixel_unit is None else weights_input(meta, input_shape[0], pixel_unit)
         size = image_size if image_size is not None or meta is None else meta.size
         self.net = BackboneNet(arch, input_shape, self.num_outputs, size, affine)
 
@@ -139,12 +141,12 @@ def check_settings(arch: str, channels: int, image_size: int | None) -> None:
 
 
 def weights_input(
-    meta: pretrained.InputMeta, channels: int, pixel_unit: list[list[float]] | None
+    meta: pretrained.InputMeta, channels: int, pixel_unit: list[list[float]]
 ) -> tuple[list[float], list[float]]:
     """Gain and bias for each of the 3 channels the network takes, from the data's `channels`
-    (1: repeated): the data's scaling undone (`pixel_unit`: x * gain + bias is in [0, 1]; None:
-    the inputs already are), then standardised with the weights' mean and std."""
-    gain, bias = pixel_unit or ([1.0] * channels, [0.0] * channels)
+    (1: repeated): the data's scaling undone (`pixel_unit`: x * gain + bias is in [0, 1]), then
+    standardised with the weights' mean and std."""
+    gain, bias = pixel_unit
     source = [0, 0, 0] if channels == 1 else [0, 1, 2]
     return (
         [gain[c] / std for c, std in zip(source, meta.std, strict=True)],
