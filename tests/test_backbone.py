@@ -110,7 +110,7 @@ def test_published_weights_get_pixels_as_they_were_trained_on_whatever_the_datas
     rebuilt = type(model)(**model.hparams).eval()
     rebuilt.load_state_dict(model.state_dict())
     torch.testing.assert_close(body_input(rebuilt, dm.scaler(raw)), expected, rtol=1e-5, atol=1e-5)
-    # A checkpoint written before the data told the model its scaling keeps the input it trained on.
+    # Hparams without pixel_unit (a checkpoint's where no data told it): the input is taken as it comes.
     legacy = type(model)(**{k: v for k, v in model.hparams.items() if k != "pixel_unit"})
     assert legacy.net.image_size is None and not legacy.net.affine
     sized = compose_cfg(tmp_path, *SMALL, "model.weights=DEFAULT", "model.image_size=32")

@@ -109,7 +109,7 @@ class Backbone(SupervisedModule):
         super().__init__(**shared)
         self.weights = None if weights in (None, "none") else str(weights)
         check_settings(arch, input_shape[0], image_size)
-        # Without pixel_unit (a checkpoint written before the data told it) the input stays as it was trained.
+        # pixel_unit None (hparams without it, where no data told it): the input is taken as it comes.
         pixel_unit = shared.get("pixel_unit")
         meta = pretrained.input_meta(arch, self.weights) if pixel_unit is not None else None
         affine = None if meta is None or pixel_unit is None else weights_input(meta, input_shape[0], pixel_unit)
