@@ -45,6 +45,12 @@ def no_network(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
 
 
+def in_hub_cache(tmp_path: Path) -> Path:
+    """Where torchvision's file of MobileNetV3-Small's published weights lies in the test's hub cache."""
+    url = models.get_weight("MobileNet_V3_Small_Weights.DEFAULT").url
+    return tmp_path / "torch_home" / "hub" / "checkpoints" / Path(url).name
+
+
 def saved(arch: str, path: Path, seed: int) -> dict[str, torch.Tensor]:
     """A state dict of `arch` with seeded random weights, written to `path` as torch.save writes one."""
     torch.manual_seed(seed)
@@ -71,11 +77,10 @@ def test_weights_from_a_file_fill_the_body_and_the_head_has_the_datas_width(tmp_
 
 
 def test_a_published_weight_name_is_read_from_the_hub_cache_and_never_downloaded(tmp_path):
-    url = models.get_weight("MobileNet_V3_Small_Weights.IMAGENET1K_V1").url
     cfg = compose_cfg(tmp_path, *SMALL, "model.weights=IMAGENET1K_V1")
     with pytest.raises(UserError, match="not in torch's hub cache .* and not downloadable here"):
         build_model(cfg, build_datamodule(cfg))
-    state = saved("mobilenet_v3_small", tmp_path / "torch_home" / "hub" / "checkpoints" / Path(url).name, seed=2)
+    state = saved("mobilenet_v3_small", in_hub_cache(tmp_path), seed=2)
     model = build_model(cfg, build_datamodule(cfg))
     assert_body_holds(model, state)
     full = compose_cfg(tmp_path, *SMALL, "model.weights=MobileNet_V3_Small_Weights.DEFAULT")  # torchvision's name
@@ -94,8 +99,7 @@ def body_input(model, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("scaling", ["standard", "minmax", "none"])
 def test_published_weights_get_pixels_as_they_were_trained_on_whatever_the_datas_scaling(tmp_path, scaling):
-    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
-    saved("mobilenet_v3_small", hub / Path(models.get_weight("MobileNet_V3_Small_Weights.DEFAULT").url).name, seed=4)
+    saved("mobilenet_v3_small", in_hub_cache(tmp_path), seed=4)
     cfg = compose_cfg(tmp_path, *SMALL, "model.weights=DEFAULT", f"data.scaling={scaling}")
     dm = build_datamodule(cfg)
     model = build_model(cfg, dm).eval()
@@ -141,8 +145,7 @@ def test_weights_of_another_architecture_or_name_are_refused(tmp_path):
 @pytest.mark.slow  # about a minute: two epochs of MobileNetV3 on digits, an export, two predictions
 def test_a_backbone_run_exports_with_parity_and_its_bundle_predicts_as_its_checkpoint(tmp_path):
     # Published weights (from the test's hub cache): the bundle must carry their input adaptation too.
-    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
-    saved("mobilenet_v3_small", hub / Path(models.get_weight("MobileNet_V3_Small_Weights.DEFAULT").url).name, seed=3)
+    saved("mobilenet_v3_small", in_hub_cache(tmp_path), seed=3)
     run = tmp_path / "run"
     weights = ["model.weights=DEFAULT", "model.image_size=32"]
     train(compose_cfg(run, *SMALL, *weights, "model.freeze_epochs=1", "~callbacks.test_figures"))

@@ -33,19 +33,22 @@ def state_dict(arch: str, weights: str) -> dict[str, torch.Tensor]:
 
 def published(arch: str, weights: str) -> models.WeightsEnum:
     """`arch`'s published weights named `weights`; a UserError when there are none of that name."""
-    enum = models.get_model_weights(arch)  # the enum of arch's weights, e.g. ResNet18_Weights
-    if not is_published(arch, weights):
+    found = lookup(arch, weights)
+    if found is None:
+        names = [w.name for w in models.get_model_weights(arch)]
         raise UserError(
             f"{KEY}={weights!r} is neither a file nor a weight of {arch}; give a path to a saved state dict, "
-            f"one of {', '.join(w.name for w in enum)}, DEFAULT, or none (random weights)"
+            f"one of {', '.join(names)}, DEFAULT, or none (random weights)"
         )
-    return enum[weights.removeprefix(f"{enum.__name__}.")]
+    return found
 
 
-def is_published(arch: str, weights: str) -> bool:
-    """Whether `weights` names one of `arch`'s published weights (or DEFAULT)."""
-    enum = models.get_model_weights(arch)
-    return weights.removeprefix(f"{enum.__name__}.") in [*(w.name for w in enum), "DEFAULT"]
+def lookup(arch: str, weights: str) -> models.WeightsEnum | None:
+    """`arch`'s published weights named `weights` (IMAGENET1K_V1, DEFAULT, or torchvision's full
+    name), or None."""
+    enum = models.get_model_weights(arch)  # the enum of arch's weights, e.g. ResNet18_Weights
+    name = weights.removeprefix(f"{enum.__name__}.")
+    return enum[name] if name in [*(w.name for w in enum), "DEFAULT"] else None
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,10 @@ def input_meta(arch: str, weights: str | None) -> InputMeta | None:
     """The input `weights` expect, from the published weights' own transforms; None for random
     weights or a file (whose training input litlab cannot know; one no longer there is refused
     only where its weights are loaded)."""
-    if weights is None or Path(weights).expanduser().is_file() or not is_published(arch, weights):
+    found = None if weights is None or Path(weights).expanduser().is_file() else lookup(arch, weights)
+    if found is None:
         return None
-    preset = published(arch, weights).transforms()  # torchvision's ImageClassification preset
+    preset = found.transforms()  # torchvision's ImageClassification preset
     return InputMeta(int(preset.crop_size[0]), list(preset.mean), list(preset.std))
 
 

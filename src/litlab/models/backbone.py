@@ -109,11 +109,11 @@ class Backbone(SupervisedModule):
         super().__init__(**shared)
         self.weights = None if weights in (None, "none") else str(weights)
         check_settings(arch, input_shape[0], image_size)
-        # pixel_unit None (hparams without it, where no data told it): the input is taken as it comes.
-        pixel_unit = shared.get("pixel_unit")
-        meta = pretrained.input_meta(arch, self.weights) if pixel_unit is not None else None
-        affine = None if meta is None or pixel_unit is None else weights_input(meta, input_shape[0], pixel_unit)
-        size = image_size if image_size is not None or meta is None else meta.size
+        meta = pretrained.input_meta(arch, self.weights)
+        if meta is None or self.pixel_unit is None:  # pixel_unit None (hparams without it): the input as it comes
+            affine, size = None, image_size
+        else:
+            affine, size = weights_input(meta, input_shape[0], self.pixel_unit), image_size or meta.size
         self.net = BackboneNet(arch, input_shape, self.num_outputs, size, affine)
 
     @property
