@@ -15,13 +15,12 @@ class Convergence(EarlyStopping):
     """Stops full-batch training (one step an epoch) once it has converged, and says why it stopped.
     Does nothing for minibatch training, whose epoch losses are noisy.
 
-    L-BFGS: converged when an epoch's step ends by L-BFGS's own tests before its budget
-    (min(max_iter, max_eval) evaluations): every gradient entry at most `tolerance_grad`, or an
-    iteration changing the loss or every weight by less than `tolerance_change` (the two tests
-    scikit-learn's lbfgs stops on). The second counts only where `tolerance_change` is above the
-    loss's own rounding (float64, not float32), or a step that rounding ended would read as
-    converged. Or when an epoch begins with every gradient entry at most `tolerance_grad` (that
-    step then returns at once). An epoch that leaves the weights as they were stops the run too,
+    L-BFGS: converged when every entry of the gradient is at most the optimizer's `tolerance_grad`
+    (L-BFGS's own first-order test) where an epoch's step ended (its last evaluation; the step
+    then ends by that test) or where an epoch began (that step then returns at once). For a
+    strictly convex loss whose Hessian is at least mu, the weights are then within
+    ||gradient|| / mu of the optimum, whatever the float summation order did on the way; a change
+    of the loss bounds nothing. An epoch that leaves the weights as they were stops the run too,
     with a warning: L-BFGS has stalled at this precision and is not converged.
 
     Other optimizers: the run stops once an epoch lowers train/loss by less than `min_delta`, which
@@ -34,9 +33,6 @@ class Convergence(EarlyStopping):
         )
         self.active = False
         self.tolerance_grad: float | None = None  # L-BFGS's; None: another optimizer
-        self.tolerance_change = 0.0
-        self.budget = 0  # evaluations an L-BFGS step may make: it ended by its own tests below this
-        self.resolution = 0.0  # the weights' float epsilon: a relative change of the loss this small is rounding
         self.last_change: float | None = None
         self._last_loss: float | None = None
         # Where an epoch began (at its first closure): the largest gradient entry and a digest of the
@@ -45,21 +41,17 @@ class Convergence(EarlyStopping):
         self.start_weights: str | None = None
         self.grad_epoch: int | None = None
         self.previous_start_weights: str | None = None
-        # This epoch's closure evaluations, and the gradient's largest entry at the last one.
+        # This epoch's closure evaluations; the gradient's largest entry and the weights' digest at the last one.
         self.evaluations = 0
         self.last_grad: float | None = None
+        self.last_weights: str | None = None
 
     @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # full-batch training over more than one epoch (two epochs tell a change; fast_dev_run runs one)
         self.active = trainer.num_training_batches == 1 and trainer.max_epochs != 1
         lbfgs = [o for o in trainer.optimizers if isinstance(o, torch.optim.LBFGS)]
-        group = lbfgs[0].param_groups[0] if lbfgs else None
-        self.tolerance_grad = float(group["tolerance_grad"]) if group else None
-        if group:
-            self.tolerance_change = float(group["tolerance_change"])
-            self.budget = min(group["max_iter"], group["max_eval"])
-            self.resolution = torch.finfo(group["params"][0].dtype).eps
+        self.tolerance_grad = float(lbfgs[0].param_groups[0]["tolerance_grad"]) if lbfgs else None
         if trainer.num_training_batches > 1 and lbfgs:
             log.warning(
                 "L-BFGS on %d minibatches an epoch: each runs up to optimizer.max_iter iterations on its own "
@@ -75,12 +67,12 @@ class Convergence(EarlyStopping):
         # the weights the epoch began with, its last (as a rule) at the weights it ends with.
         if not self.active or self.tolerance_grad is None:
             return
-        params = [p for group in optimizer.param_groups for p in group["params"]]
+        params = optimized(optimizer)
         grads = [p.grad.abs().max() for p in params if p.grad is not None]
-        self.last_grad = float(torch.stack(grads).max()) if grads else 0.0
+        self.last_grad, self.last_weights = float(torch.stack(grads).max()) if grads else 0.0, digest(params)
         if self.grad_epoch != trainer.current_epoch:
             self.grad_epoch, self.start_grad, self.evaluations = trainer.current_epoch, self.last_grad, 0
-            self.start_weights = digest(params)
+            self.start_weights = self.last_weights
         self.evaluations += 1
 
     @override
@@ -109,11 +101,13 @@ class Convergence(EarlyStopping):
                 epoch, grad, tolerance, self._last_loss,
             )  # fmt: skip
             return "converged"
-        ended = self._ended_by_own_tests()
-        if ended is not None:
+        # The line search may end on a point it evaluated before its last: then the last gradient is not the end's.
+        ended_there = self.last_weights == digest(optimized(trainer.optimizers[0]))
+        if self.evaluations > 1 and self.last_grad is not None and self.last_grad <= tolerance and ended_there:
             log.info(
-                "converged: epoch %d's L-BFGS step ended after %d evaluations, %s (train/loss %.10g); training stops",
-                epoch, self.evaluations, ended, self._last_loss,
+                "converged: epoch %d's L-BFGS step ended after %d evaluations with the gradient's largest entry "
+                "%.2g <= optimizer.tolerance_grad %.2g (train/loss %.10g); training stops",
+                epoch, self.evaluations, self.last_grad, tolerance, self._last_loss,
             )  # fmt: skip
             return "converged"
         if self.start_weights == self.previous_start_weights:
@@ -124,21 +118,6 @@ class Convergence(EarlyStopping):
                 epoch - 1, grad, tolerance,
             )  # fmt: skip
             return "stalled"
-        return None
-
-    def _ended_by_own_tests(self) -> str | None:
-        """Which of L-BFGS's own tests ended this epoch's step, in words; None: none that says
-        converged (its budget ran out, it made no step, or only float rounding stopped it)."""
-        if not 1 < self.evaluations < self.budget or self.last_grad is None or self.tolerance_grad is None:
-            return None
-        grad, tolerance = self.last_grad, self.tolerance_grad
-        if grad <= tolerance:
-            return f"the gradient's largest entry {grad:.2g} <= optimizer.tolerance_grad {tolerance:.2g}"
-        if self.tolerance_change > self.resolution * max(1.0, abs(self._last_loss or 0.0)):
-            return (
-                f"its last iteration changing train/loss or every weight by less than optimizer.tolerance_change "
-                f"{self.tolerance_change:.2g} (the gradient's largest entry {grad:.2g})"
-            )
         return None
 
     def _loss_stop(self, trainer: L.Trainer) -> str | None:
@@ -190,6 +169,11 @@ class Convergence(EarlyStopping):
             "train/loss had not converged when trainer.max_epochs=%d ended the run (%s): %s",
             trainer.max_epochs, where, advice,
         )  # fmt: skip
+
+
+def optimized(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """The weights `optimizer` steps."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
 
 
 def digest(params: list[torch.Tensor]) -> str:
