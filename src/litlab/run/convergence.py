@@ -69,8 +69,12 @@ class Convergence(EarlyStopping):
             return
         params = optimized(optimizer)
         grads = [p.grad.abs().max() for p in params if p.grad is not None]
-        self.last_grad, self.last_weights = float(torch.stack(grads).max()) if grads else 0.0, digest(params)
-        if self.grad_epoch != trainer.current_epoch:
+        self.last_grad = float(torch.stack(grads).max()) if grads else 0.0
+        # The weights are hashed only where a stop may need them: where an epoch begins, and at a
+        # gradient within tolerance (the only last evaluation that could end the run).
+        first = self.grad_epoch != trainer.current_epoch
+        self.last_weights = digest(params) if first or self.last_grad <= self.tolerance_grad else None
+        if first:
             self.grad_epoch, self.start_grad, self.evaluations = trainer.current_epoch, self.last_grad, 0
             self.start_weights = self.last_weights
         self.evaluations += 1
@@ -102,8 +106,8 @@ class Convergence(EarlyStopping):
             )  # fmt: skip
             return "converged"
         # The line search may end on a point it evaluated before its last: then the last gradient is not the end's.
-        ended_there = self.last_weights == digest(optimized(trainer.optimizers[0]))
-        if self.evaluations > 1 and self.last_grad is not None and self.last_grad <= tolerance and ended_there:
+        within = self.evaluations > 1 and self.last_grad is not None and self.last_grad <= tolerance
+        if within and self.last_weights == digest(optimized(trainer.optimizers[0])):
             log.info(
                 "converged: epoch %d's L-BFGS step ended after %d evaluations with the gradient's largest entry "
                 "%.2g <= optimizer.tolerance_grad %.2g (train/loss %.10g); training stops",
