@@ -27,6 +27,11 @@ from litlab.runtime.cli import names_bundle, one_model, without_callbacks
 CONFIGS = "pkg://litlab.conf"
 # Hydra's flags that show something and run no job: they need none of the `train` extra.
 SHOWS_ONLY = {"-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion"}
+# PyTorch's CPU allocator backs each tensor of 2 MB or more with transparent huge pages when this
+# is 1, read once, at its first allocation. A full batch of a tall table makes fresh (N, K) tensors
+# at every L-BFGS evaluation; faulted in 4 KB pages, they cost up to a quarter of the fit
+# (docs/speed.md). Where the kernel offers no huge pages it changes nothing; the user's value wins.
+HUGE_PAGES = ("THP_MEM_ALLOC_ENABLE", "1")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
@@ -112,6 +117,7 @@ def run(verb: str, argv: list[str]) -> None:
     else by Hydra, which reads the arguments from sys.argv (its first item stays: Hydra's shell
     completion names the program by it)."""
     command = COMMANDS[verb]
+    os.environ.setdefault(*HUGE_PAGES)  # before torch is imported (by the job or Hydra's callbacks)
     if command.takes_bundle and names_bundle(argv):
         argv = [*argv, *without_callbacks(CONF_DIR)]
     elif not SHOWS_ONLY & set(argv):  # before Hydra's callbacks, which import Lightning
