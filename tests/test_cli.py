@@ -216,6 +216,7 @@ HUGE_KB = ("import re, torch; x = torch.ones(64 << 20, dtype=torch.uint8); "
 MADVISE = THP.exists() and "[madvise]" in THP.read_text()
 
 
+@pytest.mark.slow  # two fresh processes that import torch: ~9 s on 2 busy cores
 @pytest.mark.skipif(not MADVISE, reason="needs transparent huge pages in madvise mode (only who asks gets them)")
 def test_pytorch_backs_a_large_tensor_with_huge_pages_only_when_asked():
     """What HUGE_PAGES relies on: with THP_MEM_ALLOC_ENABLE=1 a 64 MB tensor is (partly) in 2 MB
