@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from litlab.run import cli, installed
+from litlab.run import cli, commands, installed
 from tests.helpers.config import ROOT
 from tests.helpers.doors import assert_refused
 
@@ -195,15 +195,21 @@ def test_a_ddp_rank_lightning_starts_from_a_litlab_verb_runs_that_verb(monkeypat
     assert cli.verb_and_arguments(["trainer=ddp"]) == ("trainer=ddp", [])
 
 
+def with_huge_pages(value: str | None) -> dict[str, str]:
+    """This process's environment with THP_MEM_ALLOC_ENABLE set to `value`, or unset (None)."""
+    name = commands.HUGE_PAGES[0]
+    env = {k: v for k, v in os.environ.items() if k != name}
+    return env | ({name: value} if value is not None else {})
+
+
 @pytest.mark.parametrize(("users", "expected"), [(None, "1"), ("0", "0")])
 def test_a_verb_asks_pytorch_for_huge_pages_before_torch_is_imported(users, expected):
     """`litlab VERB` sets PyTorch's THP_MEM_ALLOC_ENABLE before anything imports torch (its CPU
     allocator reads it once); a value the user set stays."""
     code = ("import os, sys; from litlab.run.commands import run; run('train', ['--cfg', 'job']); "
             "print(os.environ.get('THP_MEM_ALLOC_ENABLE'), 'torch' in sys.modules)")  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    env |= {"THP_MEM_ALLOC_ENABLE": users} if users is not None else {}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=with_huge_pages(users), timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-2:] == [expected, "False"]
 
@@ -211,8 +217,6 @@ def test_a_verb_asks_pytorch_for_huge_pages_before_torch_is_imported(users, expe
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 HUGE_KB = ("import re, torch; x = torch.ones(64 << 20, dtype=torch.uint8); "
            "print(re.search(r'AnonHugePages:\\s+(\\d+)', open('/proc/self/smaps_rollup').read())[1])")  # fmt: skip
-
-
 MADVISE = THP.exists() and "[madvise]" in THP.read_text()
 
 
@@ -221,12 +225,10 @@ MADVISE = THP.exists() and "[madvise]" in THP.read_text()
 def test_pytorch_backs_a_large_tensor_with_huge_pages_only_when_asked():
     """What HUGE_PAGES relies on: with THP_MEM_ALLOC_ENABLE=1 a 64 MB tensor is (partly) in 2 MB
     pages; without it, in none."""
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     kb = {}
     for asked in ("1", None):
-        extra = {"THP_MEM_ALLOC_ENABLE": asked} if asked else {}
-        proc = subprocess.run([sys.executable, "-c", HUGE_KB], capture_output=True, text=True, env=env | extra,
-                              timeout=120)  # fmt: skip
+        proc = subprocess.run([sys.executable, "-c", HUGE_KB], capture_output=True, text=True,
+                              env=with_huge_pages(asked), timeout=120)  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         kb[asked] = int(proc.stdout.split()[-1])
     assert kb["1"] >= 2048 and kb[None] == 0, kb
