@@ -202,6 +202,27 @@ def test_every_boolean_setting_of_an_entry_point_takes_only_true_or_false(config
             check_booleans(given_as(defaults, key, "false", False))
 
 
+def test_a_boolean_given_a_word_is_refused_and_a_run_giving_none_a_word_composes_its_config_once():
+    """Through the run's own config (its config sources recorded): `extras.print_config=no` is
+    refused, while a command line whose words all go to non-boolean keys is let through without
+    composing the config a second time."""
+    from hydra import compose, initialize_config_dir
+
+    from litlab.errors import UserError
+    from litlab.run.booleans import boolean_keys, check_booleans
+    from tests.helpers.config import CONF
+
+    others = ["data=csv", "data.path=x.csv", "data.target=y", "optimizer.lr=0.1", "model=logistic_regression"]
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        refused = compose("train", [*others, "extras.print_config=no"], return_hydra_config=True)
+        with pytest.raises(UserError, match=r"^extras\.print_config='no' is invalid: give true or false"):
+            check_booleans(refused)
+        plain = compose("train", others, return_hydra_config=True)
+        before = boolean_keys.cache_info()
+        check_booleans(plain)
+        assert boolean_keys.cache_info() == before
+
+
 @pytest.mark.parametrize(
     ("script", "args", "log"),
     [
