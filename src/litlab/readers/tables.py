@@ -12,6 +12,7 @@ import pandas as pd
 
 from litlab.data_spec import Columns
 from litlab.errors import UserError
+from litlab.readers import csv_parts
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def read_table(
         if delimiter != ",":
             log.info("%s: columns separated by %r (detected; data.delimiter sets it)", path, delimiter)
     try:
-        df = pd.read_csv(path, encoding=encoding, sep=delimiter, decimal="," if delimiter == ";" else ".")
+        df = csv_parts.read_csv(path, encoding=encoding, sep=delimiter, decimal="," if delimiter == ";" else ".")
     except UnicodeDecodeError as e:
         fix = "give its encoding, e.g. data.encoding=latin-1" if key == "data.path" else "save it as UTF-8"
         raise UserError(f"{key}={path!r} is not valid {encoding} ({e.reason} at byte {e.start}); {fix}") from None
