@@ -158,7 +158,8 @@ class CSVDataModule(SplitDataModule):
         kept = self.features if self.features is not None else [c for c in columns if c not in dropped]
         if not kept:
             raise UserError(f"{self.path} has no feature columns besides the target {self.target!r}")
-        return df[[*kept, self.target]]
+        wanted = [*kept, self.target]
+        return df if wanted == columns else df[wanted]  # a selection copies the whole table
 
     def _is_classification(self, y: pd.Series) -> bool:
         if self.target_type != "auto":
