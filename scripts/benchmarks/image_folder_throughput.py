@@ -24,6 +24,7 @@ from torchvision.io import write_jpeg, write_png
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from litlab.compat import allow_fast_cuda_checks
 from litlab.conf import DIR as CONF_DIR
 from litlab.data import ImageFolderDataModule, MNISTDataModule
 from litlab.data.torchvision_sets import read_idx
@@ -167,6 +168,7 @@ def memory_table(args: argparse.Namespace, work: Path) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """The decode and cache times, then the throughput and memory tables that `args` ask for."""
+    allow_fast_cuda_checks()  # as litlab's train() does: else every optimizer step, of (a), (b) and (c), opens NVML
     quiet_third_party()
     work = Path(tempfile.mkdtemp(prefix="litlab-folder-bench-"))
     folder, cache = write_folder(args.source, args.data_dir, args.images, work / "pictures"), work / "cache"
