@@ -56,12 +56,13 @@ def write_folder(source: str, data_dir: Path, images: int, into: Path) -> Path:
     return into
 
 
-def config(model: str, folder: Path, cache: Path, steps: int, streamed: bool):
+def config(model: str, folder: Path, cache: Path, steps: int, streamed: bool, steps_per_call: str = "1"):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[
             "data=image_folder", f"data.path={folder}", f"data.cache_dir={cache}", f"data.batch_size={BATCH}",
             f"data.in_memory={str(not streamed).lower()}", "data.num_workers=2",
-            *MODELS[model], "optimizer=adam", "trainer.accelerator=cpu", "trainer.devices=1",
+            *MODELS[model], f"model.steps_per_call={steps_per_call}", "optimizer=adam", "trainer.accelerator=cpu",
+            "trainer.devices=1",
             f"++trainer.max_steps={steps}", "++trainer.limit_val_batches=0", "++trainer.num_sanity_val_steps=0",
             "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
             "++trainer.enable_checkpointing=false", "callbacks=none", "logger=none",
@@ -138,7 +139,7 @@ def throughput_table(args: argparse.Namespace, folder: Path, cache: Path, loader
           "| a'/c median (min-max) | b/c median (min-max) | a/b median (min-max) | an epoch of c |\n"
           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
     for model in args.models.split(","):
-        cfgs = [config(model, folder, cache, args.steps, streamed) for streamed in (False, True)]
+        cfgs = [config(model, folder, cache, args.steps, streamed, args.steps_per_call) for streamed in (False, True)]
         a: list[float] = []
         a2: list[float] = []
         b: list[float] = []
