@@ -61,7 +61,9 @@ def line_starts(path: str, encoding: str, part_bytes: int = PART_BYTES) -> list[
     `part_bytes`: [0] alone where the file is small, there is one core, or the encoding may hide a
     line break inside a character (UTF-16)."""
     size = os.path.getsize(path)
-    parts = min(len(os.sched_getaffinity(0)), size // part_bytes)
+    # The cores this process may run on; macOS and Windows have no affinity to ask, only a count.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    parts = min(cores, size // part_bytes)
     if parts < 2 or codecs.lookup(encoding).name not in LINE_SAFE:
         return [0]
     starts = [0]
