@@ -127,3 +127,16 @@ def test_a_file_is_cut_at_line_starts_one_part_per_core(tmp_path):
     data = Path(path).read_bytes()
     assert all(data[cut - 1 : cut] == b"\n" for cut in cuts[1:])
     assert csv_parts.line_starts(path, "utf-8") == [0]  # a small file: one piece
+
+
+def test_a_part_stops_at_its_next_read_once_the_read_is_given_up(tmp_path):
+    """Ctrl-C, or another part's quote: the parts still reading stop within a buffer, not at their end."""
+    import threading
+
+    path = written(tmp_path, table().to_csv(index=False))
+    stop = threading.Event()
+    with csv_parts.LineRange(path, 0, os.path.getsize(path), stop) as part:
+        assert len(part.read(1024)) == 1024
+        stop.set()
+        with pytest.raises(csv_parts.Stop):
+            part.read(1024)

@@ -7,6 +7,7 @@ the parser refused), the file is read again in one piece, whose frame or error i
 import codecs
 import io
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,19 +24,21 @@ LINE_SAFE = frozenset({"utf-8", "utf-8-sig", "ascii", "iso8859-1", "iso8859-15",
 NUMBERS = frozenset({np.dtype("int64"), np.dtype("float64")})
 
 
-class Quoted(Exception):
-    """A part saw a quote character: a quoted field may hold a line break, so a line need not be a row."""
+class Stop(Exception):
+    """A part stopped reading: it saw a quote character (a quoted field may hold a line break, so a
+    line need not be a row), or the read as a whole was given up (another part stopped, Ctrl-C)."""
 
 
 class LineRange(io.RawIOBase):
-    """Bytes [start, end) of the file at `path`, read as a file of their own; raises Quoted at a quote."""
+    """Bytes [start, end) of the file at `path`, read as a file of their own; raises Stop at a quote,
+    or at the next read once `stop` is set."""
 
-    def __init__(self, path: str, start: int, end: int) -> None:
+    def __init__(self, path: str, start: int, end: int, stop: threading.Event) -> None:
         super().__init__()
         # Closed with this object, which the BufferedReader around it closes.
         self.file = open(path, "rb")  # noqa: SIM115
         self.file.seek(start)
-        self.left = end - start
+        self.left, self.stop = end - start, stop
 
     @override
     def readable(self) -> bool:
@@ -44,8 +47,8 @@ class LineRange(io.RawIOBase):
     @override
     def readinto(self, buffer: Any) -> int:
         data = self.file.read(min(len(buffer), self.left))  # bytes: searched at memchr's speed
-        if QUOTE in data:
-            raise Quoted
+        if QUOTE in data or self.stop.is_set():
+            raise Stop
         buffer[: len(data)] = data
         self.left -= len(data)
         return len(data)
@@ -88,18 +91,28 @@ def read_csv(path: str, part_bytes: int = PART_BYTES, **options: Any) -> pd.Data
 
 def read_parts(path: str, starts: list[int], options: dict[str, Any]) -> pd.DataFrame | None:
     """The file's frame from its parts read at once, or None where they may not add up to it."""
-    ends = [*starts[1:], os.path.getsize(path)]
+    ends, stop = [*starts[1:], os.path.getsize(path)], threading.Event()
     try:
         names = pd.read_csv(path, nrows=0, **options).columns  # a repeated name already renamed ('y.1')
 
         def part(k: int) -> pd.DataFrame:
             given = {} if k == 0 else {"header": None, "names": list(names)}
-            with io.BufferedReader(LineRange(path, starts[k], ends[k]), 1 << 20) as lines:
-                return pd.read_csv(lines, **given, **options)
+            try:
+                with io.BufferedReader(LineRange(path, starts[k], ends[k], stop), 1 << 20) as lines:
+                    return pd.read_csv(lines, **given, **options)
+            except BaseException:  # the frame will not come from the parts: the others stop reading
+                stop.set()
+                raise
 
-        with ThreadPoolExecutor(max_workers=len(starts)) as pool:
+        pool = ThreadPoolExecutor(max_workers=len(starts))
+        try:
             frames = list(pool.map(part, range(len(starts))))
-    except (Quoted, ValueError, OSError):  # the whole file's read gives the frame, or names the error
+        except BaseException:  # Ctrl-C too: each part stops at its next read, not at its end
+            stop.set()
+            raise
+        finally:
+            pool.shutdown()
+    except (Stop, ValueError, OSError):  # the whole file's read gives the frame, or names the error
         return None
     if not all(joinable(frames[0], frame) for frame in frames):
         return None
