@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from litlab.machine import cpu_cores
 from litlab.readers import csv_parts
 
 ROWS = 3000
@@ -122,8 +123,7 @@ def test_an_encoding_error_is_the_whole_file_s_and_utf16_is_read_in_one_piece(tm
 def test_a_file_is_cut_at_line_starts_one_part_per_core(tmp_path):
     path = written(tmp_path, table().to_csv(index=False))
     cuts = csv_parts.line_starts(path, "utf-8", part_bytes=1024)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert len(cuts) == min(cores, os.path.getsize(path) // 1024)
+    assert len(cuts) == min(cpu_cores(), os.path.getsize(path) // 1024)
     data = Path(path).read_bytes()
     assert all(data[cut - 1 : cut] == b"\n" for cut in cuts[1:])
     assert csv_parts.line_starts(path, "utf-8") == [0]  # a small file: one piece

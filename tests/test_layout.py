@@ -13,7 +13,7 @@ from tests.helpers.config import ROOT, compose_cfg
 SRC = ROOT / "src" / "litlab"
 # Lower layers first: a module may import from its own layer and the layers before it, never after.
 LAYERS = [
-    {"errors", "values", "compat", "hydra_job", "arguments", "conf"},
+    {"errors", "values", "compat", "hydra_job", "arguments", "conf", "machine"},
     {"files", "ports", "data_spec"},  # the data contract: torch-free, read by the bundle runtime too
     {"checkpoints", "readers", "review", "weights"},  # weights: where a run's weights start, freeze, average
     {"data", "models", "runtime"},  # runtime: prediction from a bundle, without torch

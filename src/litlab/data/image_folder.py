@@ -20,12 +20,13 @@ from litlab.data.augment import BatchAugment
 from litlab.data.base import DataArgs, SplitDataModule
 from litlab.data.batches import EpochBatches
 from litlab.data.class_folders import DECODER, SPLIT_FOLDERS, find_layout, pixel_stats, prepared_or_error, probe
-from litlab.data.image_settings import MAX_WORKERS, check_settings, cpu_cores, physical_memory_gb
+from litlab.data.image_settings import MAX_WORKERS, check_settings
 from litlab.data.scaling import Moments
 from litlab.data.split_copies import placement
 from litlab.data.streamed import DecodedImages, FileBatches
 from litlab.data_spec import InputKind, Task
 from litlab.errors import UserError
+from litlab.machine import cpu_cores, physical_memory_gb
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 the defaults this machine gives those left null."""
 
 import math
-import os
 
 from PIL import Image
 
@@ -15,15 +14,6 @@ IN_MEMORY = ("auto", True, False)
 MAX_WORKERS = 8  # data.num_workers=null: one per CPU core, at most this many
 MIN_SIZE = 4  # data.image_size: the smallest side
 MAX_SIZE = math.isqrt(Image.MAX_IMAGE_PIXELS or 89_478_485)  # a square of at most Pillow's limit of pixels
-
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def physical_memory_gb() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 class ImageFolderArgs(DataArgs, total=False):

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from typing_extensions import override
 
+from litlab.machine import cpu_cores
+
 PART_BYTES = 32 << 20  # the least one thread is given: on less, starting it costs more than it saves
 QUOTE = b'"'
 # Encodings in which every byte 0x0A is a line break and no other byte is one: a line starts after it.
@@ -64,9 +66,7 @@ def line_starts(path: str, encoding: str, part_bytes: int = PART_BYTES) -> list[
     `part_bytes`: [0] alone where the file is small, there is one core, or the encoding may hide a
     line break inside a character (UTF-16)."""
     size = os.path.getsize(path)
-    # The cores this process may run on; macOS and Windows have no affinity to ask, only a count.
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    parts = min(cores, size // part_bytes)
+    parts = min(cpu_cores(), size // part_bytes)
     if parts < 2 or codecs.lookup(encoding).name not in LINE_SAFE:
         return [0]
     starts = [0]
